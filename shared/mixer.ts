@@ -1,0 +1,119 @@
+// Server-side mixing of one room for one 20 ms tick.
+//
+// Each listener hears the SUM of everyone else's frame, never their own voice.
+// Samples are added, not averaged (a voice keeps its level as others join),
+// and the result is clipped to 16 bits (clipping distorts a little; wrapping
+// around would turn a loud peak into a loud click of the opposite sign).
+//
+// Cost grows with users, not users squared: the room's sum is computed ONCE
+// per tick, then each talker's mix is clip(sum - own), and every listener who
+// did not talk gets the same clip(sum), computed once and shared.
+//
+// Usage, once per tick:
+//   mixer.begin();
+//   for (const frame of framesThisTick) mixer.add(frame);
+//   for (const listener of room) mixer.mixFor(listener.frameThisTick ?? null, listener.outPayload);
+
+import os from 'node:os';
+import { FRAME_BYTES, FRAME_SAMPLES, SAMPLE_MAX, SAMPLE_MIN } from './audio/format.ts';
+
+/** Saturate a sample to the 16-bit range: clip, never wrap around. */
+export function clipSample(v: number): number {
+  return v > SAMPLE_MAX ? SAMPLE_MAX : v < SAMPLE_MIN ? SAMPLE_MIN : v;
+}
+
+// Int16Array views read the host's byte order; the wire format is little-endian.
+const HOST_IS_LITTLE_ENDIAN = os.endianness() === 'LE';
+
+export class RoomMixer {
+  /** The room's sum for this tick. 32 bits: no overflow below 65 536 full-scale talkers. */
+  private readonly sum = new Int32Array(FRAME_SAMPLES);
+  /** Where a mix is computed before being copied into the caller's buffer. */
+  private readonly mix = new Int16Array(FRAME_SAMPLES);
+  private readonly mixBytes = new Uint8Array(this.mix.buffer);
+  /** clip(sum): what every silent listener hears; computed on first need, then reused. */
+  private readonly everyoneMix = new Int16Array(FRAME_SAMPLES);
+  private readonly everyoneMixBytes = new Uint8Array(this.everyoneMix.buffer);
+  private everyoneMixReady = false;
+  /** Aligned copy of an input frame whose byteOffset is odd. */
+  private readonly alignedScratch = new Int16Array(FRAME_SAMPLES);
+  private readonly alignedScratchBytes = new Uint8Array(this.alignedScratch.buffer);
+  /** True once mixFor() ran this tick: adding more would make earlier mixes wrong. */
+  private mixing = false;
+
+  constructor() {
+    if (!HOST_IS_LITTLE_ENDIAN) {
+      throw new Error(
+        'RoomMixer reads s16le frames through Int16Array views, which needs a little-endian host; ' +
+          `this host is ${os.endianness()}`,
+      );
+    }
+  }
+
+  /** Start a tick: clears the sum. */
+  begin(): void {
+    this.sum.fill(0);
+    this.everyoneMixReady = false;
+    this.mixing = false;
+  }
+
+  /** Add one talker's frame (1920 bytes, s16le) to this tick's sum. */
+  add(frame: Buffer): void {
+    if (this.mixing) {
+      throw new Error('RoomMixer.add() after mixFor() in the same tick: call begin() to start a new tick');
+    }
+    const samples = this.samplesOf(frame, 'frame');
+    const sum = this.sum;
+    for (let i = 0; i < FRAME_SAMPLES; i++) sum[i] += samples[i];
+  }
+
+  /**
+   * Write the mix for one listener into `out` (exactly 1920 bytes, e.g. the payload area of
+   * a frame buffer that already has its header; any byteOffset is fine).
+   * `own` is the frame this listener added this tick, or null if they did not talk.
+   */
+  mixFor(own: Buffer | null, out: Buffer): void {
+    if (out.length !== FRAME_BYTES) {
+      throw new RangeError(`mix output must be ${FRAME_BYTES} bytes, got ${out.length}`);
+    }
+    this.mixing = true;
+    if (own === null) {
+      this.computeEveryoneMixOnce();
+      out.set(this.everyoneMixBytes);
+      return;
+    }
+    // Subtract from the UNCLIPPED sum: clip(clip(sum) - own) would lose the others' voices
+    // whenever the total clipped.
+    const ownSamples = this.samplesOf(own, 'own frame');
+    const sum = this.sum;
+    const mix = this.mix;
+    for (let i = 0; i < FRAME_SAMPLES; i++) mix[i] = clipSample(sum[i] - ownSamples[i]);
+    // Always computing into our own aligned array, then copying 1920 bytes, keeps one code
+    // path for any `out` offset (a payload after a 5-byte header sits at an odd offset).
+    out.set(this.mixBytes);
+  }
+
+  private computeEveryoneMixOnce(): void {
+    if (this.everyoneMixReady) return;
+    const sum = this.sum;
+    const everyoneMix = this.everyoneMix;
+    for (let i = 0; i < FRAME_SAMPLES; i++) everyoneMix[i] = clipSample(sum[i]);
+    this.everyoneMixReady = true;
+  }
+
+  /**
+   * The frame's samples as an Int16Array without copying when possible. An Int16Array view
+   * must start at an even byte offset, so an odd-offset frame is copied into a scratch array
+   * (valid until the next call).
+   */
+  private samplesOf(frame: Buffer, what: string): Int16Array {
+    if (frame.length !== FRAME_BYTES) {
+      throw new RangeError(`${what} must be ${FRAME_BYTES} bytes, got ${frame.length}`);
+    }
+    if (frame.byteOffset % 2 === 0) {
+      return new Int16Array(frame.buffer, frame.byteOffset, FRAME_SAMPLES);
+    }
+    this.alignedScratchBytes.set(frame);
+    return this.alignedScratch;
+  }
+}
