@@ -3,7 +3,7 @@
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import type { Test } from 'tap';
-import { CheckFailure, formatFailure } from './check-failure.ts';
+import { CheckFailure, showBytes } from './check-failure.ts';
 import { startServerProcess, type ServerUnderTest } from './server-process.ts';
 
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -53,11 +53,22 @@ export function runChecksWithTap(t: Test, stageFolder: string, checks: Check[]):
         }
         t.pass(check.name);
       } catch (error) {
-        if (error instanceof CheckFailure) t.fail(formatFailure(error));
+        if (error instanceof CheckFailure) t.fail(error.summary, failureDiagnostics(error));
         else throw error;
       }
     });
   }
+}
+
+/** The details of a failure as tap diagnostics (printed as YAML under the "not ok" line). */
+function failureDiagnostics({ details }: CheckFailure): Record<string, string | null> {
+  // at/stack: null: the place in the harness is noise to a student; the details say it all.
+  const diagnostics: Record<string, string | null> = { expected: details.expected, at: null, stack: null };
+  if (details.actual !== undefined) diagnostics.actual = details.actual;
+  if (details.sent !== undefined) diagnostics.sent = showBytes(details.sent);
+  if (details.received !== undefined) diagnostics.received = showBytes(details.received);
+  if (details.hint) diagnostics.hint = details.hint;
+  return diagnostics;
 }
 
 /** Throws a CheckFailure unless `condition` holds. */
