@@ -35,8 +35,8 @@ export function serverOptions<T>(y: Argv<T>) {
       describe: 'address to listen on (0.0.0.0: every IPv4 interface; 127.0.0.1: this machine only)',
     })
     .option('port', {
-      type: 'number',
-      default: defaultPort(),
+      type: 'string', // parsed by parsePort: yargs' own number type would turn "abc" into NaN
+      default: String(defaultPort()),
       coerce: parsePort,
       describe: `TCP port to listen on; 0 lets the system choose (default: $PORT, else ${DEFAULT_PORT})`,
     });
@@ -56,8 +56,8 @@ export function clientOptions<T>(y: Argv<T>) {
       describe: 'server host name or IP address',
     })
     .option('port', {
-      type: 'number',
-      default: defaultPort(),
+      type: 'string',
+      default: String(defaultPort()),
       coerce: parsePort,
       describe: `server TCP port (default: $PORT, else ${DEFAULT_PORT})`,
     });
@@ -76,11 +76,10 @@ export function stageCommandLine(script: string, description: string, argv: stri
     .alias('help', 'h')
     .version(false)
     .wrap(Math.min(100, process.stdout.columns || 100))
-    .fail((message, error, y) => {
-      // A bad option is a user mistake: one line, a pointer to --help, exit code 2.
-      if (error) throw error;
-      console.error(`error: ${message} (see ${script} --help)`);
-      void y;
+    .fail((message, error) => {
+      // Only parsing reaches here (command handlers report their own errors through runMain):
+      // a bad option is a user mistake, so one line, a pointer to --help, exit code 2.
+      console.error(`error: ${message ?? error?.message} (see ${script} --help)`);
       process.exit(2);
     });
 }

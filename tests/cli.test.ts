@@ -1,0 +1,110 @@
+// The shared command line and error reporting: defaults, port parsing, the ready line,
+// and one-line errors for the failures people meet (port in use, refused, host not found).
+import t from 'tap';
+import { createServer } from 'node:net';
+import { defaultPort, DEFAULT_PORT, parsePort } from '../shared/cli.ts';
+import { connect } from '../shared/connect.ts';
+import { listen, readyLine } from '../shared/listen.ts';
+import { UserError } from '../shared/user-error.ts';
+import { nameProblem } from '../shared/user-name.ts';
+import { runCommand } from './support/run-command.ts';
+import { repoRoot } from './support/checks.ts';
+
+const stage01 = `"${process.execPath}" --import tsx 01-hello-world/main.ts`;
+
+t.test('ports: PORT from the environment, else 8888; 0 allowed; nonsense refused', async (t) => {
+  t.equal(DEFAULT_PORT, 8888);
+  t.equal(defaultPort({}), 8888);
+  t.equal(defaultPort({ PORT: '9000' }), 9000);
+  t.equal(parsePort('0'), 0);
+  t.equal(parsePort(65535), 65535);
+  for (const bad of ['', 'abc', '-1', '65536', '80.5', '8o8o']) {
+    t.throws(() => parsePort(bad), /invalid port/, `"${bad}" is refused`);
+  }
+  t.throws(() => defaultPort({ PORT: 'x' }), /invalid port "x"/);
+});
+
+t.test('the ready line names the real address, IPv6 in brackets', async (t) => {
+  t.equal(readyLine({ host: '127.0.0.1', port: 8888 }), 'listening on 127.0.0.1:8888');
+  t.equal(readyLine({ host: '::', port: 40000 }), 'listening on [::]:40000');
+});
+
+t.test('listen on port 0 reports the port the system chose', async (t) => {
+  const server = createServer();
+  const address = await listen(server, '127.0.0.1', 0);
+  t.ok(address.port > 0);
+  t.equal(address.host, '127.0.0.1');
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+});
+
+t.test('a port in use is one readable line', async (t) => {
+  const first = createServer();
+  const { port } = await listen(first, '127.0.0.1', 0);
+  const error = await listen(createServer(), '127.0.0.1', port).catch((e: unknown) => e);
+  t.type(error, UserError);
+  t.match((error as Error).message, `port ${port} is already in use`);
+  t.match((error as Error).message, '--port 0');
+  await new Promise<void>((resolve) => first.close(() => resolve()));
+});
+
+t.test('a refused connection is one readable line', async (t) => {
+  const probe = createServer();
+  const { port } = await listen(probe, '127.0.0.1', 0);
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  const error = await connect('127.0.0.1', port).catch((e: unknown) => e);
+  t.type(error, UserError);
+  t.match((error as Error).message, /connection refused by 127\.0\.0\.1:\d+: is the server running/);
+});
+
+t.test('an unknown host is one readable line', async (t) => {
+  // .invalid never resolves (RFC 2606); the answer is ENOTFOUND, or EAI_AGAIN without DNS.
+  const error = await connect('no-such-host.invalid', 8888).catch((e: unknown) => e);
+  t.type(error, UserError);
+  t.match((error as Error).message, 'host not found: no-such-host.invalid');
+});
+
+/** A name shown with every non-ASCII character escaped, so test titles stay one plain line. */
+const shown = (name: string) => JSON.stringify(name).replace(/[^\x20-\x7e]/gu, (c) => `\\u{${c.codePointAt(0)!.toString(16)}}`);
+
+t.test('names: the rule shared by every stage', async (t) => {
+  for (const good of ['Ada', 'Zoë', '🎧', 'a b', 'x'.repeat(32), '👩‍👩‍👧']) t.equal(nameProblem(good), null, `${shown(good)} is fine`);
+  for (const bad of ['', ' Ada', 'Ada ', 'x'.repeat(33), 'a\x1b[31m', 'a\nb', 'a\u0085b', 'a\u202eb', 'a\u2028b', 'a\x7f']) {
+    t.not(nameProblem(bad), null, `${shown(bad)} is refused`);
+  }
+});
+
+t.test('command line: --help explains every option; mistakes are one line with exit 2', async (t) => {
+  const help = await runCommand(stage01, ['client', '--help'], { cwd: repoRoot });
+  t.equal(help.exitCode, 0);
+  for (const option of ['--name', '--host', '--port', '--help']) t.match(help.stdout, option);
+  const serverHelp = await runCommand(stage01, ['server', '--help'], { cwd: repoRoot });
+  for (const option of ['--host', '--port', 'PORT', '8888']) t.match(serverHelp.stdout, option);
+
+  const badPort = await runCommand(stage01, ['server', '--port', 'abc'], { cwd: repoRoot });
+  t.equal(badPort.exitCode, 2);
+  t.match(badPort.stderr, /^error: invalid port "abc"/m);
+  t.notMatch(badPort.stderr, /^\s+at /m, 'no stack trace');
+
+  const noName = await runCommand(stage01, ['client'], { cwd: repoRoot });
+  t.equal(noName.exitCode, 2);
+  t.match(noName.stderr, /--name/);
+});
+
+t.test('command line: the server in use on its port exits with one line', async (t) => {
+  const blocker = createServer();
+  const { port } = await listen(blocker, '127.0.0.1', 0);
+  const result = await runCommand(stage01, ['server', '--host', '127.0.0.1', '--port', String(port)], { cwd: repoRoot, timeoutMs: 20_000 });
+  t.equal(result.exitCode, 1);
+  t.equal(result.stderr.trim().split('\n').filter((l) => !/nodedir/.test(l)).length, 1, 'one line');
+  t.match(result.stderr, `port ${port} is already in use`);
+  await new Promise<void>((resolve) => blocker.close(() => resolve()));
+});
+
+t.test('command line: PORT from the environment is used', async (t) => {
+  const probe = createServer();
+  const { port } = await listen(probe, '127.0.0.1', 0);
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  const result = await runCommand(stage01, ['client', '--name', 'Ada'], { cwd: repoRoot, env: { ...process.env, PORT: String(port) } });
+  t.not(result.exitCode, 0);
+  t.match(result.stderr, `localhost:${port}`, 'the client tried $PORT');
+});
