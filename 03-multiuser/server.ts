@@ -1,0 +1,336 @@
+// Stage 03 server: voice chat for many users at once. Every AUDIO frame a user sends waits in
+// their jitter buffer; every 20 ms the mixer takes at most one frame per talker and sends each
+// listener the sum of everyone ELSE's frames. Everyone is told who joins, leaves and speaks.
+// Nothing one connection sends can disturb another: a bad frame closes only that connection.
+import { createServer, type Socket } from 'node:net';
+import { FRAME_BYTES } from '../shared/audio/format.ts';
+import { FrameClock } from '../shared/audio/frame-clock.ts';
+import { FRAME_HEADER_BYTES, writeFrameHeader } from '../shared/framing/frame-encoder.ts';
+import { FrameParser } from '../shared/framing/frame-parser.ts';
+import { listenAndAnnounce, type ListeningAddress } from '../shared/listen.ts';
+import { RoomMixer } from '../shared/mixer.ts';
+import { ProtocolError } from '../shared/protocol-error.ts';
+import { nameProblem } from '../shared/user-name.ts';
+import {
+  clientMessageLimit,
+  ErrorCode,
+  errorFrame,
+  HANDSHAKE_TIMEOUT_MS,
+  JITTER_BUFFER_FRAMES,
+  joinedFrame,
+  leftFrame,
+  type LeaveReason,
+  MAX_QUEUED_AUDIO_BYTES,
+  MAX_QUEUED_BYTES,
+  MAX_USERS,
+  MessageType,
+  parseHello,
+  SPEAKING_HOLD_TICKS,
+  speakingFrame,
+  TICK_MS,
+  usersFrame,
+  welcomeFrame,
+} from './protocol.ts';
+
+/**
+ * A talker's frames waiting for the mixer: at most JITTER_BUFFER_FRAMES, oldest first.
+ * Frames are copied into buffers allocated once, so a talker costs no allocation per frame
+ * and we keep no reference to the socket's (possibly large) chunks.
+ */
+class JitterBuffer {
+  private readonly slots = Array.from({ length: JITTER_BUFFER_FRAMES }, () => Buffer.alloc(FRAME_BYTES));
+  private oldest = 0; // index in `slots` of the oldest waiting frame
+  private count = 0;
+  /** Frames thrown away because the buffer was full (the talker sent faster than real time). */
+  overflows = 0;
+
+  /** Copies `frame` in; when the buffer is full the OLDEST frame is dropped, so latency stays bounded. */
+  push(frame: Buffer): void {
+    if (this.count === this.slots.length) {
+      this.oldest = (this.oldest + 1) % this.slots.length;
+      this.count--;
+      this.overflows++;
+    }
+    frame.copy(this.slots[(this.oldest + this.count) % this.slots.length]!);
+    this.count++;
+  }
+
+  /** The oldest frame, or null when none is waiting (the talker is silent this tick). Valid until the next push(). */
+  take(): Buffer | null {
+    if (this.count === 0) return null;
+    const frame = this.slots[this.oldest]!;
+    this.oldest = (this.oldest + 1) % this.slots.length;
+    this.count--;
+    return frame;
+  }
+}
+
+/** One joined user, as the room sees them. */
+interface User {
+  name: string;
+  socket: Socket;
+  voice: JitterBuffer;
+  /** The frame taken from `voice` for the tick being mixed, or null. */
+  frameThisTick: Buffer | null;
+  /** Index of the last tick that mixed one of this user's frames. */
+  lastMixedTick: number;
+  /** As last announced in SPEAKING. */
+  speaking: boolean;
+  framesMixed: number;
+  mixesSent: number;
+  /** Mixes not sent because this user read too slowly. */
+  mixesSkipped: number;
+  /** Sends ERROR and closes this user's connection (the others get LEFT "error"). */
+  refuse(code: ErrorCode, message: string): void;
+}
+
+/** Everyone connected, in join order, and the mixer clock that serves them. */
+class Room {
+  /** A Map iterates in insertion order: join order, as USERS and SPEAKING list names. */
+  private readonly users = new Map<string, User>();
+  private readonly mixer = new RoomMixer();
+  // The clock runs only while someone is here: an empty server does no work every 20 ms.
+  private readonly clock = new FrameClock((tick) => this.mixTick(tick), {
+    periodMs: TICK_MS,
+    onSkip: (skipped) => console.log(`mixer: the event loop was blocked; ${skipped} ticks skipped`),
+  });
+  /** Set when a speaker leaves: the next tick announces the smaller set. */
+  private speakersChanged = false;
+
+  get size(): number {
+    return this.users.size;
+  }
+
+  has(name: string): boolean {
+    return this.users.has(name);
+  }
+
+  /** Adds a user: WELCOME, USERS and (if anyone speaks) SPEAKING to them, JOINED to everyone else. */
+  join(user: User): void {
+    for (const other of this.users.values()) this.sendControl(other, joinedFrame(user.name));
+    this.users.set(user.name, user);
+    user.socket.write(welcomeFrame(user.name));
+    user.socket.write(usersFrame([...this.users.keys()]));
+    const speakers = this.speakerNames();
+    if (speakers.length > 0) user.socket.write(speakingFrame(speakers));
+    if (!this.clock.isRunning) this.clock.start();
+  }
+
+  /** Removes a user and tells everyone else at once. Returns false if they were not here. */
+  leave(user: User, reason: LeaveReason): boolean {
+    if (this.users.get(user.name) !== user) return false;
+    this.users.delete(user.name);
+    if (user.speaking) this.speakersChanged = true;
+    for (const other of this.users.values()) this.sendControl(other, leftFrame(user.name, reason));
+    if (this.users.size === 0) this.stop();
+    return true;
+  }
+
+  stop(): void {
+    this.clock.stop();
+    this.speakersChanged = false;
+  }
+
+  /**
+   * Control messages must arrive, so they are never skipped; a listener whose send buffer
+   * still passes MAX_QUEUED_BYTES has stopped reading, and is disconnected.
+   */
+  private sendControl(user: User, frame: Buffer): void {
+    if (user.socket.writableLength > MAX_QUEUED_BYTES) {
+      user.refuse(ErrorCode.slowConsumer, `more than ${MAX_QUEUED_BYTES} bytes are waiting to be sent to you: you stopped reading`);
+      return;
+    }
+    user.socket.write(frame);
+  }
+
+  /** One 20 ms tick: at most one frame per talker, summed once, then one mix per listener. */
+  private mixTick(tick: number): void {
+    this.mixer.begin();
+    let talkers = 0;
+    for (const user of this.users.values()) {
+      user.frameThisTick = user.voice.take();
+      if (user.frameThisTick === null) continue;
+      this.mixer.add(user.frameThisTick);
+      user.lastMixedTick = tick;
+      user.framesMixed++;
+      talkers++;
+    }
+    if (talkers > 0) {
+      for (const listener of this.users.values()) this.sendMix(listener, talkers);
+    }
+    this.announceSpeakers(tick);
+  }
+
+  /** Sends `listener` the sum of everyone else's frames: clip(sum - own), never their own voice. */
+  private sendMix(listener: User, talkers: number): void {
+    const own = listener.frameThisTick;
+    listener.frameThisTick = null; // the jitter buffer may reuse that memory after this tick
+    if (talkers === (own === null ? 0 : 1)) return; // only they talked: there is nothing to hear
+    // Never wait for a slow reader: late audio is useless, so skip it and keep the tick on time.
+    if (!listener.socket.writable || listener.socket.writableLength > MAX_QUEUED_AUDIO_BYTES) {
+      listener.mixesSkipped++;
+      return;
+    }
+    // One allocation per listener: socket.write keeps the buffer until the kernel takes it.
+    const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + FRAME_BYTES);
+    writeFrameHeader(frame, 0, MessageType.audio, FRAME_BYTES);
+    this.mixer.mixFor(own, frame.subarray(FRAME_HEADER_BYTES));
+    listener.socket.write(frame);
+    listener.mixesSent++;
+  }
+
+  /** A user speaks while one of their frames was mixed in the last SPEAKING_HOLD_TICKS ticks. */
+  private announceSpeakers(tick: number): void {
+    let changed = this.speakersChanged;
+    for (const user of this.users.values()) {
+      const speaking = tick - user.lastMixedTick < SPEAKING_HOLD_TICKS;
+      if (speaking !== user.speaking) {
+        user.speaking = speaking;
+        changed = true;
+      }
+    }
+    if (!changed) return;
+    this.speakersChanged = false;
+    const frame = speakingFrame(this.speakerNames());
+    for (const user of this.users.values()) this.sendControl(user, frame);
+  }
+
+  private speakerNames(): string[] {
+    const names: string[] = [];
+    for (const user of this.users.values()) if (user.speaking) names.push(user.name);
+    return names;
+  }
+}
+
+/** How long a connection we refused may linger before we cut it off. */
+const CLOSE_GRACE_MS = 2_000;
+
+/** Talks to one connection: handshake, then voice into the room, until it leaves or breaks the protocol. */
+function serveClient(socket: Socket, room: Room): void {
+  const peer = `${socket.remoteAddress}:${socket.remotePort}`;
+  let user: User | null = null; // set once this connection has joined the room
+  let finished = false; // after BYE or an error, nothing more is read
+
+  // Voice is a stream of small frames that should leave at once: do not let Nagle's
+  // algorithm hold a frame back waiting to fill a TCP segment.
+  socket.setNoDelay(true);
+
+  /** Takes this user out of the room (the others are told at once). Safe to call more than once. */
+  const leave = (reason: LeaveReason, how: string) => {
+    clearTimeout(handshakeTimer);
+    if (user !== null && room.leave(user, reason)) {
+      const drops = user.voice.overflows + user.mixesSkipped > 0
+        ? `; dropped ${user.voice.overflows} incoming frames (jitter buffer full) and ${user.mixesSkipped} mixes (slow reader)`
+        : '';
+      console.log(`${user.name} left (${how}): ${user.framesMixed} frames mixed, ${user.mixesSent} mixes sent${drops}`);
+    }
+  };
+
+  /** Sends ERROR and closes this connection only. */
+  const refuse = (code: ErrorCode, message: string) => {
+    if (finished) return;
+    finished = true;
+    leave('error', `error ${code}`);
+    console.log(`${peer}: ${code}: ${message}`);
+    socket.end(errorFrame(code, message)); // send the error, then close our side
+    setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
+  };
+
+  const handshakeTimer = setTimeout(
+    () => refuse(ErrorCode.handshakeTimeout, `no HELLO within ${HANDSHAKE_TIMEOUT_MS / 1000} seconds`),
+    HANDSHAKE_TIMEOUT_MS,
+  );
+
+  const onHello = (payload: Buffer) => {
+    if (user !== null) throw new ProtocolError(ErrorCode.alreadyJoined, 'HELLO was already sent on this connection');
+    const requested = parseHello(payload);
+    const problem = nameProblem(requested);
+    if (problem) throw new ProtocolError(ErrorCode.badName, problem);
+    if (room.size >= MAX_USERS) {
+      throw new ProtocolError(ErrorCode.serverFull, `${MAX_USERS} users are connected, the most this server takes; try again later`);
+    }
+    if (room.has(requested)) throw new ProtocolError(ErrorCode.nameTaken, `someone called "${requested}" is already here; pick another name`);
+    clearTimeout(handshakeTimer);
+    user = {
+      name: requested,
+      socket,
+      voice: new JitterBuffer(),
+      frameThisTick: null,
+      lastMixedTick: -Infinity,
+      speaking: false,
+      framesMixed: 0,
+      mixesSent: 0,
+      mixesSkipped: 0,
+      refuse,
+    };
+    room.join(user);
+    console.log(`${user.name} joined from ${peer} (${room.size} connected)`);
+  };
+
+  const onAudio = (payload: Buffer) => {
+    if (user === null) throw new ProtocolError(ErrorCode.notJoined, 'send HELLO before AUDIO');
+    if (payload.length !== FRAME_BYTES) {
+      throw new ProtocolError(ErrorCode.badAudioSize, `AUDIO carries ${payload.length} bytes; it must be ${FRAME_BYTES} (960 samples)`);
+    }
+    // The mixer takes it on one of the next ticks; a full buffer drops its oldest frame.
+    user.voice.push(payload);
+  };
+
+  const onBye = () => {
+    if (user === null) throw new ProtocolError(ErrorCode.notJoined, 'send HELLO before BYE');
+    finished = true;
+    leave('bye', 'bye');
+    socket.end();
+  };
+
+  const parser = new FrameParser({
+    maxPayload: clientMessageLimit,
+    onFrame: (type, payload) => {
+      if (finished) return; // frames that came in the same chunk after BYE
+      if (type === MessageType.hello) onHello(payload);
+      else if (type === MessageType.audio) onAudio(payload);
+      else onBye(); // the parser lets through only the types clientMessageLimit knows
+    },
+  });
+
+  socket.on('data', (chunk: Buffer) => {
+    if (finished) return;
+    try {
+      parser.push(chunk);
+    } catch (error) {
+      if (!(error instanceof ProtocolError)) throw error;
+      // The parser, the JSON helpers and the handlers above raise only codes listed in ErrorCode.
+      refuse(error.code as ErrorCode, error.message);
+    }
+  });
+  // Leaving without BYE is "lost": a FIN or a reset is announced at once; 'close' covers anything else.
+  socket.on('end', () => leave('lost', 'disconnected without BYE'));
+  socket.on('error', (error: NodeJS.ErrnoException) => leave('lost', `connection lost: ${error.code ?? error.message}`));
+  socket.on('close', () => leave('lost', 'closed'));
+}
+
+export interface RunningServer {
+  address: ListeningAddress;
+  close(): Promise<void>;
+}
+
+export async function startServer(host: string, port: number): Promise<RunningServer> {
+  const room = new Room();
+  const connections = new Set<Socket>();
+  const server = createServer((socket) => {
+    connections.add(socket);
+    socket.on('close', () => connections.delete(socket));
+    serveClient(socket, room);
+  });
+  const address = await listenAndAnnounce(server, host, port);
+  return {
+    address,
+    // Stops accepting and mixing; connections get a moment to finish (a BYE in flight), then are cut.
+    close: () =>
+      new Promise((resolve) => {
+        room.stop();
+        server.close(() => resolve());
+        for (const socket of connections) setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
+      }),
+  };
+}
