@@ -192,6 +192,7 @@ export const checks: Check[] = [
   },
   {
     name: 'client: sends "HELLO <name>\\n", prints the answer and exits 0',
+    subject: 'client',
     async run(context) {
       const fake = await FakeServer.start();
       try {
@@ -215,6 +216,7 @@ export const checks: Check[] = [
   },
   {
     name: 'client: a refusal (ERR) gives one line on stderr and a non-zero exit',
+    subject: 'client',
     async run(context) {
       const fake = await FakeServer.start();
       try {
@@ -236,6 +238,7 @@ export const checks: Check[] = [
   },
   {
     name: 'client: a refused connection gives one line and a non-zero exit',
+    subject: 'client',
     async run(context) {
       const fake = await FakeServer.start();
       const port = fake.port;
@@ -249,6 +252,7 @@ export const checks: Check[] = [
   },
   {
     name: 'client and server: the client greets the server under test by name',
+    subject: 'client',
     async run(context) {
       const result = await runCommand(context.clientCommand, ['--name', 'Ada Lovelace', '--host', context.server.host, '--port', String(context.server.port)], { timeoutMs: 20_000 });
       expect(result.exitCode === 0 && result.stdout.includes('Hello, Ada Lovelace!'), 'the client could not greet the server', {

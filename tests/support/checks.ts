@@ -1,12 +1,17 @@
 // A stage's checks are defined once, as plain async functions that throw CheckFailure;
-// the tap suites run them (and a grader can run the same list against any implementation).
+// the tap suites run them and so does the grader (grading/grade.ts), through the same CheckRunner,
+// so both judge a server the same way.
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import type { Test } from 'tap';
 import { CheckFailure, showBytes } from './check-failure.ts';
+import { shellQuote } from './run-command.ts';
 import { startServerProcess, type ServerUnderTest } from './server-process.ts';
 
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** No check needs this long; past it the check is reported as hung and the grader moves on. */
+export const CHECK_TIMEOUT_MS = 60_000;
 
 export interface CheckContext {
   /** The server under test (already printed its ready line). */
@@ -15,47 +20,158 @@ export interface CheckContext {
   clientCommand: string;
 }
 
+/** What a check grades: the server (default) or the client (which may also talk to the server). */
+export type CheckSubject = 'server' | 'client';
+
 export interface Check {
   name: string;
+  subject?: CheckSubject;
   run(context: CheckContext): Promise<void>;
 }
 
 /** How to start the reference server of a stage; SERVER_CMD (with {port}) replaces it. */
 export function serverCommand(stageFolder: string, env = process.env): string {
-  return env.SERVER_CMD ?? `"${process.execPath}" --import tsx ${stageFolder}/main.ts server --host 127.0.0.1 --port {port}`;
+  return env.SERVER_CMD ?? `${referenceCommand(stageFolder)} server --host 127.0.0.1 --port {port}`;
 }
 
 /** How to run the reference client of a stage; CLIENT_CMD replaces it. */
 export function clientCommand(stageFolder: string, env = process.env): string {
-  return env.CLIENT_CMD ?? `"${process.execPath}" --import tsx ${stageFolder}/main.ts client`;
+  return env.CLIENT_CMD ?? `${referenceCommand(stageFolder)} client`;
+}
+
+/** The reference program of a stage, runnable from any directory (tsx is found from the repository). */
+function referenceCommand(stageFolder: string): string {
+  return `cd ${shellQuote(repoRoot)} && "${process.execPath}" --import tsx ${stageFolder}/main.ts`;
+}
+
+export interface CheckOutcome {
+  check: Check;
+  passed: boolean;
+  ms: number;
+  failure?: CheckFailure;
+  /** An error that is not a CheckFailure: a bug in the check or the harness, not in the code under test. */
+  crash?: unknown;
+}
+
+export interface CheckRunnerOptions {
+  serverCommand: string;
+  clientCommand: string;
+  /** Where the server command runs (the client command runs where the checks' process runs). */
+  cwd?: string;
+  readyTimeoutMs?: number;
+  checkTimeoutMs?: number;
 }
 
 /**
- * Runs each check as a tap subtest against one server process. If a check leaves the server
- * dead, that is reported as a failure of the check, and a fresh server is started for the next.
+ * Runs checks one after another against one server process: starts it when it is not running,
+ * fails a check that leaves it dead, restarts it after any failure, and bounds every check in
+ * time. A server that cannot start fails every check with that reason, without retrying.
+ */
+export class CheckRunner {
+  private server: ServerUnderTest | undefined;
+  private startFailure: CheckFailure | undefined;
+
+  constructor(private readonly options: CheckRunnerOptions) {}
+
+  async run(check: Check): Promise<CheckOutcome> {
+    const started = performance.now();
+    const outcome = (result: Partial<CheckOutcome>): CheckOutcome => ({ check, passed: false, ms: Math.round(performance.now() - started), ...result });
+    try {
+      const server = await this.runningServer();
+      await this.withinTimeLimit(check, check.run({ server, clientCommand: this.options.clientCommand }));
+      if (!server.isRunning()) throw serverDied(server);
+      return outcome({ passed: true });
+    } catch (error) {
+      // A failed check may leave the server in any state (a user still joined, say): the next
+      // check gets a fresh server, so one bug is reported once instead of failing every check after it.
+      await this.server?.stop();
+      if (error instanceof CheckFailure) return outcome({ failure: withCommonHint(error) });
+      const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
+      const failure = new CheckFailure('the check itself crashed', {
+        expected: 'the check runs to completion',
+        actual: message,
+        hint: 'this is probably a bug in the tests, not in the code under test: please report it',
+      });
+      return outcome({ failure, crash: error });
+    }
+  }
+
+  /** Stops the server's whole process group. Safe to call more than once. */
+  async stop(): Promise<void> {
+    await this.server?.stop();
+  }
+
+  private async runningServer(): Promise<ServerUnderTest> {
+    if (this.startFailure) {
+      throw new CheckFailure(`not run: ${this.startFailure.summary}`, { expected: this.startFailure.details.expected, hint: 'see the first failed check for what the server printed' });
+    }
+    if (this.server?.isRunning()) return this.server;
+    try {
+      this.server = await startServerProcess(this.options.serverCommand, { cwd: this.options.cwd, readyTimeoutMs: this.options.readyTimeoutMs });
+      return this.server;
+    } catch (error) {
+      if (error instanceof CheckFailure) this.startFailure = error;
+      throw error;
+    }
+  }
+
+  private async withinTimeLimit(check: Check, running: Promise<void>): Promise<void> {
+    const limitMs = this.options.checkTimeoutMs ?? CHECK_TIMEOUT_MS;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timed out'>((resolve) => (timer = setTimeout(() => resolve('timed out'), limitMs)));
+    running.catch(() => {}); // if it fails after we gave up on it, nobody is listening any more
+    try {
+      if ((await Promise.race([running, timedOut])) !== 'timed out') return;
+    } finally {
+      clearTimeout(timer);
+    }
+    // The check may still be talking to this server: the next check gets a fresh one.
+    await this.server?.stop();
+    throw new CheckFailure(`the check "${check.name}" did not finish within ${limitMs / 1000} s`, {
+      expected: 'every step of the check to finish or fail within its own deadline',
+      actual: `still running after ${limitMs / 1000} s`,
+      hint: 'something waited forever: a client that never exits, or a server that accepts bytes but never answers',
+    });
+  }
+}
+
+function serverDied(server: ServerUnderTest): CheckFailure {
+  return new CheckFailure('the server stopped running during this check', {
+    expected: 'the server keeps serving whatever one client does',
+    actual: `server output ends with: ${JSON.stringify(server.output().slice(-400))}`,
+    hint: 'catch errors per connection; one client must never bring the server down',
+  });
+}
+
+/** A failure without a hint of its own gets the usual advice for its kind, if it has a known kind. */
+function withCommonHint(failure: CheckFailure): CheckFailure {
+  if (failure.details.hint) return failure;
+  const hint = commonHint(failure.summary);
+  return hint ? new CheckFailure(failure.summary, { ...failure.details, hint }) : failure;
+}
+
+function commonHint(summary: string): string | undefined {
+  if (/^could not connect/.test(summary)) return 'connection refused: is the server listening on the port it was given?';
+  if (/^connection closed/.test(summary)) return 'the other side closed the connection early: look for an exception or an early close() in its output';
+  if (/^timed out/.test(summary)) return 'nothing (or not enough) came back in time: is the reply flushed, and is the data read in a loop?';
+  if (/^server did not start/.test(summary)) return 'print "listening on HOST:PORT" and flush standard output once listen() succeeds';
+  return undefined;
+}
+
+/**
+ * Runs each check as a tap subtest, through a CheckRunner against the server from SERVER_CMD
+ * (default: the stage's reference server) and the client from CLIENT_CMD.
  */
 export function runChecksWithTap(t: Test, stageFolder: string, checks: Check[]): void {
-  let server: ServerUnderTest | undefined;
-  const start = async () => (server = await startServerProcess(serverCommand(stageFolder), { cwd: repoRoot }));
-  t.teardown(async () => server?.stop());
+  const runner = new CheckRunner({ serverCommand: serverCommand(stageFolder), clientCommand: clientCommand(stageFolder), cwd: repoRoot });
+  t.teardown(() => runner.stop());
 
   for (const check of checks) {
     t.test(check.name, async (t) => {
-      try {
-        if (!server || !server.isRunning()) await start();
-        await check.run({ server: server!, clientCommand: clientCommand(stageFolder) });
-        if (!server!.isRunning()) {
-          throw new CheckFailure('the server stopped running during this check', {
-            expected: 'the server keeps serving whatever one client does',
-            actual: `server output ends with: ${JSON.stringify(server!.output().slice(-400))}`,
-            hint: 'catch errors per connection; one client must never bring the server down',
-          });
-        }
-        t.pass(check.name);
-      } catch (error) {
-        if (error instanceof CheckFailure) t.fail(error.summary, failureDiagnostics(error));
-        else throw error;
-      }
+      const outcome = await runner.run(check);
+      if (outcome.crash !== undefined) throw outcome.crash;
+      if (outcome.passed) t.pass(check.name);
+      else t.fail(outcome.failure!.summary, failureDiagnostics(outcome.failure!));
     });
   }
 }
