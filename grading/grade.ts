@@ -1,0 +1,92 @@
+// npm run grade -- --stage NN [--server "CMD {port}"] [--client "CMD"] [--json FILE] [--check-setup]
+// Grades a server and/or a client written in any language, by running a stage's checks against
+// the commands given. Prints PASS/FAIL per check and a score; exit 0 only when every check passes.
+import { writeFileSync } from 'node:fs';
+import { CheckRunner, type CheckOutcome } from '../tests/support/checks.ts';
+import { USAGE, parseCommandLine, type GradeOptions } from './options.ts';
+import { planGrading } from './plan.ts';
+import { checkReport, outcomeText, scoreText, type GradeReport } from './report.ts';
+
+const EXIT_ALL_PASSED = 0;
+const EXIT_SOME_FAILED = 1;
+const EXIT_USAGE = 2;
+
+async function main(argv: string[]): Promise<number> {
+  const parsed = parseCommandLine(argv);
+  if ('help' in parsed) {
+    console.log(USAGE);
+    return EXIT_ALL_PASSED;
+  }
+  if ('usageError' in parsed) {
+    console.error(`error: ${parsed.usageError}\n\n${USAGE}`);
+    return EXIT_USAGE;
+  }
+  const { options } = parsed;
+  if (options.list) {
+    for (const check of options.stage.checks) console.log(`- [${check.subject ?? 'server'}] ${check.name}`);
+    return EXIT_ALL_PASSED;
+  }
+  return grade(options);
+}
+
+async function grade(options: GradeOptions): Promise<number> {
+  const plan = planGrading(options);
+  if (plan.checks.length === 0) {
+    console.error(`error: no check of stage ${options.stage.id} matches --only ${JSON.stringify(options.only)}`);
+    return EXIT_USAGE;
+  }
+  if (options.server !== undefined && !options.server.includes('{port}')) {
+    console.error('note: --server has no {port}: the server must pick a port itself and report it in its ready line');
+  }
+
+  // Commands are relative to where the instructor typed them (npm run moves to the package root).
+  process.chdir(process.env.INIT_CWD ?? process.cwd());
+  const runner = new CheckRunner({
+    serverCommand: plan.serverCommand,
+    clientCommand: plan.clientCommand,
+    cwd: process.cwd(),
+    readyTimeoutMs: options.readyTimeoutMs,
+    checkTimeoutMs: options.checkTimeoutMs,
+  });
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => void runner.stop().finally(() => process.exit(130)));
+  }
+
+  const started = new Date();
+  console.log(`stage ${options.stage.id} (${options.stage.folder}): grading ${plan.subjects.join(' and ')}`);
+  console.log(`  server: ${plan.serverCommand}`);
+  if (plan.subjects.includes('client')) console.log(`  client: ${plan.clientCommand}`);
+  console.log('');
+
+  const outcomes: CheckOutcome[] = [];
+  try {
+    for (const check of plan.checks) {
+      const outcome = await runner.run(check);
+      outcomes.push(outcome);
+      console.log(outcomeText(outcome));
+    }
+  } finally {
+    await runner.stop();
+  }
+
+  console.log(`\n${scoreText(outcomes)}`);
+  const passed = outcomes.filter((outcome) => outcome.passed).length;
+  if (options.json !== undefined) {
+    const report: GradeReport = {
+      stage: options.stage.id,
+      server: options.server ?? null,
+      client: options.client ?? null,
+      started: started.toISOString(),
+      finished: new Date().toISOString(),
+      passed,
+      total: outcomes.length,
+      checks: outcomes.map(checkReport),
+    };
+    writeFileSync(options.json, JSON.stringify(report, null, 2) + '\n');
+  }
+  return passed === outcomes.length ? EXIT_ALL_PASSED : EXIT_SOME_FAILED;
+}
+
+const exitCode = await main(process.argv.slice(2));
+// Exit explicitly (a check that timed out may still hold sockets or timers), once stdout is flushed.
+process.stdout.write('', () => process.exit(exitCode));

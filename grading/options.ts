@@ -1,0 +1,89 @@
+// The grader's command line, parsed into a plan or a usage error (exit code 2).
+import { parseArgs } from 'node:util';
+import { findStage, stages, type Stage } from './stages.ts';
+
+export const USAGE = `usage: npm run grade -- --stage NN [--server "CMD {port}"] [--client "CMD"] [--json FILE]
+                      [--check-setup] [--only TEXT] [--ready-timeout SECONDS] [--check-timeout SECONDS]
+       npm run grade -- --stage NN --list
+
+  --stage NN          the stage to grade: ${stages.map((stage) => `${stage.id} (${stage.folder})`).join(', ')}
+  --server "CMD"      the server under test, as a shell command; {port} becomes a free port.
+                      It must print "listening on HOST:PORT" (and flush) once it accepts connections.
+  --client "CMD"      the client under test; "--name N --host H --port P ..." are appended.
+                      With neither option, the reference server and client are graded.
+                      With --client only, the reference server serves the client checks.
+  --json FILE         also write the report as JSON (for collecting a class's results)
+  --check-setup       only start the server and check its ready line and that it accepts a connection
+  --only TEXT         only the checks whose name contains TEXT
+  --list              print the stage's checks (what each grades) and exit
+  --ready-timeout S   how long to wait for the ready line (default 20 s)
+  --check-timeout S   the most one check may take before it counts as hung (default 60 s)
+exit code: 0 when every check passes, 1 when one fails, 2 for a usage error`;
+
+export interface GradeOptions {
+  stage: Stage;
+  /** The commands under test, as given (undefined: not graded). */
+  server?: string;
+  client?: string;
+  json?: string;
+  checkSetup: boolean;
+  list: boolean;
+  only?: string;
+  readyTimeoutMs?: number;
+  checkTimeoutMs?: number;
+}
+
+export type ParsedCommandLine = { options: GradeOptions } | { help: true } | { usageError: string };
+
+export function parseCommandLine(argv: string[]): ParsedCommandLine {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        stage: { type: 'string' },
+        server: { type: 'string' },
+        client: { type: 'string' },
+        json: { type: 'string' },
+        'check-setup': { type: 'boolean', default: false },
+        only: { type: 'string' },
+        list: { type: 'boolean', default: false },
+        'ready-timeout': { type: 'string' },
+        'check-timeout': { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    }));
+  } catch (error) {
+    return { usageError: (error as Error).message };
+  }
+  if (values.help) return { help: true };
+  if (values.stage === undefined) return { usageError: 'missing --stage NN' };
+  const stage = findStage(values.stage);
+  if (!stage) return { usageError: `unknown stage "${values.stage}"; known: ${stages.map((s) => s.id).join(', ')}` };
+  if (values.server !== undefined && values.server.trim() === '') return { usageError: '--server needs a command' };
+  if (values.client !== undefined && values.client.trim() === '') return { usageError: '--client needs a command' };
+  if (values['check-setup'] && values.client !== undefined) return { usageError: '--check-setup checks a server: give --server, not --client' };
+  const readyTimeoutMs = milliseconds(values['ready-timeout']);
+  const checkTimeoutMs = milliseconds(values['check-timeout']);
+  if (Number.isNaN(readyTimeoutMs) || Number.isNaN(checkTimeoutMs)) return { usageError: '--ready-timeout and --check-timeout take a number of seconds above 0' };
+  return {
+    options: {
+      stage,
+      server: values.server,
+      client: values.client,
+      json: values.json,
+      checkSetup: values['check-setup'],
+      list: values.list,
+      only: values.only,
+      readyTimeoutMs,
+      checkTimeoutMs,
+    },
+  };
+}
+
+/** "2.5" (seconds) -> 2500; undefined stays undefined; anything else is NaN. */
+function milliseconds(seconds: string | undefined): number | undefined {
+  if (seconds === undefined) return undefined;
+  const value = Number(seconds);
+  return value > 0 ? value * 1000 : NaN;
+}

@@ -1,0 +1,32 @@
+// What a grading run does: which commands play server and client, and which checks run.
+import { clientCommand, serverCommand, type Check, type CheckSubject } from '../tests/support/checks.ts';
+import type { GradeOptions } from './options.ts';
+import { setupCheck } from './setup-check.ts';
+
+export interface GradingPlan {
+  serverCommand: string;
+  clientCommand: string;
+  /** The subjects graded: a server and/or a client. */
+  subjects: CheckSubject[];
+  checks: Check[];
+}
+
+const REFERENCE_ONLY = {}; // an empty environment: SERVER_CMD / CLIENT_CMD do not leak into a grade
+
+export function planGrading(options: GradeOptions): GradingPlan {
+  const { stage } = options;
+  const neither = options.server === undefined && options.client === undefined;
+  const subjects: CheckSubject[] = [];
+  if (options.server !== undefined || neither || options.checkSetup) subjects.push('server');
+  if ((options.client !== undefined || neither) && !options.checkSetup) subjects.push('client');
+
+  const checks = options.checkSetup
+    ? [setupCheck]
+    : stage.checks.filter((check) => subjects.includes(check.subject ?? 'server') && (options.only === undefined || check.name.includes(options.only)));
+  return {
+    serverCommand: options.server ?? serverCommand(stage.folder, REFERENCE_ONLY),
+    clientCommand: options.client ?? clientCommand(stage.folder, REFERENCE_ONLY),
+    subjects,
+    checks,
+  };
+}

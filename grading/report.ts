@@ -1,0 +1,58 @@
+// How a grade is shown: one line per check for people, and a JSON report for collecting a class.
+import { formatFailure, showBytes } from '../tests/support/check-failure.ts';
+import type { CheckOutcome } from '../tests/support/checks.ts';
+
+export interface CheckReport {
+  name: string;
+  subject: 'server' | 'client';
+  passed: boolean;
+  ms: number;
+  failure?: {
+    summary: string;
+    expected: string;
+    actual?: string;
+    sent_hex?: string;
+    received_hex?: string;
+    hint?: string;
+  };
+}
+
+export interface GradeReport {
+  stage: string;
+  /** The commands graded, as given; null when that side was not graded (the reference served, if needed). */
+  server: string | null;
+  client: string | null;
+  started: string;
+  finished: string;
+  passed: number;
+  total: number;
+  checks: CheckReport[];
+}
+
+/** "PASS  name", or "FAIL  name" followed by the failure's details, indented. */
+export function outcomeText(outcome: CheckOutcome): string {
+  const line = `${outcome.passed ? 'PASS' : 'FAIL'}  ${outcome.check.name}`;
+  if (!outcome.failure) return line;
+  const details = formatFailure(outcome.failure).split('\n').map((text) => `      ${text.replace(/^ {2}/, '')}`);
+  return [line, ...details].join('\n');
+}
+
+export function scoreText(outcomes: CheckOutcome[]): string {
+  return `score: ${outcomes.filter((outcome) => outcome.passed).length}/${outcomes.length} checks passed`;
+}
+
+export function checkReport(outcome: CheckOutcome): CheckReport {
+  const report: CheckReport = { name: outcome.check.name, subject: outcome.check.subject ?? 'server', passed: outcome.passed, ms: outcome.ms };
+  if (outcome.failure) {
+    const { summary, details } = outcome.failure;
+    report.failure = {
+      summary,
+      expected: details.expected,
+      actual: details.actual,
+      sent_hex: details.sent && showBytes(details.sent),
+      received_hex: details.received && showBytes(details.received),
+      hint: details.hint,
+    };
+  }
+  return report;
+}

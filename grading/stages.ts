@@ -1,0 +1,19 @@
+// Every gradable stage and its checks. The checks are the very arrays the tap suites run
+// (tests/checks/*.ts), so a grade and `npm test` can never disagree about what a stage asks.
+import type { Check } from '../tests/support/checks.ts';
+import { checks as helloWorldChecks } from '../tests/checks/01-hello-world.ts';
+
+export interface Stage {
+  id: string;
+  /** The stage's folder: its reference programs and the README that documents its protocol. */
+  folder: string;
+  checks: Check[];
+}
+
+export const stages: Stage[] = [
+  { id: '01', folder: '01-hello-world', checks: helloWorldChecks },
+];
+
+export function findStage(id: string): Stage | undefined {
+  return stages.find((stage) => stage.id === id.padStart(2, '0'));
+}

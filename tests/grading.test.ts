@@ -1,0 +1,241 @@
+// The grader, graded: it must pass correct implementations written in another language (Python,
+// standard library only, written from the stage READMEs), fail deliberately broken ones on the
+// check each one breaks with a useful message, and never hang on a server that misbehaves.
+// Every grading runs grading/grade.ts as a child process, exactly as an instructor would.
+import t from 'tap';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { repoRoot } from './support/checks.ts';
+import { runCommand, shellQuote, type CommandResult } from './support/run-command.ts';
+import { findStage } from '../grading/stages.ts';
+import type { CheckReport, GradeReport } from '../grading/report.ts';
+
+t.setTimeout(300_000); // many gradings, some waiting out a 10 s protocol timeout on purpose
+
+const fixture = (path: string) => shellQuote(join(repoRoot, 'tests', 'fixtures', path));
+const pythonServer = (path: string) => `python3 ${fixture(path)} --host 127.0.0.1 --port {port}`;
+const pythonClient = (path: string) => `python3 ${fixture(path)}`;
+
+const scratch = mkdtempSync(join(tmpdir(), 'grading-test-'));
+t.teardown(() => rmSync(scratch, { recursive: true, force: true }));
+
+interface Grading {
+  run: CommandResult;
+  /** null when the grader wrote no JSON (usage errors). */
+  report: GradeReport | null;
+  seconds: number;
+}
+
+// A few gradings at a time: enough to overlap the protocol timeouts they wait out, few enough
+// that a busy 2-core machine still meets the checks' own deadlines.
+const MAX_AT_ONCE = 4;
+let running = 0;
+const queue: (() => void)[] = [];
+async function inTurn<T>(work: () => Promise<T>): Promise<T> {
+  if (running >= MAX_AT_ONCE) await new Promise<void>((resolve) => queue.push(resolve));
+  running++;
+  try {
+    return await work();
+  } finally {
+    running--;
+    queue.shift()?.();
+  }
+}
+
+let jsonFiles = 0;
+/** Runs the grader with `args` (plus --json) and returns what it printed, its exit code and its report. */
+function grade(args: string[]): Promise<Grading> {
+  const json = join(scratch, `report-${++jsonFiles}.json`);
+  return inTurn(async () => {
+    const started = Date.now();
+    const run = await runCommand(`"${process.execPath}" --import tsx grading/grade.ts`, [...args, '--json', json], {
+      cwd: repoRoot,
+      env: { ...process.env, INIT_CWD: repoRoot },
+      timeoutMs: 150_000,
+    });
+    let report: GradeReport | null = null;
+    try {
+      report = JSON.parse(readFileSync(json, 'utf8')) as GradeReport;
+    } catch {
+      // no report: asserted by the tests that expect one
+    }
+    return { run, report, seconds: (Date.now() - started) / 1000 };
+  });
+}
+
+function failedNames(report: GradeReport | null): string[] {
+  return (report?.checks ?? []).filter((check) => !check.passed).map((check) => check.name);
+}
+
+function checkNamed(report: GradeReport | null, start: string): CheckReport | undefined {
+  return report?.checks.find((check) => check.name.startsWith(start));
+}
+
+/** The failure of the check whose name starts with `start`, as one searchable text. */
+function failureText(report: GradeReport | null, start: string): string {
+  const failure = checkNamed(report, start)?.failure;
+  return failure ? Object.values(failure).join('\n') : '(no failure recorded)';
+}
+
+const stage01 = findStage('01')!;
+const stage02 = findStage('02');
+const namesOf = (checks: { name: string; subject?: string }[], subject: string) => checks.filter((check) => (check.subject ?? 'server') === subject).map((check) => check.name);
+
+// Start every grading now; the tests below await them, so they overlap.
+const gradings = {
+  good01: grade(['--stage', '01', '--server', pythonServer('python/stage01_server.py'), '--client', pythonClient('python/stage01_client.py')]),
+  clientOnly01: grade(['--stage', '01', '--client', pythonClient('python/stage01_client.py')]),
+  noTimeout01: grade(['--stage', '01', '--server', pythonServer('broken/stage01_no_timeout_server.py')]),
+  noComma01: grade(['--stage', '01', '--server', pythonServer('broken/stage01_no_comma_server.py')]),
+  noLimits01: grade(['--stage', '01', '--server', pythonServer('broken/stage01_no_limits_server.py')]),
+  exitsAtOnce: grade(['--stage', '01', '--server', 'false']),
+  neverReady: grade(['--stage', '01', '--check-setup', '--ready-timeout', '2', '--server', `python3 -c "import time; time.sleep(60)" never-ready-${process.pid}`]),
+  neverAccepts: grade(['--stage', '01', '--check-setup', '--server', `python3 -c "import time; print('listening on 127.0.0.1:{port}', flush=True); time.sleep(60)"`]),
+  hungCheck: grade(['--stage', '01', '--server', pythonServer('python/stage01_server.py'), '--only', 'sends nothing', '--check-timeout', '1']),
+  ...(stage02 && {
+    good02: grade(['--stage', '02', '--server', pythonServer('python/stage02_server.py'), '--client', pythonClient('python/stage02_client.py')]),
+    rawJson02: grade(['--stage', '02', '--server', pythonServer('broken/stage02_raw_json_server.py'), '--only', 'welcomes a user']),
+    modifiedEcho02: grade(['--stage', '02', '--server', pythonServer('broken/stage02_modified_echo_server.py'), '--only', 'echoes']),
+    forgetsReset02: grade(['--stage', '02', '--server', pythonServer('broken/stage02_forgets_reset_server.py'), '--only', 'frees the slot']),
+    noTimeout02: grade(['--stage', '02', '--server', pythonServer('broken/stage02_no_timeout_server.py'), '--only', 'sends no HELLO']),
+  }),
+};
+
+t.test('stage 01: Python server and client, written from the README, pass every check', async (t) => {
+  const { run, report } = await gradings.good01;
+  t.equal(run.exitCode, 0, `exit 0 when every check passes; output:\n${run.stdout}`);
+  t.equal(report?.stage, '01');
+  t.match(report?.server, /stage01_server\.py/, 'the report names the server graded');
+  t.match(report?.client, /stage01_client\.py/, 'the report names the client graded');
+  t.same(report?.checks.map((check) => check.name), stage01.checks.map((check) => check.name), 'every check of the stage ran, in order');
+  t.same(failedNames(report), [], 'none failed');
+  t.equal(report?.passed, stage01.checks.length);
+  t.equal(report?.total, stage01.checks.length);
+  t.match(run.stdout, new RegExp(`^score: ${stage01.checks.length}/${stage01.checks.length} checks passed$`, 'm'));
+  t.match(run.stdout, /^PASS {2}answers a greeting by name$/m, 'one PASS line per check');
+  t.ok(Date.parse(report!.finished) >= Date.parse(report!.started), 'started and finished are ISO times, in order');
+});
+
+t.test('stage 01: grading only a client runs only the client checks, against the reference server', async (t) => {
+  const { run, report } = await gradings.clientOnly01;
+  t.equal(run.exitCode, 0, run.stdout);
+  t.same(report?.checks.map((check) => check.name), namesOf(stage01.checks, 'client'));
+  t.ok(report!.checks.length >= 1 && report!.checks.every((check) => check.subject === 'client' && check.passed));
+  t.equal(report?.server, null, 'no server was graded (the reference served the client checks)');
+});
+
+t.test('stage 01: a server that never times out a silent connection fails exactly that check', async (t) => {
+  const { run, report } = await gradings.noTimeout01;
+  t.equal(run.exitCode, 1);
+  t.same(failedNames(report), ['drops a client that sends nothing, after about 10 s (ERR timeout)']);
+  t.match(failureText(report, 'drops a client'), /timed out while waiting for an error line "ERR timeout/);
+  t.same(report?.checks.map((check) => check.name), namesOf(stage01.checks, 'server'), 'grading a server runs only the server checks');
+  t.match(run.stdout, /^FAIL {2}drops a client that sends nothing/m);
+  t.match(run.stdout, new RegExp(`^score: ${report!.total - 1}/${report!.total} checks passed$`, 'm'));
+});
+
+t.test('stage 01: a server that answers without the comma fails the greeting checks, showing the bytes', async (t) => {
+  const { run, report } = await gradings.noComma01;
+  t.equal(run.exitCode, 1);
+  const failure = checkNamed(report, 'answers a greeting by name')?.failure;
+  t.equal(failure?.summary, 'wrong answer to a greeting');
+  t.equal(failure?.expected, '"OK Hello, Ada!\\n"');
+  t.equal(failure?.actual, '"OK Hello Ada!"');
+  t.match(failure?.sent_hex, /^48 45 4c 4c 4f 20 41 64 61 0a {2}\|HELLO Ada\.\|/, 'what was sent, in hex and text');
+  t.match(failure?.received_hex, /^4f 4b 20 48 65 6c 6c 6f 20 41 64 61 21 0a/, 'what came back, in hex');
+  t.ok(failure?.hint, 'with a hint');
+  t.ok(checkNamed(report, 'refuses an empty name')?.passed, 'the refusals, which never say "Hello", still pass');
+  // The text report shows the same, indented under the FAIL line.
+  t.match(run.stdout, /FAIL {2}answers a greeting by name\n {6}wrong answer to a greeting\n {6}expected: "OK Hello, Ada!\\n"/);
+});
+
+t.test('stage 01: a server that ignores the limits fails the limit checks and nothing else', async (t) => {
+  const { report } = await gradings.noLimits01;
+  t.same(failedNames(report), ['refuses a name of 33 characters (ERR bad_name)', 'refuses an over-long greeting without waiting for its end (ERR too_long)']);
+  t.match(failureText(report, 'refuses a name of 33'), /expected error code bad_name[\s\S]*OK Hello, x{33}!/);
+  t.match(failureText(report, 'refuses an over-long'), /ERR too_long/);
+});
+
+t.test('a server command that exits at once fails every check with that reason, quickly', async (t) => {
+  const { run, report, seconds } = await gradings.exitsAtOnce;
+  t.equal(run.exitCode, 1);
+  t.equal(report?.passed, 0);
+  t.match(report?.checks[0]?.failure?.summary, /server did not start: the server exited \(code 1\) before printing "listening on HOST:PORT"/);
+  t.match(report?.checks[1]?.failure?.summary, /^not run: server did not start/, 'later checks do not start it again and again');
+  t.ok(seconds < 30, `bounded time (took ${seconds} s)`);
+});
+
+t.test('a server that never prints the ready line fails the setup check, and is stopped', async (t) => {
+  const { run, report, seconds } = await gradings.neverReady;
+  t.equal(run.exitCode, 1);
+  t.equal(report?.total, 1, '--check-setup runs the setup check only');
+  t.match(report?.checks[0]?.failure?.summary, 'no "listening on HOST:PORT" line within 2 s');
+  t.match(report?.checks[0]?.failure?.hint, /flush/);
+  t.ok(seconds < 30, `bounded time (took ${seconds} s)`);
+  const processes = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' });
+  t.notMatch(processes, `never-ready-${process.pid}`, 'the server process group was stopped');
+});
+
+t.test('a server that prints the ready line but never listens fails with "connection refused"', async (t) => {
+  const { run, report, seconds } = await gradings.neverAccepts;
+  t.equal(run.exitCode, 1);
+  t.match(report?.checks[0]?.failure?.summary, /^could not connect to 127\.0\.0\.1:\d+: ECONNREFUSED/);
+  t.match(report?.checks[0]?.failure?.hint, 'is the server listening on the port it was given');
+  t.match(run.stdout, /^FAIL {2}setup: /m);
+  t.ok(seconds < 30, `bounded time (took ${seconds} s)`);
+});
+
+t.test('a check that runs past the check timeout fails, naming the check', async (t) => {
+  const { run, report, seconds } = await gradings.hungCheck;
+  t.equal(run.exitCode, 1);
+  t.match(report?.checks[0]?.failure?.summary, 'the check "drops a client that sends nothing, after about 10 s (ERR timeout)" did not finish within 1 s');
+  t.ok(seconds < 9, `the grader moved on without waiting for the check (took ${seconds} s)`);
+});
+
+t.test('bad usage exits 2 with the usage text', async (t) => {
+  for (const args of [[], ['--stage', '99'], ['--stage', '01', '--frobnicate'], ['--stage', '01', '--ready-timeout', 'soon']]) {
+    const { run, report } = await grade(args);
+    t.equal(run.exitCode, 2, `exit 2 for: ${args.join(' ')}`);
+    t.match(run.stderr, /^error: .+\n[\s\S]*usage: npm run grade/m);
+    t.equal(report, null, 'and no report');
+  }
+});
+
+t.test('stage 02', { skip: stage02 ? false : 'tests/checks/02-echo.ts is not in the registry yet' }, async (t) => {
+  const all = stage02!.checks;
+
+  t.test('Python server and client, written from the protocol, pass every check', async (t) => {
+    const { run, report } = await gradings.good02!;
+    t.equal(run.exitCode, 0, `exit 0 when every check passes; output:\n${run.stdout}`);
+    t.same(report?.checks.map((check) => check.name), all.map((check) => check.name));
+    t.same(failedNames(report), []);
+  });
+
+  t.test('a server that writes raw JSON (no frame header) fails "welcomes a user", showing the JSON', async (t) => {
+    const { run, report } = await gradings.rawJson02!;
+    t.equal(run.exitCode, 1);
+    t.match(failureText(report, 'welcomes a user'), /a frame header declares \d+ payload bytes[\s\S]*header type 0x7b/);
+    t.match(checkNamed(report, 'welcomes a user')?.failure?.received_hex, /^7b 22 6e 61 6d 65 22/, 'the bytes that came back: {"name"');
+  });
+
+  t.test('a server that changes a byte of the echo fails the echo check, naming the byte', async (t) => {
+    const { report } = await gradings.modifiedEcho02!;
+    t.match(failureText(report, 'echoes 10 distinct audio frames'), /echo of audio frame 1 of 10 is wrong[\s\S]*byte 100: expected 0x[0-9a-f]{2}, got 0x/);
+  });
+
+  t.test('a server that keeps the slot after a reset fails the reset check, and only that one', async (t) => {
+    const { report } = await gradings.forgetsReset02!;
+    t.same(failedNames(report), ['frees the slot at once after an abrupt disconnect (reset)']);
+    t.match(failureText(report, 'frees the slot at once after an abrupt'), /could not join within \d+ ms: still busy/);
+    t.ok(report!.checks.length >= 3, 'BYE and FIN (which it handles) were checked too, and passed');
+  });
+
+  t.test('a server that never times out a silent connection fails the handshake timeout check', async (t) => {
+    const { report } = await gradings.noTimeout02!;
+    t.same(failedNames(report), [all.find((check) => check.name.includes('sends no HELLO'))!.name]);
+    t.match(failureText(report, 'drops a connection that sends no HELLO'), /timed out while waiting for ERROR "handshake_timeout"/);
+  });
+  t.end();
+});
