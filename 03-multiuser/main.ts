@@ -1,0 +1,151 @@
+// npm run stage:03 -- server | client | (nothing: a local demo)
+import { rmSync } from 'node:fs';
+import { tmpdir, userInfo } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { probeAudioDevices } from '../shared/audio/device-probe.ts';
+import { FRAME_BYTES, FRAME_MS } from '../shared/audio/format.ts';
+import { ToneGenerator } from '../shared/audio/tone-source.ts';
+import { WavFileSink } from '../shared/audio/wav-sink.ts';
+import { clientOptions, serverOptions, stageCommandLine } from '../shared/cli.ts';
+import { runMain } from '../shared/user-error.ts';
+import { nameProblem } from '../shared/user-name.ts';
+import { DEFAULT_GATE } from '../shared/voice-gate.ts';
+import { runClient } from './client.ts';
+import { startServer } from './server.ts';
+import { silentDisplay } from './terminal-display.ts';
+
+const DEMO_SECONDS_WITHOUT_SPEAKER = 6;
+
+/** A demo user who "talks" on a tone: [seconds of silence, seconds of tone, ...], then leaves. */
+interface Robot {
+  name: string;
+  toneHz: number;
+  joinAfterMs: number;
+  script: number[];
+}
+
+// Timed so the narration shows one speaker, then the other, then both at once, then the leaves.
+const ROBOTS: Robot[] = [
+  { name: 'robot-low', toneHz: 300, joinAfterMs: 500, script: [0.3, 1.2, 1.8, 0.8] },
+  { name: 'robot-high', toneHz: 500, joinAfterMs: 1000, script: [1.8, 1.4] },
+];
+
+/** Writes a robot's script as a WAV file: the voice gate then opens and closes on it like on speech. */
+function writeRobotVoice(robot: Robot, path: string): void {
+  const wav = new WavFileSink(path);
+  const tone = new ToneGenerator(robot.toneHz);
+  robot.script.forEach((seconds, i) => {
+    const talking = i % 2 === 1;
+    for (let frame = 0; frame < Math.round((seconds * 1000) / FRAME_MS); frame++) {
+      wav.write(talking ? tone.nextFrame() : Buffer.alloc(FRAME_BYTES));
+    }
+  });
+  void wav.close();
+}
+
+/** With no sub-command: a server and three users on this machine: two robots and you. */
+async function runDemo(): Promise<void> {
+  console.log('Stage 03 demo: many users. A server and three users on this machine: two robots who');
+  console.log('talk in turns on tones (300 Hz and 500 Hz) and leave, and you. The server mixes, every');
+  console.log('20 ms, what everyone else says; the voice gate sends audio only while someone talks.');
+  const devices = probeAudioDevices();
+  const hasMic = devices.some((device) => device.maxInputChannels > 0);
+  const hasSpeaker = devices.some((device) => device.maxOutputChannels > 0);
+  const input = hasMic ? 'mic' : 'silence';
+  const output = hasSpeaker ? 'speaker' : join(tmpdir(), 'stage-03-multiuser-demo.wav');
+  console.log(hasMic ? 'input: your microphone, sent while you speak' : 'input: no microphone found, so you only listen');
+  console.log(
+    hasSpeaker
+      ? 'output: your speaker; the robots leave after a few seconds: type exit or press Ctrl+C to stop'
+      : `output: no speaker found, so the mix is recorded to ${output} for ${DEMO_SECONDS_WITHOUT_SPEAKER} seconds`,
+  );
+  console.log('');
+
+  const user = userInfo().username;
+  const name = nameProblem(user) === null && !ROBOTS.some((robot) => robot.name === user) ? user : 'student';
+  const voices = ROBOTS.map((robot) => join(tmpdir(), `stage-03-${robot.name}-${process.pid}.wav`));
+  ROBOTS.forEach((robot, i) => writeRobotVoice(robot, voices[i]!));
+  const server = await startServer('127.0.0.1', 0);
+  const port = server.address.port;
+  try {
+    const you = runClient({ name, host: '127.0.0.1', port, input, output, durationSeconds: hasSpeaker ? undefined : DEMO_SECONDS_WITHOUT_SPEAKER });
+    const robots = ROBOTS.map(async (robot, i) => {
+      await sleep(robot.joinAfterMs); // a moment apart, so you see each one join
+      // Quiet: their news is yours too. Without --duration they leave when their WAV file ends.
+      await runClient({ name: robot.name, host: '127.0.0.1', port, input: voices[i]!, output: 'null', commands: false, display: silentDisplay });
+    });
+    await Promise.all([you, ...robots]);
+  } finally {
+    await server.close();
+    for (const voice of voices) rmSync(voice, { force: true });
+  }
+  if (!hasSpeaker) console.log(`\nWhat you heard is in ${output}: play it with any audio player.`);
+  console.log('\nTry it yourself in three terminals (or on three machines: use the server\'s address as --host):');
+  console.log('  npm run stage:03 -- server');
+  console.log('  npm run stage:03 -- client --name Ada');
+  console.log('  npm run stage:03 -- client --name Bob --input tone:440 --output mix.wav --duration 10');
+}
+
+await stageCommandLine('npm run stage:03 --', 'Stage 03: many users, mixed by the server.')
+  .command(
+    'server',
+    'run the server: many users, each hears the mix of everyone else',
+    (y) => serverOptions(y),
+    (args) => runMain(async () => void (await startServer(args.host, args.port))),
+  )
+  .command(
+    'client',
+    'join the server with your name, send your voice while you speak and play the mix of the others',
+    (y) =>
+      clientOptions(y)
+        .option('input', {
+          type: 'string',
+          default: 'mic',
+          describe: 'what to send: mic, tone:HZ, silence or FILE.wav',
+        })
+        .option('output', {
+          type: 'string',
+          default: 'speaker',
+          describe: 'where the mix goes: speaker, null or FILE.wav',
+        })
+        .option('duration', {
+          type: 'number',
+          describe: 'leave cleanly after this many seconds (default: until exit or Ctrl+C, or the end of a FILE input)',
+        })
+        .option('gate-open-db', {
+          type: 'number',
+          default: DEFAULT_GATE.openDb,
+          describe: 'the voice gate opens (sending starts) when the level reaches this many dBFS',
+        })
+        .option('gate-close-db', {
+          type: 'number',
+          default: DEFAULT_GATE.closeDb,
+          describe: 'the open gate starts closing when the level falls below this many dBFS',
+        })
+        .option('gate-hangover-ms', {
+          type: 'number',
+          default: DEFAULT_GATE.hangoverMs,
+          describe: 'the gate stays open this long after the level falls, so word endings are not cut',
+        })
+        .option('ptt', {
+          type: 'boolean',
+          default: false,
+          describe: 'push-to-talk instead of the gate: send only while it is on (Enter turns it on and off)',
+        }),
+    (args) =>
+      runMain(() =>
+        runClient({
+          name: args.name,
+          host: args.host,
+          port: args.port,
+          input: args.input,
+          output: args.output,
+          durationSeconds: args.duration,
+          gate: { openDb: args.gateOpenDb, closeDb: args.gateCloseDb, hangoverMs: args.gateHangoverMs },
+          pushToTalk: args.ptt,
+        }),
+      ),
+  )
+  .command('$0', 'run a local demo (a server, two robots talking on tones, and you)', (y) => y, () => runMain(runDemo))
+  .parseAsync();
