@@ -1,0 +1,433 @@
+// Stage 03's client checks: the client under test (CLIENT_CMD, default the reference) is run
+// through its command line against a fake server that plays the server's part with raw frames.
+// They use only the protocol in 03-multiuser/README.md (nothing from 03-multiuser/ is imported),
+// so they grade a client written in any language.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join as joinPath } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import wavefile from 'wavefile';
+import { FRAME_BYTES, FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE } from '../../shared/audio/format.ts';
+import { readWavPcm } from '../../shared/audio/wav-source.ts';
+import { CheckFailure } from '../support/check-failure.ts';
+import { expect, type Check, type CheckContext } from '../support/checks.ts';
+import { FakeServer } from '../support/fake-server.ts';
+import { distinctivePcm, firstDifference, frameBytes, framesIn, hexType, jsonFrameBytes, readFrame, type WireFrame } from '../support/frame-wire.ts';
+import { shellQuote, type CommandResult } from '../support/run-command.ts';
+import type { WireClient } from '../support/wire-client.ts';
+
+// The message types of the README's table.
+const HELLO = 0x01;
+const WELCOME = 0x02;
+const AUDIO = 0x03;
+const BYE = 0x04;
+const USERS = 0x06;
+const JOINED = 0x07;
+const LEFT = 0x08;
+const SPEAKING = 0x09;
+const TYPE_NAMES: Record<number, string> = { [HELLO]: 'HELLO', [WELCOME]: 'WELCOME', [AUDIO]: 'AUDIO', [BYE]: 'BYE' };
+
+/** The documented default hang-over is 300 ms; a client may choose otherwise within these bounds. */
+const MIN_HANGOVER_MS = 100;
+const MAX_HANGOVER_MS = 1_000;
+/** How long "nothing is sent" is watched for, and how long a command may take to act. */
+const QUIET_MS = 600;
+const COMMAND_DEADLINE_MS = 3_000;
+/** How long a client may take to exit after its BYE. */
+const EXIT_DEADLINE_MS = 5_000;
+
+const welcome = (name: string) => jsonFrameBytes(WELCOME, { name, sample_rate: SAMPLE_RATE, frame_samples: FRAME_SAMPLES });
+const users = (names: string[]) => jsonFrameBytes(USERS, { users: names });
+const audio = (pcm: Buffer) => frameBytes(AUDIO, pcm);
+
+function typeName(type: number): string {
+  return `${TYPE_NAMES[type] ?? 'type'} (${hexType(type)})`;
+}
+
+/** n distinct 1920-byte frames; `seed` keeps frames of different checks different too. */
+function distinctFrames(count: number, seed: number): Buffer[] {
+  const pcm = distinctivePcm(count, FRAME_BYTES, seed);
+  return Array.from({ length: count }, (_, i) => pcm.subarray(i * FRAME_BYTES, (i + 1) * FRAME_BYTES));
+}
+
+function describeRun(result: CommandResult): string {
+  return `exit ${result.exitCode}${result.timedOut ? ' (killed: timed out)' : ''}; stdout ${JSON.stringify(result.stdout.slice(-400))}; stderr ${JSON.stringify(result.stderr.slice(-300))}`;
+}
+
+/** "HELLO, AUDIO x 12, BYE": what the client sent, run-length encoded. */
+function describeFrames(frames: WireFrame[]): string {
+  const parts: string[] = [];
+  for (let i = 0; i < frames.length; ) {
+    let j = i;
+    while (j < frames.length && frames[j]!.type === frames[i]!.type) j++;
+    parts.push(j - i > 1 ? `${typeName(frames[i]!.type)} x ${j - i}` : typeName(frames[i]!.type));
+    i = j;
+  }
+  return parts.join(', ') || '(nothing)';
+}
+
+/** The client under test, running, with its standard input open (as a terminal's) so a check can type commands. */
+class RunningClient {
+  private out = '';
+  private err = '';
+  private timedOut = false;
+  private wakeOnOutput: (() => void)[] = [];
+  private readonly child;
+  readonly done: Promise<CommandResult>;
+
+  /** @param limitMs kills the client if it is still running after this long, whatever happens */
+  constructor(commandPrefix: string, args: string[], limitMs: number) {
+    const command = [commandPrefix, ...args.map(shellQuote)].join(' ');
+    // detached: the client gets its own process group, so a kill also ends what the shell started.
+    this.child = spawn(command, { shell: true, detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child.stdout!.on('data', (chunk: Buffer) => {
+      this.out += chunk.toString();
+      for (const wake of this.wakeOnOutput.splice(0)) wake();
+    });
+    this.child.stderr!.on('data', (chunk: Buffer) => (this.err += chunk.toString()));
+    this.child.stdin!.on('error', () => {}); // typing to a client that has exited: its result tells
+    const limit = setTimeout(() => this.kill(), limitMs);
+    this.done = new Promise((resolve) =>
+      this.child.once('close', (exitCode, signal) => {
+        clearTimeout(limit);
+        for (const wake of this.wakeOnOutput.splice(0)) wake();
+        resolve({ command, exitCode, signal, stdout: this.out, stderr: this.err, timedOut: this.timedOut });
+      }),
+    );
+  }
+
+  get stdout(): string {
+    return this.out;
+  }
+
+  /** Waits until standard output passes `test`; fails after `ms` or if the client exits first. */
+  async waitForStdout(test: (stdout: string) => boolean, ms: number, what: string, hint: string): Promise<void> {
+    const deadline = Date.now() + ms;
+    let exited = false;
+    void this.done.then(() => (exited = true));
+    while (!test(this.out)) {
+      const left = deadline - Date.now();
+      if (left <= 0 || exited) {
+        throw new CheckFailure(`${exited ? 'the client exited' : 'timed out'} while waiting for ${what}`, {
+          expected: what,
+          actual: `standard output so far: ${JSON.stringify(this.out.slice(-400))}; standard error: ${JSON.stringify(this.err.slice(-200))}`,
+          hint,
+        });
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.wakeOnOutput.push(() => (clearTimeout(timer), resolve()));
+      });
+    }
+  }
+
+  /** Writes to the client's standard input, as a user typing (end lines with "\n"). */
+  type(text: string): void {
+    this.child.stdin!.write(text);
+  }
+
+  /** Waits for the client to exit, killing it (timedOut: true) after `ms`. */
+  async exit(ms: number): Promise<CommandResult> {
+    const timer = setTimeout(() => this.kill(), ms);
+    try {
+      return await this.done;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  kill(): void {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    this.timedOut = true;
+    try {
+      process.kill(-this.child.pid!, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+
+interface Session {
+  fake: FakeServer;
+  client: RunningClient;
+  /** The fake server's side of the connection. */
+  connection: WireClient;
+  /** Every frame the client has sent so far, HELLO included. */
+  sent(): WireFrame[];
+}
+
+/**
+ * Runs the client under test as `name` with `args` against a fake server that answers HELLO
+ * with WELCOME and USERS [name], as the real server does.
+ */
+async function startSession(context: CheckContext, name: string, args: string[], timeoutMs = 30_000): Promise<Session> {
+  const fake = await FakeServer.start();
+  const client = new RunningClient(context.clientCommand, ['--name', name, '--host', '127.0.0.1', '--port', String(fake.port), ...args], timeoutMs);
+  try {
+    const connection = await fake.connection(0, 15_000);
+    const hello = await readFrame(connection, 'the client\'s first frame (HELLO)', { timeoutMs: 10_000 });
+    expect(hello.type === HELLO, 'the client did not start with HELLO', {
+      expected: `a HELLO frame (0x01) with payload {"name":${JSON.stringify(name)}}`,
+      actual: `${typeName(hello.type)}, ${hello.payload.length} payload bytes`,
+      received: connection.received,
+      hint: 'the first frame on the connection is HELLO',
+    });
+    connection.send(Buffer.concat([welcome(name), users([name])]));
+    const sent = () => framesIn(connection.received).frames;
+    return { fake, client, connection, sent };
+  } catch (error) {
+    client.kill();
+    await fake.close();
+    throw error;
+  }
+}
+
+/** Waits for the client's BYE (its --duration or an exit command), closes, and waits for it to exit 0. */
+async function finishSession(session: Session, waitMs: number, why: string): Promise<{ frames: WireFrame[]; result: CommandResult }> {
+  const { connection, client, fake } = session;
+  try {
+    await connection.waitFor(() => (session.sent().some((frame) => frame.type === BYE) ? true : undefined), waitMs, `BYE (0x04) ${why}`, 'leave cleanly: send BYE, then close the connection');
+    connection.end();
+    const result = await client.exit(EXIT_DEADLINE_MS);
+    expect(result.exitCode === 0 && !result.timedOut, 'the client did not exit 0 after leaving', {
+      expected: `exit code 0 within ${EXIT_DEADLINE_MS / 1000} s of BYE`,
+      actual: describeRun(result),
+      hint: 'after BYE, close the connection and the output, and exit 0, although standard input is still open (a terminal never closes it)',
+    });
+    return { frames: session.sent().slice(1), result };
+  } finally {
+    client.kill();
+    await fake.close();
+  }
+}
+
+/** Runs the steps of an interactive check, then types exit and expects a clean leave. */
+async function thenExit(session: Session, steps: () => Promise<void>): Promise<void> {
+  try {
+    await steps();
+  } catch (error) {
+    session.client.kill();
+    await session.fake.close();
+    throw error;
+  }
+  session.client.type('exit\n');
+  await finishSession(session, 5_000, 'after the command exit');
+}
+
+function audioCount(session: Session): number {
+  return session.sent().filter((frame) => frame.type === AUDIO).length;
+}
+
+/** Waits until the client has sent no AUDIO for QUIET_MS; fails if that does not happen by the deadline. */
+async function expectAudioToStop(session: Session, deadlineMs: number, summary: string, hint: string): Promise<void> {
+  const deadline = Date.now() + deadlineMs;
+  let count = audioCount(session);
+  let since = Date.now();
+  while (Date.now() - since < QUIET_MS) {
+    expect(Date.now() < deadline, summary, {
+      expected: `no AUDIO for ${QUIET_MS} ms, within ${deadlineMs / 1000} s`,
+      actual: `AUDIO kept coming: ${audioCount(session)} frames so far`,
+      received: session.connection.received.subarray(-120),
+      hint,
+    });
+    await sleep(FRAME_MS);
+    const now = audioCount(session);
+    if (now !== count) [count, since] = [now, Date.now()];
+  }
+}
+
+/** Waits until the client sends more AUDIO than `before`. */
+async function expectAudioToFlow(session: Session, before: number, what: string, hint: string): Promise<void> {
+  await session.connection.waitFor(() => (audioCount(session) > before ? true : undefined), COMMAND_DEADLINE_MS, what, hint);
+}
+
+/** A 48 kHz mono 16-bit WAV: `lead` s of silence, `tone` s of a sine whose RMS is -12 dBFS, `tail` s of silence. Returns its frames. */
+function writeSpeechWav(path: string, lead: number, tone: number, tail: number): { leadFrames: number; toneFrames: Buffer[]; tailFrames: number } {
+  const framesOf = (seconds: number) => Math.round((seconds * 1000) / FRAME_MS);
+  const [leadFrames, toneCount, tailFrames] = [framesOf(lead), framesOf(tone), framesOf(tail)];
+  const samples = new Int16Array((leadFrames + toneCount + tailFrames) * FRAME_SAMPLES); // zeros: silence
+  const peak = 32_768 * 10 ** (-12 / 20) * Math.SQRT2; // a sine's RMS is its peak / sqrt(2)
+  for (let i = 0; i < toneCount * FRAME_SAMPLES; i++) {
+    samples[leadFrames * FRAME_SAMPLES + i] = Math.round(peak * Math.sin((2 * Math.PI * 440 * i) / SAMPLE_RATE));
+  }
+  const wav = new wavefile.WaveFile();
+  wav.fromScratch(1, SAMPLE_RATE, '16', Array.from(samples));
+  writeFileSync(path, wav.toBuffer());
+  // The same samples as the wire carries them: s16le.
+  const pcm = Buffer.alloc(samples.length * 2);
+  samples.forEach((sample, i) => pcm.writeInt16LE(sample, i * 2));
+  const toneFrames = Array.from({ length: toneCount }, (_, i) => pcm.subarray((leadFrames + i) * FRAME_BYTES, (leadFrames + i + 1) * FRAME_BYTES));
+  return { leadFrames, toneFrames, tailFrames };
+}
+
+const SILENT_FRAME = Buffer.alloc(FRAME_BYTES);
+
+export const clientChecks: Check[] = [
+  {
+    name: 'client: with silence as input the voice gate stays shut: HELLO, no AUDIO, BYE',
+    subject: 'client',
+    async run(context) {
+      const session = await startSession(context, 'Ada', ['--input', 'silence', '--output', 'null', '--duration', '2']);
+      const { frames } = await finishSession(session, 12_000, 'when --duration 2 is over');
+      expect(frames.length === 1 && frames[0]!.type === BYE, 'the client sent something while silent', {
+        expected: 'after WELCOME: only BYE (no AUDIO: silence never opens the voice gate)',
+        actual: `after WELCOME: ${describeFrames(frames)}`,
+        hint: 'send AUDIO only while the voice gate is open: the RMS level of the input must reach --gate-open-db (default -40 dBFS)',
+      });
+    },
+  },
+  {
+    name: 'client: speech is sent whole, with a hang-over of 100 ms to 1 s, and nothing of the silence before it',
+    subject: 'client',
+    async run(context) {
+      const dir = mkdtempSync(joinPath(tmpdir(), 'multiuser-check-'));
+      try {
+        const input = joinPath(dir, 'speech.wav');
+        // The tail is longer than the longest hang-over allowed, so a gate that never closes is caught.
+        const { leadFrames, toneFrames, tailFrames } = writeSpeechWav(input, 0.5, 0.6, 1.5);
+        const session = await startSession(context, 'Ada', ['--input', input, '--output', 'null', '--duration', '3.5']);
+        const { frames } = await finishSession(session, 15_000, 'when --duration 3.5 is over');
+        const sent = frames.filter((frame) => frame.type === AUDIO).map((frame) => frame.payload);
+        const story = `the input: ${leadFrames} silent frames, ${toneFrames.length} tone frames, ${tailFrames} silent frames; after WELCOME the client sent ${describeFrames(frames)}`;
+
+        const firstTone = sent.findIndex((payload) => payload.equals(toneFrames[0]!));
+        expect(firstTone === 0, firstTone > 0 ? 'the client sent audio before the speech began' : 'the start of the speech was not sent', {
+          expected: 'the first AUDIO frame is the first tone frame, byte for byte (silence opens no gate)',
+          actual: `${story}; the first tone frame is AUDIO number ${firstTone === -1 ? '(none)' : firstTone + 1}`,
+          hint: 'open the gate on the first frame whose level reaches --gate-open-db, and send that frame itself; send nothing while the gate is shut',
+        });
+        const wrongTone = toneFrames.findIndex((frame, i) => !sent[i]?.equals(frame));
+        expect(wrongTone === -1, 'the speech was not sent whole and unchanged', {
+          expected: `the ${toneFrames.length} tone frames, in order, each byte-exact`,
+          actual: `${story}; tone frame ${wrongTone + 1}: ${sent[wrongTone] ? firstDifference(toneFrames[wrongTone]!, sent[wrongTone]!) : 'missing'}`,
+          hint: 'while the gate is open, send every input frame as it is',
+        });
+        const trailing = sent.slice(toneFrames.length);
+        const hangoverMs = trailing.length * FRAME_MS;
+        expect(trailing.every((payload) => payload.equals(SILENT_FRAME)), 'after the speech the client sent something that is not in the input', {
+          expected: 'after the tone, only the silent frames that follow it in the input',
+          actual: story,
+          hint: 'send the input frames in order, each once',
+        });
+        expect(hangoverMs >= MIN_HANGOVER_MS && hangoverMs <= MAX_HANGOVER_MS, hangoverMs < MIN_HANGOVER_MS ? 'the gate shut too soon after the speech (no hang-over)' : 'the gate did not shut after the speech', {
+          expected: `${MIN_HANGOVER_MS / FRAME_MS} to ${MAX_HANGOVER_MS / FRAME_MS} silent frames after the tone (a hang-over of ${MIN_HANGOVER_MS} ms to ${MAX_HANGOVER_MS / 1000} s; the default is 300 ms)`,
+          actual: `${trailing.length} silent frames (${hangoverMs} ms); ${story}`,
+          hint: 'keep the gate open for --gate-hangover-ms after the level falls below --gate-close-db, so the ends of words are not cut, then shut it',
+        });
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  },
+  {
+    name: 'client: --ptt sends nothing until Enter, then sends; Enter again stops it',
+    subject: 'client',
+    async run(context) {
+      const session = await startSession(context, 'Ada', ['--ptt', '--input', 'tone:440', '--output', 'null']);
+      await thenExit(session, async () => {
+        await sleep(1_000);
+        expect(audioCount(session) === 0, 'push-to-talk sent audio before it was turned on', {
+          expected: 'no AUDIO in the first second: push-to-talk starts off (the tone would open a voice gate, but --ptt replaces the gate)',
+          actual: `${audioCount(session)} AUDIO frames`,
+          hint: 'with --ptt, send only while push-to-talk is on; it starts off',
+        });
+        session.client.type('\n');
+        await expectAudioToFlow(session, 0, 'AUDIO after Enter (an empty line on standard input)', 'an empty line on standard input (the Enter key) turns push-to-talk on');
+        session.client.type('\n');
+        await expectAudioToStop(session, COMMAND_DEADLINE_MS, 'audio did not stop when push-to-talk was turned off', 'a second Enter turns push-to-talk off again');
+      });
+    },
+  },
+  {
+    name: 'client: mute stops the audio, unmute resumes it, exit leaves',
+    subject: 'client',
+    async run(context) {
+      const session = await startSession(context, 'Ada', ['--input', 'tone:440', '--output', 'null']);
+      await thenExit(session, async () => {
+        await expectAudioToFlow(session, 4, 'a few AUDIO frames of the tone', 'a -12 dBFS tone opens the voice gate: send it');
+        session.client.type('mute\n');
+        await expectAudioToStop(session, COMMAND_DEADLINE_MS, 'audio did not stop after the command mute', 'after "mute" on standard input, send no AUDIO at all');
+        session.client.type('unmute\n');
+        await expectAudioToFlow(session, audioCount(session), 'AUDIO again after the command unmute', 'after "unmute", send again (while the gate is open)');
+      });
+    },
+  },
+  {
+    name: 'client: shows the users, who joins, who leaves and why, and who speaks; escapes control characters',
+    subject: 'client',
+    async run(context) {
+      const session = await startSession(context, 'Dee', ['--input', 'silence', '--output', 'null', '--duration', '1.5']);
+      // The server's news, including names a hostile server could use to take over a terminal.
+      session.connection.send(
+        Buffer.concat([
+          users(['Ada', 'Bob', 'Dee', 'Mal\u001b[2J']),
+          jsonFrameBytes(JOINED, { name: 'Carol' }),
+          jsonFrameBytes(JOINED, { name: 'Eve\u001b[31m' }),
+          jsonFrameBytes(SPEAKING, { speakers: ['Bob'] }),
+          jsonFrameBytes(LEFT, { name: 'Bob', reason: 'lost' }),
+        ]),
+      );
+      const { result } = await finishSession(session, 12_000, 'when --duration 1.5 is over');
+      const missing = ['Ada', 'Bob', 'Carol', 'lost'].filter((word) => !result.stdout.includes(word));
+      expect(missing.length === 0, 'the client did not show all the news', {
+        expected: 'standard output mentions Ada and Bob (USERS), Carol (JOINED), and that Bob left with the reason "lost"',
+        actual: `missing: ${missing.join(', ')}; ${describeRun(result)}`,
+        hint: 'print the user list when it arrives, and one line per JOINED, LEFT (with its reason) and SPEAKING',
+      });
+      const raw = ['\u001b[2J', '\u001b[31m'].filter((sequence) => result.stdout.includes(sequence) || result.stderr.includes(sequence));
+      expect(raw.length === 0, 'the client printed a terminal escape sequence sent by the server', {
+        expected: 'names shown with their control characters escaped (for example \\x1b), never raw',
+        actual: `raw ${raw.map((sequence) => JSON.stringify(sequence)).join(' and ')} in the output`,
+        hint: 'never print a string from the server as it is: replace control characters (ESC is 0x1b) before printing',
+      });
+    },
+  },
+  {
+    name: 'client: the command users prints the current list (after a join and a leave)',
+    subject: 'client',
+    async run(context) {
+      const session = await startSession(context, 'Ada', ['--input', 'silence', '--output', 'null']);
+      await thenExit(session, async () => {
+        session.connection.send(Buffer.concat([users(['Ada', 'Bob']), jsonFrameBytes(JOINED, { name: 'Carol' }), jsonFrameBytes(LEFT, { name: 'Bob', reason: 'bye' })]));
+        // The news is on screen once Bob is mentioned after Carol (his leave): only then ask.
+        const newsShown = (stdout: string) => stdout.includes('Carol') && stdout.indexOf('Bob', stdout.indexOf('Carol')) !== -1;
+        await session.client.waitForStdout(newsShown, 5_000, 'the news on standard output: Carol joins, then Bob leaves', 'print each JOINED and LEFT, and flush standard output after each line');
+        const before = session.client.stdout.length;
+        session.client.type('users\n');
+        await session.client.waitForStdout((stdout) => stdout.slice(before).includes('Carol'), COMMAND_DEADLINE_MS, 'an answer to the command users that names Carol', 'on "users", print the current list of users (and flush standard output)');
+        const answer = session.client.stdout.slice(before);
+        expect(!answer.includes('Bob'), 'the list printed by users still has a user who left', {
+          expected: 'the current list: Ada and Carol, without Bob (who left)',
+          actual: `answer: ${JSON.stringify(answer)}`,
+          hint: 'keep the list: USERS replaces it, JOINED adds a name, LEFT removes one',
+        });
+      });
+    },
+  },
+  {
+    name: 'client: the mix it receives is written to the --output WAV sample-exact',
+    subject: 'client',
+    async run(context) {
+      const dir = mkdtempSync(joinPath(tmpdir(), 'multiuser-check-'));
+      try {
+        const output = joinPath(dir, 'mix.wav');
+        const mix = distinctFrames(25, 31);
+        const session = await startSession(context, 'Ada', ['--input', 'silence', '--output', output, '--duration', '1.5']);
+        // News between the audio frames: the client must keep both apart.
+        session.connection.send(Buffer.concat([users(['Ada', 'Bob']), ...mix.slice(0, 10).map(audio), jsonFrameBytes(SPEAKING, { speakers: ['Bob'] })]));
+        session.connection.send(Buffer.concat(mix.slice(10).map(audio)));
+        await finishSession(session, 12_000, 'when --duration 1.5 is over');
+        const received = readWavPcm(output);
+        const expected = Buffer.concat(mix);
+        expect(received.equals(expected), 'the output WAV differs from the mix the server sent', {
+          expected: `the ${mix.length} AUDIO payloads, in order: ${expected.length} bytes of samples`,
+          actual: `${received.length} bytes; ${firstDifference(expected, received)}`,
+          hint: 'write every AUDIO payload the server sends to the output file, as it arrives, and nothing else',
+        });
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  },
+];
