@@ -1,0 +1,475 @@
+// Stage 04 server: voice chat in rooms. Every user is in exactly one room, named by an id the
+// client chooses, and hears and sees only that room: every 20 ms ONE clock ticks every room, and
+// each room sends each of its listeners the sum of its other members' frames. Users move between
+// rooms without reconnecting; a room exists while someone is in it.
+// Nothing one connection sends can disturb another: a bad frame closes only that connection.
+import { createServer, type Socket } from 'node:net';
+import { FRAME_BYTES } from '../shared/audio/format.ts';
+import { FrameClock } from '../shared/audio/frame-clock.ts';
+import { FRAME_HEADER_BYTES, writeFrameHeader } from '../shared/framing/frame-encoder.ts';
+import { FrameParser } from '../shared/framing/frame-parser.ts';
+import { listenAndAnnounce, type ListeningAddress } from '../shared/listen.ts';
+import { RoomMixer } from '../shared/mixer.ts';
+import { ProtocolError } from '../shared/protocol-error.ts';
+import { nameProblem } from '../shared/user-name.ts';
+import {
+  clientMessageLimit,
+  ErrorCode,
+  errorFrame,
+  HANDSHAKE_TIMEOUT_MS,
+  JITTER_BUFFER_FRAMES,
+  joinedFrame,
+  joinRefusedFrame,
+  leftFrame,
+  type LeaveReason,
+  MAX_QUEUED_AUDIO_BYTES,
+  MAX_QUEUED_BYTES,
+  MAX_USERS,
+  MessageType,
+  parseHello,
+  parseJoin,
+  roomProblem,
+  roomsFrame,
+  SPEAKING_HOLD_TICKS,
+  speakingFrame,
+  TICK_MS,
+  usersFrame,
+  welcomeFrame,
+} from './protocol.ts';
+
+/**
+ * A talker's frames waiting for the mixer: at most JITTER_BUFFER_FRAMES, oldest first.
+ * Frames are copied into buffers allocated once, so a talker costs no allocation per frame
+ * and we keep no reference to the socket's (possibly large) chunks.
+ */
+class JitterBuffer {
+  private readonly slots = Array.from({ length: JITTER_BUFFER_FRAMES }, () => Buffer.alloc(FRAME_BYTES));
+  private oldest = 0; // index in `slots` of the oldest waiting frame
+  private count = 0;
+  /** Frames thrown away because the buffer was full (the talker sent faster than real time). */
+  overflows = 0;
+
+  /** Copies `frame` in; when the buffer is full the OLDEST frame is dropped, so latency stays bounded. */
+  push(frame: Buffer): void {
+    if (this.count === this.slots.length) {
+      this.oldest = (this.oldest + 1) % this.slots.length;
+      this.count--;
+      this.overflows++;
+    }
+    frame.copy(this.slots[(this.oldest + this.count) % this.slots.length]!);
+    this.count++;
+  }
+
+  /** The oldest frame, or null when none is waiting (the talker is silent this tick). Valid until the next push(). */
+  take(): Buffer | null {
+    if (this.count === 0) return null;
+    const frame = this.slots[this.oldest]!;
+    this.oldest = (this.oldest + 1) % this.slots.length;
+    this.count--;
+    return frame;
+  }
+
+  /** Forgets every waiting frame: a user who moves must not be heard in the new room saying what they said in the old one. */
+  clear(): void {
+    this.count = 0;
+  }
+}
+
+/** One joined user, as the room sees them. */
+interface User {
+  name: string;
+  /** The id of the room this user is in. */
+  room: string;
+  socket: Socket;
+  voice: JitterBuffer;
+  /** The frame taken from `voice` for the tick being mixed, or null. */
+  frameThisTick: Buffer | null;
+  /** Index of the last tick that mixed one of this user's frames. */
+  lastMixedTick: number;
+  /** As last announced in SPEAKING. */
+  speaking: boolean;
+  framesMixed: number;
+  mixesSent: number;
+  /** Mixes not sent because this user read too slowly. */
+  mixesSkipped: number;
+  /** Sends ERROR and closes this user's connection (the others get LEFT "error"). */
+  refuse(code: ErrorCode, message: string): void;
+}
+
+/**
+ * Control messages must arrive, so they are never skipped; a listener whose send buffer
+ * still passes MAX_QUEUED_BYTES has stopped reading, and is disconnected.
+ */
+function sendControl(user: User, frame: Buffer): void {
+  if (user.socket.writableLength > MAX_QUEUED_BYTES) {
+    user.refuse(ErrorCode.slowConsumer, `more than ${MAX_QUEUED_BYTES} bytes are waiting to be sent to you: you stopped reading`);
+    return;
+  }
+  user.socket.write(frame);
+}
+
+/** One room's members, in join order, and the mixer that serves them. */
+class Room {
+  /** A Map iterates in insertion order: join order, as USERS and SPEAKING list names. */
+  private readonly users = new Map<string, User>();
+  // Each room sums its own talkers: nobody hears, or pays for, another room's voices.
+  private readonly mixer = new RoomMixer();
+  /** Set when a speaker leaves: the next tick announces the smaller set. */
+  private speakersChanged = false;
+
+  constructor(readonly id: string) {}
+
+  get size(): number {
+    return this.users.size;
+  }
+
+  has(name: string): boolean {
+    return this.users.has(name);
+  }
+
+  /** Adds a user: USERS and (if anyone speaks) SPEAKING to them, JOINED to the other members. */
+  join(user: User): void {
+    // Added first, so the room is not empty (and deleted) if a member is refused as it is told.
+    this.users.set(user.name, user);
+    for (const other of this.users.values()) if (other !== user) sendControl(other, joinedFrame(user.name));
+    this.sendUsers(user);
+    const speakers = this.speakerNames();
+    if (speakers.length > 0) sendControl(user, speakingFrame(speakers));
+  }
+
+  /** Sends `user` this room's members, them included. */
+  sendUsers(user: User): void {
+    sendControl(user, usersFrame(this.id, [...this.users.keys()]));
+  }
+
+  /** Removes a user and tells the other members at once. Returns false if they were not here. */
+  leave(user: User, reason: LeaveReason): boolean {
+    if (this.users.get(user.name) !== user) return false;
+    this.users.delete(user.name);
+    if (user.speaking) this.speakersChanged = true;
+    for (const other of this.users.values()) sendControl(other, leftFrame(user.name, reason));
+    return true;
+  }
+
+  /** One 20 ms tick: at most one frame per talker, summed once, then one mix per listener. */
+  mixTick(tick: number): void {
+    this.mixer.begin();
+    let talkers = 0;
+    for (const user of this.users.values()) {
+      user.frameThisTick = user.voice.take();
+      if (user.frameThisTick === null) continue;
+      this.mixer.add(user.frameThisTick);
+      user.lastMixedTick = tick;
+      user.framesMixed++;
+      talkers++;
+    }
+    if (talkers > 0) {
+      for (const listener of this.users.values()) this.sendMix(listener, talkers);
+    }
+    this.announceSpeakers(tick);
+  }
+
+  /** Sends `listener` the sum of everyone else's frames: clip(sum - own), never their own voice. */
+  private sendMix(listener: User, talkers: number): void {
+    const own = listener.frameThisTick;
+    listener.frameThisTick = null; // the jitter buffer may reuse that memory after this tick
+    if (talkers === (own === null ? 0 : 1)) return; // only they talked: there is nothing to hear
+    // Never wait for a slow reader: late audio is useless, so skip it and keep the tick on time.
+    if (!listener.socket.writable || listener.socket.writableLength > MAX_QUEUED_AUDIO_BYTES) {
+      listener.mixesSkipped++;
+      return;
+    }
+    // One allocation per listener: socket.write keeps the buffer until the kernel takes it.
+    const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + FRAME_BYTES);
+    writeFrameHeader(frame, 0, MessageType.audio, FRAME_BYTES);
+    this.mixer.mixFor(own, frame.subarray(FRAME_HEADER_BYTES));
+    listener.socket.write(frame);
+    listener.mixesSent++;
+  }
+
+  /** A user speaks while one of their frames was mixed in the last SPEAKING_HOLD_TICKS ticks. */
+  private announceSpeakers(tick: number): void {
+    let changed = this.speakersChanged;
+    for (const user of this.users.values()) {
+      const speaking = tick - user.lastMixedTick < SPEAKING_HOLD_TICKS;
+      if (speaking !== user.speaking) {
+        user.speaking = speaking;
+        changed = true;
+      }
+    }
+    if (!changed) return;
+    this.speakersChanged = false;
+    const frame = speakingFrame(this.speakerNames());
+    for (const user of this.users.values()) sendControl(user, frame);
+  }
+
+  private speakerNames(): string[] {
+    const names: string[] = [];
+    for (const user of this.users.values()) if (user.speaking) names.push(user.name);
+    return names;
+  }
+}
+
+/** Every room, by id, and the ONE mixer clock that ticks them all. A room exists while someone is in it. */
+class Rooms {
+  private readonly rooms = new Map<string, Room>();
+  // The clock runs only while someone is here: an empty server does no work every 20 ms.
+  private readonly clock = new FrameClock((tick) => this.mixTick(tick), {
+    periodMs: TICK_MS,
+    onSkip: (skipped) => console.log(`mixer: the event loop was blocked; ${skipped} ticks skipped`),
+  });
+  /** Users in all rooms (MAX_USERS is for the whole server). */
+  private userCount = 0;
+  /** ROOMS as last built, until someone joins, leaves or moves: a flood of LIST_ROOMS costs one write each, not a sort. */
+  private roomsFrame: Buffer | null = null;
+
+  /** Users in all rooms. */
+  get size(): number {
+    return this.userCount;
+  }
+
+  get roomCount(): number {
+    return this.rooms.size;
+  }
+
+  /** True if room `id` exists and has a member called `name` (names are unique within a room). */
+  has(id: string, name: string): boolean {
+    return this.rooms.get(id)?.has(name) ?? false;
+  }
+
+  /** Adds a new user to their room (`user.room`), creating it if needed. */
+  join(user: User): void {
+    this.userCount++;
+    this.enter(user);
+  }
+
+  /** Removes a user from their room (the other members are told at once). Returns false if they were not here. */
+  leave(user: User, reason: LeaveReason): boolean {
+    const room = this.rooms.get(user.room);
+    if (room === undefined || !room.leave(user, reason)) return false;
+    this.userCount--;
+    this.deleteIfEmpty(room);
+    return true;
+  }
+
+  /**
+   * Moves a user to room `id`: the old room gets LEFT "moved", the new one JOINED, the mover the
+   * new room's USERS. The mover arrives silent: frames waiting from the old room are dropped.
+   * Moving to the room you are in just sends its USERS again.
+   */
+  move(user: User, id: string): void {
+    const from = this.rooms.get(user.room)!;
+    if (id === user.room) {
+      from.sendUsers(user);
+      return;
+    }
+    from.leave(user, 'moved');
+    this.deleteIfEmpty(from);
+    user.room = id;
+    user.voice.clear();
+    user.lastMixedTick = -Infinity;
+    user.speaking = false; // SPEAKING is per room: nobody in the new room has heard them yet
+    this.enter(user);
+  }
+
+  /** ROOMS: every room's id and member count, sorted by id; never the members' names. */
+  list(): Buffer {
+    // Ids are ASCII: comparing UTF-16 code units is plain ASCII order, the same on every machine.
+    this.roomsFrame ??= roomsFrame(
+      [...this.rooms.values()].map((room) => ({ room: room.id, users: room.size })).sort((a, b) => (a.room < b.room ? -1 : 1)),
+    );
+    return this.roomsFrame;
+  }
+
+  stop(): void {
+    this.clock.stop();
+  }
+
+  private enter(user: User): void {
+    let room = this.rooms.get(user.room);
+    if (room === undefined) {
+      room = new Room(user.room);
+      this.rooms.set(room.id, room);
+    }
+    this.roomsFrame = null;
+    if (!this.clock.isRunning) this.clock.start();
+    room.join(user);
+  }
+
+  /** An empty room disappears at once: its id is free, and the clock does not visit it. */
+  private deleteIfEmpty(room: Room): void {
+    this.roomsFrame = null;
+    if (room.size > 0) return;
+    this.rooms.delete(room.id);
+    if (this.rooms.size === 0) this.clock.stop();
+  }
+
+  /** One 20 ms tick for every room; each sums only its own talkers, so a tick costs O(users), not O(users²). */
+  private mixTick(tick: number): void {
+    for (const room of this.rooms.values()) room.mixTick(tick);
+  }
+}
+
+/** How long a connection we refused may linger before we cut it off. */
+const CLOSE_GRACE_MS = 2_000;
+
+/** Talks to one connection: handshake, then voice into its room and moves between rooms, until it leaves or breaks the protocol. */
+function serveClient(socket: Socket, rooms: Rooms): void {
+  const peer = `${socket.remoteAddress}:${socket.remotePort}`;
+  let user: User | null = null; // set once this connection has joined a room
+  let finished = false; // after BYE or an error, nothing more is read
+
+  // Voice is a stream of small frames that should leave at once: do not let Nagle's
+  // algorithm hold a frame back waiting to fill a TCP segment.
+  socket.setNoDelay(true);
+
+  /** Takes this user out of their room (its other members are told at once). Safe to call more than once. */
+  const leave = (reason: LeaveReason, how: string) => {
+    clearTimeout(handshakeTimer);
+    if (user !== null && rooms.leave(user, reason)) {
+      const drops = user.voice.overflows + user.mixesSkipped > 0
+        ? `; dropped ${user.voice.overflows} incoming frames (jitter buffer full) and ${user.mixesSkipped} mixes (slow reader)`
+        : '';
+      console.log(`${user.name} left room ${user.room} (${how}): ${user.framesMixed} frames mixed, ${user.mixesSent} mixes sent${drops}`);
+    }
+  };
+
+  /** Sends ERROR and closes this connection only. */
+  const refuse = (code: ErrorCode, message: string) => {
+    if (finished) return;
+    finished = true;
+    leave('error', `error ${code}`);
+    console.log(`${peer}: ${code}: ${message}`);
+    socket.end(errorFrame(code, message)); // send the error, then close our side
+    setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
+  };
+
+  const handshakeTimer = setTimeout(
+    () => refuse(ErrorCode.handshakeTimeout, `no HELLO within ${HANDSHAKE_TIMEOUT_MS / 1000} seconds`),
+    HANDSHAKE_TIMEOUT_MS,
+  );
+
+  const onHello = (payload: Buffer) => {
+    if (user !== null) throw new ProtocolError(ErrorCode.alreadyJoined, 'HELLO was already sent on this connection');
+    const requested = parseHello(payload);
+    const problem = nameProblem(requested.name);
+    if (problem) throw new ProtocolError(ErrorCode.badName, problem);
+    const badRoom = roomProblem(requested.room);
+    if (badRoom) throw new ProtocolError(ErrorCode.badRoom, badRoom);
+    if (rooms.size >= MAX_USERS) {
+      throw new ProtocolError(ErrorCode.serverFull, `${MAX_USERS} users are connected, the most this server takes; try again later`);
+    }
+    if (rooms.has(requested.room, requested.name)) {
+      throw new ProtocolError(ErrorCode.nameTaken, `someone called "${requested.name}" is already in room "${requested.room}"; pick another name`);
+    }
+    clearTimeout(handshakeTimer);
+    user = {
+      name: requested.name,
+      room: requested.room,
+      socket,
+      voice: new JitterBuffer(),
+      frameThisTick: null,
+      lastMixedTick: -Infinity,
+      speaking: false,
+      framesMixed: 0,
+      mixesSent: 0,
+      mixesSkipped: 0,
+      refuse,
+    };
+    socket.write(welcomeFrame(user.name, user.room));
+    rooms.join(user);
+    console.log(`${user.name} joined room ${user.room} from ${peer} (${rooms.size} connected, ${rooms.roomCount} rooms)`);
+  };
+
+  const onAudio = (payload: Buffer) => {
+    if (user === null) throw new ProtocolError(ErrorCode.notJoined, 'send HELLO before AUDIO');
+    if (payload.length !== FRAME_BYTES) {
+      throw new ProtocolError(ErrorCode.badAudioSize, `AUDIO carries ${payload.length} bytes; it must be ${FRAME_BYTES} (960 samples)`);
+    }
+    // The mixer takes it on one of the next ticks; a full buffer drops its oldest frame.
+    user.voice.push(payload);
+  };
+
+  // A refused move is not a protocol error: the user stays where they were, connected.
+  const onJoin = (payload: Buffer) => {
+    if (user === null) throw new ProtocolError(ErrorCode.notJoined, 'send HELLO before JOIN');
+    const target = parseJoin(payload);
+    const problem = roomProblem(target);
+    if (problem) {
+      sendControl(user, joinRefusedFrame(target, ErrorCode.badRoom, problem));
+      return;
+    }
+    if (target !== user.room && rooms.has(target, user.name)) {
+      sendControl(user, joinRefusedFrame(target, ErrorCode.nameTaken, `someone called "${user.name}" is already in room "${target}"`));
+      return;
+    }
+    const from = user.room;
+    rooms.move(user, target);
+    if (from !== target) console.log(`${user.name} moved from room ${from} to room ${target} (${rooms.roomCount} rooms)`);
+  };
+
+  const onListRooms = () => {
+    if (user === null) throw new ProtocolError(ErrorCode.notJoined, 'send HELLO before LIST_ROOMS');
+    sendControl(user, rooms.list());
+  };
+
+  const onBye = () => {
+    if (user === null) throw new ProtocolError(ErrorCode.notJoined, 'send HELLO before BYE');
+    finished = true;
+    leave('bye', 'bye');
+    socket.end();
+  };
+
+  const parser = new FrameParser({
+    maxPayload: clientMessageLimit,
+    onFrame: (type, payload) => {
+      if (finished) return; // frames that came in the same chunk after BYE
+      if (type === MessageType.hello) onHello(payload);
+      else if (type === MessageType.audio) onAudio(payload);
+      else if (type === MessageType.join) onJoin(payload);
+      else if (type === MessageType.listRooms) onListRooms();
+      else onBye(); // the parser lets through only the types clientMessageLimit knows
+    },
+  });
+
+  socket.on('data', (chunk: Buffer) => {
+    if (finished) return;
+    try {
+      parser.push(chunk);
+    } catch (error) {
+      if (!(error instanceof ProtocolError)) throw error;
+      // The parser, the JSON helpers and the handlers above raise only codes listed in ErrorCode.
+      refuse(error.code as ErrorCode, error.message);
+    }
+  });
+  // Leaving without BYE is "lost": a FIN or a reset is announced at once; 'close' covers anything else.
+  socket.on('end', () => leave('lost', 'disconnected without BYE'));
+  socket.on('error', (error: NodeJS.ErrnoException) => leave('lost', `connection lost: ${error.code ?? error.message}`));
+  socket.on('close', () => leave('lost', 'closed'));
+}
+
+export interface RunningServer {
+  address: ListeningAddress;
+  close(): Promise<void>;
+}
+
+export async function startServer(host: string, port: number): Promise<RunningServer> {
+  const rooms = new Rooms();
+  const connections = new Set<Socket>();
+  const server = createServer((socket) => {
+    connections.add(socket);
+    socket.on('close', () => connections.delete(socket));
+    serveClient(socket, rooms);
+  });
+  const address = await listenAndAnnounce(server, host, port);
+  return {
+    address,
+    // Stops accepting and mixing; connections get a moment to finish (a BYE in flight), then are cut.
+    close: () =>
+      new Promise((resolve) => {
+        rooms.stop();
+        server.close(() => resolve());
+        for (const socket of connections) setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
+      }),
+  };
+}
