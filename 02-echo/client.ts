@@ -100,7 +100,11 @@ function talk(socket: Socket, options: ClientOptions, source: AudioSource, sink:
       for (const timer of timers) clearTimeout(timer);
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
-      commands?.close(); // lets the process exit although standard input is still open
+      if (commands) {
+        commands.close();
+        // close() alone stops reading but leaves an open pipe holding the process: let it go.
+        process.stdin.destroy();
+      }
       void source.stop();
       if (error) {
         socket.destroy();
