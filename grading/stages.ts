@@ -2,6 +2,7 @@
 // (tests/checks/*.ts), so a grade and `npm test` can never disagree about what a stage asks.
 import type { Check } from '../tests/support/checks.ts';
 import { checks as helloWorldChecks } from '../tests/checks/01-hello-world.ts';
+import { checks as echoChecks } from '../tests/checks/02-echo.ts';
 
 export interface Stage {
   id: string;
@@ -12,6 +13,7 @@ export interface Stage {
 
 export const stages: Stage[] = [
   { id: '01', folder: '01-hello-world', checks: helloWorldChecks },
+  { id: '02', folder: '02-echo', checks: echoChecks },
 ];
 
 export function findStage(id: string): Stage | undefined {

@@ -52,7 +52,7 @@ function grade(args: string[]): Promise<Grading> {
     const started = Date.now();
     const run = await runCommand(`"${process.execPath}" --import tsx grading/grade.ts`, [...args, '--json', json], {
       cwd: repoRoot,
-      env: { ...process.env, INIT_CWD: repoRoot },
+      env: { ...process.env, INIT_CWD: repoRoot, PYTHONDONTWRITEBYTECODE: '1' }, // no __pycache__ in the tree
       timeoutMs: 150_000,
     });
     let report: GradeReport | null = null;
