@@ -41,8 +41,6 @@ const CLOSE_GRACE_MS = 1_000;
 const MAX_HANGOVER_MS = 10_000;
 /** The room of a client that names none. */
 export const DEFAULT_ROOM = 'lobby';
-/** How LEFT's reasons read on screen. */
-const LEAVE_REASONS: Record<string, string> = { moved: 'moved to another room' };
 
 export interface ClientOptions {
   name: string;
@@ -288,7 +286,7 @@ function talk(socket: Socket, options: ClientOptions & { room: string }, gate: V
         const { name, reason } = parseUserEvent(payload);
         users = users.filter((user) => user !== name);
         speakers.delete(name);
-        display.line(`left: ${name}${reason === undefined ? '' : ` (${LEAVE_REASONS[reason] ?? reason})`}`);
+        display.line(`left: ${name}${reason === undefined ? '' : ` (${reason === 'moved' ? 'moved to another room' : reason})`}`);
       } else {
         speakers = new Set(parseNameList(payload, 'speakers'));
         display.line(`speaking: ${nameList([...speakers])}`);
