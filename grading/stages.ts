@@ -3,6 +3,8 @@
 import type { Check } from '../tests/support/checks.ts';
 import { checks as helloWorldChecks } from '../tests/checks/01-hello-world.ts';
 import { checks as echoChecks } from '../tests/checks/02-echo.ts';
+import { serverChecks as multiuserServerChecks } from '../tests/checks/03-multiuser.ts';
+import { clientChecks as multiuserClientChecks } from '../tests/checks/03-multiuser-client.ts';
 
 export interface Stage {
   id: string;
@@ -14,6 +16,8 @@ export interface Stage {
 export const stages: Stage[] = [
   { id: '01', folder: '01-hello-world', checks: helloWorldChecks },
   { id: '02', folder: '02-echo', checks: echoChecks },
+  // In the same order as tests/03-multiuser.test.ts runs them.
+  { id: '03', folder: '03-multiuser', checks: [...multiuserServerChecks, ...multiuserClientChecks] },
 ];
 
 export function findStage(id: string): Stage | undefined {
