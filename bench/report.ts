@@ -1,0 +1,26 @@
+// A benchmark result for people (a small table) and for machines (one JSON line).
+import type { BenchResult } from './measure.ts';
+
+const show = (value: number | null, unit = '') => (value === null || Number.isNaN(value) ? 'n/a' : `${value}${unit}`);
+
+export function resultTable(r: BenchResult): string {
+  const dropped = r.frames_dropped_by_reason
+    ? Object.entries(r.frames_dropped_by_reason).map(([reason, n]) => `${reason} ${n}`).join(', ')
+    : 'n/a (the server reports no counters)';
+  const rows: [string, string][] = [
+    ['load', `${r.clients} clients in rooms of ${r.room_size}, ${r.talkers} talking, + probe room; ${r.seconds} s measured`],
+    ['server CPU', `${r.server_cpu_pct}% of one core; ${r.cpu_us_per_client_frame} µs per client frame`],
+    ['ticks', `${show(r.ticks)}, late (> 5 ms) ${show(r.late_ticks)} (${show(r.late_tick_pct, '%')}), skipped ${show(r.skipped_ticks)}`],
+    ['latency added', `p50 ${show(r.latency_ms_p50)} ms, p99 ${show(r.latency_ms_p99)} ms, max ${show(r.latency_ms_max)} ms (${r.latency_samples} impulses, ${r.probe_impulses_lost} lost)`],
+    ['frames', `in ${r.frames_in_per_s}/s, mixes out ${r.mixes_out_per_s}/s; dropped ${show(r.frames_dropped)}: ${dropped}`],
+    ['bytes', `in ${(r.bytes_in_per_s / 1e6).toFixed(2)} MB/s, out ${(r.bytes_out_per_s / 1e6).toFixed(2)} MB/s`],
+    ['server RSS', `max ${r.server_rss_mb} MB (start ${r.server_rss_mb_start}, end ${r.server_rss_mb_end})`],
+    ['load generator', `${r.load_cpu_pct}% of one core, ${r.load_late_sends} late sends; machine load average ${r.machine_load_average}`],
+  ];
+  const width = Math.max(...rows.map(([label]) => label.length));
+  return rows.map(([label, value]) => `${label.padEnd(width)}  ${value}`).join('\n');
+}
+
+export function resultJson(r: BenchResult): string {
+  return JSON.stringify(r);
+}

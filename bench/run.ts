@@ -1,0 +1,79 @@
+// npm run bench -- --clients N --room-size K [--talking FRACTION] --seconds S [--stage 04] [--json]
+// npm run bench -- --sweep        (finds the capacity, writes BENCHMARKS.md and bench/sweep.svg)
+// How many talking users one server core carries, and the latency it adds. See BENCHMARKS.md.
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { runBenchmark, type BenchResult } from './measure.ts';
+import { medianResult } from './median.ts';
+import { resultJson, resultTable } from './report.ts';
+import { runSweep, SWEEP_CLIENTS, SWEEP_SECONDS } from './sweep.ts';
+import { MAX_USERS } from '../04-rooms/protocol.ts';
+
+/** The probe room's two users count against the server's MAX_USERS too. */
+const MAX_LOAD_CLIENTS = MAX_USERS - 2;
+const SAFETY_MARGIN_SECONDS = 60;
+
+const args = await yargs(hideBin(process.argv))
+  .scriptName('npm run bench --')
+  .usage('$0 --clients N --room-size K [--talking F] --seconds S [--json]\n$0 --sweep')
+  .option('clients', { type: 'number', default: 200, describe: `load users (at most ${MAX_LOAD_CLIENTS}: the probe room takes 2 of the server's ${MAX_USERS})` })
+  .option('room-size', { type: 'number', default: 8, describe: 'users per room' })
+  .option('talking', { type: 'number', default: 1, describe: 'fraction of the users that talk (0..1)' })
+  .option('seconds', { type: 'number', default: 10, describe: 'measured seconds (after the warm-up)' })
+  .option('warmup', { type: 'number', default: 2, describe: 'seconds of load before measuring' })
+  .option('stage', { type: 'string', default: '04', describe: 'the stage whose server is measured' })
+  .option('json', { type: 'boolean', default: false, describe: 'end with ONE JSON object on the last line' })
+  .option('sweep', { type: 'boolean', default: false, describe: 'increase the clients until ticks are late or p99 > 45 ms; write BENCHMARKS.md' })
+  .option('repeat', { type: 'number', default: 1, describe: 'runs per measurement; the report shows medians (this machine is shared: noisy)' })
+  .option('cpu-prof', { type: 'string', describe: 'write a V8 CPU profile of the server into this folder (node --cpu-prof)' })
+  .check((a) => {
+    if (!Number.isInteger(a.clients) || a.clients < 1 || a.clients > MAX_LOAD_CLIENTS) throw new Error(`--clients must be 1..${MAX_LOAD_CLIENTS}`);
+    if (!Number.isInteger(a['room-size']) || a['room-size'] < 2) throw new Error('--room-size must be a whole number >= 2');
+    if (!(a.talking >= 0 && a.talking <= 1)) throw new Error('--talking must be between 0 and 1');
+    if (!(a.seconds > 0) || !(a.warmup >= 0)) throw new Error('--seconds must be > 0 and --warmup >= 0');
+    if (!Number.isInteger(a.repeat) || a.repeat < 1) throw new Error('--repeat must be a whole number >= 1');
+    return true;
+  })
+  .strict()
+  .parseAsync();
+
+const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim();
+
+if (args.sweep) {
+  stopAfter(SWEEP_CLIENTS.length * args.repeat * (SWEEP_SECONDS + 2 + 20) + SAFETY_MARGIN_SECONDS);
+  await runSweep({ stage: args.stage, maxClients: MAX_LOAD_CLIENTS, repeat: args.repeat });
+} else {
+  stopAfter(args.repeat * (args.warmup + args.seconds + 20) + SAFETY_MARGIN_SECONDS);
+  const runs: BenchResult[] = [];
+  for (let i = 0; i < args.repeat; i++) {
+    const result = await runBenchmark(
+      {
+        stage: args.stage,
+        clients: args.clients,
+        roomSize: args.roomSize,
+        talking: args.talking,
+        seconds: args.seconds,
+        warmupSeconds: args.warmup,
+        serverNodeFlags: args.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${args.cpuProf}`] : [],
+      },
+      command,
+    );
+    if (args.repeat > 1) console.log(`run ${i + 1}/${args.repeat}:`);
+    console.log(resultTable(result));
+    runs.push(result);
+  }
+  const result = medianResult(runs);
+  if (args.repeat > 1) {
+    console.log(`median of ${args.repeat} runs:`);
+    console.log(resultTable(result));
+  }
+  if (args.json) console.log(resultJson(result));
+}
+
+/** The benchmark stops by itself: past this, something is stuck, so clean up and fail. */
+function stopAfter(seconds: number): void {
+  setTimeout(() => {
+    console.error(`bench: still running after ${seconds} s; giving up`);
+    process.exit(2); // the 'exit' handlers kill the server's process group and the load
+  }, seconds * 1000).unref();
+}

@@ -1,0 +1,166 @@
+// The server under test, as a SEPARATE process with its own process group: started from the
+// stage's real command line, measured from outside through /proc, and killed (with anything it
+// started) at the end. Optional counters come from the server itself: with VOICE_STATS_FILE set,
+// a server that supports it appends one JSON line of counters at start and on each SIGUSR2.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { cpuMicros, rssBytes } from './proc-stats.ts';
+
+export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
+const READY_LINE = /listening on (\S+):(\d+)/;
+const READY_TIMEOUT_MS = 20_000;
+const STATS_TIMEOUT_MS = 2_000;
+
+/** The counters a cooperating server reports (see 04-rooms/server-stats.ts). */
+export interface ServerCounters {
+  ticks: number;
+  late_ticks: number;
+  skipped_ticks: number;
+  frames_received: number;
+  frames_dropped: Record<string, number>;
+}
+
+export interface ServerOptions {
+  stage: string;
+  /** Extra node flags for the server, e.g. ['--cpu-prof', '--cpu-prof-dir=DIR']. */
+  nodeFlags?: string[];
+}
+
+/** The command that starts the stage's reference server on loopback, any free port. */
+export function serverCommand(stage: string): string[] {
+  const main = join(REPO_ROOT, stageFolder(stage), 'main.ts');
+  if (!existsSync(main)) throw new Error(`no ${main}: the benchmark starts a stage's server through its main.ts`);
+  return [main, 'server', '--host', '127.0.0.1', '--port', '0'];
+}
+
+function stageFolder(stage: string): string {
+  if (stage === '04') return '04-rooms';
+  throw new Error(`stage ${stage}: only stage 04 (rooms) has a benchmark; its load uses rooms`);
+}
+
+export class ServerProcess {
+  private output = '';
+  private exited = false;
+  private readonly exit: Promise<void>;
+
+  private constructor(
+    private readonly child: ChildProcess,
+    private readonly statsDir: string,
+    readonly command: string,
+  ) {
+    child.stdout!.on('data', (chunk: Buffer) => this.keep(chunk));
+    child.stderr!.on('data', (chunk: Buffer) => this.keep(chunk));
+    this.exit = new Promise((resolve) => child.once('exit', () => ((this.exited = true), resolve())));
+  }
+
+  static async start(options: ServerOptions): Promise<{ server: ServerProcess; port: number }> {
+    const statsDir = mkdtempSync(join(tmpdir(), 'voice-bench-'));
+    const args = [...(options.nodeFlags ?? []), '--import', 'tsx', ...serverCommand(options.stage)];
+    // detached: a process group of its own, so stop() ends the server and anything it started.
+    const child = spawn(process.execPath, args, {
+      cwd: REPO_ROOT,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, VOICE_STATS_FILE: join(statsDir, 'stats.jsonl') },
+    });
+    const server = new ServerProcess(child, statsDir, ['node', ...args].join(' ').replaceAll(REPO_ROOT, ''));
+    const port = await server.waitForReadyLine();
+    return { server, port };
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  cpuMicros(): number {
+    return cpuMicros(this.pid);
+  }
+
+  rssBytes(): number {
+    return rssBytes(this.pid);
+  }
+
+  /** Whether the server wrote its start-up counters line (it supports VOICE_STATS_FILE). */
+  get reportsStats(): boolean {
+    return this.readStatsLines().length > 0;
+  }
+
+  /** Asks for the counters (SIGUSR2) and waits for the new line; null if the server has no stats. */
+  async stats(): Promise<ServerCounters | null> {
+    // Never signal a server that did not say it handles SIGUSR2: by default the signal kills.
+    const before = this.readStatsLines().length;
+    if (before === 0) return null;
+    process.kill(this.pid, 'SIGUSR2');
+    const deadline = performance.now() + STATS_TIMEOUT_MS;
+    while (performance.now() < deadline) {
+      const lines = this.readStatsLines();
+      if (lines.length > before) return JSON.parse(lines[lines.length - 1]!) as ServerCounters;
+      await sleep(5);
+    }
+    throw new Error(`the server did not write its counters within ${STATS_TIMEOUT_MS} ms of SIGUSR2`);
+  }
+
+  /** The last lines the server printed, for error messages. */
+  tail(): string {
+    return this.output.slice(-1500);
+  }
+
+  async stop(): Promise<void> {
+    if (!this.exited) {
+      this.killGroup('SIGTERM');
+      const timer = setTimeout(() => this.killGroup('SIGKILL'), 2_000);
+      await this.exit;
+      clearTimeout(timer);
+    }
+    rmSync(this.statsDir, { recursive: true, force: true });
+  }
+
+  /** Synchronous last resort (process 'exit' handler): kill the whole group now. */
+  killNow(): void {
+    if (!this.exited) this.killGroup('SIGKILL');
+  }
+
+  private killGroup(signal: NodeJS.Signals): void {
+    try {
+      process.kill(-this.pid, signal); // negative pid: the whole process group
+    } catch {
+      // already gone
+    }
+  }
+
+  private keep(chunk: Buffer): void {
+    // Read everything (a full pipe would block the server) but keep only the tail.
+    this.output = (this.output + chunk.toString()).slice(-4000);
+  }
+
+  private readStatsLines(): string[] {
+    const file = join(this.statsDir, 'stats.jsonl');
+    if (!existsSync(file)) return [];
+    return readFileSync(file, 'utf8').split('\n').filter((line) => line.trim() !== '');
+  }
+
+  private waitForReadyLine(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      let seen = '';
+      const onData = (chunk: Buffer) => {
+        seen += chunk.toString();
+        const match = READY_LINE.exec(seen);
+        if (match) {
+          this.child.stdout!.off('data', onData);
+          clearTimeout(timer);
+          resolve(Number(match[2]));
+        }
+      };
+      this.child.stdout!.on('data', onData);
+      const timer = setTimeout(() => reject(new Error(`no "listening on HOST:PORT" line within ${READY_TIMEOUT_MS / 1000} s:\n${this.tail()}`)), READY_TIMEOUT_MS);
+      void this.exit.then(() => {
+        clearTimeout(timer);
+        reject(new Error(`the server exited before its ready line:\n${this.tail()}`));
+      });
+    });
+  }
+}
