@@ -3,7 +3,8 @@
 // an implementation in any language.
 import { expect, type Check, type CheckContext } from '../support/checks.ts';
 import { FakeServer } from '../support/fake-server.ts';
-import { runCommand, type CommandResult } from '../support/run-command.ts';
+import { runCommand } from '../support/run-command.ts';
+import { describeRun } from '../support/running-client.ts';
 import { WireClient } from '../support/wire-client.ts';
 
 /** The documented greeting timeout, and the slack a busy machine needs. */
@@ -52,10 +53,6 @@ function writeSlowly(client: WireClient, bytes: Buffer): Promise<void> {
   })();
 }
 
-/** Reports what a client command did, for failure messages. */
-function describeRun(result: CommandResult): string {
-  return `exit ${result.exitCode}${result.timedOut ? ' (killed: timed out)' : ''}; stdout ${JSON.stringify(result.stdout.slice(-300))}; stderr ${JSON.stringify(result.stderr.slice(-300))}`;
-}
 
 function hasStackTrace(text: string): boolean {
   return /^\s+at .+[(:]\d+/m.test(text);
