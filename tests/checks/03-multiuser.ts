@@ -2,16 +2,14 @@
 // They use only the protocol in 03-multiuser/README.md (nothing from 03-multiuser/ is imported),
 // so they grade a server in any language.
 //
-// How the mixing is checked: the test paces its talkers at real time itself (one frame every
-// 20 ms against a monotonic schedule) and each talker sends the SAME frame every time: a tone
-// whose frequency is a multiple of 50 Hz, so every 20 ms frame holds a whole number of cycles.
-// Whatever the server's tick phase, each mixed frame must then equal EXACTLY the clipped
-// sample-wise sum of the frames of some subset of the OTHER talkers: compared sample for
-// sample, which catches your own voice in the mix, averaging, wrapping and double-counting.
-import { FRAME_BYTES, FRAME_SAMPLES, SAMPLE_RATE } from '../../shared/audio/format.ts';
-import { expect, type Check, type CheckContext } from '../support/checks.ts';
-import { frameBytes, hexType, jsonFrameBytes, jsonObjectOf, readFrame } from '../support/frame-wire.ts';
-import { FramedUser, type ReceivedFrame } from '../support/framed-user.ts';
+// How the mixing is checked: see tests/support/exact-mixes.ts (tones paced at real time, every
+// mixed frame compared sample for sample with the clipped sum of some of the OTHER talkers).
+import { FRAME_BYTES } from '../../shared/audio/format.ts';
+import { expect, type Check } from '../support/checks.ts';
+import { explainWrongMix, expectMixes, sleep, squareFrame, TAIL_MS, talk, toneFrame, type Talker } from '../support/exact-mixes.ts';
+import { frameBytes, hexType, jsonFrameBytes } from '../support/frame-wire.ts';
+import type { FramedUser, ReceivedFrame } from '../support/framed-user.ts';
+import { expectError, expectNever, isEvent, jsonOf, withParty } from '../support/party.ts';
 import { WireClient } from '../support/wire-client.ts';
 
 // The message types of the README's table.
@@ -29,183 +27,19 @@ const TYPE_NAMES: Record<number, string> = {
   [USERS]: 'USERS', [JOINED]: 'JOINED', [LEFT]: 'LEFT', [SPEAKING]: 'SPEAKING',
 };
 
-const TICK_MS = 20;
 /** "At once" for news of a join or a leave, with room for a busy machine. */
 const ANNOUNCE_DEADLINE_MS = 1_000;
 /** Speaking hold (200 ms) + jitter buffer (60 ms) + a tick, with room for a busy machine. */
 const SPEAKING_END_DEADLINE_MS = 1_500;
-const CLOSE_AFTER_ERROR_MS = 3_000;
-/** Frames still in flight when the talkers stop: the jitter buffer (3) and a tick, with slack. */
-const TAIL_MS = 250;
 
 function typeName(type: number): string {
   return `${TYPE_NAMES[type] ?? 'unknown type'} (${hexType(type)})`;
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const audio = (pcm: Buffer) => frameBytes(AUDIO, pcm);
 const bye = () => frameBytes(BYE);
 
-// ----- audio the checks can predict exactly -----
-
-/** One 20 ms frame of a sine tone; `hz` a multiple of 50 makes every frame identical. */
-function toneFrame(hz: number, amplitude: number): Buffer {
-  const frame = Buffer.alloc(FRAME_BYTES);
-  for (let i = 0; i < FRAME_SAMPLES; i++) frame.writeInt16LE(Math.round(amplitude * Math.sin((2 * Math.PI * hz * i) / SAMPLE_RATE)), i * 2);
-  return frame;
-}
-
-/** A frame whose first half is `value` and second half `-value`. */
-function squareFrame(value: number): Buffer {
-  const frame = Buffer.alloc(FRAME_BYTES);
-  for (let i = 0; i < FRAME_SAMPLES; i++) frame.writeInt16LE(i < FRAME_SAMPLES / 2 ? value : -value, i * 2);
-  return frame;
-}
-
-/** The mixing rule, written out independently: add sample by sample, clip to 16 bits. */
-function clippedSum(frames: Buffer[]): Buffer {
-  const out = Buffer.alloc(FRAME_BYTES);
-  for (let i = 0; i < FRAME_SAMPLES; i++) {
-    let sum = 0;
-    for (const frame of frames) sum += frame.readInt16LE(i * 2);
-    out.writeInt16LE(Math.max(-32_768, Math.min(32_767, sum)), i * 2);
-  }
-  return out;
-}
-
-/** The classic bug, for failure messages: a 16-bit sum that overflows wraps around. */
-function wrappedSum(frames: Buffer[]): Buffer {
-  const out = Buffer.alloc(FRAME_BYTES);
-  for (let i = 0; i < FRAME_SAMPLES; i++) {
-    let sum = 0;
-    for (const frame of frames) sum += frame.readInt16LE(i * 2);
-    out.writeInt16LE((((sum + 32_768) & 0xffff) - 32_768), i * 2);
-  }
-  return out;
-}
-
-function firstSamples(frame: Buffer, count = 6): string {
-  return Array.from({ length: count }, (_, i) => frame.readInt16LE(i * 2 * 160)).join(', ');
-}
-
-/** True if every sample of `frame` is `sum`'s divided by `divisor` (give or take rounding). */
-function isScaledDown(frame: Buffer, sum: Buffer, divisor: number): boolean {
-  for (let i = 0; i < FRAME_SAMPLES; i++) {
-    if (Math.abs(frame.readInt16LE(i * 2) - sum.readInt16LE(i * 2) / divisor) > 1) return false;
-  }
-  return true;
-}
-
-interface Talker {
-  user: FramedUser;
-  pcm: Buffer;
-}
-
-/** Every non-empty subset of the talkers, with the frame its clipped sum makes. */
-function subsetSums(talkers: Talker[]): { names: string[]; mix: Buffer }[] {
-  const sums: { names: string[]; mix: Buffer }[] = [];
-  for (let bits = 1; bits < 1 << talkers.length; bits++) {
-    const members = talkers.filter((_, i) => bits & (1 << i));
-    sums.push({ names: members.map((t) => t.user.name), mix: clippedSum(members.map((t) => t.pcm)) });
-  }
-  return sums;
-}
-
-/** Why a mixed frame matches no allowed sum, in words a student can act on. */
-function explainWrongMix(frame: Buffer, listener: string, talkers: Talker[]): string {
-  const all = subsetSums(talkers);
-  const withOwn = all.find((sum) => sum.names.includes(listener) && sum.mix.equals(frame));
-  if (withOwn) return `it is the sum of ${withOwn.names.join(' + ')}: it contains ${listener}'s own voice`;
-  const wrapped = all.find((sum) => wrappedSum(sum.names.map((name) => talkers.find((t) => t.user.name === name)!.pcm)).equals(frame));
-  if (wrapped) return `it is the sum of ${wrapped.names.join(' + ')} WRAPPED around to 16 bits instead of clipped`;
-  for (const sum of all) {
-    for (let divisor = 2; divisor <= sum.names.length; divisor++) {
-      if (isScaledDown(frame, sum.mix, divisor)) return `it is the sum of ${sum.names.join(' + ')} divided by ${divisor}: the mix is averaged`;
-    }
-  }
-  return `it matches no sum of the others' frames; samples 0, 160, 320...: ${firstSamples(frame)}`;
-}
-
-/**
- * Sends each talker's frame once every 20 ms, `count` times, against a monotonic schedule
- * (a late timer makes the next wait shorter, so the rate stays exactly real time).
- */
-async function talk(talkers: Talker[], count: number): Promise<void> {
-  const encoded = talkers.map((t) => ({ user: t.user, bytes: audio(t.pcm) }));
-  const start = performance.now();
-  for (let n = 0; n < count; n++) {
-    const wait = start + n * TICK_MS - performance.now();
-    if (wait > 0) await sleep(wait);
-    for (const { user, bytes } of encoded) if (!user.isClosed) user.send(bytes);
-  }
-}
-
-/**
- * Requires every AUDIO frame `listener` got since `since` to be the clipped sum of a subset of
- * `others` (never the listener's own voice), and at least `minFull` of them the sum of ALL others.
- */
-function expectMixes(listener: FramedUser, since: number, others: Talker[], everyone: Talker[], options: { minFrames: number; minFullShare: number; hint: string }): void {
-  const frames = listener.framesOfType(AUDIO, since);
-  const allowed = subsetSums(others);
-  const everyoneElse = others.map((t) => t.user.name).join(' + ');
-  const full = allowed.at(-1)!; // the subset with every bit set: all the others
-  let fullCount = 0;
-  for (const [i, frame] of frames.entries()) {
-    const match = allowed.find((sum) => sum.mix.equals(frame.payload));
-    expect(match !== undefined, `${listener.name} got a mixed frame that is not a sum of the others' voices`, {
-      expected: `each AUDIO frame sent to ${listener.name} is exactly (sample for sample) the clipped sum of the frames of some of ${everyoneElse}; with all of them: samples 0, 160, 320...: ${firstSamples(full.mix)}`,
-      actual: `AUDIO frame ${i + 1} of ${frames.length}: ${explainWrongMix(frame.payload, listener.name, everyone)}`,
-      received: frame.payload,
-      hint: options.hint,
-    });
-    if (match === full) fullCount++;
-  }
-  expect(frames.length >= options.minFrames, `${listener.name} got too few mixed frames`, {
-    expected: `at least ${options.minFrames} AUDIO frames while ${everyoneElse} talked (one per 20 ms tick)`,
-    actual: `${frames.length}; ${listener.name} received: ${listener.describeFrames(since)}`,
-    hint: 'every 20 ms, send each listener one mixed frame if anyone else has a frame waiting',
-  });
-  expect(fullCount >= options.minFullShare * frames.length, `${listener.name} rarely heard all the others at once`, {
-    expected: `most AUDIO frames (at least ${Math.round(options.minFullShare * 100)}%) equal to ${everyoneElse} summed, as they all talked in step`,
-    actual: `${fullCount} of ${frames.length}`,
-    hint: 'each tick, take ONE waiting frame from EVERY talker (a small jitter buffer per talker) and mix them together',
-  });
-}
-
 // ----- joining, control messages and cleanup -----
-
-/** The users one check joined, so they can all be cleaned up whatever happens. */
-class Party {
-  private readonly users: FramedUser[] = [];
-  constructor(private readonly context: CheckContext) {}
-
-  async join(name: string): Promise<FramedUser> {
-    const user = await FramedUser.join(this.context.server.host, this.context.server.port, { name }, { typeNames: TYPE_NAMES });
-    this.users.push(user);
-    return user;
-  }
-
-  /** Leaves with BYE (so the server is not left with stale users), then drops the sockets. */
-  async leaveAll(): Promise<void> {
-    for (const user of this.users) if (!user.isClosed) user.send(bye());
-    await Promise.all(this.users.map((user) => user.waitForClose(2_000, 'close after BYE').catch(() => {})));
-    for (const user of this.users) user.destroy();
-  }
-}
-
-async function withParty(context: CheckContext, body: (party: Party) => Promise<void>): Promise<void> {
-  const party = new Party(context);
-  try {
-    await body(party);
-  } finally {
-    await party.leaveAll();
-  }
-}
-
-function jsonOf(frame: ReceivedFrame): Record<string, unknown> {
-  const parsed = jsonObjectOf(frame.payload);
-  return 'object' in parsed ? parsed.object : {};
-}
 
 /** The frame after WELCOME must be USERS; returns its list (or [] if it is not USERS). */
 async function firstUsers(user: FramedUser): Promise<string[]> {
@@ -227,41 +61,8 @@ async function expectUsers(user: FramedUser, expected: string[]): Promise<void> 
   });
 }
 
-function isEvent(type: number, name: string, reason?: string) {
-  return (frame: ReceivedFrame) => {
-    if (frame.type !== type) return false;
-    const object = jsonOf(frame);
-    return object.name === name && (reason === undefined || object.reason === reason);
-  };
-}
-
 function speakersOf(frame: ReceivedFrame): unknown {
   return jsonOf(frame).speakers;
-}
-
-/** Reads ERROR with the given code, then requires the server to close the connection. */
-async function expectError(client: WireClient, code: string, hint: string): Promise<void> {
-  const frame = await readFrame(client, `ERROR "${code}"`, { hint });
-  const parsed = jsonObjectOf(frame.payload);
-  const object = 'object' in parsed ? parsed.object : undefined;
-  expect(frame.type === ERROR && object?.code === code && typeof object.message === 'string', `expected ERROR "${code}"`, {
-    expected: `ERROR (0x05) with payload {"code": "${code}", "message": "<reason>"}`,
-    actual: `${typeName(frame.type)} with payload ${JSON.stringify(frame.payload.toString('utf8').slice(0, 200))}`,
-    sent: client.sent,
-    received: client.received,
-    hint,
-  });
-  await client.waitForClose(CLOSE_AFTER_ERROR_MS, 'the server to close the connection after ERROR', 'after sending ERROR, close that connection');
-}
-
-/** Requires `user` never to have been sent a frame matching `unwanted`. */
-function expectNever(user: FramedUser, unwanted: (frame: ReceivedFrame) => boolean, summary: string, expected: string, hint: string): void {
-  const found = user.frames.find(unwanted);
-  expect(found === undefined, summary, {
-    expected,
-    actual: `${user.name} received: ${user.describeFrames(0)}`,
-    hint,
-  });
 }
 
 // Distinct names per check: a slow server still removing one check's users cannot make the
@@ -272,7 +73,7 @@ export const serverChecks: Check[] = [
   {
     name: 'users: USERS lists everyone in join order, the others get JOINED',
     run: (context) =>
-      withParty(context, async (party) => {
+      withParty(context, TYPE_NAMES, async (party) => {
         const ada = await party.join('Ada');
         const bob = await party.join('Bob');
         const carol = await party.join('Zoë 🎧');
@@ -293,7 +94,7 @@ export const serverChecks: Check[] = [
   {
     name: 'users: BYE gets LEFT "bye" to the others; the name is free again',
     run: (context) =>
-      withParty(context, async (party) => {
+      withParty(context, TYPE_NAMES, async (party) => {
         const ada = await party.join('Ada B');
         const bob = await party.join('Bob B');
         const since = ada.mark();
@@ -309,7 +110,7 @@ export const serverChecks: Check[] = [
   {
     name: 'users: an abrupt reset gets LEFT "lost" to the others within 1 s',
     run: (context) =>
-      withParty(context, async (party) => {
+      withParty(context, TYPE_NAMES, async (party) => {
         const ada = await party.join('Ada R');
         const bob = await party.join('Bob R');
         const since = ada.mark();
@@ -324,7 +125,7 @@ export const serverChecks: Check[] = [
   {
     name: 'users: closing without BYE (FIN) gets LEFT "lost" to the others',
     run: (context) =>
-      withParty(context, async (party) => {
+      withParty(context, TYPE_NAMES, async (party) => {
         const ada = await party.join('Ada F');
         const bob = await party.join('Bob F');
         const since = ada.mark();
@@ -337,12 +138,12 @@ export const serverChecks: Check[] = [
   {
     name: 'users: a duplicate name gets ERROR name_taken; the first user is untouched',
     run: (context) =>
-      withParty(context, async (party) => {
+      withParty(context, TYPE_NAMES, async (party) => {
         const ada = await party.join('Ada N');
         const bob = await party.join('Bob N');
         const impostor = await WireClient.connect(context.server.host, context.server.port);
         impostor.send(jsonFrameBytes(HELLO, { name: 'Ada N' }));
-        await expectError(impostor, 'name_taken', 'names are unique: a HELLO with a name already here gets ERROR name_taken and is closed');
+        await expectError(impostor, 'name_taken', 'names are unique: a HELLO with a name already here gets ERROR name_taken and is closed', TYPE_NAMES);
         // The real Ada still hears Bob, and was never told about the impostor.
         const since = ada.mark();
         const bobVoice = toneFrame(600, TONE_AMPLITUDE);
@@ -356,7 +157,7 @@ export const serverChecks: Check[] = [
   {
     name: 'mixing: a lone talker hears nothing; a listener hears them unchanged',
     run: (context) =>
-      withParty(context, async (party) => {
+      withParty(context, TYPE_NAMES, async (party) => {
         const ada = await party.join('Ada L');
         const bob = await party.join('Bob L');
         const adaVoice = toneFrame(400, TONE_AMPLITUDE);
@@ -378,7 +179,7 @@ export const serverChecks: Check[] = [
   {
     name: 'mixing: each of three talkers hears exactly the other two summed; a listener hears all three',
     run: (context) =>
-      withParty(context, async (party) => {
+      withParty(context, TYPE_NAMES, async (party) => {
         const talkers: Talker[] = [
           { user: await party.join('Ada M'), pcm: toneFrame(400, TONE_AMPLITUDE) },
           { user: await party.join('Bob M'), pcm: toneFrame(600, TONE_AMPLITUDE) },
@@ -400,7 +201,7 @@ export const serverChecks: Check[] = [
   {
     name: 'mixing: two loud talkers clip to 32767 and -32768 instead of wrapping around',
     run: (context) =>
-      withParty(context, async (party) => {
+      withParty(context, TYPE_NAMES, async (party) => {
         const loud = squareFrame(30_000); // +30000 then -30000: the sum overflows both ways
         const talkers: Talker[] = [
           { user: await party.join('Loud 1'), pcm: loud },
@@ -424,7 +225,7 @@ export const serverChecks: Check[] = [
   {
     name: 'speaking: SPEAKING names the talker, then becomes empty after they stop',
     run: (context) =>
-      withParty(context, async (party) => {
+      withParty(context, TYPE_NAMES, async (party) => {
         const ada = await party.join('Ada S');
         const bob = await party.join('Bob S');
         const since = [ada.mark(), bob.mark()] as const;
@@ -458,7 +259,7 @@ export const serverChecks: Check[] = [
   {
     name: 'slow reader: a user who floods audio and never reads does not stall the mix for the others',
     run: (context) =>
-      withParty(context, async (party) => {
+      withParty(context, TYPE_NAMES, async (party) => {
         const ada = await party.join('Ada P');
         const bob = await party.join('Bob P');
         const carol = await party.join('Carol P');
@@ -486,7 +287,7 @@ export const serverChecks: Check[] = [
   {
     name: 'errors: malformed connections get ERROR and are closed while the others keep talking',
     run: (context) =>
-      withParty(context, async (party) => {
+      withParty(context, TYPE_NAMES, async (party) => {
         const ada = await party.join('Ada E');
         const bob = await party.join('Bob E');
         const eve = await party.join('Eve E');
@@ -500,7 +301,7 @@ export const serverChecks: Check[] = [
         const rogue = async (bytes: Buffer, code: string, hint: string) => {
           const client = await WireClient.connect(context.server.host, context.server.port);
           client.send(bytes);
-          await expectError(client, code, hint);
+          await expectError(client, code, hint, TYPE_NAMES);
         };
         await Promise.all([
           rogue(frameBytes(0x7f, 'garbage'), 'unknown_type', 'a type byte that is not HELLO, AUDIO or BYE gets ERROR unknown_type'),
