@@ -378,7 +378,7 @@ function serveClient(socket: Socket, rooms: Rooms): void {
     };
     socket.write(welcomeFrame(user.name, user.room));
     rooms.join(user);
-    console.log(`${user.name} joined room ${user.room} from ${peer} (${rooms.size} connected, ${rooms.roomCount} rooms)`);
+    console.log(`${user.name} joined room ${user.room} from ${peer} (${rooms.size} connected, rooms: ${rooms.roomCount})`);
   };
 
   const onAudio = (payload: Buffer) => {
@@ -405,7 +405,7 @@ function serveClient(socket: Socket, rooms: Rooms): void {
     }
     const from = user.room;
     rooms.move(user, target);
-    if (from !== target) console.log(`${user.name} moved from room ${from} to room ${target} (${rooms.roomCount} rooms)`);
+    if (from !== target) console.log(`${user.name} moved from room ${from} to room ${target} (rooms: ${rooms.roomCount})`);
   };
 
   const onListRooms = () => {
