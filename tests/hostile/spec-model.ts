@@ -1,0 +1,94 @@
+// What a server that follows the README must answer to a byte stream from one connection, worked
+// out from the README's rules alone (frame type and length first, then the message's own checks,
+// in the documented order). The fuzzer compares the real answer with this.
+import { HEADER_BYTES } from './frames.ts';
+import { AUDIO, BYE, HELLO, JOIN, LIST_ROOMS, nameIsValid, roomIsValid, type StageWire } from './wire-spec.ts';
+
+export type Expectation =
+  /** The stream breaks the protocol: ERROR with one of `codes`, then a close. */
+  | { kind: 'error'; codes: string[]; joined: boolean; reason: string }
+  /** The stream ends with BYE: the server closes without an ERROR. */
+  | { kind: 'bye'; joined: true }
+  /** Nothing wrong so far, the session is open (joined or still waiting for more bytes). */
+  | { kind: 'open'; joined: boolean };
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+type Parsed = { object: Record<string, unknown> } | { code: 'bad_utf8' | 'bad_json' };
+
+function parseControl(payload: Buffer): Parsed {
+  let text: string;
+  try {
+    text = strictUtf8.decode(payload);
+  } catch {
+    return { code: 'bad_utf8' };
+  }
+  try {
+    const value: unknown = JSON.parse(text);
+    if (typeof value === 'object' && value !== null && !Array.isArray(value)) return { object: value as Record<string, unknown> };
+  } catch {
+    // falls through
+  }
+  return { code: 'bad_json' };
+}
+
+const own = (object: Record<string, unknown>, field: string): unknown => (Object.hasOwn(object, field) ? object[field] : undefined);
+
+/** The codes a HELLO payload earns, or [] when it is valid. */
+function helloProblems(wire: StageWire, payload: Buffer): string[] {
+  const parsed = parseControl(payload);
+  if ('code' in parsed) return [parsed.code];
+  const name = own(parsed.object, 'name');
+  const room = own(parsed.object, 'room');
+  if (typeof name !== 'string') return ['bad_field'];
+  const nameCodes = nameIsValid(name) ? [] : ['bad_name'];
+  if (wire.id !== '04') return nameCodes;
+  // The README orders "fields, then rules"; when the room is missing AND the name is bad, another
+  // implementation may check the name first: either code is right.
+  if (typeof room !== 'string') return ['bad_field', ...nameCodes];
+  return [...nameCodes, ...(roomIsValid(room) ? [] : ['bad_room'])];
+}
+
+/** The codes a JOIN payload (stage 04) earns; a bad room id is JOIN_REFUSED, not an error. */
+function joinProblems(payload: Buffer): string[] {
+  const parsed = parseControl(payload);
+  if ('code' in parsed) return [parsed.code];
+  return typeof own(parsed.object, 'room') === 'string' ? [] : ['bad_field'];
+}
+
+/** Walks the stream frame by frame, as the README's server would. */
+export function expectationFor(wire: StageWire, bytes: Buffer): Expectation {
+  let joined = false;
+  let offset = 0;
+  const error = (codes: string[], reason: string): Expectation => ({ kind: 'error', codes, joined, reason });
+  for (let index = 0; ; index++) {
+    if (offset >= bytes.length) return { kind: 'open', joined };
+    const type = bytes[offset]!;
+    const limit = wire.clientLimits.get(type);
+    if (limit === undefined) return error(['unknown_type'], `frame ${index} has type 0x${type.toString(16)}`);
+    if (bytes.length - offset < HEADER_BYTES) return { kind: 'open', joined };
+    const length = bytes.readUInt32BE(offset + 1);
+    if (length > limit) return error(['frame_too_large'], `frame ${index} declares ${length} bytes (limit ${limit})`);
+    if (bytes.length - offset - HEADER_BYTES < length) return { kind: 'open', joined };
+    const payload = bytes.subarray(offset + HEADER_BYTES, offset + HEADER_BYTES + length);
+    offset += HEADER_BYTES + length;
+
+    if (type === HELLO) {
+      if (joined) return error(['already_joined'], `frame ${index} is a second HELLO`);
+      const codes = helloProblems(wire, payload);
+      if (codes.length > 0) return error(codes, `frame ${index} is a bad HELLO`);
+      joined = true;
+    } else if (!joined) {
+      return error(['not_joined'], `frame ${index} (type 0x${type.toString(16)}) comes before HELLO`);
+    } else if (type === AUDIO) {
+      if (length !== limit) return error(['bad_audio_size'], `frame ${index} is AUDIO of ${length} bytes`);
+    } else if (type === BYE) {
+      return { kind: 'bye', joined: true };
+    } else if (type === JOIN) {
+      const codes = joinProblems(payload);
+      if (codes.length > 0) return error(codes, `frame ${index} is a bad JOIN`);
+    } else if (type !== LIST_ROOMS) {
+      throw new Error(`the model does not know client type 0x${type.toString(16)}`);
+    }
+  }
+}

@@ -1,0 +1,106 @@
+// A well-behaved conversation kept running while a hostile case plays, to show that the others
+// are not disturbed: in stages 03 and 04 a talker sends one frame every 20 ms and a listener
+// counts the mixes it gets (about one per tick); in stage 02 one user counts its echoes.
+// Afterwards: at least 80% of the expected frames, and no silence longer than 200 ms (generous:
+// the machines running the tests are shared and noisy; a stalled tick shows as a long gap).
+import type { CheckContext } from '../support/checks.ts';
+import { CheckFailure } from '../support/check-failure.ts';
+import { ListeningUser } from './listening-user.ts';
+import { constantAudio } from './well-behaved.ts';
+import { AUDIO, TICK_MS, type StageWire } from './wire-spec.ts';
+
+export const MAX_GAP_MS = 200;
+export const MIN_SHARE = 0.8;
+/** The first frames are not counted: the jitter buffer fills, the connection warms up. */
+const SETTLE_MS = 200;
+/** The talker's samples: small, and odd, so mixes holding the talker are recognisable. */
+export const TALKER_SAMPLE = 1;
+
+export interface PairReport {
+  seconds: number;
+  expected: number;
+  received: number;
+  maxGapMs: number;
+}
+
+/** The talker (03/04) or echo user (02) and the listener, talking until stop(). */
+export class SteadyPair {
+  private timer: NodeJS.Timeout | undefined;
+  private started = 0;
+  private stopped = 0;
+  private sent = 0;
+
+  private constructor(
+    readonly talker: ListeningUser,
+    /** The same user as the talker in stage 02 (it hears its echo). */
+    readonly listener: ListeningUser,
+  ) {}
+
+  /** Names end in `tag`, so several checks never collide; `room` matters in stage 04 only. */
+  static async start(context: CheckContext, wire: StageWire, tag: string, room: string): Promise<SteadyPair> {
+    const talker = await ListeningUser.join(context, wire, `talker-${tag}`, room);
+    const listener = wire.mixes ? await ListeningUser.join(context, wire, `listener-${tag}`, room) : talker;
+    const pair = new SteadyPair(talker, listener);
+    pair.talk();
+    return pair;
+  }
+
+  /** The names of the pair (for user lists). */
+  get names(): string[] {
+    return this.talker === this.listener ? [this.talker.name] : [this.talker.name, this.listener.name];
+  }
+
+  /** Index of the listener's next frame: pass to methods that look only at later frames. */
+  mark(): number {
+    return this.listener.frames.length;
+  }
+
+  /** One frame every 20 ms against a fixed schedule (late timers do not add up). */
+  private talk(): void {
+    const frame = constantAudio(TALKER_SAMPLE);
+    this.started = performance.now();
+    const step = () => {
+      const due = this.started + (this.sent + 1) * TICK_MS;
+      this.talker.send(frame);
+      this.sent++;
+      this.timer = setTimeout(step, Math.max(0, due - performance.now()));
+    };
+    step();
+  }
+
+  /** Stops talking and says how the listener fared. */
+  stop(): PairReport {
+    clearTimeout(this.timer);
+    this.stopped = performance.now();
+    const from = this.started + SETTLE_MS;
+    const arrivals = this.listener.frames.filter((f) => f.type === AUDIO && f.at >= from && f.at <= this.stopped).map((f) => f.at);
+    let maxGap = 0;
+    let previous = from;
+    for (const at of [...arrivals, this.stopped]) {
+      maxGap = Math.max(maxGap, at - previous);
+      previous = at;
+    }
+    const seconds = (this.stopped - from) / 1000;
+    return { seconds, expected: Math.floor((this.stopped - from) / TICK_MS), received: arrivals.length, maxGapMs: Math.round(maxGap) };
+  }
+
+  /** Stops, then fails the check unless the listener heard steadily throughout `what`. */
+  expectSteady(what: string): PairReport {
+    const report = this.stop();
+    const kind = this.talker === this.listener ? 'echoes' : 'mixes';
+    if (this.listener.problem !== undefined || report.received < MIN_SHARE * report.expected || report.maxGapMs > MAX_GAP_MS) {
+      throw new CheckFailure(`the other users were disturbed by ${what}`, {
+        expected: `a well-behaved user keeps getting ${kind}: about one per 20 ms (at least ${Math.round(MIN_SHARE * 100)}%), never ${MAX_GAP_MS} ms without one`,
+        actual: this.listener.problem ?? `${report.received} ${kind} of ${report.expected} expected in ${report.seconds.toFixed(1)} s; longest silence ${report.maxGapMs} ms`,
+        hint: 'one connection must never hold up the others: no blocking writes, no unbounded work per byte received, the tick keeps its pace',
+      });
+    }
+    return report;
+  }
+
+  leave(): void {
+    clearTimeout(this.timer);
+    this.talker.leave();
+    if (this.listener !== this.talker) this.listener.leave();
+  }
+}

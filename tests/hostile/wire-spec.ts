@@ -1,0 +1,121 @@
+// What the hostile cases and the fuzzer know about each stage: only what its README states (message
+// types, payload limits, error codes, limits), written out here so that nothing from the stage
+// folders is imported and the cases grade a server written in any language.
+
+export type StageId = '02' | '03' | '04';
+
+export const HELLO = 0x01;
+export const WELCOME = 0x02;
+export const AUDIO = 0x03;
+export const BYE = 0x04;
+export const ERROR = 0x05;
+export const USERS = 0x06;
+export const JOINED = 0x07;
+export const LEFT = 0x08;
+export const SPEAKING = 0x09;
+export const JOIN = 0x0a;
+export const JOIN_REFUSED = 0x0b;
+export const LIST_ROOMS = 0x0c;
+export const ROOMS = 0x0d;
+
+export const FRAME_BYTES = 1920;
+export const TICK_MS = 20;
+export const HANDSHAKE_TIMEOUT_MS = 5_000;
+export const MAX_HELLO_BYTES = 1024;
+
+export interface StageWire {
+  id: StageId;
+  /** The stage's folder, for the reference programs. */
+  folder: string;
+  /** Max payload of each type a client may send (a type not listed is unknown_type). */
+  clientLimits: ReadonlyMap<number, number>;
+  /** Max payload of each type a server may send (what the reference client accepts). */
+  serverLimits: ReadonlyMap<number, number>;
+  /** Every error code the README lists. */
+  errorCodes: ReadonlySet<string>;
+  /** The codes a valid HELLO may still get because of other users (busy, name_taken, server_full). */
+  crowdCodes: readonly string[];
+  /** Users hear a mix on the server's 20 ms clock (03, 04) rather than their own echo (02). */
+  mixes: boolean;
+  /** The most simultaneous connections (joined or not); one more gets ERROR server_full. */
+  maxConnections: number;
+  /** Frames of one talker the server may hold (the jitter buffer); 0 when it does not mix. */
+  jitterBufferFrames: number;
+  /** A user who reads nothing is disconnected within this long after the server starts skipping their audio. */
+  slowConsumerMs: number;
+  /** HELLO's JSON object for `name` (stage 04 adds the room). */
+  hello(name: string, room: string): Record<string, unknown>;
+  typeNames: Readonly<Record<number, string>>;
+}
+
+const FRAMING_CODES = ['unknown_type', 'frame_too_large', 'bad_utf8', 'bad_json', 'bad_field'];
+const STAGE_CODES = ['bad_name', 'not_joined', 'already_joined', 'bad_audio_size', 'handshake_timeout', 'server_full', 'slow_consumer'];
+
+const BASE_TYPES: Record<number, string> = { [HELLO]: 'HELLO', [WELCOME]: 'WELCOME', [AUDIO]: 'AUDIO', [BYE]: 'BYE', [ERROR]: 'ERROR' };
+const NEWS_TYPES: Record<number, string> = { ...BASE_TYPES, [USERS]: 'USERS', [JOINED]: 'JOINED', [LEFT]: 'LEFT', [SPEAKING]: 'SPEAKING' };
+
+const stage02: StageWire = {
+  id: '02',
+  folder: '02-echo',
+  clientLimits: new Map([[HELLO, MAX_HELLO_BYTES], [AUDIO, FRAME_BYTES], [BYE, 0]]),
+  serverLimits: new Map([[WELCOME, 4096], [AUDIO, FRAME_BYTES], [ERROR, 4096]]),
+  errorCodes: new Set([...FRAMING_CODES, ...STAGE_CODES, 'busy']),
+  crowdCodes: ['busy', 'server_full'],
+  mixes: false,
+  maxConnections: 64,
+  jitterBufferFrames: 0,
+  slowConsumerMs: 5_000,
+  hello: (name) => ({ name }),
+  typeNames: BASE_TYPES,
+};
+
+const stage03: StageWire = {
+  id: '03',
+  folder: '03-multiuser',
+  clientLimits: new Map([[HELLO, MAX_HELLO_BYTES], [AUDIO, FRAME_BYTES], [BYE, 0]]),
+  serverLimits: new Map([...[WELCOME, ERROR, USERS, JOINED, LEFT, SPEAKING].map((type) => [type, 256 * 1024] as const), [AUDIO, FRAME_BYTES]]),
+  errorCodes: new Set([...FRAMING_CODES, ...STAGE_CODES, 'name_taken']),
+  crowdCodes: ['name_taken', 'server_full'],
+  mixes: true,
+  maxConnections: 1024,
+  jitterBufferFrames: 3,
+  slowConsumerMs: 5_000,
+  hello: (name) => ({ name }),
+  typeNames: NEWS_TYPES,
+};
+
+const stage04: StageWire = {
+  id: '04',
+  folder: '04-rooms',
+  clientLimits: new Map([[HELLO, MAX_HELLO_BYTES], [AUDIO, FRAME_BYTES], [BYE, 0], [JOIN, MAX_HELLO_BYTES], [LIST_ROOMS, 0]]),
+  serverLimits: new Map([
+    ...[WELCOME, ERROR, USERS, JOINED, LEFT, SPEAKING, JOIN_REFUSED, ROOMS].map((type) => [type, 256 * 1024] as const),
+    [AUDIO, FRAME_BYTES],
+  ]),
+  errorCodes: new Set([...FRAMING_CODES, ...STAGE_CODES, 'name_taken', 'bad_room']),
+  crowdCodes: ['name_taken', 'server_full'],
+  mixes: true,
+  maxConnections: 1024,
+  jitterBufferFrames: 3,
+  slowConsumerMs: 5_000,
+  hello: (name, room) => ({ name, room }),
+  typeNames: { ...NEWS_TYPES, [JOIN]: 'JOIN', [JOIN_REFUSED]: 'JOIN_REFUSED', [LIST_ROOMS]: 'LIST_ROOMS', [ROOMS]: 'ROOMS' },
+};
+
+export const STAGES: Readonly<Record<StageId, StageWire>> = { '02': stage02, '03': stage03, '04': stage04 };
+
+export function isStageId(text: string): text is StageId {
+  return text === '02' || text === '03' || text === '04';
+}
+
+/** The README's name rule: 1-32 code points, no controls, separators or bidi controls, no space at either end. */
+export function nameIsValid(name: string): boolean {
+  const length = [...name].length;
+  return length >= 1 && length <= 32 && !FORBIDDEN_IN_NAMES.test(name) && name.trim() === name;
+}
+export const FORBIDDEN_IN_NAMES = /[\p{Cc}\p{Zl}\p{Zp}\u202A-\u202E\u2066-\u2069]/u;
+
+/** The stage 04 README's room id rule. */
+export function roomIsValid(room: string): boolean {
+  return /^[A-Za-z0-9_.:-]{1,64}$/.test(room);
+}
