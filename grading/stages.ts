@@ -5,6 +5,8 @@ import { checks as helloWorldChecks } from '../tests/checks/01-hello-world.ts';
 import { checks as echoChecks } from '../tests/checks/02-echo.ts';
 import { serverChecks as multiuserServerChecks } from '../tests/checks/03-multiuser.ts';
 import { clientChecks as multiuserClientChecks } from '../tests/checks/03-multiuser-client.ts';
+import { serverChecks as roomsServerChecks } from '../tests/checks/04-rooms.ts';
+import { clientChecks as roomsClientChecks } from '../tests/checks/04-rooms-client.ts';
 
 export interface Stage {
   id: string;
@@ -18,6 +20,7 @@ export const stages: Stage[] = [
   { id: '02', folder: '02-echo', checks: echoChecks },
   // In the same order as tests/03-multiuser.test.ts runs them.
   { id: '03', folder: '03-multiuser', checks: [...multiuserServerChecks, ...multiuserClientChecks] },
+  { id: '04', folder: '04-rooms', checks: [...roomsServerChecks, ...roomsClientChecks] },
 ];
 
 export function findStage(id: string): Stage | undefined {
