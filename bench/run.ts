@@ -21,7 +21,7 @@ const args = await yargs(hideBin(process.argv))
   .option('talking', { type: 'number', default: 1, describe: 'fraction of the users that talk (0..1)' })
   .option('seconds', { type: 'number', default: 10, describe: 'measured seconds (after the warm-up)' })
   .option('warmup', { type: 'number', default: 2, describe: 'seconds of load before measuring' })
-  .option('stage', { type: 'string', default: '04', describe: 'the stage whose server is measured' })
+  .option('stage', { type: 'string', default: '04', describe: 'the stage whose server is measured; "floor": a server that reads and writes the same frames without mixing' })
   .option('json', { type: 'boolean', default: false, describe: 'end with ONE JSON object on the last line' })
   .option('sweep', { type: 'boolean', default: false, describe: 'increase the clients until ticks are late or p99 > 45 ms; write BENCHMARKS.md' })
   .option('repeat', { type: 'number', default: 1, describe: 'runs per measurement; the report shows medians (this machine is shared: noisy)' })
@@ -54,7 +54,7 @@ if (args.sweep) {
         talking: args.talking,
         seconds: args.seconds,
         warmupSeconds: args.warmup,
-        serverNodeFlags: args.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${args.cpuProf}`] : [],
+        serverNodeFlags: args.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${args.cpuProf}`, '--import', './bench/exit-on-sigterm.ts'] : [],
       },
       command,
     );

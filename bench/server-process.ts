@@ -32,6 +32,7 @@ export interface ServerOptions {
 
 /** The command that starts the stage's reference server on loopback, any free port. */
 export function serverCommand(stage: string): string[] {
+  if (stage === 'floor') return [join(REPO_ROOT, 'bench', 'io-floor-server.ts'), '127.0.0.1', '0'];
   const main = join(REPO_ROOT, stageFolder(stage), 'main.ts');
   if (!existsSync(main)) throw new Error(`no ${main}: the benchmark starts a stage's server through its main.ts`);
   return [main, 'server', '--host', '127.0.0.1', '--port', '0'];
@@ -39,7 +40,7 @@ export function serverCommand(stage: string): string[] {
 
 function stageFolder(stage: string): string {
   if (stage === '04') return '04-rooms';
-  throw new Error(`stage ${stage}: only stage 04 (rooms) has a benchmark; its load uses rooms`);
+  throw new Error(`stage ${stage}: only stage 04 (rooms) has a benchmark (and "floor", the I/O floor server in bench/)`);
 }
 
 export class ServerProcess {
@@ -59,7 +60,7 @@ export class ServerProcess {
 
   static async start(options: ServerOptions): Promise<{ server: ServerProcess; port: number }> {
     const statsDir = mkdtempSync(join(tmpdir(), 'voice-bench-'));
-    const args = [...(options.nodeFlags ?? []), '--import', 'tsx', ...serverCommand(options.stage)];
+    const args = ['--import', 'tsx', ...(options.nodeFlags ?? []), ...serverCommand(options.stage)];
     // detached: a process group of its own, so stop() ends the server and anything it started.
     const child = spawn(process.execPath, args, {
       cwd: REPO_ROOT,
