@@ -26,6 +26,11 @@ export const MessageType = {
 export const MAX_HELLO_BYTES = 1024;
 /** Largest WELCOME or ERROR payload the client accepts (the server's are far shorter). */
 export const MAX_SERVER_CONTROL_BYTES = 4096;
+/**
+ * Most connections at once: the user and those waiting to be told `busy`. One more is told ERROR
+ * server_full and closed at once, so a flood of connections cannot exhaust the server's files.
+ */
+export const MAX_CONNECTIONS = 64;
 /** A connection that has not sent a valid HELLO after this long is told so and dropped. */
 export const HANDSHAKE_TIMEOUT_MS = 5_000;
 /**
@@ -78,6 +83,8 @@ export const ErrorCode = {
   badName: 'bad_name',
   /** Someone else is using the server (one user at a time in this stage). */
   busy: 'busy',
+  /** MAX_CONNECTIONS connections are open already (sent as soon as the connection is accepted). */
+  serverFull: 'server_full',
   /** AUDIO or BYE before a successful HELLO. */
   notJoined: 'not_joined',
   /** A second HELLO on the same connection. */

@@ -20,6 +20,7 @@ import {
   joinedFrame,
   leftFrame,
   type LeaveReason,
+  MAX_CONNECTIONS,
   MAX_QUEUED_AUDIO_BYTES,
   MAX_QUEUED_BYTES,
   MAX_USERS,
@@ -309,6 +310,13 @@ function serveClient(socket: Socket, room: Room): void {
   socket.on('close', () => leave('lost', 'closed'));
 }
 
+/** Past MAX_CONNECTIONS: ERROR server_full at once rather than silence, then close. */
+function refuseConnection(socket: Socket): void {
+  socket.on('error', () => {}); // a reset from a client we are turning away changes nothing
+  socket.end(errorFrame(ErrorCode.serverFull, `${MAX_CONNECTIONS} connections are open, the most this server takes; try again later`));
+  setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
+}
+
 export interface RunningServer {
   address: ListeningAddress;
   close(): Promise<void>;
@@ -318,11 +326,18 @@ export async function startServer(host: string, port: number): Promise<RunningSe
   const room = new Room();
   const connections = new Set<Socket>();
   const server = createServer((socket) => {
+    if (connections.size >= MAX_CONNECTIONS) {
+      refuseConnection(socket);
+      return;
+    }
     connections.add(socket);
     socket.on('close', () => connections.delete(socket));
     serveClient(socket, room);
   });
   const address = await listenAndAnnounce(server, host, port);
+  // Once listening, the only server errors are failed accepts (EMFILE: no file descriptor left):
+  // that one connection is lost, everyone else carries on.
+  server.on('error', (error) => console.log(`could not accept a connection: ${error.message}`));
   return {
     address,
     // Stops accepting and mixing; connections get a moment to finish (a BYE in flight), then are cut.

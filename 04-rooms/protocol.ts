@@ -65,6 +65,12 @@ export const MAX_HELLO_BYTES = 1024;
 export const MAX_SERVER_CONTROL_BYTES = 256 * 1024;
 /** Most users on one server at once; one more gets ERROR server_full. */
 export const MAX_USERS = 1000;
+/**
+ * Most connections at once, joined or not: MAX_USERS users and room for some handshakes. One more
+ * is told ERROR server_full and closed at once, so a flood of connections cannot exhaust the
+ * server's files.
+ */
+export const MAX_CONNECTIONS = 1024;
 /** A connection that has not sent a valid HELLO after this long is told so and dropped. */
 export const HANDSHAKE_TIMEOUT_MS = 5_000;
 /** The mixer's clock: one tick, one mixed frame per listener. */
@@ -141,7 +147,7 @@ export const ErrorCode = {
   badRoom: 'bad_room',
   /** Another user in that room already has this name (names are unique within a room). */
   nameTaken: 'name_taken',
-  /** MAX_USERS users are here already. */
+  /** MAX_USERS users are here already (answer to HELLO), or MAX_CONNECTIONS connections are open (sent on accepting). */
   serverFull: 'server_full',
   /** The client stopped reading: its send buffer passed MAX_QUEUED_BYTES. */
   slowConsumer: 'slow_consumer',

@@ -11,6 +11,7 @@ import { floodFrame, MEMORY_LIMIT, playViolations, sendAll, sleep, withSteadyPai
 import { expectBoundedGrowth, expectErrorAndClose, expectNoHostileText, expectServerServes, peakGrowthDuring } from './expectations.ts';
 import { frame, jsonFrame } from './frames.ts';
 import { FUZZ_ROOM, fuzzCase } from './fuzz-case.ts';
+import { connectionLimit } from './connection-limit-check.ts';
 import { ListeningUser } from './listening-user.ts';
 import { runFuzzCase } from './run-fuzz-case.ts';
 import { SeededRandom } from './seeded-random.ts';
@@ -262,6 +263,7 @@ export function hostileChecks(wire: StageWire): Check[] {
     violationsAfterJoining(wire),
     flood(wire),
     handshakeTimeouts(wire),
+    connectionLimit(wire),
     churn(wire),
   ];
 }
