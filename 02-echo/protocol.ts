@@ -39,6 +39,11 @@ export const HANDSHAKE_TIMEOUT_MS = 5_000;
  * buffering without bound: late audio is useless anyway.
  */
 export const MAX_QUEUED_ECHO_BYTES = 32 * (5 + FRAME_BYTES);
+/**
+ * A user whose echoes have all been dropped for this long has stopped reading, and is disconnected
+ * with slow_consumer: a client that never reads must not hold the only slot for ever.
+ */
+export const SLOW_CONSUMER_MS = 5_000;
 
 /** Payload limits of the frames a CLIENT may send; undefined = not a client message (unknown_type). */
 export function clientMessageLimit(type: number): number | undefined {
@@ -85,6 +90,8 @@ export const ErrorCode = {
   busy: 'busy',
   /** MAX_CONNECTIONS connections are open already (sent as soon as the connection is accepted). */
   serverFull: 'server_full',
+  /** The user stopped reading: every echo was dropped for SLOW_CONSUMER_MS. */
+  slowConsumer: 'slow_consumer',
   /** AUDIO or BYE before a successful HELLO. */
   notJoined: 'not_joined',
   /** A second HELLO on the same connection. */

@@ -17,6 +17,7 @@ import {
   MAX_QUEUED_ECHO_BYTES,
   MessageType,
   parseHello,
+  SLOW_CONSUMER_MS,
   welcomeFrame,
 } from './protocol.ts';
 
@@ -35,6 +36,7 @@ function serveClient(socket: Socket, slot: Slot): void {
   let finished = false; // after BYE or an error, nothing more is read
   let echoed = 0;
   let dropped = 0;
+  let droppingSince: number | null = null; // when the current run of dropped echoes began
 
   // Voice is a stream of small frames that should leave at once: do not let Nagle's
   // algorithm hold a frame back waiting to fill a TCP segment.
@@ -88,8 +90,15 @@ function serveClient(socket: Socket, slot: Slot): void {
     // A client that does not read its echoes must not make us buffer without bound.
     if (socket.writableLength > MAX_QUEUED_ECHO_BYTES) {
       dropped++;
+      const now = performance.now();
+      droppingSince ??= now;
+      // Dropping keeps memory bounded; a user who has not read for this long is gone for good.
+      if (now - droppingSince > SLOW_CONSUMER_MS) {
+        throw new ProtocolError(ErrorCode.slowConsumer, `nothing could be sent to you for ${SLOW_CONSUMER_MS / 1000} s: you stopped reading`);
+      }
       return;
     }
+    droppingSince = null;
     socket.write(audioFrame(payload));
     echoed++;
   };

@@ -92,6 +92,12 @@ export const SPEAKING_HOLD_TICKS = 10;
 export const MAX_QUEUED_AUDIO_BYTES = 32 * (5 + FRAME_BYTES);
 /** A listener whose send buffer still grows past this (it has stopped reading) is disconnected. */
 export const MAX_QUEUED_BYTES = 256 * 1024;
+/**
+ * A listener for whom every mix has been skipped (their send buffer stayed full) for this long has
+ * stopped reading, and is disconnected with slow_consumer, even if no control message comes to
+ * notice it: a client that never reads must not stay a user for ever.
+ */
+export const SLOW_CONSUMER_MS = 5_000;
 
 /** Payload limits of the frames a CLIENT may send; undefined = not a client message (unknown_type). */
 export function clientMessageLimit(type: number): number | undefined {
@@ -149,7 +155,7 @@ export const ErrorCode = {
   nameTaken: 'name_taken',
   /** MAX_USERS users are here already (answer to HELLO), or MAX_CONNECTIONS connections are open (sent on accepting). */
   serverFull: 'server_full',
-  /** The client stopped reading: its send buffer passed MAX_QUEUED_BYTES. */
+  /** The client stopped reading: its send buffer passed MAX_QUEUED_BYTES, or its mixes were skipped for SLOW_CONSUMER_MS. */
   slowConsumer: 'slow_consumer',
   /** AUDIO, BYE, JOIN or LIST_ROOMS before a successful HELLO. */
   notJoined: 'not_joined',

@@ -31,6 +31,7 @@ import {
   parseJoin,
   roomProblem,
   roomsFrame,
+  SLOW_CONSUMER_MS,
   SPEAKING_HOLD_TICKS,
   speakingFrame,
   TICK_MS,
@@ -93,6 +94,8 @@ interface User {
   mixesSent: number;
   /** Mixes not sent because this user read too slowly. */
   mixesSkipped: number;
+  /** When the mixes for this user started being skipped (performance.now()), or null while they are sent. */
+  skippingSince: number | null;
   /** Sends ERROR and closes this user's connection (the others get LEFT "error"). */
   refuse(code: ErrorCode, message: string): void;
 }
@@ -178,8 +181,15 @@ class Room {
     // Never wait for a slow reader: late audio is useless, so skip it and keep the tick on time.
     if (!listener.socket.writable || listener.socket.writableLength > MAX_QUEUED_AUDIO_BYTES) {
       listener.mixesSkipped++;
+      const now = performance.now();
+      listener.skippingSince ??= now;
+      // Skipping keeps memory bounded; a listener who has not read for this long is gone for good.
+      if (now - listener.skippingSince > SLOW_CONSUMER_MS) {
+        listener.refuse(ErrorCode.slowConsumer, `nothing could be sent to you for ${SLOW_CONSUMER_MS / 1000} s: you stopped reading`);
+      }
       return;
     }
+    listener.skippingSince = null;
     // One allocation per listener: socket.write keeps the buffer until the kernel takes it.
     const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + FRAME_BYTES);
     writeFrameHeader(frame, 0, MessageType.audio, FRAME_BYTES);
@@ -375,6 +385,7 @@ function serveClient(socket: Socket, rooms: Rooms): void {
       framesMixed: 0,
       mixesSent: 0,
       mixesSkipped: 0,
+      skippingSince: null,
       refuse,
     };
     socket.write(welcomeFrame(user.name, user.room));

@@ -256,6 +256,7 @@ function churn(wire: StageWire): Check {
   };
 }
 
+/** Every hostile check but the slow consumer, which takes a minute (tests/hostile-slow-consumer.test.ts). */
 export function hostileChecks(wire: StageWire): Check[] {
   return [
     fuzzSample(wire),

@@ -1,0 +1,76 @@
+// A client that never reads: the server must keep its memory bounded (skip, do not queue, audio for
+// it), keep the tick on time for everyone else, and in the end really disconnect it (ERROR
+// slow_consumer, or at least a close), even when no control message comes along to notice it.
+import { CheckFailure } from '../support/check-failure.ts';
+import type { Check } from '../support/checks.ts';
+import { floodFrame, MEMORY_LIMIT, withSteadyPair } from './check-helpers.ts';
+import { expectBoundedGrowth, expectServerServes, peakGrowthDuring } from './expectations.ts';
+import { ListeningUser } from './listening-user.ts';
+import { findServerProcess } from './server-resources.ts';
+import { ERROR, LEFT, type StageWire } from './wire-spec.ts';
+
+/**
+ * How long the server may take to notice. Before the server's own send buffer fills, the kernels
+ * hold what it sends: on Linux loopback about 4 MB (the sender's buffer grows to tcp_wmem's 4 MB),
+ * which is 42 s of mixes at one 1925-byte frame per 20 ms. Then SLOW_CONSUMER_MS (5 s) of skipped
+ * mixes. Stage 02's hog sends ten times faster than real time, so its echoes fill the buffers sooner.
+ */
+export const SLOW_CONSUMER_DEADLINE_MS = 80_000;
+
+export function slowConsumer(wire: StageWire): Check {
+  const room = 'hostile-d';
+  const deadlineMs = SLOW_CONSUMER_DEADLINE_MS;
+  return {
+    name: `hostile ${wire.id}: a client that never reads is disconnected (slow_consumer) and does not stall the others`,
+    run: async (context) => {
+      const server = findServerProcess(context.server.port);
+      if (!wire.mixes) {
+        // The hog holds the only slot, sends in real time and reads none of its echoes.
+        const hog = await ListeningUser.join(context, wire, 'hog', room);
+        hog.socket.pause();
+        const talking = setInterval(() => {
+          for (let i = 0; i < 10; i++) hog.send(floodFrame(i));
+        }, 20);
+        try {
+          const growth = await peakGrowthDuring(server, () => expectServerServes(context, wire, 'next-in-line', room, [], '', deadlineMs).catch((error: unknown) => {
+            throw error instanceof CheckFailure
+              ? new CheckFailure(`a user who never reads was not disconnected within ${deadlineMs / 1000} s`, {
+                expected: `the server drops a user whose echoes have been skipped for ${wire.slowConsumerMs / 1000} s (ERROR slow_consumer), so the slot is free again`,
+                actual: error.details.actual ?? error.summary,
+                hint: 'a client that stops reading must not hold the server (or its only slot) for ever',
+              })
+              : error;
+          }));
+          expectBoundedGrowth(growth, MEMORY_LIMIT, 'a client that never reads');
+        } finally {
+          clearInterval(talking);
+          hog.socket.destroy();
+        }
+        return;
+      }
+      await withSteadyPair(context, wire, 'sc', room, 'a user who never reads', async (pair) => {
+        const hog = await ListeningUser.join(context, wire, 'hog', room);
+        hog.socket.pause(); // reads nothing from now on: the talker's mixes pile up for it
+        const since = pair.mark();
+        const growth = await peakGrowthDuring(server, async () => {
+          await pair.listener.waitFor('LEFT {"name":"hog","reason":"error"} (the hog disconnected as a slow consumer)', (f) => f.type === LEFT && f.json?.name === 'hog', deadlineMs, since).catch((error: unknown) => {
+            throw error instanceof CheckFailure
+              ? new CheckFailure(`a user who never reads was not disconnected within ${deadlineMs / 1000} s`, {
+                expected: `the server disconnects a listener whose mixes have been skipped for ${wire.slowConsumerMs / 1000} s (ERROR slow_consumer), and the others get LEFT {"reason":"error"}`,
+                actual: error.details.actual ?? error.summary,
+                hint: 'skipping audio for a slow reader keeps memory bounded, but a client that never reads again must not stay a user for ever',
+              })
+              : error;
+          });
+        });
+        expectBoundedGrowth(growth, MEMORY_LIMIT, 'a client that never reads');
+        hog.socket.resume(); // whatever was queued, then (perhaps) ERROR slow_consumer, then the close
+        await hog.waitForClose('the server to close the slow consumer', 10_000);
+        const error = hog.frames.find((f) => f.type === ERROR);
+        if (error !== undefined && error.json?.code !== 'slow_consumer') {
+          throw new CheckFailure('the slow consumer got the wrong ERROR', { expected: 'ERROR slow_consumer (or just a close)', actual: JSON.stringify(error.json) });
+        }
+      });
+    },
+  };
+}
