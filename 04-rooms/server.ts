@@ -38,6 +38,7 @@ import {
   usersFrame,
   welcomeFrame,
 } from './protocol.ts';
+import { countTick, reportStatsOnSignal, serverStats } from './server-stats.ts';
 
 /**
  * A talker's frames waiting for the mixer: at most JITTER_BUFFER_FRAMES, oldest first.
@@ -57,6 +58,7 @@ class JitterBuffer {
       this.oldest = (this.oldest + 1) % this.slots.length;
       this.count--;
       this.overflows++;
+      serverStats.frames_dropped.jitter_overflow++;
     }
     frame.copy(this.slots[(this.oldest + this.count) % this.slots.length]!);
     this.count++;
@@ -181,6 +183,7 @@ class Room {
     // Never wait for a slow reader: late audio is useless, so skip it and keep the tick on time.
     if (!listener.socket.writable || listener.socket.writableLength > MAX_QUEUED_AUDIO_BYTES) {
       listener.mixesSkipped++;
+      serverStats.frames_dropped.slow_reader++;
       const now = performance.now();
       listener.skippingSince ??= now;
       // Skipping keeps memory bounded; a listener who has not read for this long is gone for good.
@@ -225,10 +228,19 @@ class Room {
 class Rooms {
   private readonly rooms = new Map<string, Room>();
   // The clock runs only while someone is here: an empty server does no work every 20 ms.
-  private readonly clock = new FrameClock((tick) => this.mixTick(tick), {
-    periodMs: TICK_MS,
-    onSkip: (skipped) => console.log(`mixer: the event loop was blocked; ${skipped} ticks skipped`),
-  });
+  private readonly clock = new FrameClock(
+    (tick, lateness) => {
+      countTick(lateness);
+      this.mixTick(tick);
+    },
+    {
+      periodMs: TICK_MS,
+      onSkip: (skipped) => {
+        serverStats.skipped_ticks += skipped;
+        console.log(`mixer: the event loop was blocked; ${skipped} ticks skipped`);
+      },
+    },
+  );
   /** Users in all rooms (MAX_USERS is for the whole server). */
   private userCount = 0;
   /** ROOMS as last built, until someone joins, leaves or moves: a flood of LIST_ROOMS costs one write each, not a sort. */
@@ -399,6 +411,7 @@ function serveClient(socket: Socket, rooms: Rooms): void {
       throw new ProtocolError(ErrorCode.badAudioSize, `AUDIO carries ${payload.length} bytes; it must be ${FRAME_BYTES} (960 samples)`);
     }
     // The mixer takes it on one of the next ticks; a full buffer drops its oldest frame.
+    serverStats.frames_received++;
     user.voice.push(payload);
   };
 
@@ -485,6 +498,7 @@ export async function startServer(host: string, port: number): Promise<RunningSe
     serveClient(socket, rooms);
   });
   const address = await listenAndAnnounce(server, host, port);
+  reportStatsOnSignal(); // only with VOICE_STATS_FILE set: counters for the benchmark
   // Once listening, the only server errors are failed accepts (EMFILE: no file descriptor left):
   // that one connection is lost, everyone else carries on.
   server.on('error', (error) => console.log(`could not accept a connection: ${error.message}`));

@@ -1,0 +1,42 @@
+// Counters for the benchmark (bench/), off unless asked for: with the environment variable
+// VOICE_STATS_FILE set, the server appends one JSON line of these counters to that file when it
+// starts and each time it receives SIGUSR2. Without it, counting costs a few additions and
+// nothing is written. Not part of the protocol: a student's server need not have it.
+import { appendFileSync } from 'node:fs';
+
+/** A tick that runs more than this many milliseconds after its due time is late. */
+export const LATE_TICK_MS = 5;
+
+export const serverStats = {
+  ticks: 0,
+  /** Ticks that ran more than LATE_TICK_MS after their due time. */
+  late_ticks: 0,
+  /** Ticks the clock skipped after the event loop was blocked for too long. */
+  skipped_ticks: 0,
+  /** AUDIO frames received from talkers. */
+  frames_received: 0,
+  frames_dropped: {
+    /** Incoming frames dropped because a talker's jitter buffer was full. */
+    jitter_overflow: 0,
+    /** Mixes not sent because the listener's send buffer was full. */
+    slow_reader: 0,
+  },
+};
+
+/** Counts one tick and whether it was late (FrameClock tells each tick its lateness). */
+export function countTick(latenessMs: number): void {
+  serverStats.ticks++;
+  if (latenessMs > LATE_TICK_MS) serverStats.late_ticks++;
+}
+
+let reporting = false;
+
+/** With VOICE_STATS_FILE set: write the counters now and on every SIGUSR2. */
+export function reportStatsOnSignal(): void {
+  const file = process.env.VOICE_STATS_FILE;
+  if (!file || reporting) return;
+  reporting = true;
+  const write = () => appendFileSync(file, JSON.stringify(serverStats) + '\n');
+  process.on('SIGUSR2', write);
+  write();
+}

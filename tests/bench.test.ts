@@ -1,0 +1,57 @@
+// The benchmark (bench/) runs end to end and speaks JSON; its small helpers compute what they say.
+// No timing assertions: this machine is shared, timing goals live in BENCHMARKS.md.
+import { spawnSync } from 'node:child_process';
+import t from 'tap';
+import { percentile } from '../bench/latency-probe.ts';
+import { planUsers } from '../bench/load-plan.ts';
+import { median } from '../bench/median.ts';
+import { niceTicks } from '../bench/svg-plot.ts';
+
+t.test('a tiny run prints ONE JSON object on its last line, with the numbers people read', (t) => {
+  const args = ['--import', 'tsx', 'bench/run.ts', '--clients', '6', '--room-size', '3', '--talking', '0.5', '--seconds', '2', '--warmup', '0.5', '--json'];
+  const run = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 90_000 });
+  t.equal(run.status, 0, `bench exits 0; stderr: ${run.stderr.slice(-800)}`);
+  const lines = run.stdout.trim().split('\n');
+  let result: Record<string, unknown> = {};
+  t.doesNotThrow(() => (result = JSON.parse(lines[lines.length - 1]!)), `last line is JSON: ${lines[lines.length - 1]}`);
+  t.equal(result.clients, 6, 'clients as asked');
+  t.equal(result.talkers, 3, 'half of 6 users talk');
+  for (const field of ['ticks', 'late_ticks', 'cpu_us_per_client_frame', 'latency_ms_p50', 'latency_ms_p99', 'server_rss_mb', 'frames_dropped', 'bytes_in_per_s', 'bytes_out_per_s']) {
+    t.type(result[field], 'number', `${field} is a number`);
+  }
+  t.type(result.frames_dropped_by_reason, 'object', 'drops are broken down by reason');
+  t.ok((result.latency_samples as number) > 0, 'the probe timed some impulses');
+  // 3 talkers + the probe send about 50 frames/s each; the exact rate depends on the machine.
+  t.ok((result.bytes_in_per_s as number) > 0 && (result.bytes_out_per_s as number) > 0, 'bytes flowed both ways');
+  t.match(result.command, /npm run bench -- --clients 6/, 'the command is recorded');
+  t.end();
+});
+
+t.test('load plan: rooms of K with ids like bench-0007, talkers spread evenly', (t) => {
+  const users = planUsers({ clients: 10, roomSize: 4, talking: 0.5 });
+  t.same(users.map((u) => u.room), ['bench-0000', 'bench-0000', 'bench-0000', 'bench-0000', 'bench-0001', 'bench-0001', 'bench-0001', 'bench-0001', 'bench-0002', 'bench-0002']);
+  t.same(users.map((u) => u.talks), [false, true, false, true, false, true, false, true, false, true], 'every other user talks');
+  t.equal(new Set(users.map((u) => u.name)).size, 10, 'names are unique');
+  t.equal(planUsers({ clients: 7, roomSize: 8, talking: 1 }).filter((u) => u.talks).length, 7, 'talking 1: everyone');
+  t.equal(planUsers({ clients: 7, roomSize: 8, talking: 0 }).filter((u) => u.talks).length, 0, 'talking 0: nobody');
+  t.end();
+});
+
+t.test('percentile is nearest-rank, median is the middle', (t) => {
+  const hundred = Array.from({ length: 100 }, (_, i) => 100 - i); // 100..1, unsorted on purpose
+  t.equal(percentile(hundred, 50), 50);
+  t.equal(percentile(hundred, 99), 99);
+  t.equal(percentile(hundred, 100), 100);
+  t.equal(percentile([7], 99), 7);
+  t.ok(Number.isNaN(percentile([], 50)), 'no samples: NaN, not 0');
+  t.equal(median([3, 1, 2]), 2);
+  t.equal(median([4, 1, 3, 2]), 2.5);
+  t.end();
+});
+
+t.test('plot axes use round ticks that cover the data', (t) => {
+  t.same(niceTicks(47), [0, 10, 20, 30, 40, 50]);
+  t.same(niceTicks(1000), [0, 200, 400, 600, 800, 1000]);
+  t.same(niceTicks(7.5), [0, 2, 4, 6, 8]);
+  t.end();
+});
