@@ -28,6 +28,20 @@ const LAST_ECHOES_WAIT_MS = 1_000;
 /** After BYE, how long the server gets to close its side before we cut the connection. */
 const CLOSE_GRACE_MS = 1_000;
 
+/** Control characters, line/paragraph separators and bidi overrides (the characters names may not hold). */
+const UNPRINTABLE = /[\p{Cc}\p{Zl}\p{Zp}\u202A-\u202E\u2066-\u2069]/gu;
+
+/**
+ * `text` from the server with every control or formatting character shown as an escape
+ * ("\x1b[2J" becomes "\\x1b[2J"): a hostile server must not be able to drive our terminal.
+ */
+function printable(text: string): string {
+  return text.replace(UNPRINTABLE, (char) => {
+    const code = char.codePointAt(0)!;
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
+}
+
 export interface ClientOptions {
   name: string;
   host: string;
@@ -159,7 +173,7 @@ function talk(socket: Socket, options: ClientOptions, source: AudioSource, sink:
       const { name } = parseWelcome(payload);
       state = 'joined';
       clearTimeout(welcomeTimer);
-      console.log(`connected to ${options.host}:${options.port} as ${name}`);
+      console.log(`connected to ${options.host}:${options.port} as ${printable(name)}`);
       console.log(`sending ${source.description}, playing the echo to ${sink.description}`);
       if (commands && process.stdin.isTTY) console.log('type mute, unmute or exit (or press Ctrl+C)');
       if (options.durationSeconds !== undefined) after(options.durationSeconds * 1000, () => leave('--duration is over'));
@@ -180,7 +194,7 @@ function talk(socket: Socket, options: ClientOptions, source: AudioSource, sink:
     const onError = (payload: Buffer) => {
       const { code, message } = parseError(payload);
       const what = state === 'handshake' ? 'the server refused' : 'the server ended the session';
-      finish(new UserError(`${what}: ${message} (${code})`));
+      finish(new UserError(`${what}: ${printable(message)} (${printable(code)})`));
     };
 
     const parser = new FrameParser({
@@ -199,7 +213,7 @@ function talk(socket: Socket, options: ClientOptions, source: AudioSource, sink:
         parser.push(chunk);
       } catch (error) {
         if (error instanceof ProtocolError) {
-          finish(new UserError(`the server sent something unexpected: ${error.message} (${error.code})`));
+          finish(new UserError(`the server sent something unexpected: ${printable(error.message)} (${error.code})`));
         } else {
           finish(error instanceof Error ? error : new Error(String(error)));
         }
