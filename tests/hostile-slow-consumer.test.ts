@@ -1,36 +1,32 @@
 // Stages 02-04 against a client that never reads (tests/hostile/slow-consumer-check.ts): its memory
 // stays bounded, the others keep their mixes, and it is disconnected in the end. The kernels hold
 // about 4 MB before a server notices anything, so each stage takes most of a minute: the three
-// run at once, each against its own server (SERVER_CMD replaces the reference for all three).
+// run at once, each against its own server. One stage only: --grep "stage 03".
 import t from 'tap';
 import { STAGES } from './hostile/wire-spec.ts';
 import { SLOW_CONSUMER_DEADLINE_MS, slowConsumer } from './hostile/slow-consumer-check.ts';
 import { CheckRunner, clientCommand, repoRoot, serverCommand } from './support/checks.ts';
 
 t.setTimeout(SLOW_CONSUMER_DEADLINE_MS + 60_000);
+t.jobs = Object.keys(STAGES).length;
 
-const outcomes = await Promise.all(
-  Object.values(STAGES).map(async (wire) => {
+for (const wire of Object.values(STAGES)) {
+  t.test(`stage ${wire.id}`, { buffered: true }, async (t) => {
     const runner = new CheckRunner({
       serverCommand: serverCommand(wire.folder),
       clientCommand: clientCommand(wire.folder),
       cwd: repoRoot,
       checkTimeoutMs: SLOW_CONSUMER_DEADLINE_MS + 30_000,
     });
-    try {
-      return await runner.run(slowConsumer(wire));
-    } finally {
-      await runner.stop();
+    t.teardown(() => runner.stop());
+    const outcome = await runner.run(slowConsumer(wire));
+    if (outcome.crash !== undefined) throw outcome.crash;
+    if (outcome.passed) {
+      t.pass(outcome.check.name);
+      return;
     }
-  }),
-);
-
-for (const outcome of outcomes) {
-  if (outcome.crash !== undefined) throw outcome.crash;
-  if (outcome.passed) t.pass(outcome.check.name);
-  else {
     const { expected, actual, hint } = outcome.failure!.details;
     const diagnostics: Record<string, string | null> = { expected, actual: actual ?? null, hint: hint ?? null, at: null, stack: null };
     t.fail(`${outcome.check.name}: ${outcome.failure!.summary}`, diagnostics);
-  }
+  });
 }
