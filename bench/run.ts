@@ -23,7 +23,7 @@ const args = await yargs(hideBin(process.argv))
   .option('warmup', { type: 'number', default: 2, describe: 'seconds of load before measuring' })
   .option('stage', { type: 'string', default: '04', describe: 'the stage whose server is measured; "floor": a server that reads and writes the same frames without mixing' })
   .option('json', { type: 'boolean', default: false, describe: 'end with ONE JSON object on the last line' })
-  .option('sweep', { type: 'boolean', default: false, describe: 'increase the clients until ticks are late or p99 > 45 ms; write BENCHMARKS.md' })
+  .option('sweep', { type: 'boolean', default: false, describe: 'increase the clients until ticks are late (> 0.1%) or p99 > 45 ms at two points in a row; write BENCHMARKS.md and bench/sweep.svg' })
   .option('repeat', { type: 'number', default: 1, describe: 'runs per measurement; the report shows medians (this machine is shared: noisy)' })
   .option('cpu-prof', { type: 'string', describe: 'write a V8 CPU profile of the server into this folder (node --cpu-prof)' })
   .check((a) => {

@@ -67,7 +67,10 @@ export async function runSweep(options: SweepOptions): Promise<SweepPoint[]> {
       `N=${clients}: ${result.cpu_us_per_client_frame.toFixed(1)} µs/client-frame, server ${result.server_cpu_pct.toFixed(0)}% CPU, ` +
         `late ticks ${result.late_tick_pct?.toFixed(2) ?? 'n/a'}%, p99 ${result.latency_ms_p99.toFixed(1)} ms${problem ? `: FAILS (${problem})` : ''}`,
     );
-    if (problem || clients === options.maxClients) break;
+    // Two failing points in a row end the sweep: one alone may be this shared machine's noise,
+    // and the point after it still shows the trend on the plot.
+    const previousFailed = points.length >= 2 && !points[points.length - 2]!.ok;
+    if ((problem && previousFailed) || clients === options.maxClients) break;
   }
   const markdownFile = options.markdownFile ?? join(REPO_ROOT, 'BENCHMARKS.md');
   const svgFile = options.svgFile ?? join(REPO_ROOT, 'bench', 'sweep.svg');
@@ -92,9 +95,11 @@ function sweepMarkdown(
   loadBefore: number,
   options: SweepOptions,
 ): string {
-  const passing = points.filter((p) => p.ok);
+  // The capacity is the last point before the FIRST failure, even if a later point passed.
+  const firstFailure = points.findIndex((p) => !p.ok);
+  const passing = firstFailure === -1 ? points : points.slice(0, firstFailure);
   const capacity = passing.length > 0 ? passing[passing.length - 1]!.result.clients : 0;
-  const failing = points.find((p) => !p.ok);
+  const failing = firstFailure === -1 ? undefined : points[firstFailure];
   const lines = [
     BEGIN,
     `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC with \`npm run bench -- --sweep${options.repeat > 1 ? ` --repeat ${options.repeat}` : ''}\``,
