@@ -149,16 +149,22 @@ function refusal(bytes: Buffer, code: string, hint: string, options: { joinAs?: 
   };
 }
 
-/** Leaves with BYE, then FIN. (The next join() waits until the server has noticed.) */
-function leave(client: WireClient): void {
+/**
+ * Leaves with BYE, then FIN, and waits (up to the slot deadline) for the server to close, as it
+ * must after BYE: then the slot is free for whatever the check does next, even on a loaded
+ * machine. A server that does not close is failed by the BYE check, not here.
+ */
+async function leave(client: WireClient): Promise<void> {
   client.send(bye());
   client.end();
+  await client.waitForClose(SLOT_FREE_DEADLINE_MS).catch(() => client.destroy());
 }
 
 /** Joins and leaves, waiting for the server to close: then no earlier user holds the slot. */
 async function slotIsFree(context: CheckContext): Promise<void> {
   const client = await join(context, 'Ada');
-  leave(client);
+  client.send(bye());
+  client.end();
   await client.waitForClose(SLOT_FREE_DEADLINE_MS, 'the server to close the connection after BYE and FIN', 'when the client leaves (BYE, then FIN), close the connection');
 }
 
@@ -268,32 +274,32 @@ const definitions: Check[] = [
     name: 'welcomes a user: WELCOME repeats the name and states 48000 Hz, 960 samples',
     async run(context) {
       const client = await join(context, 'Ada');
-      leave(client);
+      await leave(client);
     },
   },
   {
     name: 'welcomes a Unicode name byte for byte and ignores unknown HELLO fields',
     async run(context) {
       const client = await join(context, 'Ada'); // makes sure the slot is free first
-      leave(client);
+      await leave(client);
       const zoe = await connect(context);
       zoe.send(jsonFrameBytes(HELLO, { name: 'Zoë 🎧', client: 'checks', version: 2 }));
       await expectWelcome(zoe, 'Zoë 🎧');
-      leave(zoe);
+      await leave(zoe);
     },
   },
   {
     name: 'accepts a 32-character name (characters, not bytes) and a HELLO of exactly 1024 bytes',
     async run(context) {
       const longName = 'é'.repeat(31) + '🎧'; // 32 characters, 66 bytes of UTF-8
-      leave(await join(context, longName));
+      await leave(await join(context, longName));
       // JSON allows spaces between tokens: pad the object to the 1024-byte limit exactly.
       const start = `{"name":"Ada"`;
       const payload = start + ' '.repeat(1024 - start.length - 1) + '}';
       const client = await connect(context);
       client.send(frameBytes(HELLO, payload));
       await expectWelcome(client, 'Ada');
-      leave(client);
+      await leave(client);
     },
   },
   {
@@ -303,7 +309,7 @@ const definitions: Check[] = [
       const frames = voiceFrames(10, 1);
       for (const frame of frames) client.send(audio(frame));
       await expectEcho(client, frames);
-      leave(client);
+      await leave(client);
     },
   },
   {
@@ -316,7 +322,7 @@ const definitions: Check[] = [
       const pieces = splitAt(stream, [1, 2, 5, 6, 1000, 1924, 1925, 1927, 1930, 3849, 3851, 3855, stream.length - 1]);
       await sendInPieces(client, pieces);
       await expectEcho(client, frames, 'collect bytes until a whole header (5 bytes), then a whole payload, has arrived; any split must give the same frames');
-      leave(client);
+      await leave(client);
     },
   },
   {
@@ -326,19 +332,19 @@ const definitions: Check[] = [
       const frames = voiceFrames(5, 3);
       client.send(Buffer.concat(frames.map(audio)));
       await expectEcho(client, frames, 'one read may hold several frames: handle every frame in the chunk, not only the first');
-      leave(client);
+      await leave(client);
     },
   },
   {
     name: 'handles HELLO and audio in the same write: WELCOME, then the echoes',
     async run(context) {
-      leave(await join(context, 'Ada')); // the slot is free
+      await leave(await join(context, 'Ada')); // the slot is free
       const client = await connect(context);
       const frames = voiceFrames(2, 4);
       client.send(Buffer.concat([hello('Grace'), ...frames.map(audio)]));
       await expectWelcome(client, 'Grace');
       await expectEcho(client, frames, 'after HELLO, keep parsing the rest of the same chunk');
-      leave(client);
+      await leave(client);
     },
   },
   {
@@ -353,7 +359,7 @@ const definitions: Check[] = [
       await expectError(bob, 'busy', 'one user at a time: while someone is connected, answer HELLO with ERROR {"code":"busy",...} and close');
       ada.send(audio(after!));
       await expectEcho(ada, [after!], 'refusing a second user must not disturb the first');
-      leave(ada);
+      await leave(ada);
     },
   },
   {
@@ -366,7 +372,7 @@ const definitions: Check[] = [
       const frames = voiceFrames(2, 6);
       for (const frame of frames) ada.send(audio(frame));
       await expectEcho(ada, frames, 'an error on one connection must close that connection only');
-      leave(ada);
+      await leave(ada);
     },
   },
   {
@@ -375,7 +381,7 @@ const definitions: Check[] = [
       const ada = await join(context, 'Ada');
       ada.send(bye()); // no FIN from us: the BYE alone must free the slot
       await ada.waitForClose(SLOT_FREE_DEADLINE_MS, 'the server to close the connection after BYE', 'after BYE, free the slot and close the connection');
-      leave(await join(context, 'Bob'));
+      await leave(await join(context, 'Bob'));
     },
   },
   {
@@ -383,7 +389,7 @@ const definitions: Check[] = [
     async run(context) {
       const ada = await join(context, 'Ada');
       ada.end();
-      leave(await join(context, 'Bob'));
+      await leave(await join(context, 'Bob'));
     },
   },
   {
@@ -392,7 +398,7 @@ const definitions: Check[] = [
       const ada = await join(context, 'Ada');
       ada.send(audio(voiceFrames(1, 7)[0]!));
       ada.reset();
-      leave(await join(context, 'Bob'));
+      await leave(await join(context, 'Bob'));
     },
   },
   {
@@ -480,7 +486,7 @@ const definitions: Check[] = [
     name: 'refuses a second HELLO (ERROR already_joined) and frees the slot',
     async run(context) {
       await refusal(hello('Ada'), 'already_joined', 'one HELLO per connection; a second one gets ERROR already_joined', { joinAs: 'Ada' })(context);
-      leave(await join(context, 'Bob'));
+      await leave(await join(context, 'Bob'));
     },
   },
   {
@@ -500,7 +506,7 @@ const definitions: Check[] = [
       await expectError(bob, 'busy', 'never block on writing to a client that does not read: drop its echoes instead');
       // ...and when the flooder vanishes, the slot is free again.
       flooder.reset();
-      leave(await join(context, 'Carol'));
+      await leave(await join(context, 'Carol'));
     },
   },
   {
@@ -510,7 +516,7 @@ const definitions: Check[] = [
       const frames = voiceFrames(3, 10);
       for (const frame of frames) client.send(audio(frame));
       await expectEcho(client, frames);
-      leave(client);
+      await leave(client);
     },
   },
   {
