@@ -55,6 +55,12 @@ export const TICK_MS = 20;
  * that talker is not in this tick's mix.
  */
 export const JITTER_BUFFER_FRAMES = 3;
+/**
+ * After a stall a talker's late frames arrive together, and from then on one frame arrives per
+ * tick: the queue never empties by itself and the talker stays 20-40 ms late. When frames have
+ * been left waiting after every tick for this many ticks (500 ms), the oldest is dropped.
+ */
+export const JITTER_TRIM_AFTER_TICKS = 25;
 /** A user counts as speaking while one of their frames was mixed in the last 10 ticks (200 ms). */
 export const SPEAKING_HOLD_TICKS = 10;
 /**

@@ -17,6 +17,7 @@ import {
   errorFrame,
   HANDSHAKE_TIMEOUT_MS,
   JITTER_BUFFER_FRAMES,
+  JITTER_TRIM_AFTER_TICKS,
   joinedFrame,
   leftFrame,
   type LeaveReason,
@@ -45,6 +46,10 @@ class JitterBuffer {
   private count = 0;
   /** Frames thrown away because the buffer was full (the talker sent faster than real time). */
   overflows = 0;
+  /** Ticks in a row that left frames waiting: a standing backlog, i.e. latency that stays. */
+  private backlogTicks = 0;
+  /** Frames dropped to cut a standing backlog. */
+  trims = 0;
 
   /** Copies `frame` in; when the buffer is full the OLDEST frame is dropped, so latency stays bounded. */
   push(frame: Buffer): void {
@@ -60,6 +65,13 @@ class JitterBuffer {
   /** The oldest frame, or null when none is waiting (the talker is silent this tick). Valid until the next push(). */
   take(): Buffer | null {
     if (this.count === 0) return null;
+    this.backlogTicks = this.count > 1 ? this.backlogTicks + 1 : 0;
+    if (this.backlogTicks >= JITTER_TRIM_AFTER_TICKS) {
+      this.oldest = (this.oldest + 1) % this.slots.length; // drop the oldest: 20 ms less delay
+      this.count--;
+      this.trims++;
+      this.backlogTicks = 0;
+    }
     const frame = this.slots[this.oldest]!;
     this.oldest = (this.oldest + 1) % this.slots.length;
     this.count--;
@@ -230,8 +242,8 @@ function serveClient(socket: Socket, room: Room): void {
   const leave = (reason: LeaveReason, how: string) => {
     clearTimeout(handshakeTimer);
     if (user !== null && room.leave(user, reason)) {
-      const drops = user.voice.overflows + user.mixesSkipped > 0
-        ? `; dropped ${user.voice.overflows} incoming frames (jitter buffer full) and ${user.mixesSkipped} mixes (slow reader)`
+      const drops = user.voice.overflows + user.voice.trims + user.mixesSkipped > 0
+        ? `; dropped ${user.voice.overflows + user.voice.trims} incoming frames (jitter buffer full or backlog) and ${user.mixesSkipped} mixes (slow reader)`
         : '';
       console.log(`${user.name} left (${how}): ${user.framesMixed} frames mixed, ${user.mixesSent} mixes sent${drops}`);
     }

@@ -18,6 +18,8 @@ export const serverStats = {
   frames_dropped: {
     /** Incoming frames dropped because a talker's jitter buffer was full. */
     jitter_overflow: 0,
+    /** Incoming frames dropped to cut a talker's standing backlog (JITTER_TRIM_AFTER_TICKS). */
+    jitter_trim: 0,
     /** Mixes not sent because the listener's send buffer was full. */
     slow_reader: 0,
   },

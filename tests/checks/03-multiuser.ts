@@ -9,6 +9,7 @@ import { expect, type Check } from '../support/checks.ts';
 import { explainWrongMix, expectMixes, sleep, squareFrame, TAIL_MS, talk, toneFrame, type Talker } from '../support/exact-mixes.ts';
 import { frameBytes, hexType, jsonFrameBytes } from '../support/frame-wire.ts';
 import type { FramedUser, ReceivedFrame } from '../support/framed-user.ts';
+import { standingBacklogCheck } from '../support/backlog-check.ts';
 import { expectError, expectNever, isEvent, jsonOf, withParty } from '../support/party.ts';
 import { WireClient } from '../support/wire-client.ts';
 
@@ -322,4 +323,5 @@ export const serverChecks: Check[] = [
         expectMixes(bob, marks[1]!, [talkers[0]!], talkers, { minFrames: ticks / 2, minFullShare: 0.5, hint });
       }),
   },
+  standingBacklogCheck(TYPE_NAMES),
 ];

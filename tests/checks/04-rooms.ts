@@ -11,6 +11,7 @@ import { expect, type Check } from '../support/checks.ts';
 import { expectMixes, sleep, TAIL_MS, talk, toneFrame, type Talker } from '../support/exact-mixes.ts';
 import { frameBytes, framesIn, hexType, jsonFrameBytes, jsonObjectOf } from '../support/frame-wire.ts';
 import type { FramedUser, ReceivedFrame } from '../support/framed-user.ts';
+import { standingBacklogCheck } from '../support/backlog-check.ts';
 import { expectError, expectNever, isEvent, jsonOf, withParty } from '../support/party.ts';
 import { WireClient } from '../support/wire-client.ts';
 
@@ -459,4 +460,5 @@ export const serverChecks: Check[] = [
         });
       }),
   },
+  standingBacklogCheck(TYPE_NAMES, inRoom('catch-up')),
 ];
