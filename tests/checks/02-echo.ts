@@ -396,7 +396,9 @@ const definitions: Check[] = [
     name: 'frees the slot at once after an abrupt disconnect (reset)',
     async run(context) {
       const ada = await join(context, 'Ada');
-      ada.send(audio(voiceFrames(1, 7)[0]!));
+      // No audio in flight: an echo being written when the reset lands can take the reset error
+      // away from the reader (it then sees a plain end of stream), which hides a server that
+      // forgets resets half of the time. Abrupt leaves mid-audio are in the hostile suite.
       ada.reset();
       await leave(await join(context, 'Bob'));
     },
