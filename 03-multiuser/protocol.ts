@@ -57,8 +57,9 @@ export const TICK_MS = 20;
 export const JITTER_BUFFER_FRAMES = 3;
 /**
  * After a stall a talker's late frames arrive together, and from then on one frame arrives per
- * tick: the queue never empties by itself and the talker stays 20-40 ms late. When frames have
- * been left waiting after every tick for this many ticks (500 ms), the oldest is dropped.
+ * tick: the queue never empties by itself and the talker stays 40 ms late. When two or more
+ * frames have been left waiting after every tick for this many ticks (500 ms), the oldest is
+ * dropped. (One frame left waiting is normal: that is the jitter the buffer is there to absorb.)
  */
 export const JITTER_TRIM_AFTER_TICKS = 25;
 /** A user counts as speaking while one of their frames was mixed in the last 10 ticks (200 ms). */

@@ -52,7 +52,7 @@ class JitterBuffer {
   private count = 0;
   /** Frames thrown away because the buffer was full (the talker sent faster than real time). */
   overflows = 0;
-  /** Ticks in a row that left frames waiting: a standing backlog, i.e. latency that stays. */
+  /** Ticks in a row that left two or more frames waiting: a standing backlog, i.e. latency that stays. */
   private backlogTicks = 0;
   /** Frames dropped to cut a standing backlog. */
   trims = 0;
@@ -72,7 +72,8 @@ class JitterBuffer {
   /** The oldest frame, or null when none is waiting (the talker is silent this tick). Valid until the next push(). */
   take(): Buffer | null {
     if (this.count === 0) return null;
-    this.backlogTicks = this.count > 1 ? this.backlogTicks + 1 : 0;
+    // One frame left waiting is the jitter buffer doing its job; two or more, tick after tick, is delay that stays.
+    this.backlogTicks = this.count > 2 ? this.backlogTicks + 1 : 0;
     if (this.backlogTicks >= JITTER_TRIM_AFTER_TICKS) {
       this.oldest = (this.oldest + 1) % this.slots.length; // drop the oldest: 20 ms less delay
       this.count--;

@@ -1,6 +1,7 @@
 // A check shared by stages 03 and 04: after a stall, a talker's late frames arrive together and
 // then one per tick, so without care the jitter buffer stays full and the talker stays 40 ms late
-// for as long as they speak. The server must cut such a standing backlog (README: jitter buffer).
+// for as long as they speak. The server must cut such a standing backlog of two or more frames
+// (README: jitter buffer); one frame of lag is allowed.
 import { FRAME_BYTES, FRAME_MS, FRAME_SAMPLES } from '../../shared/audio/format.ts';
 import { expect, type Check } from './checks.ts';
 import { sleep } from './exact-mixes.ts';
@@ -56,7 +57,7 @@ export function standingBacklogCheck(typeNames: TypeNames, helloFields: Record<s
         expect(lags.length >= JUDGED_MS / FRAME_MS / 2 && median !== undefined && median <= 1, 'the talker stayed late: the backlog left by the stall was never cut', {
           expected: `in the last second, the mix Lee receives is at most 1 frame behind what Tess has sent (median)`,
           actual: `${lags.length} mixes judged; lag in frames, sorted: ${lags.join(' ')}`,
-          hint: 'when frames have been left waiting in a talker\'s jitter buffer after every tick for 500 ms, drop the oldest (see "jitter buffer" in the README)',
+          hint: 'when two or more frames have been left waiting in a talker\'s jitter buffer after every tick for 500 ms, drop the oldest (see "standing backlog" in the README)',
         });
       });
     },
