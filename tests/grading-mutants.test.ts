@@ -1,0 +1,142 @@
+// The checks of stages 03 and 04, tested: each mutant of a reference server (tests/fixtures/mutants.ts:
+// the reference with one planted bug) is graded by grading/grade.ts as a child process, exactly as
+// an instructor would grade a student, and must fail the check meant to catch its bug, with a
+// message that names the bug, while the other checks it runs still pass.
+import t from 'tap';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { findStage } from '../grading/stages.ts';
+import type { CheckReport, GradeReport } from '../grading/report.ts';
+import { mutants, type Mutant } from './fixtures/mutants.ts';
+import { repoRoot } from './support/checks.ts';
+import { buildMutant } from './support/mutant.ts';
+import { runCommand, type CommandResult } from './support/run-command.ts';
+
+t.setTimeout(240_000);
+
+const scratch = mkdtempSync(join(tmpdir(), 'grading-mutants-'));
+t.teardown(() => rmSync(scratch, { recursive: true, force: true }));
+
+// Two gradings at a time (each runs a grader and a server): the checks pace audio at real time
+// and have deadlines of a second, which a 2-core machine running more at once could miss.
+const MAX_AT_ONCE = 2;
+let running = 0;
+const queue: (() => void)[] = [];
+async function inTurn<T>(work: () => Promise<T>): Promise<T> {
+  if (running >= MAX_AT_ONCE) await new Promise<void>((resolve) => queue.push(resolve));
+  running++;
+  try {
+    return await work();
+  } finally {
+    running--;
+    queue.shift()?.();
+  }
+}
+
+interface Grading {
+  run: CommandResult;
+  report: GradeReport | null;
+}
+
+/** Builds the mutant, grades it with its --only selection, and deletes it again. */
+function gradeMutant(mutant: Mutant): Promise<Grading> {
+  return inTurn(async () => {
+    const built = buildMutant(mutant);
+    const json = join(scratch, `${mutant.name}.json`);
+    try {
+      const run = await runCommand(`"${process.execPath}" --import tsx grading/grade.ts`, ['--stage', mutant.stage, '--server', built.serverCommand, '--only', mutant.only, '--json', json], {
+        cwd: repoRoot,
+        env: { ...process.env, INIT_CWD: repoRoot },
+        timeoutMs: 120_000,
+      });
+      let report: GradeReport | null = null;
+      try {
+        report = JSON.parse(readFileSync(json, 'utf8')) as GradeReport;
+      } catch {
+        // no report: the test says so
+      }
+      return { run, report };
+    } finally {
+      built.cleanup();
+    }
+  });
+}
+
+/** The server checks of the mutant's stage that its --only selects, as the grader plans them. */
+function selectedChecks(mutant: Mutant): string[] {
+  return findStage(mutant.stage)!.checks.filter((check) => (check.subject ?? 'server') === 'server' && check.name.includes(mutant.only)).map((check) => check.name);
+}
+
+const failureText = (check: CheckReport | undefined) => (check?.failure ? Object.values(check.failure).join('\n') : '(no failure recorded)');
+
+// Start every grading now; the tests below await them in turn.
+const gradings = new Map(mutants.map((mutant) => {
+  const grading = gradeMutant(mutant);
+  grading.catch(() => {}); // a mutant that cannot be built fails its own test below, not the whole file
+  return [mutant.name, grading];
+}));
+
+t.test('every mutant selects exactly the checks it names: the ones that must catch it and the ones that must pass', async (t) => {
+  t.equal(new Set(mutants.map((mutant) => mutant.name)).size, mutants.length, 'mutant names are unique (they name the folders)');
+  for (const mutant of mutants) {
+    const selected = selectedChecks(mutant);
+    const named = [...mutant.caughtBy.map((caught) => caught.check), ...mutant.stillPasses];
+    const matchedOnce = named.every((start) => selected.filter((name) => name.startsWith(start)).length === 1);
+    t.ok(matchedOnce, `${mutant.name}: each named check is one of the checks --only "${mutant.only}" selects`, { selected, named });
+    t.equal(selected.length, named.length, `${mutant.name}: and every selected check is named`, { selected, named });
+    t.ok(mutant.caughtBy.length >= 1, `${mutant.name}: some check must catch it`);
+  }
+});
+
+for (const mutant of mutants) {
+  t.test(`${mutant.stage} ${mutant.name}: ${mutant.why}`, { todo: mutant.knownGap ?? false }, async (t) => {
+    const { run, report } = await gradings.get(mutant.name)!;
+    t.equal(run.exitCode, 1, 'the grader exits 1: a check failed', { stdout: run.stdout, stderr: run.stderr });
+    t.ok(report, 'the grader wrote its JSON report');
+    const checks = report?.checks ?? [];
+    t.same(checks.map((check) => check.name), selectedChecks(mutant), 'the selected checks ran, in order');
+    for (const { check: start, says } of mutant.caughtBy) {
+      const check = checks.find((c) => c.name.startsWith(start));
+      t.equal(check?.passed, false, `"${start}" fails`);
+      t.match(failureText(check), says, `"${start}" says what is wrong`);
+      t.notMatch(check?.failure?.summary ?? '', /the check itself crashed|did not finish within|server did not start/, 'a real finding, not a crash, a hang or a server that would not start');
+    }
+    for (const start of mutant.stillPasses) {
+      const check = checks.find((c) => c.name.startsWith(start));
+      t.equal(check?.passed, true, `"${start}" still passes: the mutant is broken only where it says`, { failure: failureText(check) });
+    }
+  });
+}
+
+t.test('building a mutant fails loudly when its text is not in the reference exactly once, and leaves nothing behind', async (t) => {
+  const base = mutants[0]!;
+  const folder = join(repoRoot, `.mutant-${process.pid}-stale`);
+  t.throws(() => buildMutant({ ...base, name: 'stale', find: 'text that the reference server does not contain' }), /mutant "stale": the text to find occurs 0 times in 03-multiuser\/server\.ts \(it must occur exactly once\)/);
+  t.notOk(existsSync(folder), 'no folder left after a failed build');
+  t.throws(() => buildMutant({ ...base, name: 'stale', find: 'import ' }), /occurs \d+ times/, 'ambiguous text (found more than once) fails too');
+  t.notOk(existsSync(folder));
+  t.throws(() => buildMutant({ ...base, name: 'stale', file: 'tests/support/checks.ts' }), /neither in 03-multiuser\/ nor in shared\//, 'only stage and shared files can be mutated');
+});
+
+t.test('a built mutant is the stage with one edit; a shared file is edited in a copy that the stage imports', async (t) => {
+  const shared = mutants.find((mutant) => mutant.file.startsWith('shared/'))!;
+  const wrap = { ...shared, name: 'layout' }; // its own folder: the graded mutant may be running
+  const built = buildMutant(wrap);
+  t.teardown(built.cleanup);
+  t.match(built.folder, new RegExp(`^${repoRoot.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/\\.mutant-${process.pid}-${wrap.name}$`), 'a folder at the repository root');
+  const copy = readFileSync(join(built.folder, 'mixer.ts'), 'utf8');
+  t.ok(copy.includes(wrap.replace) && !copy.includes(wrap.find), 'the copy of shared/mixer.ts carries the edit');
+  t.match(copy, "from '../shared/audio/format.ts'", 'and still imports the real shared code');
+  t.ok(readFileSync(join(repoRoot, 'shared', 'mixer.ts'), 'utf8').includes(wrap.find), 'the real shared/mixer.ts is untouched');
+  t.match(readFileSync(join(built.folder, 'server.ts'), 'utf8'), "import { RoomMixer } from './mixer.ts';", 'the server imports the copy');
+  t.match(built.serverCommand, new RegExp(`--import tsx \\.mutant-${process.pid}-${wrap.name}/main\\.ts server --host 127\\.0\\.0\\.1 --port \\{port\\}$`));
+  built.cleanup();
+  t.notOk(existsSync(built.folder), 'cleanup deletes the folder');
+});
+
+t.test('mutant folders are neither committed nor type-checked', async (t) => {
+  t.match(readFileSync(join(repoRoot, '.gitignore'), 'utf8'), /^\.mutant-\*\/$/m, '.gitignore lists .mutant-*/');
+  const include = (JSON.parse(readFileSync(join(repoRoot, 'tsconfig.json'), 'utf8')) as { include: string[] }).include;
+  t.ok(include.every((entry) => /^[\w-]+$/.test(entry)), `tsconfig includes named folders only, no pattern that could reach .mutant-*: ${include.join(', ')}`);
+});
