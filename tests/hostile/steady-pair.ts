@@ -9,7 +9,12 @@ import { ListeningUser } from './listening-user.ts';
 import { constantAudio } from './well-behaved.ts';
 import { AUDIO, TICK_MS, type StageWire } from './wire-spec.ts';
 
-export const MAX_GAP_MS = 200;
+/**
+ * The longest a well-behaved listener may go without a mix. A server that stalls on a hostile
+ * client stops its clock for far longer; a full parallel CI run on a shared 2-core machine gave
+ * the reference a 229 ms gap once (while a flood was parsed), so 200 ms was too tight.
+ */
+export const MAX_GAP_MS = 400;
 export const MIN_SHARE = 0.8;
 /** The first frames are not counted: the jitter buffer fills, the connection warms up. */
 const SETTLE_MS = 200;
