@@ -10,11 +10,9 @@ import wavefile from 'wavefile';
 import { FRAME_BYTES, FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE } from '../../shared/audio/format.ts';
 import { readWavPcm } from '../../shared/audio/wav-source.ts';
 import { expect, type Check, type CheckContext } from '../support/checks.ts';
-import { FakeServer } from '../support/fake-server.ts';
-import { distinctivePcm, firstDifference, frameBytes, framesIn, hexType, jsonFrameBytes, readFrame, type WireFrame } from '../support/frame-wire.ts';
-import type { CommandResult } from '../support/run-command.ts';
-import { describeRun, RunningClient } from '../support/running-client.ts';
-import type { WireClient } from '../support/wire-client.ts';
+import { describeFrames, finishSession, startSession as startClientSession, thenExit, type Session } from '../support/client-session.ts';
+import { distinctivePcm, firstDifference, frameBytes, jsonFrameBytes } from '../support/frame-wire.ts';
+import { describeRun } from '../support/running-client.ts';
 
 // The message types of the README's table.
 const HELLO = 0x01;
@@ -33,16 +31,10 @@ const MAX_HANGOVER_MS = 1_000;
 /** How long "nothing is sent" is watched for, and how long a command may take to act. */
 const QUIET_MS = 600;
 const COMMAND_DEADLINE_MS = 3_000;
-/** How long a client may take to exit after its BYE. */
-const EXIT_DEADLINE_MS = 5_000;
 
 const welcome = (name: string) => jsonFrameBytes(WELCOME, { name, sample_rate: SAMPLE_RATE, frame_samples: FRAME_SAMPLES });
 const users = (names: string[]) => jsonFrameBytes(USERS, { users: names });
 const audio = (pcm: Buffer) => frameBytes(AUDIO, pcm);
-
-function typeName(type: number): string {
-  return `${TYPE_NAMES[type] ?? 'type'} (${hexType(type)})`;
-}
 
 /** n distinct 1920-byte frames; `seed` keeps frames of different checks different too. */
 function distinctFrames(count: number, seed: number): Buffer[] {
@@ -50,83 +42,9 @@ function distinctFrames(count: number, seed: number): Buffer[] {
   return Array.from({ length: count }, (_, i) => pcm.subarray(i * FRAME_BYTES, (i + 1) * FRAME_BYTES));
 }
 
-/** "HELLO, AUDIO x 12, BYE": what the client sent, run-length encoded. */
-function describeFrames(frames: WireFrame[]): string {
-  const parts: string[] = [];
-  for (let i = 0; i < frames.length; ) {
-    let j = i;
-    while (j < frames.length && frames[j]!.type === frames[i]!.type) j++;
-    parts.push(j - i > 1 ? `${typeName(frames[i]!.type)} x ${j - i}` : typeName(frames[i]!.type));
-    i = j;
-  }
-  return parts.join(', ') || '(nothing)';
-}
-
-interface Session {
-  fake: FakeServer;
-  client: RunningClient;
-  /** The fake server's side of the connection. */
-  connection: WireClient;
-  /** Every frame the client has sent so far, HELLO included. */
-  sent(): WireFrame[];
-}
-
-/**
- * Runs the client under test as `name` with `args` against a fake server that answers HELLO
- * with WELCOME and USERS [name], as the real server does.
- */
-async function startSession(context: CheckContext, name: string, args: string[], timeoutMs = 30_000): Promise<Session> {
-  const fake = await FakeServer.start();
-  const client = new RunningClient(context.clientCommand, ['--name', name, '--host', '127.0.0.1', '--port', String(fake.port), ...args], timeoutMs);
-  try {
-    const connection = await fake.connection(0, 15_000);
-    const hello = await readFrame(connection, 'the client\'s first frame (HELLO)', { timeoutMs: 10_000 });
-    expect(hello.type === HELLO, 'the client did not start with HELLO', {
-      expected: `a HELLO frame (0x01) with payload {"name":${JSON.stringify(name)}}`,
-      actual: `${typeName(hello.type)}, ${hello.payload.length} payload bytes`,
-      received: connection.received,
-      hint: 'the first frame on the connection is HELLO',
-    });
-    connection.send(Buffer.concat([welcome(name), users([name])]));
-    const sent = () => framesIn(connection.received).frames;
-    return { fake, client, connection, sent };
-  } catch (error) {
-    client.kill();
-    await fake.close();
-    throw error;
-  }
-}
-
-/** Waits for the client's BYE (its --duration or an exit command), closes, and waits for it to exit 0. */
-async function finishSession(session: Session, waitMs: number, why: string): Promise<{ frames: WireFrame[]; result: CommandResult }> {
-  const { connection, client, fake } = session;
-  try {
-    await connection.waitFor(() => (session.sent().some((frame) => frame.type === BYE) ? true : undefined), waitMs, `BYE (0x04) ${why}`, 'leave cleanly: send BYE, then close the connection');
-    connection.end();
-    const result = await client.exit(EXIT_DEADLINE_MS);
-    expect(result.exitCode === 0 && !result.timedOut, 'the client did not exit 0 after leaving', {
-      expected: `exit code 0 within ${EXIT_DEADLINE_MS / 1000} s of BYE`,
-      actual: describeRun(result),
-      hint: 'after BYE, close the connection and the output, and exit 0, although standard input is still open (a terminal never closes it)',
-    });
-    return { frames: session.sent().slice(1), result };
-  } finally {
-    client.kill();
-    await fake.close();
-  }
-}
-
-/** Runs the steps of an interactive check, then types exit and expects a clean leave. */
-async function thenExit(session: Session, steps: () => Promise<void>): Promise<void> {
-  try {
-    await steps();
-  } catch (error) {
-    session.client.kill();
-    await session.fake.close();
-    throw error;
-  }
-  session.client.type('exit\n');
-  await finishSession(session, 5_000, 'after the command exit');
+/** Runs the client under test against a fake server that answers HELLO with WELCOME and USERS [name], as the real server does. */
+function startSession(context: CheckContext, name: string, args: string[], timeoutMs?: number): Promise<Session> {
+  return startClientSession(context, name, args, () => Buffer.concat([welcome(name), users([name])]), timeoutMs);
 }
 
 function audioCount(session: Session): number {
@@ -186,7 +104,7 @@ export const clientChecks: Check[] = [
       const { frames } = await finishSession(session, 12_000, 'when --duration 2 is over');
       expect(frames.length === 1 && frames[0]!.type === BYE, 'the client sent something while silent', {
         expected: 'after WELCOME: only BYE (no AUDIO: silence never opens the voice gate)',
-        actual: `after WELCOME: ${describeFrames(frames)}`,
+        actual: `after WELCOME: ${describeFrames(frames, TYPE_NAMES)}`,
         hint: 'send AUDIO only while the voice gate is open: the RMS level of the input must reach --gate-open-db (default -40 dBFS)',
       });
     },
@@ -203,7 +121,7 @@ export const clientChecks: Check[] = [
         const session = await startSession(context, 'Ada', ['--input', input, '--output', 'null', '--duration', '3.5']);
         const { frames } = await finishSession(session, 15_000, 'when --duration 3.5 is over');
         const sent = frames.filter((frame) => frame.type === AUDIO).map((frame) => frame.payload);
-        const story = `the input: ${leadFrames} silent frames, ${toneFrames.length} tone frames, ${tailFrames} silent frames; after WELCOME the client sent ${describeFrames(frames)}`;
+        const story = `the input: ${leadFrames} silent frames, ${toneFrames.length} tone frames, ${tailFrames} silent frames; after WELCOME the client sent ${describeFrames(frames, TYPE_NAMES)}`;
 
         const firstTone = sent.findIndex((payload) => payload.equals(toneFrames[0]!));
         expect(firstTone === 0, firstTone > 0 ? 'the client sent audio before the speech began' : 'the start of the speech was not sent', {

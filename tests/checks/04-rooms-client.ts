@@ -11,10 +11,10 @@ import wavefile from 'wavefile';
 import { FRAME_BYTES, FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE } from '../../shared/audio/format.ts';
 import { expect, type Check, type CheckContext } from '../support/checks.ts';
 import { FakeServer } from '../support/fake-server.ts';
-import { firstDifference, framesIn, hexType, jsonFrameBytes, jsonObjectOf, readFrame, type WireFrame } from '../support/frame-wire.ts';
-import { runCommand, type CommandResult } from '../support/run-command.ts';
-import { describeRun, RunningClient } from '../support/running-client.ts';
-import type { WireClient } from '../support/wire-client.ts';
+import { describeFrames, finishSession, orStop, startSession as startClientSession, thenExit, type Session } from '../support/client-session.ts';
+import { firstDifference, jsonFrameBytes, jsonObjectOf, type WireFrame } from '../support/frame-wire.ts';
+import { runCommand } from '../support/run-command.ts';
+import { describeRun } from '../support/running-client.ts';
 
 // The message types of the README's table.
 const HELLO = 0x01;
@@ -40,30 +40,12 @@ const TYPE_NAMES: Record<number, string> = {
 const DEFAULT_ROOM = 'lobby';
 /** How long a command typed on standard input may take to act. */
 const COMMAND_DEADLINE_MS = 3_000;
-/** How long a client may take to exit after its BYE. */
-const EXIT_DEADLINE_MS = 5_000;
 /** After a client refused its options and exited, how long a late connection is watched for. */
 const NO_CONNECTION_WATCH_MS = 500;
 
 const welcome = (name: string, room: string) => jsonFrameBytes(WELCOME, { name, room, sample_rate: SAMPLE_RATE, frame_samples: FRAME_SAMPLES });
 const users = (room: string, names: string[]) => jsonFrameBytes(USERS, { room, users: names });
 
-function typeName(type: number): string {
-  return `${TYPE_NAMES[type] ?? 'type'} (${hexType(type)})`;
-}
-
-
-/** "HELLO, AUDIO x 12, BYE": what the client sent, run-length encoded. */
-function describeFrames(frames: WireFrame[]): string {
-  const parts: string[] = [];
-  for (let i = 0; i < frames.length; ) {
-    let j = i;
-    while (j < frames.length && frames[j]!.type === frames[i]!.type) j++;
-    parts.push(j - i > 1 ? `${typeName(frames[i]!.type)} x ${j - i}` : typeName(frames[i]!.type));
-    i = j;
-  }
-  return parts.join(', ') || '(nothing)';
-}
 
 /** Whether the output has a line "room: ID" (maybe followed by more words): where the client says it is. */
 function showsRoom(room: string): (stdout: string) => boolean {
@@ -71,82 +53,15 @@ function showsRoom(room: string): (stdout: string) => boolean {
   return (stdout) => line.test(stdout);
 }
 
-interface Session {
-  fake: FakeServer;
-  client: RunningClient;
-  /** The fake server's side of the connection. */
-  connection: WireClient;
-  /** The client's HELLO, parsed. */
-  hello: Record<string, unknown>;
-  /** Every frame the client has sent so far, HELLO included. */
-  sent(): WireFrame[];
-}
-
 /**
- * Runs the client under test as `name` with `args` against a fake server that answers HELLO with
- * WELCOME and USERS [name] for the room the HELLO asked for (or "lobby" if it names none), as the
- * real server does.
+ * Runs the client under test against a fake server that answers HELLO with WELCOME and
+ * USERS [name] for the room the HELLO asked for (or "lobby" if it names none), as the real server does.
  */
-async function startSession(context: CheckContext, name: string, args: string[], timeoutMs = 30_000): Promise<Session> {
-  const fake = await FakeServer.start();
-  const client = new RunningClient(context.clientCommand, ['--name', name, '--host', '127.0.0.1', '--port', String(fake.port), ...args], timeoutMs);
-  try {
-    const connection = await fake.connection(0, 15_000);
-    const frame = await readFrame(connection, 'the client\'s first frame (HELLO)', { timeoutMs: 10_000 });
-    const parsed = jsonObjectOf(frame.payload);
-    expect(frame.type === HELLO && 'object' in parsed, 'the client did not start with a HELLO holding a JSON object', {
-      expected: `a HELLO frame (0x01) with payload {"name":${JSON.stringify(name)},"room":"..."}`,
-      actual: frame.type === HELLO ? (parsed as { problem: string }).problem : `${typeName(frame.type)}, ${frame.payload.length} payload bytes`,
-      received: connection.received,
-      hint: 'the first frame on the connection is HELLO; its payload is one UTF-8 JSON object',
-    });
-    const hello = parsed.object;
+function startSession(context: CheckContext, name: string, args: string[], timeoutMs?: number): Promise<Session> {
+  return startClientSession(context, name, args, (hello) => {
     const room = typeof hello.room === 'string' ? hello.room : DEFAULT_ROOM;
-    connection.send(Buffer.concat([welcome(name, room), users(room, [name])]));
-    const sent = () => framesIn(connection.received).frames;
-    return { fake, client, connection, hello, sent };
-  } catch (error) {
-    client.kill();
-    await fake.close();
-    throw error;
-  }
-}
-
-/** Waits for the client's BYE (its --duration or an exit command), closes, and waits for it to exit 0. */
-async function finishSession(session: Session, waitMs: number, why: string): Promise<{ frames: WireFrame[]; result: CommandResult }> {
-  const { connection, client, fake } = session;
-  try {
-    await connection.waitFor(() => (session.sent().some((frame) => frame.type === BYE) ? true : undefined), waitMs, `BYE (0x04) ${why}`, 'leave cleanly: send BYE, then close the connection');
-    connection.end();
-    const result = await client.exit(EXIT_DEADLINE_MS);
-    expect(result.exitCode === 0 && !result.timedOut, 'the client did not exit 0 after leaving', {
-      expected: `exit code 0 within ${EXIT_DEADLINE_MS / 1000} s of BYE`,
-      actual: describeRun(result),
-      hint: 'after BYE, close the connection and the output, and exit 0, although standard input is still open (a terminal never closes it)',
-    });
-    return { frames: session.sent().slice(1), result };
-  } finally {
-    client.kill();
-    await fake.close();
-  }
-}
-
-/** Runs a check's steps; if one fails, stops the client and the fake server before reporting it. */
-async function orStop(session: Session, steps: () => void | Promise<void>): Promise<void> {
-  try {
-    await steps();
-  } catch (error) {
-    session.client.kill();
-    await session.fake.close();
-    throw error;
-  }
-}
-
-/** Runs the steps of an interactive check, then types exit and expects a clean leave. */
-async function thenExit(session: Session, steps: () => Promise<void>): Promise<void> {
-  await orStop(session, steps);
-  session.client.type('exit\n');
-  await finishSession(session, 5_000, 'after the command exit');
+    return Buffer.concat([welcome(name, room), users(room, [name])]);
+  }, timeoutMs);
 }
 
 /** Waits for the client's next frame of `type` after the first `after` frames; returns it. */
@@ -337,7 +252,7 @@ export const clientChecks: Check[] = [
         const session = await startSession(context, 'Ada', ['--room', 'game-42', '--input', input, '--output', 'null', '--duration', '3']);
         const { frames } = await finishSession(session, 15_000, 'when --duration 3 is over');
         const sent = frames.filter((frame) => frame.type === AUDIO).map((frame) => frame.payload);
-        const story = `the input: 0.3 s of silence, ${toneFrames.length} tone frames, 1.2 s of silence; after WELCOME the client sent ${describeFrames(frames)}`;
+        const story = `the input: 0.3 s of silence, ${toneFrames.length} tone frames, 1.2 s of silence; after WELCOME the client sent ${describeFrames(frames, TYPE_NAMES)}`;
         const wrongTone = toneFrames.findIndex((frame, i) => !sent[i]?.equals(frame));
         expect(wrongTone === -1, 'the tone did not reach the server whole and unchanged', {
           expected: `the first ${toneFrames.length} AUDIO frames are the tone frames, in order, byte for byte`,
