@@ -2,17 +2,17 @@
 // through its command line against a fake server that plays the server's part with raw frames.
 // They use only the protocol in 03-multiuser/README.md (nothing from 03-multiuser/ is imported),
 // so they grade a client written in any language.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join as joinPath } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import wavefile from 'wavefile';
 import { FRAME_BYTES, FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE } from '../../shared/audio/format.ts';
 import { readWavPcm } from '../../shared/audio/wav-source.ts';
 import { expect, type Check, type CheckContext } from '../support/checks.ts';
 import { describeFrames, finishSession, startSession as startClientSession, thenExit, type Session } from '../support/client-session.ts';
 import { distinctivePcm, firstDifference, frameBytes, jsonFrameBytes } from '../support/frame-wire.ts';
 import { describeRun } from '../support/running-client.ts';
+import { writeSpeechWav } from '../support/speech-wav.ts';
 
 // The message types of the README's table.
 const HELLO = 0x01;
@@ -74,24 +74,6 @@ async function expectAudioToFlow(session: Session, before: number, what: string,
   await session.connection.waitFor(() => (audioCount(session) > before ? true : undefined), COMMAND_DEADLINE_MS, what, hint);
 }
 
-/** A 48 kHz mono 16-bit WAV: `lead` s of silence, `tone` s of a sine whose RMS is -12 dBFS, `tail` s of silence. Returns its frames. */
-function writeSpeechWav(path: string, lead: number, tone: number, tail: number): { leadFrames: number; toneFrames: Buffer[]; tailFrames: number } {
-  const framesOf = (seconds: number) => Math.round((seconds * 1000) / FRAME_MS);
-  const [leadFrames, toneCount, tailFrames] = [framesOf(lead), framesOf(tone), framesOf(tail)];
-  const samples = new Int16Array((leadFrames + toneCount + tailFrames) * FRAME_SAMPLES); // zeros: silence
-  const peak = 32_768 * 10 ** (-12 / 20) * Math.SQRT2; // a sine's RMS is its peak / sqrt(2)
-  for (let i = 0; i < toneCount * FRAME_SAMPLES; i++) {
-    samples[leadFrames * FRAME_SAMPLES + i] = Math.round(peak * Math.sin((2 * Math.PI * 440 * i) / SAMPLE_RATE));
-  }
-  const wav = new wavefile.WaveFile();
-  wav.fromScratch(1, SAMPLE_RATE, '16', Array.from(samples));
-  writeFileSync(path, wav.toBuffer());
-  // The same samples as the wire carries them: s16le.
-  const pcm = Buffer.alloc(samples.length * 2);
-  samples.forEach((sample, i) => pcm.writeInt16LE(sample, i * 2));
-  const toneFrames = Array.from({ length: toneCount }, (_, i) => pcm.subarray((leadFrames + i) * FRAME_BYTES, (leadFrames + i + 1) * FRAME_BYTES));
-  return { leadFrames, toneFrames, tailFrames };
-}
 
 const SILENT_FRAME = Buffer.alloc(FRAME_BYTES);
 

@@ -4,17 +4,17 @@
 // grade a client written in any language. What stage 03 already checks (the voice gate, mute,
 // push-to-talk, the news) is checked there; here: the room in HELLO, --room, join, rooms, and one
 // end-to-end check that the voice still gets through.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join as joinPath } from 'node:path';
-import wavefile from 'wavefile';
-import { FRAME_BYTES, FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE } from '../../shared/audio/format.ts';
+import { FRAME_BYTES, FRAME_SAMPLES, SAMPLE_RATE } from '../../shared/audio/format.ts';
 import { expect, type Check, type CheckContext } from '../support/checks.ts';
 import { FakeServer } from '../support/fake-server.ts';
 import { describeFrames, finishSession, orStop, startSession as startClientSession, thenExit, type Session } from '../support/client-session.ts';
 import { firstDifference, jsonFrameBytes, jsonObjectOf, type WireFrame } from '../support/frame-wire.ts';
 import { runCommand } from '../support/run-command.ts';
 import { describeRun } from '../support/running-client.ts';
+import { writeSpeechWav } from '../support/speech-wav.ts';
 
 // The message types of the README's table.
 const HELLO = 0x01;
@@ -79,23 +79,6 @@ function expectHello(session: Session, name: string, room: string, how: string):
   });
 }
 
-/** A 48 kHz mono 16-bit WAV: `lead` s of silence, `tone` s of a sine whose RMS is -12 dBFS, `tail` s of silence. Returns the tone's frames. */
-function writeToneWav(path: string, lead: number, tone: number, tail: number): Buffer[] {
-  const framesOf = (seconds: number) => Math.round((seconds * 1000) / FRAME_MS);
-  const [leadFrames, toneCount, tailFrames] = [framesOf(lead), framesOf(tone), framesOf(tail)];
-  const samples = new Int16Array((leadFrames + toneCount + tailFrames) * FRAME_SAMPLES); // zeros: silence
-  const peak = 32_768 * 10 ** (-12 / 20) * Math.SQRT2; // a sine's RMS is its peak / sqrt(2)
-  for (let i = 0; i < toneCount * FRAME_SAMPLES; i++) {
-    samples[leadFrames * FRAME_SAMPLES + i] = Math.round(peak * Math.sin((2 * Math.PI * 440 * i) / SAMPLE_RATE));
-  }
-  const wav = new wavefile.WaveFile();
-  wav.fromScratch(1, SAMPLE_RATE, '16', Array.from(samples));
-  writeFileSync(path, wav.toBuffer());
-  // The same samples as the wire carries them: s16le.
-  const pcm = Buffer.alloc(samples.length * 2);
-  samples.forEach((sample, i) => pcm.writeInt16LE(sample, i * 2));
-  return Array.from({ length: toneCount }, (_, i) => pcm.subarray((leadFrames + i) * FRAME_BYTES, (leadFrames + i + 1) * FRAME_BYTES));
-}
 
 const SILENT_FRAME = Buffer.alloc(FRAME_BYTES);
 
@@ -248,7 +231,7 @@ export const clientChecks: Check[] = [
       const dir = mkdtempSync(joinPath(tmpdir(), 'rooms-check-'));
       try {
         const input = joinPath(dir, 'tone.wav');
-        const toneFrames = writeToneWav(input, 0.3, 0.6, 1.2);
+        const { toneFrames } = writeSpeechWav(input, 0.3, 0.6, 1.2);
         const session = await startSession(context, 'Ada', ['--room', 'game-42', '--input', input, '--output', 'null', '--duration', '3']);
         const { frames } = await finishSession(session, 15_000, 'when --duration 3 is over');
         const sent = frames.filter((frame) => frame.type === AUDIO).map((frame) => frame.payload);
