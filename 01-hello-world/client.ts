@@ -1,8 +1,8 @@
 // Stage 01 client: connects, greets the server with a name, prints the answer, exits.
-import { connect } from '../shared/connect.ts';
-import { explainConnectError } from '../shared/network-errors.ts';
-import { UserError } from '../shared/user-error.ts';
-import { nameProblem } from '../shared/user-name.ts';
+import { connect } from '#shared/connect.ts';
+import { explainConnectError } from '#shared/network-errors.ts';
+import { UserError } from '#shared/user-error.ts';
+import { nameProblem } from '#shared/user-name.ts';
 import { GREETING_PREFIX } from './protocol.ts';
 
 /** The longest answer line we accept; a server sending more is misbehaving. */

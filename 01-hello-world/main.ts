@@ -1,7 +1,7 @@
 // npm run stage:01 -- server | client | (nothing: a local demo)
 import { userInfo } from 'node:os';
-import { clientOptions, serverOptions, stageCommandLine } from '../shared/cli.ts';
-import { runMain } from '../shared/user-error.ts';
+import { clientOptions, serverOptions, stageCommandLine } from '#shared/cli.ts';
+import { runMain } from '#shared/user-error.ts';
 import { greet, runClient } from './client.ts';
 import { startServer } from './server.ts';
 

@@ -1,8 +1,8 @@
 // Stage 01 server: answers each client's greeting by name, then closes that connection.
 // Serves any number of clients at once; nothing one client sends can stop it serving others.
 import { createServer, type Socket } from 'node:net';
-import { listenAndAnnounce, type ListeningAddress } from '../shared/listen.ts';
-import { nameProblem } from '../shared/user-name.ts';
+import { listenAndAnnounce, type ListeningAddress } from '#shared/listen.ts';
+import { nameProblem } from '#shared/user-name.ts';
 import { answerLine, errorLine, ErrorCode, GREETING_PREFIX, GREETING_TIMEOUT_MS, MAX_LINE_BYTES } from './protocol.ts';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });

@@ -1,10 +1,10 @@
 // npm run stage:02 -- server | client | (nothing: a local demo)
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { probeAudioDevices } from '../shared/audio/device-probe.ts';
-import { clientOptions, serverOptions, stageCommandLine } from '../shared/cli.ts';
-import { runMain } from '../shared/user-error.ts';
-import { nameProblem } from '../shared/user-name.ts';
+import { probeAudioDevices } from '#shared/audio/device-probe.ts';
+import { clientOptions, serverOptions, stageCommandLine } from '#shared/cli.ts';
+import { runMain } from '#shared/user-error.ts';
+import { nameProblem } from '#shared/user-name.ts';
 import { runClient } from './client.ts';
 import { startServer } from './server.ts';
 

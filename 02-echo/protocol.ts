@@ -9,10 +9,10 @@
 //   0x05 ERROR    server -> client   {"code": string, "message": string}, then the server closes
 //
 // Control payloads are one UTF-8 JSON object (unknown fields are ignored); audio is raw PCM.
-import { FRAME_BYTES, FRAME_SAMPLES, SAMPLE_RATE } from '../shared/audio/format.ts';
-import { encodeFrame } from '../shared/framing/frame-encoder.ts';
-import { decodeJsonObject, encodeJsonFrame, requireString } from '../shared/framing/json-payload.ts';
-import { FRAMING_ERROR_CODES } from '../shared/protocol-error.ts';
+import { FRAME_BYTES, FRAME_SAMPLES, SAMPLE_RATE } from '#shared/audio/format.ts';
+import { encodeFrame } from '#shared/framing/frame-encoder.ts';
+import { decodeJsonObject, encodeJsonFrame, requireString } from '#shared/framing/json-payload.ts';
+import { FRAMING_ERROR_CODES } from '#shared/protocol-error.ts';
 
 export const MessageType = {
   hello: 0x01,

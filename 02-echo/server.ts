@@ -2,11 +2,11 @@
 // straight back to them; a second user is refused until the first one leaves.
 // Nothing one connection sends can disturb another: a bad frame closes only that connection.
 import { createServer, type Socket } from 'node:net';
-import { FRAME_BYTES } from '../shared/audio/format.ts';
-import { FrameParser } from '../shared/framing/frame-parser.ts';
-import { listenAndAnnounce, type ListeningAddress } from '../shared/listen.ts';
-import { ProtocolError } from '../shared/protocol-error.ts';
-import { nameProblem } from '../shared/user-name.ts';
+import { FRAME_BYTES } from '#shared/audio/format.ts';
+import { FrameParser } from '#shared/framing/frame-parser.ts';
+import { listenAndAnnounce, type ListeningAddress } from '#shared/listen.ts';
+import { ProtocolError } from '#shared/protocol-error.ts';
+import { nameProblem } from '#shared/user-name.ts';
 import {
   audioFrame,
   clientMessageLimit,

@@ -15,10 +15,10 @@
 //   0x09 SPEAKING server -> client   {"speakers": [string]}  who is speaking now, sent when it changes
 //
 // Control payloads are one UTF-8 JSON object (unknown fields are ignored); audio is raw PCM.
-import { FRAME_BYTES, FRAME_SAMPLES, SAMPLE_RATE } from '../shared/audio/format.ts';
-import { encodeFrame } from '../shared/framing/frame-encoder.ts';
-import { decodeJsonObject, encodeJsonFrame, requireString } from '../shared/framing/json-payload.ts';
-import { FRAMING_ERROR_CODES, ProtocolError } from '../shared/protocol-error.ts';
+import { FRAME_BYTES, FRAME_SAMPLES, SAMPLE_RATE } from '#shared/audio/format.ts';
+import { encodeFrame } from '#shared/framing/frame-encoder.ts';
+import { decodeJsonObject, encodeJsonFrame, requireString } from '#shared/framing/json-payload.ts';
+import { FRAMING_ERROR_CODES, ProtocolError } from '#shared/protocol-error.ts';
 
 export const MessageType = {
   hello: 0x01,

@@ -3,14 +3,14 @@
 // listener the sum of everyone ELSE's frames. Everyone is told who joins, leaves and speaks.
 // Nothing one connection sends can disturb another: a bad frame closes only that connection.
 import { createServer, type Socket } from 'node:net';
-import { FRAME_BYTES } from '../shared/audio/format.ts';
-import { FrameClock } from '../shared/audio/frame-clock.ts';
-import { FRAME_HEADER_BYTES, writeFrameHeader } from '../shared/framing/frame-encoder.ts';
-import { FrameParser } from '../shared/framing/frame-parser.ts';
-import { listenAndAnnounce, type ListeningAddress } from '../shared/listen.ts';
-import { RoomMixer } from '../shared/mixer.ts';
-import { ProtocolError } from '../shared/protocol-error.ts';
-import { nameProblem } from '../shared/user-name.ts';
+import { FRAME_BYTES } from '#shared/audio/format.ts';
+import { FrameClock } from '#shared/audio/frame-clock.ts';
+import { FRAME_HEADER_BYTES, writeFrameHeader } from '#shared/framing/frame-encoder.ts';
+import { FrameParser } from '#shared/framing/frame-parser.ts';
+import { listenAndAnnounce, type ListeningAddress } from '#shared/listen.ts';
+import { RoomMixer } from '#shared/mixer.ts';
+import { ProtocolError } from '#shared/protocol-error.ts';
+import { nameProblem } from '#shared/user-name.ts';
 import {
   clientMessageLimit,
   ErrorCode,

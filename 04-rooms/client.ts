@@ -4,16 +4,16 @@
 // them (the commands rooms and join ROOM), until the user leaves.
 import type { Socket } from 'node:net';
 import { createInterface } from 'node:readline';
-import { FRAME_BYTES } from '../shared/audio/format.ts';
-import { openSink, openSource } from '../shared/audio/open-audio.ts';
-import { AudioDeviceUnavailable, AudioFormatError, type AudioSink, type AudioSource } from '../shared/audio/types.ts';
-import { connect } from '../shared/connect.ts';
-import { FrameParser } from '../shared/framing/frame-parser.ts';
-import { explainConnectError } from '../shared/network-errors.ts';
-import { ProtocolError } from '../shared/protocol-error.ts';
-import { UserError } from '../shared/user-error.ts';
-import { nameProblem } from '../shared/user-name.ts';
-import { DEFAULT_GATE, VoiceGate, type VoiceGateOptions } from '../shared/voice-gate.ts';
+import { FRAME_BYTES } from '#shared/audio/format.ts';
+import { openSink, openSource } from '#shared/audio/open-audio.ts';
+import { AudioDeviceUnavailable, AudioFormatError, type AudioSink, type AudioSource } from '#shared/audio/types.ts';
+import { connect } from '#shared/connect.ts';
+import { FrameParser } from '#shared/framing/frame-parser.ts';
+import { explainConnectError } from '#shared/network-errors.ts';
+import { ProtocolError } from '#shared/protocol-error.ts';
+import { UserError } from '#shared/user-error.ts';
+import { nameProblem } from '#shared/user-name.ts';
+import { DEFAULT_GATE, VoiceGate, type VoiceGateOptions } from '#shared/voice-gate.ts';
 import {
   audioFrame,
   byeFrame,

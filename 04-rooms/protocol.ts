@@ -22,10 +22,10 @@
 //   0x0D ROOMS    server -> client   {"rooms": [{"room": string, "users": number}]}  every room, by id
 //
 // Control payloads are one UTF-8 JSON object (unknown fields are ignored); audio is raw PCM.
-import { FRAME_BYTES, FRAME_SAMPLES, SAMPLE_RATE } from '../shared/audio/format.ts';
-import { encodeFrame } from '../shared/framing/frame-encoder.ts';
-import { decodeJsonObject, encodeJsonFrame, requireString } from '../shared/framing/json-payload.ts';
-import { FRAMING_ERROR_CODES, ProtocolError } from '../shared/protocol-error.ts';
+import { FRAME_BYTES, FRAME_SAMPLES, SAMPLE_RATE } from '#shared/audio/format.ts';
+import { encodeFrame } from '#shared/framing/frame-encoder.ts';
+import { decodeJsonObject, encodeJsonFrame, requireString } from '#shared/framing/json-payload.ts';
+import { FRAMING_ERROR_CODES, ProtocolError } from '#shared/protocol-error.ts';
 
 export const MessageType = {
   hello: 0x01,

@@ -2,7 +2,7 @@
 // it is given, and reads EVERYTHING it is sent (a client that stops reading would measure the
 // server's slow-reader path, not its normal one), parsing frames incrementally like a real client.
 import { connect, type Socket } from 'node:net';
-import { FrameParser } from '../shared/framing/frame-parser.ts';
+import { FrameParser } from '#shared/framing/frame-parser.ts';
 import { byeFrame, helloFrame, MessageType, parseError, serverMessageLimit } from '../04-rooms/protocol.ts';
 
 /** Called for each AUDIO frame received, with performance.now() at the moment its chunk was read. */

@@ -4,10 +4,10 @@
 // `npm run bench -- --stage floor ...` measures it like the real server: whatever the stage 04
 // server costs above this is mixing, bookkeeping and allocation; this part is sockets and the kernel.
 import { createServer, type Socket } from 'node:net';
-import { FrameClock } from '../shared/audio/frame-clock.ts';
-import { FRAME_BYTES } from '../shared/audio/format.ts';
-import { FrameParser } from '../shared/framing/frame-parser.ts';
-import { listenAndAnnounce } from '../shared/listen.ts';
+import { FrameClock } from '#shared/audio/frame-clock.ts';
+import { FRAME_BYTES } from '#shared/audio/format.ts';
+import { FrameParser } from '#shared/framing/frame-parser.ts';
+import { listenAndAnnounce } from '#shared/listen.ts';
 import { audioFrame, clientMessageLimit, MessageType, parseHello, TICK_MS, welcomeFrame } from '../04-rooms/protocol.ts';
 
 const users = new Set<Socket>();

@@ -4,8 +4,8 @@
 // IMPULSE, second sample a sequence number. The listener is the only other member, so its mix is
 // exactly the talker's frame: the impulse comes back unchanged and says which send it belongs to.
 // Latency = arrival - send: loopback, the jitter buffer wait, the tick, the mix and the write.
-import { FrameClock } from '../shared/audio/frame-clock.ts';
-import { FRAME_BYTES, FRAME_MS } from '../shared/audio/format.ts';
+import { FrameClock } from '#shared/audio/frame-clock.ts';
+import { FRAME_BYTES, FRAME_MS } from '#shared/audio/format.ts';
 import { audioFrame } from '../04-rooms/protocol.ts';
 import { BenchClient, joinAll } from './bench-client.ts';
 

@@ -3,8 +3,8 @@
 // it is sent. One drift-free timer loop drives them all: frame k of a talker is due at
 // start + phase + k * 20 ms, where the talkers are spread over 4 phases 5 ms apart, the way
 // independent people's frames would arrive spread over the tick rather than in one burst.
-import { FrameClock } from '../shared/audio/frame-clock.ts';
-import { FRAME_BYTES, FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE } from '../shared/audio/format.ts';
+import { FrameClock } from '#shared/audio/frame-clock.ts';
+import { FRAME_BYTES, FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE } from '#shared/audio/format.ts';
 import { audioFrame } from '../04-rooms/protocol.ts';
 import { BenchClient, joinAll } from './bench-client.ts';
 import { planUsers, type LoadPlan } from './load-plan.ts';

@@ -2,8 +2,8 @@
 // talkers (K add() + K mixFor()) against the memory bound, a plain Buffer.copy of the same bytes
 // (each input frame read once, each output frame written once). Reported as mixed samples per
 // second: how many listeners' 20 ms frames one core could mix if mixing were all it did.
-import { FRAME_BYTES, FRAME_SAMPLES } from '../shared/audio/format.ts';
-import { RoomMixer } from '../shared/mixer.ts';
+import { FRAME_BYTES, FRAME_SAMPLES } from '#shared/audio/format.ts';
+import { RoomMixer } from '#shared/mixer.ts';
 
 export interface MixerBenchResult {
   room_size: number;

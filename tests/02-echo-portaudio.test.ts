@@ -10,9 +10,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { createFileBackedAlsa, createNoSoundCardAlsa } from '../shared/audio/file-backed-alsa.ts';
-import { FRAME_BYTES, FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE } from '../shared/audio/format.ts';
-import { MIC_BURST_FRAMES } from '../shared/audio/mic-source.ts';
+import { createFileBackedAlsa, createNoSoundCardAlsa } from '#shared/audio/file-backed-alsa.ts';
+import { FRAME_BYTES, FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE } from '#shared/audio/format.ts';
+import { MIC_BURST_FRAMES } from '#shared/audio/mic-source.ts';
 import { repoRoot } from './support/checks.ts';
 import { FakeServer } from './support/fake-server.ts';
 import { distinctivePcm, frameBytes, jsonFrameBytes, readFrame } from './support/frame-wire.ts';

@@ -1,10 +1,10 @@
 // The small pure pieces between devices and the network: the playback
 // (jitter) buffer, the frame chunker and the token bucket.
 import t from 'tap';
-import { FRAME_BYTES } from '../shared/audio/format.ts';
-import { FrameChunker } from '../shared/audio/frame-chunker.ts';
-import { PlaybackBuffer } from '../shared/audio/playback-buffer.ts';
-import { TokenBucket } from '../shared/audio/token-bucket.ts';
+import { FRAME_BYTES } from '#shared/audio/format.ts';
+import { FrameChunker } from '#shared/audio/frame-chunker.ts';
+import { PlaybackBuffer } from '#shared/audio/playback-buffer.ts';
+import { TokenBucket } from '#shared/audio/token-bucket.ts';
 
 /** A frame filled with one byte value, easy to tell apart. */
 const frame = (n: number): Buffer => Buffer.alloc(FRAME_BYTES, n);

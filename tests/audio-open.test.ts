@@ -5,11 +5,11 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { FRAME_BYTES } from '../shared/audio/format.ts';
-import { NullSink } from '../shared/audio/null-sink.ts';
-import { openSink, openSource } from '../shared/audio/open-audio.ts';
-import { AudioFormatError } from '../shared/audio/types.ts';
-import { wavHeader } from '../shared/audio/wav-sink.ts';
+import { FRAME_BYTES } from '#shared/audio/format.ts';
+import { NullSink } from '#shared/audio/null-sink.ts';
+import { openSink, openSource } from '#shared/audio/open-audio.ts';
+import { AudioFormatError } from '#shared/audio/types.ts';
+import { wavHeader } from '#shared/audio/wav-sink.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'audio-open-test-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));

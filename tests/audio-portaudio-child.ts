@@ -7,12 +7,12 @@
 // Like a command-line program, it prints a device or format error as its
 // one-line message and exits with code 2.
 import { readFileSync, writeFileSync } from 'node:fs';
-import { FRAME_BYTES } from '../shared/audio/format.ts';
-import { FrameClock } from '../shared/audio/frame-clock.ts';
-import type { MicSource } from '../shared/audio/mic-source.ts';
-import { openSink, openSource } from '../shared/audio/open-audio.ts';
-import type { SpeakerSink } from '../shared/audio/speaker-sink.ts';
-import { AudioDeviceUnavailable, AudioFormatError } from '../shared/audio/types.ts';
+import { FRAME_BYTES } from '#shared/audio/format.ts';
+import { FrameClock } from '#shared/audio/frame-clock.ts';
+import type { MicSource } from '#shared/audio/mic-source.ts';
+import { openSink, openSource } from '#shared/audio/open-audio.ts';
+import type { SpeakerSink } from '#shared/audio/speaker-sink.ts';
+import { AudioDeviceUnavailable, AudioFormatError } from '#shared/audio/types.ts';
 
 async function capture(durationMs: number): Promise<object> {
   const mic = (await openSource('mic')) as MicSource;

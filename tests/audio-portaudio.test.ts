@@ -6,9 +6,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { createFileBackedAlsa, createNoSoundCardAlsa } from '../shared/audio/file-backed-alsa.ts';
-import { FRAME_BYTES, FRAME_MS } from '../shared/audio/format.ts';
-import { MIC_BURST_FRAMES } from '../shared/audio/mic-source.ts';
+import { createFileBackedAlsa, createNoSoundCardAlsa } from '#shared/audio/file-backed-alsa.ts';
+import { FRAME_BYTES, FRAME_MS } from '#shared/audio/format.ts';
+import { MIC_BURST_FRAMES } from '#shared/audio/mic-source.ts';
 
 const childScript = fileURLToPath(new URL('./audio-portaudio-child.ts', import.meta.url));
 const tsxLoader = import.meta.resolve('tsx'); // absolute: the child's cwd is a temp folder

@@ -1,10 +1,10 @@
 // Computed sources: the tone is a correct sine, silence is silent, and both
 // deliver one frame per 20 ms tick of their clock.
 import t from 'tap';
-import { FRAME_BYTES, SAMPLE_RATE } from '../shared/audio/format.ts';
-import { ManualScheduler } from '../shared/audio/manual-scheduler.ts';
-import { createSilenceSource } from '../shared/audio/silence-source.ts';
-import { createToneSource, ToneGenerator } from '../shared/audio/tone-source.ts';
+import { FRAME_BYTES, SAMPLE_RATE } from '#shared/audio/format.ts';
+import { ManualScheduler } from '#shared/audio/manual-scheduler.ts';
+import { createSilenceSource } from '#shared/audio/silence-source.ts';
+import { createToneSource, ToneGenerator } from '#shared/audio/tone-source.ts';
 
 function samplesOf(frames: Buffer[]): number[] {
   const all = Buffer.concat(frames);

@@ -6,11 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import wavefile from 'wavefile';
-import { FRAME_BYTES } from '../shared/audio/format.ts';
-import { ManualScheduler } from '../shared/audio/manual-scheduler.ts';
-import { AudioFormatError } from '../shared/audio/types.ts';
-import { WavFileSink } from '../shared/audio/wav-sink.ts';
-import { createWavSource, readWavPcm } from '../shared/audio/wav-source.ts';
+import { FRAME_BYTES } from '#shared/audio/format.ts';
+import { ManualScheduler } from '#shared/audio/manual-scheduler.ts';
+import { AudioFormatError } from '#shared/audio/types.ts';
+import { WavFileSink } from '#shared/audio/wav-sink.ts';
+import { createWavSource, readWavPcm } from '#shared/audio/wav-source.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'audio-wav-test-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));

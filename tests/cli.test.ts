@@ -2,11 +2,11 @@
 // and one-line errors for the failures people meet (port in use, refused, host not found).
 import t from 'tap';
 import { createServer } from 'node:net';
-import { defaultPort, DEFAULT_PORT, parsePort } from '../shared/cli.ts';
-import { connect } from '../shared/connect.ts';
-import { listen, readyLine } from '../shared/listen.ts';
-import { UserError } from '../shared/user-error.ts';
-import { nameProblem } from '../shared/user-name.ts';
+import { defaultPort, DEFAULT_PORT, parsePort } from '#shared/cli.ts';
+import { connect } from '#shared/connect.ts';
+import { listen, readyLine } from '#shared/listen.ts';
+import { UserError } from '#shared/user-error.ts';
+import { nameProblem } from '#shared/user-name.ts';
 import { runCommand } from './support/run-command.ts';
 import { repoRoot } from './support/checks.ts';
 

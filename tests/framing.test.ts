@@ -2,15 +2,15 @@
 //   type u8 | length u32 big-endian | payload (length bytes)
 
 import t from 'tap';
-import { FrameParser } from '../shared/framing/frame-parser.ts';
-import { encodeFrame, writeFrameHeader, FRAME_HEADER_BYTES } from '../shared/framing/frame-encoder.ts';
+import { FrameParser } from '#shared/framing/frame-parser.ts';
+import { encodeFrame, writeFrameHeader, FRAME_HEADER_BYTES } from '#shared/framing/frame-encoder.ts';
 import {
   decodeJsonObject,
   encodeJsonFrame,
   optionalString,
   requireInteger,
   requireString,
-} from '../shared/framing/json-payload.ts';
+} from '#shared/framing/json-payload.ts';
 
 // ---------------------------------------------------------------------------
 // Test fixtures. Frames are built BY HAND here, not with encodeFrame, so the

@@ -127,7 +127,7 @@ t.test('a built mutant is the stage with one edit; a shared file is edited in a 
   t.match(built.folder, new RegExp(`^${repoRoot.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/\\.mutant-${process.pid}-${wrap.name}$`), 'a folder at the repository root');
   const copy = readFileSync(join(built.folder, 'mixer.ts'), 'utf8');
   t.ok(copy.includes(wrap.replace) && !copy.includes(wrap.find), 'the copy of shared/mixer.ts carries the edit');
-  t.match(copy, "from '../shared/audio/format.ts'", 'and still imports the real shared code');
+  t.match(copy, "from '#shared/audio/format.ts'", 'and still imports the real shared code');
   t.ok(readFileSync(join(repoRoot, 'shared', 'mixer.ts'), 'utf8').includes(wrap.find), 'the real shared/mixer.ts is untouched');
   t.match(readFileSync(join(built.folder, 'server.ts'), 'utf8'), "import { RoomMixer } from './mixer.ts';", 'the server imports the copy');
   t.match(built.serverCommand, new RegExp(`--import tsx \\.mutant-${process.pid}-${wrap.name}/main\\.ts server --host 127\\.0\\.0\\.1 --port \\{port\\}$`));

@@ -1,6 +1,6 @@
 import t from 'tap';
-import { FRAME_BYTES, FRAME_SAMPLES, SAMPLE_RATE } from '../shared/audio/format.ts';
-import { RoomMixer, clipSample } from '../shared/mixer.ts';
+import { FRAME_BYTES, FRAME_SAMPLES, SAMPLE_RATE } from '#shared/audio/format.ts';
+import { RoomMixer, clipSample } from '#shared/mixer.ts';
 
 // ---- Independent helpers: sample by sample with Buffer methods, no typed-array tricks ----
 

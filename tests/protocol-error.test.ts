@@ -1,7 +1,7 @@
 // Specification of ProtocolError: a protocol violation with a stable code.
 
 import t from 'tap';
-import { FRAMING_ERROR_CODES, ProtocolError } from '../shared/protocol-error.ts';
+import { FRAMING_ERROR_CODES, ProtocolError } from '#shared/protocol-error.ts';
 
 t.test('a ProtocolError is an Error carrying a code and a message', async (t) => {
   const error = new ProtocolError('room_full', 'room "lobby" is full (8 of 8)');

@@ -1,6 +1,6 @@
 import t from 'tap';
-import { FRAME_BYTES, FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE } from '../shared/audio/format.ts';
-import { DEFAULT_GATE, VoiceGate, frameRmsDb } from '../shared/voice-gate.ts';
+import { FRAME_BYTES, FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE } from '#shared/audio/format.ts';
+import { DEFAULT_GATE, VoiceGate, frameRmsDb } from '#shared/voice-gate.ts';
 
 // A sine of amplitude A has RMS A / sqrt(2), so a tone at L dBFS has A = 32768 * sqrt(2) * 10^(L/20).
 function amplitudeForDb(levelDb: number): number {

@@ -4,7 +4,7 @@
 //
 // How the mixing is checked: see tests/support/exact-mixes.ts (tones paced at real time, every
 // mixed frame compared sample for sample with the clipped sum of some of the OTHER talkers).
-import { FRAME_BYTES } from '../../shared/audio/format.ts';
+import { FRAME_BYTES } from '#shared/audio/format.ts';
 import { expect, type Check } from '../support/checks.ts';
 import { explainWrongMix, expectMixes, sleep, squareFrame, TAIL_MS, talk, toneFrame, type Talker } from '../support/exact-mixes.ts';
 import { frameBytes, hexType, jsonFrameBytes } from '../support/frame-wire.ts';

@@ -7,7 +7,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join as joinPath } from 'node:path';
-import { FRAME_BYTES, FRAME_SAMPLES, SAMPLE_RATE } from '../../shared/audio/format.ts';
+import { FRAME_BYTES, FRAME_SAMPLES, SAMPLE_RATE } from '#shared/audio/format.ts';
 import { expect, type Check, type CheckContext } from '../support/checks.ts';
 import { FakeServer } from '../support/fake-server.ts';
 import { describeFrames, finishSession, orStop, startSession as startClientSession, thenExit, type Session } from '../support/client-session.ts';

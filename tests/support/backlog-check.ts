@@ -6,7 +6,7 @@
 // Where a frame lands relative to the server's tick decides how many frames wait: near a tick, a
 // queue alternates between two depths and the answer becomes a matter of luck. So the check first
 // learns the tick's phase from when mixes arrive, then sends every frame half a tick away from it.
-import { FRAME_BYTES, FRAME_MS, FRAME_SAMPLES } from '../../shared/audio/format.ts';
+import { FRAME_BYTES, FRAME_MS, FRAME_SAMPLES } from '#shared/audio/format.ts';
 import { expect, type Check } from './checks.ts';
 import { sleep } from './exact-mixes.ts';
 import { frameBytes } from './frame-wire.ts';

@@ -7,7 +7,7 @@
 // tick phase, each mixed frame must then equal EXACTLY the clipped sample-wise sum of the frames
 // of some subset of the talkers the listener may hear: compared sample for sample, which catches
 // your own voice in the mix, averaging, wrapping, double-counting, and voices from elsewhere.
-import { FRAME_BYTES, FRAME_SAMPLES, SAMPLE_RATE } from '../../shared/audio/format.ts';
+import { FRAME_BYTES, FRAME_SAMPLES, SAMPLE_RATE } from '#shared/audio/format.ts';
 import { expect } from './checks.ts';
 import { frameBytes } from './frame-wire.ts';
 import type { FramedUser } from './framed-user.ts';

@@ -1,6 +1,6 @@
 // Builds a mutant (tests/fixtures/mutants.ts) as a runnable server: a copy of its stage's .ts
 // files in a fresh folder at the repository root, .mutant-<pid>-<name>/, so that the copies'
-// "../shared/..." imports still reach the real shared code. An edit in a shared file edits a copy
+// "#shared/..." imports still reach the real shared code. An edit in a shared file edits a copy
 // of that file, placed in the mutant folder, which the stage's copies are pointed at.
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
@@ -35,8 +35,8 @@ export function buildMutant(mutant: Mutant, root = repoRoot): BuiltMutant {
       edited = join(folder, basename(mutant.file));
     } else if (dirname(mutant.file) === 'shared') {
       edited = join(folder, basename(mutant.file));
-      copySharedFile(join(root, mutant.file), edited);
-      const oldImport = `'../${mutant.file}'`;
+      copySharedFile(join(root, mutant.file), edited, root);
+      const oldImport = `'#${mutant.file}'`;
       const newImport = `'./${basename(mutant.file)}'`;
       const importers = stageFiles.filter((file) => replaceAll(join(folder, file), oldImport, newImport));
       if (importers.length === 0) throw new Error(`mutant "${mutant.name}": no file of ${stage.folder} imports ${oldImport}, so the edited copy would never run`);
@@ -68,11 +68,11 @@ function applyEdit(mutant: Mutant, path: string): void {
   writeFileSync(path, text.replace(mutant.find, () => mutant.replace)); // a function: "$&" in replace stays literal
 }
 
-/** Copies a shared file next to the stage copies, its relative imports rewritten to still reach shared/. */
-function copySharedFile(from: string, to: string): void {
+/** Copies a shared file next to the stage copies, its relative imports rewritten as "#shared/..." to still reach shared/. */
+function copySharedFile(from: string, to: string, root: string): void {
+  const sharedFolder = join(root, 'shared');
   const text = readFileSync(from, 'utf8').replace(/(from\s+')(\.{1,2}\/[^']+)(')/g, (_, start: string, spec: string, end: string) => {
-    const target = relative(dirname(to), resolve(dirname(from), spec));
-    return `${start}${target.startsWith('.') ? target : `./${target}`}${end}`;
+    return `${start}#shared/${relative(sharedFolder, resolve(dirname(from), spec))}${end}`;
   });
   writeFileSync(to, text);
 }

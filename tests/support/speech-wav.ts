@@ -2,7 +2,7 @@
 // gate, silence. Client checks feed it to the client under test and compare what it sends.
 import { writeFileSync } from 'node:fs';
 import wavefile from 'wavefile';
-import { FRAME_BYTES, FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE } from '../../shared/audio/format.ts';
+import { FRAME_BYTES, FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE } from '#shared/audio/format.ts';
 
 /** A 48 kHz mono 16-bit WAV: `lead` s of silence, `tone` s of a sine whose RMS is -12 dBFS, `tail` s of silence. Returns its frames. */
 export function writeSpeechWav(path: string, lead: number, tone: number, tail: number): { leadFrames: number; toneFrames: Buffer[]; tailFrames: number } {
