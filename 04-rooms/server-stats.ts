@@ -13,6 +13,10 @@ export const serverStats = {
   late_ticks: 0,
   /** Ticks the clock skipped after the event loop was blocked for too long. */
   skipped_ticks: 0,
+  /** Milliseconds spent mixing and sending, summed over all ticks: the server's own work per tick. */
+  tick_work_ms: 0,
+  /** The longest tick's work since the last report (reset by each report). */
+  tick_work_ms_max: 0,
   /** AUDIO frames received from talkers. */
   frames_received: 0,
   frames_dropped: {
@@ -25,10 +29,16 @@ export const serverStats = {
   },
 };
 
-/** Counts one tick and whether it was late (FrameClock tells each tick its lateness). */
-export function countTick(latenessMs: number): void {
+/**
+ * Counts one tick, whether it was late (FrameClock tells each tick its lateness) and how long its
+ * work took: a tick can be late because the ticks before it were long (the server is busy) or
+ * because the process was not running (the machine is busy); the work time tells which.
+ */
+export function countTick(latenessMs: number, workMs: number): void {
   serverStats.ticks++;
   if (latenessMs > LATE_TICK_MS) serverStats.late_ticks++;
+  serverStats.tick_work_ms += workMs;
+  if (workMs > serverStats.tick_work_ms_max) serverStats.tick_work_ms_max = workMs;
 }
 
 let reporting = false;
@@ -38,7 +48,10 @@ export function reportStatsOnSignal(): void {
   const file = process.env.VOICE_STATS_FILE;
   if (!file || reporting) return;
   reporting = true;
-  const write = () => appendFileSync(file, JSON.stringify(serverStats) + '\n');
+  const write = () => {
+    appendFileSync(file, JSON.stringify(serverStats) + '\n');
+    serverStats.tick_work_ms_max = 0;
+  };
   process.on('SIGUSR2', write);
   write();
 }

@@ -31,6 +31,11 @@ export interface BenchResult {
   late_ticks: number | null;
   late_tick_pct: number | null;
   skipped_ticks: number | null;
+  /** The server's own work per tick (mixing and writing), mean and max over the window, in ms. */
+  tick_work_ms_mean: number | null;
+  tick_work_ms_max: number | null;
+  /** Times per second the kernel took the core from the server's event loop while it could run. */
+  server_preemptions_per_s: number;
   frames_received: number | null;
   frames_dropped: number | null;
   frames_dropped_by_reason: Record<string, number> | null;
@@ -99,6 +104,7 @@ class LoadProcess {
 interface Snapshot {
   at: number;
   serverCpuMicros: number;
+  serverPreemptions: number;
   server: ServerCounters | null;
   load: LoadCounters;
 }
@@ -121,7 +127,13 @@ export async function runBenchmark(options: BenchOptions, command: string): Prom
     await sleep(options.warmupSeconds * 1000);
     const snapshot = async (): Promise<Snapshot> => {
       const [serverCounters, loadCounters] = await Promise.all([server.stats(), load.snapshot()]);
-      return { at: performance.now(), serverCpuMicros: server.cpuMicros(), server: serverCounters, load: loadCounters };
+      return {
+        at: performance.now(),
+        serverCpuMicros: server.cpuMicros(),
+        serverPreemptions: server.contextSwitches().involuntary,
+        server: serverCounters,
+        load: loadCounters,
+      };
     };
     const rssStart = server.rssBytes();
     let rssMax = rssStart;
@@ -173,6 +185,9 @@ function summarize(
     late_ticks: counters?.late_ticks ?? null,
     late_tick_pct: counters && counters.ticks > 0 ? round((100 * counters.late_ticks) / counters.ticks, 3) : null,
     skipped_ticks: counters?.skipped_ticks ?? null,
+    tick_work_ms_mean: counters?.tick_work_ms !== undefined && counters.ticks > 0 ? round(counters.tick_work_ms / counters.ticks, 2) : null,
+    tick_work_ms_max: counters?.tick_work_ms_max !== undefined ? round(counters.tick_work_ms_max, 2) : null,
+    server_preemptions_per_s: perSecond(end.serverPreemptions - start.serverPreemptions),
     frames_received: counters?.frames_received ?? null,
     frames_dropped: dropped,
     frames_dropped_by_reason: counters?.frames_dropped ?? null,
@@ -204,6 +219,9 @@ function diffCounters(start: ServerCounters, end: ServerCounters): ServerCounter
     ticks: end.ticks - start.ticks,
     late_ticks: end.late_ticks - start.late_ticks,
     skipped_ticks: end.skipped_ticks - start.skipped_ticks,
+    tick_work_ms: end.tick_work_ms !== undefined && start.tick_work_ms !== undefined ? end.tick_work_ms - start.tick_work_ms : undefined,
+    // The server resets its max at every report: the end report's max is the window's.
+    tick_work_ms_max: end.tick_work_ms_max,
     frames_received: end.frames_received - start.frames_received,
     frames_dropped: dropped,
   };

@@ -15,6 +15,17 @@ export function cpuMicros(pid: number): number {
   return ((utime + stime) * 1_000_000) / USER_HZ;
 }
 
+/**
+ * How often the main thread of process `pid` (its event loop) was switched out: `voluntary` when
+ * it waited (for sockets or timers), `involuntary` when the kernel took the core away while it
+ * could run because another process needed it. Many involuntary switches = competing for a core.
+ */
+export function contextSwitches(pid: number): { voluntary: number; involuntary: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const count = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+)$`, 'm').exec(status)?.[1] ?? NaN);
+  return { voluntary: count('voluntary_ctxt_switches'), involuntary: count('nonvoluntary_ctxt_switches') };
+}
+
 /** Resident set size of process `pid` (VmRSS), in bytes. */
 export function rssBytes(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');

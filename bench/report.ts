@@ -11,6 +11,7 @@ export function resultTable(r: BenchResult): string {
     ['load', `${r.clients} clients in rooms of ${r.room_size}, ${r.talkers} talking, + probe room; ${r.seconds} s measured`],
     ['server CPU', `${r.server_cpu_pct}% of one core; ${r.cpu_us_per_client_frame} µs per client frame`],
     ['ticks', `${show(r.ticks)}, late (> 5 ms) ${show(r.late_ticks)} (${show(r.late_tick_pct, '%')}), skipped ${show(r.skipped_ticks)}`],
+    ['tick work', `mean ${show(r.tick_work_ms_mean, ' ms')}, max ${show(r.tick_work_ms_max, ' ms')}; server preempted ${r.server_preemptions_per_s} times/s`],
     ['latency added', `p50 ${show(r.latency_ms_p50)} ms, p99 ${show(r.latency_ms_p99)} ms, max ${show(r.latency_ms_max)} ms (${r.latency_samples} impulses, ${r.probe_impulses_lost} lost)`],
     ['frames', `in ${r.frames_in_per_s}/s, mixes out ${r.mixes_out_per_s}/s; dropped ${show(r.frames_dropped)}: ${dropped}`],
     ['bytes', `in ${(r.bytes_in_per_s / 1e6).toFixed(2)} MB/s, out ${(r.bytes_out_per_s / 1e6).toFixed(2)} MB/s`],

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { cpuMicros, rssBytes } from './proc-stats.ts';
+import { contextSwitches, cpuMicros, rssBytes } from './proc-stats.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const READY_LINE = /listening on (\S+):(\d+)/;
@@ -20,6 +20,10 @@ export interface ServerCounters {
   ticks: number;
   late_ticks: number;
   skipped_ticks: number;
+  /** Milliseconds of mixing and sending, summed over ticks (older servers: absent). */
+  tick_work_ms?: number;
+  /** The longest tick's work since the previous report. */
+  tick_work_ms_max?: number;
   frames_received: number;
   frames_dropped: Record<string, number>;
 }
@@ -83,6 +87,10 @@ export class ServerProcess {
 
   rssBytes(): number {
     return rssBytes(this.pid);
+  }
+
+  contextSwitches(): { voluntary: number; involuntary: number } {
+    return contextSwitches(this.pid);
   }
 
   /** Whether the server wrote its start-up counters line (it supports VOICE_STATS_FILE). */

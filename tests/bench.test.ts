@@ -16,7 +16,7 @@ t.test('a tiny run prints ONE JSON object on its last line, with the numbers peo
   t.doesNotThrow(() => (result = JSON.parse(lines[lines.length - 1]!)), `last line is JSON: ${lines[lines.length - 1]}`);
   t.equal(result.clients, 6, 'clients as asked');
   t.equal(result.talkers, 3, 'half of 6 users talk');
-  for (const field of ['ticks', 'late_ticks', 'cpu_us_per_client_frame', 'latency_ms_p50', 'latency_ms_p99', 'server_rss_mb', 'frames_dropped', 'bytes_in_per_s', 'bytes_out_per_s']) {
+  for (const field of ['ticks', 'late_ticks', 'tick_work_ms_mean', 'tick_work_ms_max', 'server_preemptions_per_s', 'cpu_us_per_client_frame', 'latency_ms_p50', 'latency_ms_p99', 'server_rss_mb', 'frames_dropped', 'bytes_in_per_s', 'bytes_out_per_s']) {
     t.type(result[field], 'number', `${field} is a number`);
   }
   t.type(result.frames_dropped_by_reason, 'object', 'drops are broken down by reason');
