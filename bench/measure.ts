@@ -17,6 +17,8 @@ export interface BenchOptions extends LoadPlan {
   warmupSeconds: number;
   /** Node flags for the server process (e.g. --cpu-prof). */
   serverNodeFlags?: string[];
+  /** Measure this server command instead of the stage's own (bench --server). */
+  serverCommand?: string;
 }
 
 export interface BenchResult {
@@ -110,7 +112,7 @@ interface Snapshot {
 }
 
 export async function runBenchmark(options: BenchOptions, command: string): Promise<BenchResult> {
-  const { server, port } = await ServerProcess.start({ stage: options.stage, nodeFlags: options.serverNodeFlags });
+  const { server, port } = await ServerProcess.start({ stage: options.stage, nodeFlags: options.serverNodeFlags, command: options.serverCommand });
   const load = new LoadProcess();
   const probe = new LatencyProbe();
   // Whatever happens, neither the server nor the load outlives us.
@@ -130,7 +132,7 @@ export async function runBenchmark(options: BenchOptions, command: string): Prom
       return {
         at: performance.now(),
         serverCpuMicros: server.cpuMicros(),
-        serverPreemptions: server.contextSwitches().involuntary,
+        serverPreemptions: server.preemptions(),
         server: serverCounters,
         load: loadCounters,
       };

@@ -1,5 +1,6 @@
 // npm run bench -- --clients N --room-size K [--talking FRACTION] --seconds S [--stage 04] [--json]
 // npm run bench -- --sweep        (finds the capacity, writes BENCHMARKS.md and bench/sweep.svg)
+// npm run bench -- --server "CMD {port}" ...   (any server that speaks stage 04, in any language)
 // How many talking users one server core carries, and the latency it adds. See BENCHMARKS.md.
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
@@ -22,6 +23,7 @@ const args = await yargs(hideBin(process.argv))
   .option('seconds', { type: 'number', default: 10, describe: 'measured seconds (after the warm-up)' })
   .option('warmup', { type: 'number', default: 2, describe: 'seconds of load before measuring' })
   .option('stage', { type: 'string', default: '04', describe: 'the stage whose server is measured; "floor": a server that reads and writes the same frames without mixing' })
+  .option('server', { type: 'string', describe: 'measure this server instead, as a shell command (any language); {port} becomes 0 and the port is read from its "listening on" line' })
   .option('json', { type: 'boolean', default: false, describe: 'end with ONE JSON object on the last line' })
   .option('sweep', { type: 'boolean', default: false, describe: 'increase the clients until ticks are late (> 0.1%) or p99 > 45 ms at two points in a row; write BENCHMARKS.md and bench/sweep.svg' })
   .option('repeat', { type: 'number', default: 1, describe: 'runs per measurement; the report shows medians (this machine is shared: noisy)' })
@@ -32,12 +34,16 @@ const args = await yargs(hideBin(process.argv))
     if (!(a.talking >= 0 && a.talking <= 1)) throw new Error('--talking must be between 0 and 1');
     if (!(a.seconds > 0) || !(a.warmup >= 0)) throw new Error('--seconds must be > 0 and --warmup >= 0');
     if (!Number.isInteger(a.repeat) || a.repeat < 1) throw new Error('--repeat must be a whole number >= 1');
+    if (a.server !== undefined && a.sweep) throw new Error('--sweep measures the stage 04 server and rewrites BENCHMARKS.md; measure --server with --clients (and --repeat)');
+    if (a.server !== undefined && a.cpuProf !== undefined) throw new Error('--cpu-prof profiles the Node server; it cannot profile a --server command');
     return true;
   })
   .strict()
   .parseAsync();
 
-const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim();
+// As typed, so it can be pasted back: arguments with spaces or shell characters are quoted.
+const shellQuote = (arg: string) => (/^[\w./:=@%+,-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", "'\\''")}'`);
+const command = `npm run bench -- ${process.argv.slice(2).map(shellQuote).join(' ')}`.trim();
 
 if (args.sweep) {
   stopAfter(SWEEP_CLIENTS.length * args.repeat * (SWEEP_SECONDS + 2 + 20) + SAFETY_MARGIN_SECONDS);
@@ -54,6 +60,7 @@ if (args.sweep) {
         talking: args.talking,
         seconds: args.seconds,
         warmupSeconds: args.warmup,
+        serverCommand: args.server,
         serverNodeFlags: args.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${args.cpuProf}`, '--import', './bench/exit-on-sigterm.ts'] : [],
       },
       command,

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { contextSwitches, cpuMicros, rssBytes } from './proc-stats.ts';
+import { cpuMicros, groupMembers, preemptions, rssBytes } from './proc-stats.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const READY_LINE = /listening on (\S+):(\d+)/;
@@ -32,6 +32,11 @@ export interface ServerOptions {
   stage: string;
   /** Extra node flags for the server, e.g. ['--cpu-prof', '--cpu-prof-dir=DIR']. */
   nodeFlags?: string[];
+  /**
+   * Any other server, as a shell command (bench --server): `{port}` becomes 0, and the real port
+   * is read from its ready line. It must speak the stage's protocol; counters are optional.
+   */
+  command?: string;
 }
 
 /** The command that starts the stage's reference server on loopback, any free port. */
@@ -64,15 +69,20 @@ export class ServerProcess {
 
   static async start(options: ServerOptions): Promise<{ server: ServerProcess; port: number }> {
     const statsDir = mkdtempSync(join(tmpdir(), 'voice-bench-'));
-    const args = ['--import', 'tsx', ...(options.nodeFlags ?? []), ...serverCommand(options.stage)];
-    // detached: a process group of its own, so stop() ends the server and anything it started.
-    const child = spawn(process.execPath, args, {
+    const [file, args] =
+      options.command !== undefined
+        ? ['/bin/sh', ['-c', options.command.replaceAll('{port}', '0')]]
+        : [process.execPath, ['--import', 'tsx', ...(options.nodeFlags ?? []), ...serverCommand(options.stage)]];
+    // detached: a process group of its own, so stop() ends the server and anything it started,
+    // and /proc measures the whole group.
+    const child = spawn(file, args, {
       cwd: REPO_ROOT,
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, VOICE_STATS_FILE: join(statsDir, 'stats.jsonl') },
     });
-    const server = new ServerProcess(child, statsDir, ['node', ...args].join(' ').replaceAll(REPO_ROOT, ''));
+    const shown = options.command ?? ['node', ...args].join(' ').replaceAll(REPO_ROOT, '');
+    const server = new ServerProcess(child, statsDir, shown);
     const port = await server.waitForReadyLine();
     return { server, port };
   }
@@ -81,16 +91,17 @@ export class ServerProcess {
     return this.child.pid!;
   }
 
+  /** CPU time of the server's process group, in microseconds. */
   cpuMicros(): number {
-    return cpuMicros(this.pid);
+    return cpuMicros(groupMembers(this.pid));
   }
 
   rssBytes(): number {
-    return rssBytes(this.pid);
+    return rssBytes(groupMembers(this.pid));
   }
 
-  contextSwitches(): { voluntary: number; involuntary: number } {
-    return contextSwitches(this.pid);
+  preemptions(): number {
+    return preemptions(groupMembers(this.pid));
   }
 
   /** Whether the server wrote its start-up counters line (it supports VOICE_STATS_FILE). */

@@ -27,6 +27,29 @@ t.test('a tiny run prints ONE JSON object on its last line, with the numbers peo
   t.end();
 });
 
+t.test('--server measures any server command (here the I/O floor), with the counters it lacks as null', (t) => {
+  const server = 'node --import tsx bench/io-floor-server.ts 127.0.0.1 {port}';
+  const args = ['--import', 'tsx', 'bench/run.ts', '--server', server, '--clients', '4', '--room-size', '2', '--seconds', '1', '--warmup', '0.5', '--json'];
+  const run = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 90_000 });
+  t.equal(run.status, 0, `bench exits 0; stderr: ${run.stderr.slice(-800)}`);
+  const lines = run.stdout.trim().split('\n');
+  let result: Record<string, unknown> = {};
+  t.doesNotThrow(() => (result = JSON.parse(lines[lines.length - 1]!)), `last line is JSON: ${lines[lines.length - 1]}`);
+  t.equal(result.server_command, server, 'the command measured is the one given');
+  t.match(result.command, /--server 'node --import tsx bench\/io-floor-server\.ts 127\.0\.0\.1 \{port\}'/, 'the recorded command can be pasted back into a shell');
+  t.equal(result.ticks, null, 'a server without VOICE_STATS_FILE support has no tick counters');
+  t.ok((result.server_cpu_pct as number) > 0, 'its CPU is still measured from /proc');
+  t.ok((result.mixes_out_per_s as number) > 0, 'the load received its frames');
+  t.end();
+});
+
+t.test('--server cannot rewrite the sweep', (t) => {
+  const run = spawnSync(process.execPath, ['--import', 'tsx', 'bench/run.ts', '--server', 'true', '--sweep'], { encoding: 'utf8', timeout: 30_000 });
+  t.not(run.status, 0, 'refused');
+  t.match(run.stderr, /--sweep measures the stage 04 server/, 'with a reason');
+  t.end();
+});
+
 t.test('load plan: rooms of K with ids like bench-0007, talkers spread evenly', (t) => {
   const users = planUsers({ clients: 10, roomSize: 4, talking: 0.5 });
   t.same(users.map((u) => u.room), ['bench-0000', 'bench-0000', 'bench-0000', 'bench-0000', 'bench-0001', 'bench-0001', 'bench-0001', 'bench-0001', 'bench-0002', 'bench-0002']);
