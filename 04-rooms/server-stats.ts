@@ -1,7 +1,7 @@
 // Counters for the benchmark (bench/), off unless asked for: with the environment variable
-// VOICE_STATS_FILE set, the server appends one JSON line of these counters to that file when it
-// starts and each time it receives SIGUSR2. Without it, counting costs a few additions and
-// nothing is written. Not part of the protocol: a student's server need not have it.
+// VOICE_STATS_FILE set, the server appends one JSON line of these counters (and its pid, the
+// process to signal) to that file when it starts and each time it receives SIGUSR2. Without it,
+// counting costs a few additions and nothing is written. Not part of the protocol: a student's server need not have it.
 import { appendFileSync } from 'node:fs';
 
 /** A tick that runs more than this many milliseconds after its due time is late. */
@@ -49,7 +49,7 @@ export function reportStatsOnSignal(): void {
   if (!file || reporting) return;
   reporting = true;
   const write = () => {
-    appendFileSync(file, JSON.stringify(serverStats) + '\n');
+    appendFileSync(file, JSON.stringify({ pid: process.pid, ...serverStats }) + '\n');
     serverStats.tick_work_ms_max = 0;
   };
   process.on('SIGUSR2', write);

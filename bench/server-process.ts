@@ -112,13 +112,16 @@ export class ServerProcess {
   /** Asks for the counters (SIGUSR2) and waits for the new line; null if the server has no stats. */
   async stats(): Promise<ServerCounters | null> {
     // Never signal a server that did not say it handles SIGUSR2: by default the signal kills.
-    const before = this.readStatsLines().length;
-    if (before === 0) return null;
-    process.kill(this.pid, 'SIGUSR2');
+    const before = this.readStatsLines();
+    if (before.length === 0) return null;
+    // Signal the process that wrote the counters: under a wrapper (sh -c "... | tee") that is
+    // not the group leader, and SIGUSR2 would kill the wrapper.
+    const writer = (JSON.parse(before[0]!) as { pid?: number }).pid ?? this.pid;
+    process.kill(writer, 'SIGUSR2');
     const deadline = performance.now() + STATS_TIMEOUT_MS;
     while (performance.now() < deadline) {
       const lines = this.readStatsLines();
-      if (lines.length > before) return JSON.parse(lines[lines.length - 1]!) as ServerCounters;
+      if (lines.length > before.length) return JSON.parse(lines[lines.length - 1]!) as ServerCounters;
       await sleep(5);
     }
     throw new Error(`the server did not write its counters within ${STATS_TIMEOUT_MS} ms of SIGUSR2`);
