@@ -1,7 +1,8 @@
 // Counters for the benchmark (bench/), off unless asked for: with the environment variable
 // VOICE_STATS_FILE set, the server appends one JSON line of these counters (and its pid, the
 // process to signal) to that file when it starts and each time it receives SIGUSR2. Without it,
-// counting costs a few additions and nothing is written. Not part of the protocol: a student's server need not have it.
+// counting costs a few additions and nothing is written. Not part of the protocol: a student's
+// server need not have it.
 import { appendFileSync } from 'node:fs';
 
 /** A tick that runs more than this many milliseconds after its due time is late. */
