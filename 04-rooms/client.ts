@@ -12,7 +12,7 @@ import { FrameParser } from '#shared/framing/frame-parser.ts';
 import { explainConnectError } from '#shared/network-errors.ts';
 import { ProtocolError } from '#shared/protocol-error.ts';
 import { UserError } from '#shared/user-error.ts';
-import { nameProblem } from '#shared/user-name.ts';
+import { nameProblem, printable } from '#shared/user-name.ts';
 import { DEFAULT_GATE, VoiceGate, type VoiceGateOptions } from '#shared/voice-gate.ts';
 import {
   audioFrame,
@@ -32,7 +32,7 @@ import {
   roomProblem,
   serverMessageLimit,
 } from './protocol.ts';
-import { type ClientDisplay, createDisplay, printable } from './terminal-display.ts';
+import { type ClientDisplay, createDisplay } from './terminal-display.ts';
 
 const WELCOME_TIMEOUT_MS = 10_000;
 /** After BYE, how long the server gets to close its side before we cut the connection. */
