@@ -108,6 +108,8 @@ class Room {
   );
   /** Set when a speaker leaves: the next tick announces the smaller set. */
   private speakersChanged = false;
+  /** This tick's mix for the listeners who did not talk: the same for all of them, so built once (on first need). */
+  private everyoneFrame: Buffer | null = null;
 
   constructor(private readonly observer: ServerObserver) {}
 
@@ -121,7 +123,8 @@ class Room {
 
   /** Adds a user: WELCOME, USERS and (if anyone speaks) SPEAKING to them, JOINED to everyone else. */
   join(user: User): void {
-    for (const other of this.users.values()) this.sendControl(other, joinedFrame(user.name));
+    const joined = joinedFrame(user.name); // built once, the same bytes for everyone
+    for (const other of this.users.values()) this.sendControl(other, joined);
     this.users.set(user.name, user);
     user.socket.write(welcomeFrame(user.name));
     user.socket.write(usersFrame([...this.users.keys()]));
@@ -135,7 +138,8 @@ class Room {
     if (this.users.get(user.name) !== user) return false;
     this.users.delete(user.name);
     if (user.speaking) this.speakersChanged = true;
-    for (const other of this.users.values()) this.sendControl(other, leftFrame(user.name, reason));
+    const left = leftFrame(user.name, reason); // built once, the same bytes for everyone
+    for (const other of this.users.values()) this.sendControl(other, left);
     if (this.users.size === 0) this.stop();
     return true;
   }
@@ -160,6 +164,7 @@ class Room {
   /** One 20 ms tick: at most one frame per talker, summed once, then one mix per listener. */
   private mixTick(tick: number): void {
     this.mixer.begin();
+    this.everyoneFrame = null;
     let talkers = 0;
     for (const user of this.users.values()) {
       user.frameThisTick = user.voice.take();
@@ -193,12 +198,20 @@ class Room {
       return;
     }
     listener.skippingSince = null;
-    // One allocation per listener: socket.write keeps the buffer until the kernel takes it.
+    // A talker hears everyone but themselves: their own mix. Every silent listener hears the
+    // same clip(sum): one frame, written to each of them.
+    const frame = own === null ? (this.everyoneFrame ??= this.mixFrame(null)) : this.mixFrame(own);
+    listener.socket.write(frame);
+    listener.mixesSent++;
+  }
+
+  /** A new AUDIO frame holding the mix for a listener whose own frame this tick is `own` (null: they did not talk). */
+  private mixFrame(own: Buffer | null): Buffer {
+    // A new buffer every time: socket.write keeps it until the kernel takes it.
     const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + FRAME_BYTES);
     writeFrameHeader(frame, 0, MessageType.audio, FRAME_BYTES);
     this.mixer.mixFor(own, frame.subarray(FRAME_HEADER_BYTES));
-    listener.socket.write(frame);
-    listener.mixesSent++;
+    return frame;
   }
 
   /** A user speaks while one of their frames was mixed in the last SPEAKING_HOLD_TICKS ticks. */

@@ -113,6 +113,8 @@ class Room {
   private readonly mixer = new RoomMixer();
   /** Set when a speaker leaves: the next tick announces the smaller set. */
   private speakersChanged = false;
+  /** This tick's mix for the listeners who did not talk: the same for all of them, so built once (on first need). */
+  private everyoneFrame: Buffer | null = null;
 
   constructor(
     readonly id: string,
@@ -131,7 +133,8 @@ class Room {
   join(user: User): void {
     // Added first, so the room is not empty (and deleted) if a member is refused as it is told.
     this.users.set(user.name, user);
-    for (const other of this.users.values()) if (other !== user) sendControl(other, joinedFrame(user.name));
+    const joined = joinedFrame(user.name); // built once, the same bytes for everyone
+    for (const other of this.users.values()) if (other !== user) sendControl(other, joined);
     this.sendUsers(user);
     const speakers = this.speakerNames();
     if (speakers.length > 0) sendControl(user, speakingFrame(speakers));
@@ -147,13 +150,15 @@ class Room {
     if (this.users.get(user.name) !== user) return false;
     this.users.delete(user.name);
     if (user.speaking) this.speakersChanged = true;
-    for (const other of this.users.values()) sendControl(other, leftFrame(user.name, reason));
+    const left = leftFrame(user.name, reason); // built once, the same bytes for everyone
+    for (const other of this.users.values()) sendControl(other, left);
     return true;
   }
 
   /** One 20 ms tick: at most one frame per talker, summed once, then one mix per listener. */
   mixTick(tick: number): void {
     this.mixer.begin();
+    this.everyoneFrame = null;
     let talkers = 0;
     for (const user of this.users.values()) {
       user.frameThisTick = user.voice.take();
@@ -187,12 +192,20 @@ class Room {
       return;
     }
     listener.skippingSince = null;
-    // One allocation per listener: socket.write keeps the buffer until the kernel takes it.
+    // A talker hears everyone but themselves: their own mix. Every silent listener hears the
+    // same clip(sum): one frame, written to each of them.
+    const frame = own === null ? (this.everyoneFrame ??= this.mixFrame(null)) : this.mixFrame(own);
+    listener.socket.write(frame);
+    listener.mixesSent++;
+  }
+
+  /** A new AUDIO frame holding the mix for a listener whose own frame this tick is `own` (null: they did not talk). */
+  private mixFrame(own: Buffer | null): Buffer {
+    // A new buffer every time: socket.write keeps it until the kernel takes it.
     const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + FRAME_BYTES);
     writeFrameHeader(frame, 0, MessageType.audio, FRAME_BYTES);
     this.mixer.mixFor(own, frame.subarray(FRAME_HEADER_BYTES));
-    listener.socket.write(frame);
-    listener.mixesSent++;
+    return frame;
   }
 
   /** A user speaks while one of their frames was mixed in the last SPEAKING_HOLD_TICKS ticks. */
