@@ -48,11 +48,6 @@ export class JitterBuffer {
     this.onDrop = onDrop ?? (() => {});
   }
 
-  /** Frames waiting now. */
-  get size(): number {
-    return this.count;
-  }
-
   /** Copies `frame` (FRAME_BYTES long) in; when the buffer is full the OLDEST frame is dropped, so latency stays bounded. */
   push(frame: Buffer): void {
     if (frame.length !== FRAME_BYTES) throw new RangeError(`a frame is ${FRAME_BYTES} bytes, got ${frame.length}`);
