@@ -10,7 +10,7 @@ import { FrameParser } from '#shared/framing/frame-parser.ts';
 import { explainConnectError } from '#shared/network-errors.ts';
 import { ProtocolError } from '#shared/protocol-error.ts';
 import { UserError } from '#shared/user-error.ts';
-import { nameProblem } from '#shared/user-name.ts';
+import { nameProblem, printable } from '#shared/user-name.ts';
 import {
   audioFrame,
   byeFrame,
@@ -27,20 +27,6 @@ const WELCOME_TIMEOUT_MS = 10_000;
 const LAST_ECHOES_WAIT_MS = 1_000;
 /** After BYE, how long the server gets to close its side before we cut the connection. */
 const CLOSE_GRACE_MS = 1_000;
-
-/** Control characters, line/paragraph separators and bidi overrides (the characters names may not hold). */
-const UNPRINTABLE = /[\p{Cc}\p{Zl}\p{Zp}\u202A-\u202E\u2066-\u2069]/gu;
-
-/**
- * `text` from the server with every control or formatting character shown as an escape
- * ("\x1b[2J" becomes "\\x1b[2J"): a hostile server must not be able to drive our terminal.
- */
-function printable(text: string): string {
-  return text.replace(UNPRINTABLE, (char) => {
-    const code = char.codePointAt(0)!;
-    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
-  });
-}
 
 export interface ClientOptions {
   name: string;

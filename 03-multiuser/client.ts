@@ -1,31 +1,25 @@
 // Stage 03 client: joins the server with a name, sends voice frames from the --input while the
 // voice gate (or push-to-talk) is open, writes the mix of everyone else to the --output, and
 // shows who is here and who is speaking, until the user leaves.
+// This file checks the options and holds the conversation on one connection (the handshake,
+// each message routed to its part, leaving); the parts are audio-pipeline.ts (voice both ways),
+// client-state.ts (what the server has told us: applyNews) and commands.ts (what the user types).
 import type { Socket } from 'node:net';
 import { createInterface } from 'node:readline';
-import { FRAME_BYTES } from '#shared/audio/format.ts';
 import { openSink, openSource } from '#shared/audio/open-audio.ts';
-import { AudioDeviceUnavailable, AudioFormatError, type AudioSink, type AudioSource } from '#shared/audio/types.ts';
+import { AudioDeviceUnavailable, AudioFormatError } from '#shared/audio/types.ts';
 import { connect } from '#shared/connect.ts';
 import { FrameParser } from '#shared/framing/frame-parser.ts';
 import { explainConnectError } from '#shared/network-errors.ts';
 import { ProtocolError } from '#shared/protocol-error.ts';
 import { UserError } from '#shared/user-error.ts';
-import { nameProblem } from '#shared/user-name.ts';
+import { nameProblem, printable } from '#shared/user-name.ts';
 import { DEFAULT_GATE, VoiceGate, type VoiceGateOptions } from '#shared/voice-gate.ts';
-import {
-  audioFrame,
-  byeFrame,
-  helloFrame,
-  MAX_QUEUED_AUDIO_BYTES,
-  MessageType,
-  parseError,
-  parseNameList,
-  parseUserEvent,
-  parseWelcome,
-  serverMessageLimit,
-} from './protocol.ts';
-import { type ClientDisplay, createDisplay, printable } from './terminal-display.ts';
+import { AudioPipeline } from './audio-pipeline.ts';
+import { applyNews, ClientState } from './client-state.ts';
+import { type CommandTarget, commandsHint, runCommand, showPushToTalk } from './commands.ts';
+import { byeFrame, helloFrame, MessageType, parseError, parseWelcome, serverMessageLimit } from './protocol.ts';
+import { type ClientDisplay, createDisplay } from './terminal-display.ts';
 
 const WELCOME_TIMEOUT_MS = 10_000;
 /** After BYE, how long the server gets to close its side before we cut the connection. */
@@ -73,7 +67,7 @@ export async function runClient(options: ClientOptions): Promise<void> {
   });
   try {
     const socket = await connect(options.host, options.port);
-    await talk(socket, options, new VoiceGate(gate), source, sink);
+    await talk(socket, options, new AudioPipeline(source, sink, new VoiceGate(gate), options.pushToTalk ?? false));
   } finally {
     await source.stop();
     await sink.close(); // a WAV file is complete, the speaker has played what it holds
@@ -107,54 +101,34 @@ async function openAudio<T>(open: () => Promise<T>): Promise<T> {
   }
 }
 
-/** "Ada, Bob", or "(nobody)". (The display makes names safe to print, not this.) */
-function nameList(names: readonly string[], mark: (name: string) => string = () => ''): string {
-  return names.length === 0 ? '(nobody)' : names.map((name) => name + mark(name)).join(', ');
-}
-
 /** The conversation on one connection: HELLO, WELCOME, USERS, then audio both ways and news until BYE. */
-function talk(socket: Socket, options: ClientOptions, gate: VoiceGate, source: AudioSource, sink: AudioSink): Promise<void> {
+function talk(socket: Socket, options: ClientOptions, audio: AudioPipeline): Promise<void> {
   const server = { host: options.host, port: options.port };
-  let state: 'handshake' | 'joined' | 'done' = 'handshake';
-  let muted = false;
-  let pushToTalkOn = false; // push-to-talk starts off: nobody is on the air by surprise
-  let talking = false;
-  let users: string[] = [];
-  let speakers = new Set<string>();
-  let framesSent = 0;
-  let framesHeard = 0;
+  let phase: 'handshake' | 'joined' | 'done' = 'handshake';
+  const state = new ClientState();
   const timers = new Set<NodeJS.Timeout>();
   const after = (ms: number, action: () => void) => timers.add(setTimeout(action, ms));
-  const commands = options.commands === false ? undefined : createInterface({ input: process.stdin });
-
-  /** The terminal's status line: who is here, who speaks, and what we are doing. */
-  const status = () => {
-    const you = muted
-      ? 'muted'
-      : options.pushToTalk && !pushToTalkOn
-        ? 'push-to-talk off (Enter to talk)'
-        : `${talking ? 'talking' : 'silent'}, level ${Math.max(-99, Math.round(gate.levelDb))} dBFS`;
-    return `users: ${nameList(users, (name) => (speakers.has(name) ? '*' : ''))}  (*speaking) | you: ${you}`;
-  };
-  const display = options.display ?? createDisplay(status);
+  const input = options.commands === false ? undefined : createInterface({ input: process.stdin });
+  // The terminal's status line: who is here, who speaks, and what we are doing.
+  const display = options.display ?? createDisplay(() => `${state.status} | you: ${audio.status}`);
 
   socket.setNoDelay(true); // send each voice frame at once (see server.ts)
 
   return new Promise<void>((resolve, reject) => {
     /** Ends the conversation, successfully or with a one-line error. */
     const finish = (error?: Error) => {
-      if (state === 'done') return;
-      state = 'done';
+      if (phase === 'done') return;
+      phase = 'done';
       for (const timer of timers) clearTimeout(timer);
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
-      if (commands) {
-        commands.close();
+      if (input) {
+        input.close();
         // close() alone stops reading but leaves an open pipe holding the process: let it go.
         process.stdin.destroy();
       }
       display.close();
-      void source.stop();
+      audio.stop();
       if (error) {
         socket.destroy();
         reject(error);
@@ -165,12 +139,12 @@ function talk(socket: Socket, options: ClientOptions, gate: VoiceGate, source: A
 
     /** Leaves cleanly: BYE, then close. */
     const leave = (why: string) => {
-      if (state === 'done') return;
-      if (state === 'joined') {
+      if (phase === 'done') return;
+      if (phase === 'joined') {
         socket.end(byeFrame());
         // The server closes after BYE; if it does not, we do not wait for ever.
         setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
-        display.line(`left (${why}): sent ${framesSent} frames, heard ${framesHeard}`);
+        display.line(`left (${why}): sent ${audio.framesSent} frames, heard ${audio.framesHeard}`);
       } else {
         socket.destroy(); // not joined yet: nothing to say goodbye to
         display.line(`left (${why}) before the server answered`);
@@ -188,16 +162,11 @@ function talk(socket: Socket, options: ClientOptions, gate: VoiceGate, source: A
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
 
-    const sendFrame = (frame: Buffer) => {
-      if (state !== 'joined') return;
-      // The gate hears every frame, even muted or on push-to-talk, so the level shown stays live.
-      const voice = gate.accept(frame);
-      talking = !muted && (options.pushToTalk ? pushToTalkOn : voice);
-      if (!talking) return; // silence is not sent: the server mixes only who speaks
-      // A server that stops reading must not make us buffer voice without bound either.
-      if (socket.writableLength > MAX_QUEUED_AUDIO_BYTES) return;
-      socket.write(audioFrame(frame));
-      framesSent++;
+    const commandTarget: CommandTarget = {
+      state,
+      audio,
+      display,
+      leave,
     };
 
     const onInputEnd = () => {
@@ -205,58 +174,22 @@ function talk(socket: Socket, options: ClientOptions, gate: VoiceGate, source: A
       leave('input ended'); // nothing comes back to wait for: the mix never holds our own voice
     };
 
-    const showPushToTalk = () =>
-      display.line(pushToTalkOn ? 'push-to-talk: on (sending; Enter to stop)' : 'push-to-talk: off (press Enter to talk)');
-
     const onWelcome = (payload: Buffer) => {
-      if (state !== 'handshake') throw new ProtocolError('unexpected_message', 'a second WELCOME');
+      if (phase !== 'handshake') throw new ProtocolError('unexpected_message', 'a second WELCOME');
       const { name } = parseWelcome(payload);
-      state = 'joined';
+      phase = 'joined';
       clearTimeout(welcomeTimer);
       display.line(`connected to ${options.host}:${options.port} as ${name}`);
-      display.line(`sending ${source.description} ${options.pushToTalk ? 'while push-to-talk is on' : 'while the voice gate is open'}, playing the mix to ${sink.description}`);
-      if (commands && process.stdin.isTTY) {
-        display.line(`type mute, unmute, users or exit (or press Ctrl+C)${options.pushToTalk ? '; press Enter to turn push-to-talk on or off' : ''}`);
-      }
-      if (options.pushToTalk) showPushToTalk();
+      display.line(`sending ${audio.source.description} ${audio.pushToTalk ? 'while push-to-talk is on' : 'while the voice gate is open'}, playing the mix to ${audio.sink.description}`);
+      if (input && process.stdin.isTTY) display.line(commandsHint(audio.pushToTalk));
+      if (audio.pushToTalk) showPushToTalk(audio, display);
       if (options.durationSeconds !== undefined) after(options.durationSeconds * 1000, () => leave('--duration is over'));
-      source.start(sendFrame, onInputEnd);
-    };
-
-    const onAudio = (payload: Buffer) => {
-      if (state !== 'joined') throw new ProtocolError('unexpected_message', 'AUDIO before WELCOME');
-      if (payload.length !== FRAME_BYTES) {
-        throw new ProtocolError('bad_audio_size', `AUDIO of ${payload.length} bytes; expected ${FRAME_BYTES}`);
-      }
-      framesHeard++;
-      // Copied: the payload may be a view into a larger network chunk, and a sink may keep it.
-      sink.write(Buffer.from(payload));
-    };
-
-    /** USERS, JOINED, LEFT and SPEAKING: the news about the others. */
-    const onNews = (type: number, payload: Buffer) => {
-      if (state !== 'joined') throw new ProtocolError('unexpected_message', `message type ${type} before WELCOME`);
-      if (type === MessageType.users) {
-        users = parseNameList(payload, 'users');
-        display.line(`users: ${nameList(users)}`);
-      } else if (type === MessageType.joined) {
-        const { name } = parseUserEvent(payload);
-        if (!users.includes(name)) users.push(name);
-        display.line(`joined: ${name}`);
-      } else if (type === MessageType.left) {
-        const { name, reason } = parseUserEvent(payload);
-        users = users.filter((user) => user !== name);
-        speakers.delete(name);
-        display.line(`left: ${name}${reason === undefined ? '' : ` (${reason})`}`);
-      } else {
-        speakers = new Set(parseNameList(payload, 'speakers'));
-        display.line(`speaking: ${nameList([...speakers])}`);
-      }
+      audio.start(socket, onInputEnd);
     };
 
     const onError = (payload: Buffer) => {
       const { code, message } = parseError(payload);
-      const what = state === 'handshake' ? 'the server refused' : 'the server ended the session';
+      const what = phase === 'handshake' ? 'the server refused' : 'the server ended the session';
       // printable: this line goes to standard error directly, not through the display.
       finish(new UserError(`${what}: ${printable(message)} (${printable(code)})`));
     };
@@ -264,16 +197,17 @@ function talk(socket: Socket, options: ClientOptions, gate: VoiceGate, source: A
     const parser = new FrameParser({
       maxPayload: serverMessageLimit,
       onFrame: (type, payload) => {
-        if (state === 'done') return;
+        if (phase === 'done') return;
         if (type === MessageType.welcome) onWelcome(payload);
-        else if (type === MessageType.audio) onAudio(payload);
         else if (type === MessageType.error) onError(payload);
-        else onNews(type, payload); // the only other types serverMessageLimit lets through
+        else if (phase !== 'joined') throw new ProtocolError('unexpected_message', `message type ${type} before WELCOME`);
+        else if (type === MessageType.audio) audio.play(payload);
+        else applyNews(state, type, payload, display); // the only other types serverMessageLimit lets through
       },
     });
 
     socket.on('data', (chunk: Buffer) => {
-      if (state === 'done') return;
+      if (phase === 'done') return;
       try {
         parser.push(chunk);
       } catch (error) {
@@ -285,27 +219,14 @@ function talk(socket: Socket, options: ClientOptions, gate: VoiceGate, source: A
       }
     });
     socket.on('end', () => {
-      const when = state === 'handshake' ? 'before answering HELLO' : 'without a word';
+      const when = phase === 'handshake' ? 'before answering HELLO' : 'without a word';
       finish(new UserError(`the server closed the connection ${when}`));
     });
     socket.on('error', (error: NodeJS.ErrnoException) => finish(new UserError(explainConnectError(error, server))));
 
-    commands?.on('line', (line) => {
+    input?.on('line', (line) => {
       display.commandTyped();
-      const command = line.trim().toLowerCase();
-      if (command === 'exit' || command === 'quit') {
-        leave('exit');
-      } else if (command === 'mute' || command === 'unmute') {
-        muted = command === 'mute';
-        display.line(muted ? 'muted: sending nothing' : 'unmuted');
-      } else if (command === 'users') {
-        display.line(`users: ${nameList(users)}`);
-      } else if (command === '' && options.pushToTalk) {
-        pushToTalkOn = !pushToTalkOn;
-        showPushToTalk();
-      } else if (command !== '') {
-        display.line(`commands: mute, unmute, users, exit${options.pushToTalk ? ', and Enter for push-to-talk' : ''}`);
-      }
+      runCommand(line, commandTarget);
     });
     // The end of standard input is NOT a command to leave: scripts run clients with no input.
 

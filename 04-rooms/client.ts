@@ -2,37 +2,25 @@
 // while the voice gate (or push-to-talk) is open, writes the mix of the room's other members to
 // the --output, shows who is in the room and who is speaking, lists the rooms and moves between
 // them (the commands rooms and join ROOM), until the user leaves.
+// This file checks the options and holds the conversation on one connection (the handshake,
+// each message routed to its part, leaving); the parts are audio-pipeline.ts (voice both ways),
+// client-state.ts (what the server has told us: applyNews) and commands.ts (what the user types).
 import type { Socket } from 'node:net';
 import { createInterface } from 'node:readline';
-import { FRAME_BYTES } from '#shared/audio/format.ts';
 import { openSink, openSource } from '#shared/audio/open-audio.ts';
-import { AudioDeviceUnavailable, AudioFormatError, type AudioSink, type AudioSource } from '#shared/audio/types.ts';
+import { AudioDeviceUnavailable, AudioFormatError } from '#shared/audio/types.ts';
 import { connect } from '#shared/connect.ts';
 import { FrameParser } from '#shared/framing/frame-parser.ts';
 import { explainConnectError } from '#shared/network-errors.ts';
 import { ProtocolError } from '#shared/protocol-error.ts';
 import { UserError } from '#shared/user-error.ts';
-import { nameProblem } from '#shared/user-name.ts';
+import { nameProblem, printable } from '#shared/user-name.ts';
 import { DEFAULT_GATE, VoiceGate, type VoiceGateOptions } from '#shared/voice-gate.ts';
-import {
-  audioFrame,
-  byeFrame,
-  helloFrame,
-  joinFrame,
-  listRoomsFrame,
-  MAX_QUEUED_AUDIO_BYTES,
-  MessageType,
-  parseError,
-  parseJoinRefused,
-  parseNameList,
-  parseRooms,
-  parseUserEvent,
-  parseUsersRoom,
-  parseWelcome,
-  roomProblem,
-  serverMessageLimit,
-} from './protocol.ts';
-import { type ClientDisplay, createDisplay, printable } from './terminal-display.ts';
+import { AudioPipeline } from './audio-pipeline.ts';
+import { applyNews, ClientState } from './client-state.ts';
+import { type CommandTarget, commandsHint, runCommand, showPushToTalk } from './commands.ts';
+import { byeFrame, helloFrame, MessageType, parseError, parseWelcome, roomProblem, serverMessageLimit } from './protocol.ts';
+import { type ClientDisplay, createDisplay } from './terminal-display.ts';
 
 const WELCOME_TIMEOUT_MS = 10_000;
 /** After BYE, how long the server gets to close its side before we cut the connection. */
@@ -89,7 +77,7 @@ export async function runClient(options: ClientOptions): Promise<void> {
   });
   try {
     const socket = await connect(options.host, options.port);
-    await talk(socket, { ...options, room }, new VoiceGate(gate), source, sink);
+    await talk(socket, { ...options, room }, new AudioPipeline(source, sink, new VoiceGate(gate), options.pushToTalk ?? false));
   } finally {
     await source.stop();
     await sink.close(); // a WAV file is complete, the speaker has played what it holds
@@ -123,55 +111,34 @@ async function openAudio<T>(open: () => Promise<T>): Promise<T> {
   }
 }
 
-/** "Ada, Bob", or "(nobody)". (The display makes names safe to print, not this.) */
-function nameList(names: readonly string[], mark: (name: string) => string = () => ''): string {
-  return names.length === 0 ? '(nobody)' : names.map((name) => name + mark(name)).join(', ');
-}
-
 /** The conversation on one connection: HELLO, WELCOME, USERS, then audio both ways, news and moves until BYE. */
-function talk(socket: Socket, options: ClientOptions & { room: string }, gate: VoiceGate, source: AudioSource, sink: AudioSink): Promise<void> {
+function talk(socket: Socket, options: ClientOptions & { room: string }, audio: AudioPipeline): Promise<void> {
   const server = { host: options.host, port: options.port };
-  let state: 'handshake' | 'joined' | 'done' = 'handshake';
-  let muted = false;
-  let pushToTalkOn = false; // push-to-talk starts off: nobody is on the air by surprise
-  let talking = false;
-  let room = options.room; // the room we are in: the server's word (WELCOME, USERS) once it speaks
-  let users: string[] = [];
-  let speakers = new Set<string>();
-  let framesSent = 0;
-  let framesHeard = 0;
+  let phase: 'handshake' | 'joined' | 'done' = 'handshake';
+  const state = new ClientState(options.room);
   const timers = new Set<NodeJS.Timeout>();
   const after = (ms: number, action: () => void) => timers.add(setTimeout(action, ms));
-  const commands = options.commands === false ? undefined : createInterface({ input: process.stdin });
-
-  /** The terminal's status line: who is here, who speaks, and what we are doing. */
-  const status = () => {
-    const you = muted
-      ? 'muted'
-      : options.pushToTalk && !pushToTalkOn
-        ? 'push-to-talk off (Enter to talk)'
-        : `${talking ? 'talking' : 'silent'}, level ${Math.max(-99, Math.round(gate.levelDb))} dBFS`;
-    return `room ${room} | users: ${nameList(users, (name) => (speakers.has(name) ? '*' : ''))}  (*speaking) | you: ${you}`;
-  };
-  const display = options.display ?? createDisplay(status);
+  const input = options.commands === false ? undefined : createInterface({ input: process.stdin });
+  // The terminal's status line: who is here, who speaks, and what we are doing.
+  const display = options.display ?? createDisplay(() => `${state.status} | you: ${audio.status}`);
 
   socket.setNoDelay(true); // send each voice frame at once (see server.ts)
 
   return new Promise<void>((resolve, reject) => {
     /** Ends the conversation, successfully or with a one-line error. */
     const finish = (error?: Error) => {
-      if (state === 'done') return;
-      state = 'done';
+      if (phase === 'done') return;
+      phase = 'done';
       for (const timer of timers) clearTimeout(timer);
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
-      if (commands) {
-        commands.close();
+      if (input) {
+        input.close();
         // close() alone stops reading but leaves an open pipe holding the process: let it go.
         process.stdin.destroy();
       }
       display.close();
-      void source.stop();
+      audio.stop();
       if (error) {
         socket.destroy();
         reject(error);
@@ -182,12 +149,12 @@ function talk(socket: Socket, options: ClientOptions & { room: string }, gate: V
 
     /** Leaves cleanly: BYE, then close. */
     const leave = (why: string) => {
-      if (state === 'done') return;
-      if (state === 'joined') {
+      if (phase === 'done') return;
+      if (phase === 'joined') {
         socket.end(byeFrame());
         // The server closes after BYE; if it does not, we do not wait for ever.
         setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
-        display.line(`left (${why}): sent ${framesSent} frames, heard ${framesHeard}`);
+        display.line(`left (${why}): sent ${audio.framesSent} frames, heard ${audio.framesHeard}`);
       } else {
         socket.destroy(); // not joined yet: nothing to say goodbye to
         display.line(`left (${why}) before the server answered`);
@@ -205,16 +172,13 @@ function talk(socket: Socket, options: ClientOptions & { room: string }, gate: V
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
 
-    const sendFrame = (frame: Buffer) => {
-      if (state !== 'joined') return;
-      // The gate hears every frame, even muted or on push-to-talk, so the level shown stays live.
-      const voice = gate.accept(frame);
-      talking = !muted && (options.pushToTalk ? pushToTalkOn : voice);
-      if (!talking) return; // silence is not sent: the server mixes only who speaks
-      // A server that stops reading must not make us buffer voice without bound either.
-      if (socket.writableLength > MAX_QUEUED_AUDIO_BYTES) return;
-      socket.write(audioFrame(frame));
-      framesSent++;
+    const commandTarget: CommandTarget = {
+      state,
+      audio,
+      display,
+      isJoined: () => phase === 'joined',
+      send: (frame) => socket.write(frame),
+      leave,
     };
 
     const onInputEnd = () => {
@@ -222,80 +186,29 @@ function talk(socket: Socket, options: ClientOptions & { room: string }, gate: V
       leave('input ended'); // nothing comes back to wait for: the mix never holds our own voice
     };
 
-    const showPushToTalk = () =>
-      display.line(pushToTalkOn ? 'push-to-talk: on (sending; Enter to stop)' : 'push-to-talk: off (press Enter to talk)');
-
     const onWelcome = (payload: Buffer) => {
-      if (state !== 'handshake') throw new ProtocolError('unexpected_message', 'a second WELCOME');
+      if (phase !== 'handshake') throw new ProtocolError('unexpected_message', 'a second WELCOME');
       const welcome = parseWelcome(payload);
-      state = 'joined';
-      room = welcome.room;
+      phase = 'joined';
+      state.room = welcome.room;
       clearTimeout(welcomeTimer);
       display.line(`connected to ${options.host}:${options.port} as ${welcome.name}`);
-      display.line(`sending ${source.description} ${options.pushToTalk ? 'while push-to-talk is on' : 'while the voice gate is open'}, playing the mix to ${sink.description}`);
-      if (commands && process.stdin.isTTY) {
-        display.line(`type mute, unmute, users, rooms, join ROOM or exit (or press Ctrl+C)${options.pushToTalk ? '; press Enter to turn push-to-talk on or off' : ''}`);
-      }
-      if (options.pushToTalk) showPushToTalk();
+      display.line(`sending ${audio.source.description} ${audio.pushToTalk ? 'while push-to-talk is on' : 'while the voice gate is open'}, playing the mix to ${audio.sink.description}`);
+      if (input && process.stdin.isTTY) display.line(commandsHint(audio.pushToTalk));
+      if (audio.pushToTalk) showPushToTalk(audio, display);
       if (options.durationSeconds !== undefined) after(options.durationSeconds * 1000, () => leave('--duration is over'));
       for (const { afterSeconds, command } of options.scriptedCommands ?? []) {
         after(afterSeconds * 1000, () => {
           display.line(`> ${command}`);
-          runCommand(command);
+          runCommand(command, commandTarget);
         });
       }
-      source.start(sendFrame, onInputEnd);
-    };
-
-    const onAudio = (payload: Buffer) => {
-      if (state !== 'joined') throw new ProtocolError('unexpected_message', 'AUDIO before WELCOME');
-      if (payload.length !== FRAME_BYTES) {
-        throw new ProtocolError('bad_audio_size', `AUDIO of ${payload.length} bytes; expected ${FRAME_BYTES}`);
-      }
-      framesHeard++;
-      // Copied: the payload may be a view into a larger network chunk, and a sink may keep it.
-      sink.write(Buffer.from(payload));
-    };
-
-    /** Where we are and who is with us: on USERS and on the command users. */
-    const showRoom = () => {
-      display.line(`room: ${room}`);
-      display.line(`users: ${nameList(users)}`);
-    };
-
-    /** USERS, JOINED, LEFT and SPEAKING: the news about the others in our room; JOIN_REFUSED and ROOMS: answers. */
-    const onNews = (type: number, payload: Buffer) => {
-      if (state !== 'joined') throw new ProtocolError('unexpected_message', `message type ${type} before WELCOME`);
-      if (type === MessageType.users) {
-        // After WELCOME and after each move (or a join of the room we are in): the room is the server's word.
-        const newRoom = parseUsersRoom(payload);
-        users = parseNameList(payload, 'users');
-        if (newRoom !== room) speakers = new Set(); // who spoke over there says nothing about here
-        room = newRoom;
-        showRoom();
-      } else if (type === MessageType.joinRefused) {
-        const { code, message } = parseJoinRefused(payload);
-        display.line(`join refused: ${message} (${code})`); // and we stay where we are
-      } else if (type === MessageType.rooms) {
-        display.list('rooms', parseRooms(payload).map((entry) => `${entry.room} (${entry.users})`));
-      } else if (type === MessageType.joined) {
-        const { name } = parseUserEvent(payload);
-        if (!users.includes(name)) users.push(name);
-        display.line(`joined: ${name}`);
-      } else if (type === MessageType.left) {
-        const { name, reason } = parseUserEvent(payload);
-        users = users.filter((user) => user !== name);
-        speakers.delete(name);
-        display.line(`left: ${name}${reason === undefined ? '' : ` (${reason === 'moved' ? 'moved to another room' : reason})`}`);
-      } else {
-        speakers = new Set(parseNameList(payload, 'speakers'));
-        display.line(`speaking: ${nameList([...speakers])}`);
-      }
+      audio.start(socket, onInputEnd);
     };
 
     const onError = (payload: Buffer) => {
       const { code, message } = parseError(payload);
-      const what = state === 'handshake' ? 'the server refused' : 'the server ended the session';
+      const what = phase === 'handshake' ? 'the server refused' : 'the server ended the session';
       // printable: this line goes to standard error directly, not through the display.
       finish(new UserError(`${what}: ${printable(message)} (${printable(code)})`));
     };
@@ -303,16 +216,17 @@ function talk(socket: Socket, options: ClientOptions & { room: string }, gate: V
     const parser = new FrameParser({
       maxPayload: serverMessageLimit,
       onFrame: (type, payload) => {
-        if (state === 'done') return;
+        if (phase === 'done') return;
         if (type === MessageType.welcome) onWelcome(payload);
-        else if (type === MessageType.audio) onAudio(payload);
         else if (type === MessageType.error) onError(payload);
-        else onNews(type, payload); // the only other types serverMessageLimit lets through
+        else if (phase !== 'joined') throw new ProtocolError('unexpected_message', `message type ${type} before WELCOME`);
+        else if (type === MessageType.audio) audio.play(payload);
+        else applyNews(state, type, payload, display); // the only other types serverMessageLimit lets through
       },
     });
 
     socket.on('data', (chunk: Buffer) => {
-      if (state === 'done') return;
+      if (phase === 'done') return;
       try {
         parser.push(chunk);
       } catch (error) {
@@ -324,47 +238,14 @@ function talk(socket: Socket, options: ClientOptions & { room: string }, gate: V
       }
     });
     socket.on('end', () => {
-      const when = state === 'handshake' ? 'before answering HELLO' : 'without a word';
+      const when = phase === 'handshake' ? 'before answering HELLO' : 'without a word';
       finish(new UserError(`the server closed the connection ${when}`));
     });
     socket.on('error', (error: NodeJS.ErrnoException) => finish(new UserError(explainConnectError(error, server))));
 
-    /** `join ROOM`: the id is checked here first, so a typo is explained without a round trip. */
-    const requestJoin = (target: string) => {
-      const problem = roomProblem(target);
-      if (target === '') display.line('join which room? type join ROOM, for example join game-42');
-      else if (problem) display.line(`cannot join "${target}": ${problem}`);
-      else if (state !== 'joined') display.line('not in a room yet: wait for the server to answer');
-      else socket.write(joinFrame(target)); // the answer is USERS for the new room, or JOIN_REFUSED
-    };
-
-    /** One line of standard input (or of the script). */
-    const runCommand = (line: string) => {
-      // The command word is case-insensitive; its argument (a room id) is not.
-      const [word = '', ...rest] = line.trim().split(/\s+/);
-      const command = word.toLowerCase();
-      if (command === 'exit' || command === 'quit') {
-        leave('exit');
-      } else if (command === 'mute' || command === 'unmute') {
-        muted = command === 'mute';
-        display.line(muted ? 'muted: sending nothing' : 'unmuted');
-      } else if (command === 'users') {
-        showRoom();
-      } else if (command === 'rooms') {
-        if (state === 'joined') socket.write(listRoomsFrame()); // the answer is ROOMS
-        else display.line('not in a room yet: wait for the server to answer');
-      } else if (command === 'join') {
-        requestJoin(rest.join(' '));
-      } else if (command === '' && options.pushToTalk) {
-        pushToTalkOn = !pushToTalkOn;
-        showPushToTalk();
-      } else if (command !== '') {
-        display.line(`commands: mute, unmute, users, rooms, join ROOM, exit${options.pushToTalk ? ', and Enter for push-to-talk' : ''}`);
-      }
-    };
-    commands?.on('line', (line) => {
+    input?.on('line', (line) => {
       display.commandTyped();
-      runCommand(line);
+      runCommand(line, commandTarget);
     });
     // The end of standard input is NOT a command to leave: scripts run clients with no input.
 

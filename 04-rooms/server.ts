@@ -8,6 +8,7 @@ import { FRAME_BYTES } from '#shared/audio/format.ts';
 import { FrameClock } from '#shared/audio/frame-clock.ts';
 import { FRAME_HEADER_BYTES, writeFrameHeader } from '#shared/framing/frame-encoder.ts';
 import { FrameParser } from '#shared/framing/frame-parser.ts';
+import { type JitterDrop, JitterBuffer } from '#shared/jitter-buffer.ts';
 import { listenAndAnnounce, type ListeningAddress } from '#shared/listen.ts';
 import { RoomMixer } from '#shared/mixer.ts';
 import { ProtocolError } from '#shared/protocol-error.ts';
@@ -39,59 +40,35 @@ import {
   usersFrame,
   welcomeFrame,
 } from './protocol.ts';
-import { countTick, reportStatsOnSignal, serverStats } from './server-stats.ts';
 
 /**
- * A talker's frames waiting for the mixer: at most JITTER_BUFFER_FRAMES, oldest first.
- * Frames are copied into buffers allocated once, so a talker costs no allocation per frame
- * and we keep no reference to the socket's (possibly large) chunks.
+ * Hooks for watching the server from outside: the benchmark (bench/) counts ticks and drops with
+ * them. The server calls each at the moment its name says and ignores what it does; without an
+ * observer it calls NO_OBSERVER, which does nothing. Nothing here is part of the protocol.
  */
-class JitterBuffer {
-  private readonly slots = Array.from({ length: JITTER_BUFFER_FRAMES }, () => Buffer.alloc(FRAME_BYTES));
-  private oldest = 0; // index in `slots` of the oldest waiting frame
-  private count = 0;
-  /** Frames thrown away because the buffer was full (the talker sent faster than real time). */
-  overflows = 0;
-  /** Ticks in a row that left two or more frames waiting: a standing backlog, i.e. latency that stays. */
-  private backlogTicks = 0;
-  /** Frames dropped to cut a standing backlog. */
-  trims = 0;
-
-  /** Copies `frame` in; when the buffer is full the OLDEST frame is dropped, so latency stays bounded. */
-  push(frame: Buffer): void {
-    if (this.count === this.slots.length) {
-      this.oldest = (this.oldest + 1) % this.slots.length;
-      this.count--;
-      this.overflows++;
-      serverStats.frames_dropped.jitter_overflow++;
-    }
-    frame.copy(this.slots[(this.oldest + this.count) % this.slots.length]!);
-    this.count++;
-  }
-
-  /** The oldest frame, or null when none is waiting (the talker is silent this tick). Valid until the next push(). */
-  take(): Buffer | null {
-    if (this.count === 0) return null;
-    // One frame left waiting is the jitter buffer doing its job; two or more, tick after tick, is delay that stays.
-    this.backlogTicks = this.count > 2 ? this.backlogTicks + 1 : 0;
-    if (this.backlogTicks >= JITTER_TRIM_AFTER_TICKS) {
-      this.oldest = (this.oldest + 1) % this.slots.length; // drop the oldest: 20 ms less delay
-      this.count--;
-      this.trims++;
-      this.backlogTicks = 0;
-      serverStats.frames_dropped.jitter_trim++;
-    }
-    const frame = this.slots[this.oldest]!;
-    this.oldest = (this.oldest + 1) % this.slots.length;
-    this.count--;
-    return frame;
-  }
-
-  /** Forgets every waiting frame: a user who moves must not be heard in the new room saying what they said in the old one. */
-  clear(): void {
-    this.count = 0;
-  }
+export interface ServerObserver {
+  /** A mixer tick starts, `latenessMs` after it was due. */
+  tickStarted(latenessMs: number): void;
+  /** That tick's mixing and sending are done. */
+  tickEnded(): void;
+  /** The clock skipped `count` ticks: the event loop was blocked for longer than a tick. */
+  ticksSkipped(count: number): void;
+  /** A talker's AUDIO frame arrived; it waits in their jitter buffer. */
+  frameReceived(): void;
+  /** A talker's jitter buffer dropped a waiting frame (it was full, or a standing backlog was cut). */
+  frameDropped(reason: JitterDrop): void;
+  /** A mix was not sent: the listener's send buffer was full (a slow reader). */
+  mixSkipped(): void;
 }
+
+export const NO_OBSERVER: ServerObserver = {
+  tickStarted() {},
+  tickEnded() {},
+  ticksSkipped() {},
+  frameReceived() {},
+  frameDropped() {},
+  mixSkipped() {},
+};
 
 /** One joined user, as the room sees them. */
 interface User {
@@ -136,8 +113,13 @@ class Room {
   private readonly mixer = new RoomMixer();
   /** Set when a speaker leaves: the next tick announces the smaller set. */
   private speakersChanged = false;
+  /** This tick's mix for the listeners who did not talk: the same for all of them, so built once (on first need). */
+  private everyoneFrame: Buffer | null = null;
 
-  constructor(readonly id: string) {}
+  constructor(
+    readonly id: string,
+    private readonly observer: ServerObserver,
+  ) {}
 
   get size(): number {
     return this.users.size;
@@ -151,7 +133,8 @@ class Room {
   join(user: User): void {
     // Added first, so the room is not empty (and deleted) if a member is refused as it is told.
     this.users.set(user.name, user);
-    for (const other of this.users.values()) if (other !== user) sendControl(other, joinedFrame(user.name));
+    const joined = joinedFrame(user.name); // built once, the same bytes for everyone
+    for (const other of this.users.values()) if (other !== user) sendControl(other, joined);
     this.sendUsers(user);
     const speakers = this.speakerNames();
     if (speakers.length > 0) sendControl(user, speakingFrame(speakers));
@@ -167,13 +150,15 @@ class Room {
     if (this.users.get(user.name) !== user) return false;
     this.users.delete(user.name);
     if (user.speaking) this.speakersChanged = true;
-    for (const other of this.users.values()) sendControl(other, leftFrame(user.name, reason));
+    const left = leftFrame(user.name, reason); // built once, the same bytes for everyone
+    for (const other of this.users.values()) sendControl(other, left);
     return true;
   }
 
   /** One 20 ms tick: at most one frame per talker, summed once, then one mix per listener. */
   mixTick(tick: number): void {
     this.mixer.begin();
+    this.everyoneFrame = null;
     let talkers = 0;
     for (const user of this.users.values()) {
       user.frameThisTick = user.voice.take();
@@ -197,7 +182,7 @@ class Room {
     // Never wait for a slow reader: late audio is useless, so skip it and keep the tick on time.
     if (!listener.socket.writable || listener.socket.writableLength > MAX_QUEUED_AUDIO_BYTES) {
       listener.mixesSkipped++;
-      serverStats.frames_dropped.slow_reader++;
+      this.observer.mixSkipped();
       const now = performance.now();
       listener.skippingSince ??= now;
       // Skipping keeps memory bounded; a listener who has not read for this long is gone for good.
@@ -207,12 +192,20 @@ class Room {
       return;
     }
     listener.skippingSince = null;
-    // One allocation per listener: socket.write keeps the buffer until the kernel takes it.
+    // A talker hears everyone but themselves: their own mix. Every silent listener hears the
+    // same clip(sum): one frame, written to each of them.
+    const frame = own === null ? (this.everyoneFrame ??= this.mixFrame(null)) : this.mixFrame(own);
+    listener.socket.write(frame);
+    listener.mixesSent++;
+  }
+
+  /** A new AUDIO frame holding the mix for a listener whose own frame this tick is `own` (null: they did not talk). */
+  private mixFrame(own: Buffer | null): Buffer {
+    // A new buffer every time: socket.write keeps it until the kernel takes it.
     const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + FRAME_BYTES);
     writeFrameHeader(frame, 0, MessageType.audio, FRAME_BYTES);
     this.mixer.mixFor(own, frame.subarray(FRAME_HEADER_BYTES));
-    listener.socket.write(frame);
-    listener.mixesSent++;
+    return frame;
   }
 
   /** A user speaks while one of their frames was mixed in the last SPEAKING_HOLD_TICKS ticks. */
@@ -244,14 +237,14 @@ class Rooms {
   // The clock runs only while someone is here: an empty server does no work every 20 ms.
   private readonly clock = new FrameClock(
     (tick, lateness) => {
-      const started = performance.now();
+      this.observer.tickStarted(lateness);
       this.mixTick(tick);
-      countTick(lateness, performance.now() - started);
+      this.observer.tickEnded();
     },
     {
       periodMs: TICK_MS,
       onSkip: (skipped) => {
-        serverStats.skipped_ticks += skipped;
+        this.observer.ticksSkipped(skipped);
         console.log(`mixer: the event loop was blocked; ${skipped} ticks skipped`);
       },
     },
@@ -260,6 +253,8 @@ class Rooms {
   private userCount = 0;
   /** ROOMS as last built, until someone joins, leaves or moves: a flood of LIST_ROOMS costs one write each, not a sort. */
   private roomsFrame: Buffer | null = null;
+
+  constructor(private readonly observer: ServerObserver) {}
 
   /** Users in all rooms. */
   get size(): number {
@@ -326,7 +321,7 @@ class Rooms {
   private enter(user: User): void {
     let room = this.rooms.get(user.room);
     if (room === undefined) {
-      room = new Room(user.room);
+      room = new Room(user.room, this.observer);
       this.rooms.set(room.id, room);
     }
     this.roomsFrame = null;
@@ -352,7 +347,7 @@ class Rooms {
 const CLOSE_GRACE_MS = 2_000;
 
 /** Talks to one connection: handshake, then voice into its room and moves between rooms, until it leaves or breaks the protocol. */
-function serveClient(socket: Socket, rooms: Rooms): void {
+function serveClient(socket: Socket, rooms: Rooms, observer: ServerObserver): void {
   const peer = `${socket.remoteAddress}:${socket.remotePort}`;
   let user: User | null = null; // set once this connection has joined a room
   let finished = false; // after BYE or an error, nothing more is read
@@ -405,7 +400,7 @@ function serveClient(socket: Socket, rooms: Rooms): void {
       name: requested.name,
       room: requested.room,
       socket,
-      voice: new JitterBuffer(),
+      voice: new JitterBuffer({ capacity: JITTER_BUFFER_FRAMES, trimAfterTicks: JITTER_TRIM_AFTER_TICKS, onDrop: (reason) => observer.frameDropped(reason) }),
       frameThisTick: null,
       lastMixedTick: -Infinity,
       speaking: false,
@@ -426,7 +421,7 @@ function serveClient(socket: Socket, rooms: Rooms): void {
       throw new ProtocolError(ErrorCode.badAudioSize, `AUDIO carries ${payload.length} bytes; it must be ${FRAME_BYTES} (960 samples)`);
     }
     // The mixer takes it on one of the next ticks; a full buffer drops its oldest frame.
-    serverStats.frames_received++;
+    observer.frameReceived();
     user.voice.push(payload);
   };
 
@@ -500,8 +495,9 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export async function startServer(host: string, port: number): Promise<RunningServer> {
-  const rooms = new Rooms();
+/** Starts the server; `observer` watches it from outside (see ServerObserver). */
+export async function startServer(host: string, port: number, observer: ServerObserver = NO_OBSERVER): Promise<RunningServer> {
+  const rooms = new Rooms(observer);
   const connections = new Set<Socket>();
   const server = createServer((socket) => {
     if (connections.size >= MAX_CONNECTIONS) {
@@ -510,10 +506,9 @@ export async function startServer(host: string, port: number): Promise<RunningSe
     }
     connections.add(socket);
     socket.on('close', () => connections.delete(socket));
-    serveClient(socket, rooms);
+    serveClient(socket, rooms, observer);
   });
   const address = await listenAndAnnounce(server, host, port);
-  reportStatsOnSignal(); // only with VOICE_STATS_FILE set: counters for the benchmark
   // Once listening, the only server errors are failed accepts (EMFILE: no file descriptor left):
   // that one connection is lost, everyone else carries on.
   server.on('error', (error) => console.log(`could not accept a connection: ${error.message}`));

@@ -7,17 +7,7 @@
 // Everything printed passes through printable(): names come from the server, and a hostile
 // server must not be able to send escape sequences to our terminal.
 import { format } from 'node:util';
-
-/** Control characters, line/paragraph separators and bidi overrides (the characters names may not hold). */
-const UNPRINTABLE = /[\p{Cc}\p{Zl}\p{Zp}\u202A-\u202E\u2066-\u2069]/gu;
-
-/** `text` with every control or formatting character shown as an escape: "\x1b[2J" becomes "\\x1b[2J". */
-export function printable(text: string): string {
-  return text.replace(UNPRINTABLE, (char) => {
-    const code = char.codePointAt(0)!;
-    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
-  });
-}
+import { printable } from '#shared/user-name.ts';
 
 export interface ClientDisplay {
   /** One line of news (an event, a command's answer). */

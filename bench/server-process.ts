@@ -1,7 +1,8 @@
 // The server under test, as a SEPARATE process with its own process group: started from the
 // stage's real command line, measured from outside through /proc, and killed (with anything it
 // started) at the end. Optional counters come from the server itself: with VOICE_STATS_FILE set,
-// a server that supports it appends one JSON line of counters at start and on each SIGUSR2.
+// a server that supports it appends one JSON line of counters at start and on each SIGUSR2
+// (the stage 04 reference server does, when started through bench/counted-server.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,7 +16,7 @@ const READY_LINE = /listening on (\S+):(\d+)/;
 const READY_TIMEOUT_MS = 20_000;
 const STATS_TIMEOUT_MS = 2_000;
 
-/** The counters a cooperating server reports (see 04-rooms/server-stats.ts). */
+/** The counters a cooperating server reports (see bench/counted-server.ts). */
 export interface ServerCounters {
   ticks: number;
   late_ticks: number;
@@ -39,16 +40,10 @@ export interface ServerOptions {
   command?: string;
 }
 
-/** The command that starts the stage's reference server on loopback, any free port. */
+/** The command that starts the stage's reference server, with its counters, on loopback, any free port. */
 export function serverCommand(stage: string): string[] {
   if (stage === 'floor') return [join(REPO_ROOT, 'bench', 'io-floor-server.ts'), '127.0.0.1', '0'];
-  const main = join(REPO_ROOT, stageFolder(stage), 'main.ts');
-  if (!existsSync(main)) throw new Error(`no ${main}: the benchmark starts a stage's server through its main.ts`);
-  return [main, 'server', '--host', '127.0.0.1', '--port', '0'];
-}
-
-function stageFolder(stage: string): string {
-  if (stage === '04') return '04-rooms';
+  if (stage === '04') return [join(REPO_ROOT, 'bench', 'counted-server.ts'), '127.0.0.1', '0'];
   throw new Error(`stage ${stage}: only stage 04 (rooms) has a benchmark (and "floor", the I/O floor server in bench/)`);
 }
 

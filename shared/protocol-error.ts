@@ -22,8 +22,6 @@ export const FRAMING_ERROR_CODES = {
   UNKNOWN_TYPE: 'unknown_type',
   /** The header declares a payload longer than that type allows. */
   FRAME_TOO_LARGE: 'frame_too_large',
-  /** The stream ended in the middle of a frame (see FrameParser.bufferedBytes). */
-  TRUNCATED_FRAME: 'truncated_frame',
   /** A control payload is not valid UTF-8. */
   BAD_UTF8: 'bad_utf8',
   /** A control payload is not JSON, or is JSON but not an object. */

@@ -6,7 +6,7 @@ import { defaultPort, DEFAULT_PORT, parsePort } from '#shared/cli.ts';
 import { connect } from '#shared/connect.ts';
 import { listen, readyLine } from '#shared/listen.ts';
 import { UserError } from '#shared/user-error.ts';
-import { nameProblem } from '#shared/user-name.ts';
+import { nameProblem, printable } from '#shared/user-name.ts';
 import { runCommand } from './support/run-command.ts';
 import { repoRoot } from './support/checks.ts';
 
@@ -71,6 +71,14 @@ t.test('names: the rule shared by every stage', async (t) => {
   for (const bad of ['', ' Ada', 'Ada ', 'x'.repeat(33), 'a\x1b[31m', 'a\nb', 'a\u0085b', 'a\u202eb', 'a\u2028b', 'a\x7f']) {
     t.not(nameProblem(bad), null, `${shown(bad)} is refused`);
   }
+});
+
+t.test('printable: every character a name may not hold is shown as an escape, the rest is untouched', async (t) => {
+  t.equal(printable('Zoë 🎧 a b'), 'Zoë 🎧 a b');
+  t.equal(printable('\x1b[2J'), '\\x1b[2J', 'ESC: a terminal escape sequence becomes harmless text');
+  t.equal(printable('a\nb\r\x7f\u0085'), 'a\\x0ab\\x0d\\x7f\\x85');
+  t.equal(printable('x\u202ey\u2028z\u2066'), 'x\\u202ey\\u2028z\\u2066', 'bidi overrides and separators');
+  t.equal(printable('\x07\x07'), '\\x07\\x07', 'every occurrence, not just the first');
 });
 
 t.test('command line: --help explains every option; mistakes are one line with exit 2', async (t) => {

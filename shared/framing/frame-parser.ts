@@ -8,6 +8,9 @@
 //               byte, the length against that type's limit once all 5 are in,
 //               so a bad frame is rejected BEFORE any of its payload is kept.
 //   'payload' : collecting `length` payload bytes, then the frame is emitted.
+//               A payload that straddles chunks is kept as copies of the pieces that
+//               arrived and assembled once complete (as ws's receiver does): memory grows
+//               with what the peer sent, never with what it merely declared.
 //
 // It never touches a socket: callers push bytes in and receive frames through
 // onFrame. That keeps it easy to test with any split of the stream.
@@ -47,8 +50,8 @@ export class FrameParser {
   private type = 0;
   private limit = 0;
   private payloadLength = 0;
-  // Only used when a payload straddles chunks: pre-sized to the declared length.
-  private partialPayload: Buffer | null = null;
+  // Only used when a payload straddles chunks: copies of the pieces received so far.
+  private payloadPieces: Buffer[] = [];
   private payloadFilled = 0;
   // Set on the first error; the parser's position in the stream is then lost.
   private failure: { error: unknown } | null = null;
@@ -59,8 +62,9 @@ export class FrameParser {
   }
 
   /**
-   * Bytes held while waiting for the rest of a frame (at most 5 + the largest
-   * limit). Non-zero when the stream ends means the last frame was truncated.
+   * Bytes held while waiting for the rest of a frame: what arrived of it, never
+   * more (so at most 5 + the largest limit). Non-zero when the stream ends means
+   * the last frame was truncated.
    */
   get bufferedBytes(): number {
     return this.headerFilled + this.payloadFilled;
@@ -123,23 +127,17 @@ export class FrameParser {
   /** Consumes payload bytes from chunk[offset]; returns the new offset. */
   private readPayload(chunk: Buffer, offset: number): number {
     const available = chunk.length - offset;
-
-    if (this.partialPayload === null) {
-      if (available >= this.payloadLength) {
-        // Fast path: the whole payload is in this chunk, hand out a view (no copy).
-        const end = offset + this.payloadLength;
-        this.emit(chunk.subarray(offset, end));
-        return end;
-      }
-      // The payload straddles chunks: collect it into one buffer of the exact size.
-      // allocUnsafe skips zero-filling; every byte is written before it is handed out.
-      this.partialPayload = Buffer.allocUnsafe(this.payloadLength);
+    if (this.payloadFilled === 0 && available >= this.payloadLength) {
+      // Fast path: the whole payload is in this chunk, hand out a view (no copy).
+      const end = offset + this.payloadLength;
+      this.emit(chunk.subarray(offset, end));
+      return end;
     }
-
+    // The payload straddles chunks: keep a COPY of this piece (the caller may reuse its chunk).
     const take = Math.min(this.payloadLength - this.payloadFilled, available);
-    chunk.copy(this.partialPayload, this.payloadFilled, offset, offset + take);
+    this.payloadPieces.push(Buffer.from(chunk.subarray(offset, offset + take)));
     this.payloadFilled += take;
-    if (this.payloadFilled === this.payloadLength) this.emit(this.partialPayload);
+    if (this.payloadFilled === this.payloadLength) this.emit(Buffer.concat(this.payloadPieces, this.payloadLength));
     return offset + take;
   }
 
@@ -148,7 +146,7 @@ export class FrameParser {
     this.state = 'header';
     this.headerFilled = 0;
     this.payloadFilled = 0;
-    this.partialPayload = null;
+    this.payloadPieces = [];
     this.onFrame(this.type, payload);
   }
 }

@@ -43,21 +43,6 @@ export function requireString(obj: JsonObject, field: string): string {
   return value;
 }
 
-/** Reads a string field that may be omitted (absent -> undefined; null is NOT accepted). */
-export function optionalString(obj: JsonObject, field: string): string | undefined {
-  const value = ownField(obj, field);
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string') throw badField(field, 'a string', value);
-  return value;
-}
-
-/** Reads an integer field that must be present (a safe integer: 1.5 and 2**60 are refused). */
-export function requireInteger(obj: JsonObject, field: string): number {
-  const value = ownField(obj, field);
-  if (!Number.isSafeInteger(value)) throw badField(field, 'an integer', value);
-  return value as number;
-}
-
 // Own properties only: a message without "toString" must not "have" Object.prototype.toString.
 function ownField(obj: JsonObject, field: string): unknown {
   return Object.hasOwn(obj, field) ? obj[field] : undefined;

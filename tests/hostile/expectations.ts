@@ -5,7 +5,8 @@ import type { CheckContext } from '../support/checks.ts';
 import type { ListeningUser } from './listening-user.ts';
 import { probeServer } from './probe-user.ts';
 import { MB, type ServerResources } from './server-resources.ts';
-import { AUDIO, ERROR, FORBIDDEN_IN_NAMES, type StageWire } from './wire-spec.ts';
+import { FORBIDDEN_IN_NAMES } from '#shared/user-name.ts';
+import { AUDIO, ERROR, type StageWire } from './wire-spec.ts';
 
 const ERROR_DEADLINE_MS = 5_000;
 const CLOSE_AFTER_ERROR_MS = 3_000;

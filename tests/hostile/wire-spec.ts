@@ -1,6 +1,8 @@
 // What the hostile cases and the fuzzer know about each stage: only what its README states (message
 // types, payload limits, error codes, limits), written out here so that nothing from the stage
-// folders is imported and the cases grade a server written in any language.
+// folders is imported and the cases grade a server written in any language. (The name rule's
+// characters come from shared/user-name.ts, the one place every stage and test takes them from.)
+import { FORBIDDEN_IN_NAMES } from '#shared/user-name.ts';
 
 export type StageId = '02' | '03' | '04';
 
@@ -113,7 +115,6 @@ export function nameIsValid(name: string): boolean {
   const length = [...name].length;
   return length >= 1 && length <= 32 && !FORBIDDEN_IN_NAMES.test(name) && name.trim() === name;
 }
-export const FORBIDDEN_IN_NAMES = /[\p{Cc}\p{Zl}\p{Zp}\u202A-\u202E\u2066-\u2069]/u;
 
 /** The stage 04 README's room id rule. */
 export function roomIsValid(room: string): boolean {
