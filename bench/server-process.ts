@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { cpuMicros, groupMembers, preemptions, rssBytes } from './proc-stats.ts';
+import { cpuMicros, groupMembers, preemptions, rssBytes } from '../conformance/harness/proc-stats.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const READY_LINE = /listening on (\S+):(\d+)/;

@@ -1,12 +1,12 @@
 // Every gradable stage and its checks. The checks are the very arrays the tap suites run
 // (tests/checks/*.ts), so a grade and `npm test` can never disagree about what a stage asks.
-import type { Check } from '../tests/support/checks.ts';
-import { checks as helloWorldChecks } from '../tests/checks/01-hello-world.ts';
-import { checks as echoChecks } from '../tests/checks/02-echo.ts';
-import { serverChecks as multiuserServerChecks } from '../tests/checks/03-multiuser.ts';
-import { clientChecks as multiuserClientChecks } from '../tests/checks/03-multiuser-client.ts';
-import { serverChecks as roomsServerChecks } from '../tests/checks/04-rooms.ts';
-import { clientChecks as roomsClientChecks } from '../tests/checks/04-rooms-client.ts';
+import type { Check } from './harness/checks.ts';
+import { checks as helloWorldChecks } from './checks/01-hello-world.ts';
+import { checks as echoChecks } from './checks/02-echo.ts';
+import { serverChecks as multiuserServerChecks } from './checks/03-multiuser.ts';
+import { clientChecks as multiuserClientChecks } from './checks/03-multiuser-client.ts';
+import { serverChecks as roomsServerChecks } from './checks/04-rooms.ts';
+import { clientChecks as roomsClientChecks } from './checks/04-rooms-client.ts';
 
 export interface Stage {
   id: string;

@@ -1,5 +1,5 @@
-// The fuzzer: thousands of random and mutated streams (tests/hostile/fuzz-case.ts) against a server
-// of stage 02, 03 or 04, each judged against the README model (tests/hostile/spec-model.ts); after
+// The fuzzer: thousands of random and mutated streams (conformance/hostile/fuzz-case.ts) against a server
+// of stage 02, 03 or 04, each judged against the README model (conformance/hostile/spec-model.ts); after
 // every round a new user must still be able to join, and see nobody who has left.
 //
 //   npm run fuzz -- --cases 10000 --seed 1 --stage 03
@@ -8,12 +8,12 @@
 // Case i uses seed S+i: a failing case prints its seed, and `--seed THAT --cases 1` plays it again.
 // Exit code 0 when every case passed, 1 otherwise.
 import { parseArgs } from 'node:util';
-import { repoRoot, serverCommand } from '../tests/support/checks.ts';
-import { startServerProcess, type ServerUnderTest } from '../tests/support/server-process.ts';
-import { FUZZ_ROOM, fuzzCase } from '../tests/hostile/fuzz-case.ts';
-import { probeServer } from '../tests/hostile/probe-user.ts';
-import { runFuzzCase } from '../tests/hostile/run-fuzz-case.ts';
-import { isStageId, STAGES, type StageId } from '../tests/hostile/wire-spec.ts';
+import { repoRoot, serverCommand } from '../conformance/harness/checks.ts';
+import { startServerProcess, type ServerUnderTest } from '../conformance/harness/server-process.ts';
+import { FUZZ_ROOM, fuzzCase } from '../conformance/hostile/fuzz-case.ts';
+import { probeServer } from '../conformance/hostile/probe-user.ts';
+import { runFuzzCase } from '../conformance/hostile/run-fuzz-case.ts';
+import { isStageId, STAGES, type StageId } from '../conformance/hostile/wire-spec.ts';
 
 /** Cases played between two probes: the probe needs a quiet server to count users. */
 const ROUND = 200;

@@ -1,7 +1,7 @@
 // FrameClock: ticks are due at start + n * period, whatever the event loop does.
 import t from 'tap';
 import { FrameClock } from '#shared/audio/frame-clock.ts';
-import { ManualScheduler } from '#shared/audio/manual-scheduler.ts';
+import { ManualScheduler } from './support/manual-scheduler.ts';
 
 /** A small deterministic pseudo-random generator (so failures reproduce). */
 function seededRandom(seed: number): () => number {

@@ -1,16 +1,16 @@
 // The real PortAudio path, headless: openSource('mic') and openSink('speaker')
 // run in a child process against a file-backed ALSA "sound card" (see
-// shared/audio/file-backed-alsa.ts), and the bytes are checked exactly.
+// tests/support/file-backed-alsa.ts), and the bytes are checked exactly.
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { createFileBackedAlsa, createNoSoundCardAlsa } from '#shared/audio/file-backed-alsa.ts';
+import { createFileBackedAlsa, createNoSoundCardAlsa } from './support/file-backed-alsa.ts';
 import { FRAME_BYTES, FRAME_MS } from '#shared/audio/format.ts';
 import { MIC_BURST_FRAMES } from '#shared/audio/mic-source.ts';
 
-const childScript = fileURLToPath(new URL('./audio-portaudio-child.ts', import.meta.url));
+const childScript = fileURLToPath(new URL('./support/audio-portaudio-child.ts', import.meta.url));
 const tsxLoader = import.meta.resolve('tsx'); // absolute: the child's cwd is a temp folder
 
 interface ChildResult {

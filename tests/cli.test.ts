@@ -7,8 +7,8 @@ import { connect } from '#shared/connect.ts';
 import { listen, readyLine } from '#shared/listen.ts';
 import { UserError } from '#shared/user-error.ts';
 import { nameProblem } from '#shared/user-name.ts';
-import { runCommand } from './support/run-command.ts';
-import { repoRoot } from './support/checks.ts';
+import { runCommand } from '../conformance/harness/run-command.ts';
+import { repoRoot } from '../conformance/harness/checks.ts';
 
 const stage01 = `"${process.execPath}" --import tsx 01-hello-world/main.ts`;
 

@@ -1,11 +1,11 @@
 // Stage 01's checks: the hello-world protocol, asserted over raw sockets and through the
 // client's command line. They use only the protocol in 01-hello-world/README.md, so they grade
 // an implementation in any language.
-import { expect, type Check, type CheckContext } from '../support/checks.ts';
-import { FakeServer } from '../support/fake-server.ts';
-import { runCommand } from '../support/run-command.ts';
-import { describeRun } from '../support/running-client.ts';
-import { WireClient } from '../support/wire-client.ts';
+import { expect, type Check, type CheckContext } from '../harness/checks.ts';
+import { FakeServer } from '../harness/fake-server.ts';
+import { runCommand } from '../harness/run-command.ts';
+import { describeRun } from '../harness/running-client.ts';
+import { WireClient } from '../harness/wire-client.ts';
 
 /** The documented greeting timeout, and the slack a busy machine needs. */
 const GREETING_TIMEOUT_MS = 10_000;

@@ -7,9 +7,9 @@ import { join as joinPath } from 'node:path';
 import wavefile from 'wavefile';
 import { FRAME_BYTES, SAMPLE_RATE } from '#shared/audio/format.ts';
 import { readWavPcm } from '#shared/audio/wav-source.ts';
-import { CheckFailure } from '../support/check-failure.ts';
-import { expect, type Check, type CheckContext } from '../support/checks.ts';
-import { FakeServer } from '../support/fake-server.ts';
+import { CheckFailure } from '../harness/check-failure.ts';
+import { expect, type Check, type CheckContext } from '../harness/checks.ts';
+import { FakeServer } from '../harness/fake-server.ts';
 import {
   distinctivePcm,
   firstDifference,
@@ -22,10 +22,10 @@ import {
   sendInPieces,
   splitAt,
   type WireFrame,
-} from '../support/frame-wire.ts';
-import { freePort } from '../support/server-process.ts';
-import { runCommand, type CommandResult } from '../support/run-command.ts';
-import { WireClient } from '../support/wire-client.ts';
+} from '../harness/frame-wire.ts';
+import { freePort } from '../harness/server-process.ts';
+import { runCommand, type CommandResult } from '../harness/run-command.ts';
+import { WireClient } from '../harness/wire-client.ts';
 
 // The message types of the README's table.
 const HELLO = 0x01;

@@ -8,13 +8,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join as joinPath } from 'node:path';
 import { FRAME_BYTES, FRAME_SAMPLES, SAMPLE_RATE } from '#shared/audio/format.ts';
-import { expect, type Check, type CheckContext } from '../support/checks.ts';
-import { FakeServer } from '../support/fake-server.ts';
-import { describeFrames, finishSession, orStop, startSession as startClientSession, thenExit, type Session } from '../support/client-session.ts';
-import { firstDifference, jsonFrameBytes, jsonObjectOf, type WireFrame } from '../support/frame-wire.ts';
-import { runCommand } from '../support/run-command.ts';
-import { describeRun } from '../support/running-client.ts';
-import { writeSpeechWav } from '../support/speech-wav.ts';
+import { expect, type Check, type CheckContext } from '../harness/checks.ts';
+import { FakeServer } from '../harness/fake-server.ts';
+import { describeFrames, finishSession, orStop, startSession as startClientSession, thenExit, type Session } from '../harness/client-session.ts';
+import { firstDifference, jsonFrameBytes, jsonObjectOf, type WireFrame } from '../harness/frame-wire.ts';
+import { runCommand } from '../harness/run-command.ts';
+import { describeRun } from '../harness/running-client.ts';
+import { writeSpeechWav } from '../harness/speech-wav.ts';
 
 // The message types of the README's table.
 const HELLO = 0x01;

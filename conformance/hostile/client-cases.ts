@@ -3,11 +3,11 @@
 // names and messages full of terminal escape sequences. The client must end with ONE line on
 // standard error and a non-zero exit (no stack trace), and never print a control character it
 // was sent: an escape sequence from a server must not reach the user's terminal.
-import { FakeServer } from '../support/fake-server.ts';
-import { runCommand, type CommandResult } from '../support/run-command.ts';
-import type { WireClient } from '../support/wire-client.ts';
+import { FakeServer } from '../harness/fake-server.ts';
+import { runCommand, type CommandResult } from '../harness/run-command.ts';
+import type { WireClient } from '../harness/wire-client.ts';
 import { frame, header, jsonFrame } from './frames.ts';
-import { SeededRandom } from './seeded-random.ts';
+import { SeededRandom } from '../harness/seeded-random.ts';
 import { AUDIO, ERROR, JOINED, LEFT, SPEAKING, USERS, WELCOME, type StageWire } from './wire-spec.ts';
 
 const CLIENT_TIMEOUT_MS = 20_000;
