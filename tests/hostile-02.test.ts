@@ -3,7 +3,8 @@
 // named by SERVER_CMD (default: the reference). See 02-echo/README.md, "Limits and errors".
 import t from 'tap';
 import { hostileChecks } from '../conformance/hostile/hostile-checks.ts';
-import { STAGES } from '../conformance/hostile/wire-spec.ts';
 import { runChecksWithTap } from '../conformance/harness/checks.ts';
+import { wireStage } from '../conformance/stages.ts';
 
-runChecksWithTap(t, '02-echo', hostileChecks(STAGES['02']));
+const subject = wireStage('02');
+runChecksWithTap(t, subject, hostileChecks(subject.wire));

@@ -3,7 +3,8 @@
 // named by SERVER_CMD (default: the reference). See 03-multiuser/README.md, "Limits and errors".
 import t from 'tap';
 import { hostileChecks } from '../conformance/hostile/hostile-checks.ts';
-import { STAGES } from '../conformance/hostile/wire-spec.ts';
 import { runChecksWithTap } from '../conformance/harness/checks.ts';
+import { wireStage } from '../conformance/stages.ts';
 
-runChecksWithTap(t, '03-multiuser', hostileChecks(STAGES['03']));
+const subject = wireStage('03');
+runChecksWithTap(t, subject, hostileChecks(subject.wire));

@@ -3,7 +3,8 @@
 // named by SERVER_CMD (default: the reference). See 04-rooms/README.md, "Limits and errors".
 import t from 'tap';
 import { hostileChecks } from '../conformance/hostile/hostile-checks.ts';
-import { STAGES } from '../conformance/hostile/wire-spec.ts';
 import { runChecksWithTap } from '../conformance/harness/checks.ts';
+import { wireStage } from '../conformance/stages.ts';
 
-runChecksWithTap(t, '04-rooms', hostileChecks(STAGES['04']));
+const subject = wireStage('04');
+runChecksWithTap(t, subject, hostileChecks(subject.wire));

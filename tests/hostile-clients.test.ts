@@ -3,12 +3,12 @@
 // exit, no stack trace, and no escape sequence from the server printed to the user's terminal.
 import t from 'tap';
 import { clientCases, controlCharacterProblem, oneLineFailureProblem, runClientCase } from '../conformance/hostile/client-cases.ts';
-import { STAGES } from '../conformance/hostile/wire-spec.ts';
 import { clientCommand } from '../conformance/harness/checks.ts';
+import { wireStages } from '../conformance/stages.ts';
 
-for (const wire of Object.values(STAGES)) {
-  t.test(`stage ${wire.id} client`, async (t) => {
-    const command = clientCommand(wire.folder);
+for (const { id, folder, wire } of wireStages) {
+  t.test(`stage ${id} client`, async (t) => {
+    const command = clientCommand(folder);
     // One fake server per case, all at once: each client spends most of its time starting up.
     const runs = await Promise.all(clientCases.map((clientCase) => runClientCase(command, wire, clientCase)));
     clientCases.forEach((clientCase, i) => {
