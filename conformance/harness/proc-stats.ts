@@ -1,9 +1,13 @@
-// What the kernel knows about the server: CPU time, resident memory and context switches, read
-// from /proc (Linux). The server is measured from the OUTSIDE, so the numbers cost it nothing and
-// need no cooperation. Everything is summed over the server's PROCESS GROUP (the benchmark starts
-// it in a group of its own), so a server started through a wrapper (sh -c, a launcher script) is
-// measured whole, not just the wrapper.
-import { readdirSync, readFileSync } from 'node:fs';
+// What the kernel knows about a server under test: CPU time, resident memory, context switches
+// and open file descriptors, read from /proc (Linux). The server is measured from the OUTSIDE, so
+// the numbers cost it nothing and need no cooperation, whatever language it is written in.
+// The benchmark sums over the server's PROCESS GROUP (it starts it in a group of its own), so a
+// server started through a wrapper (sh -c, a launcher script) is measured whole; the hostile
+// checks find the one process that listens on the server's port.
+// Elsewhere (no /proc, a server in a container) nothing is found, and callers say they skipped.
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+
+export const MB = 1024 * 1024;
 
 /** Clock ticks per second of /proc/PID/stat times (USER_HZ): 100 on every usual Linux build. */
 const USER_HZ = 100;
@@ -62,4 +66,71 @@ export function rssBytes(pids: number[]): number {
  */
 export function preemptions(pids: number[]): number {
   return pids.reduce((sum, pid) => sum + statusNumber(pid, 'nonvoluntary_ctxt_switches'), 0);
+}
+
+/** Open file descriptors (sockets included) of `pid`. */
+export function openFds(pid: number): number {
+  return readdirSync(`/proc/${pid}/fd`).length;
+}
+
+/** The process that holds a listening socket. */
+export interface ServerResources {
+  pid: number;
+  /** Resident memory in bytes. */
+  rss(): number;
+  /** Open file descriptors (sockets included). */
+  openFds(): number;
+}
+
+const LISTEN = '0A';
+
+/** The inode of the socket listening on `port`, from /proc/net/tcp and tcp6. */
+function listeningInode(port: number): string | undefined {
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text: string;
+    try {
+      text = readFileSync(table, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      const localPort = fields[1]?.split(':')[1];
+      if (localPort !== undefined && parseInt(localPort, 16) === port && fields[3] === LISTEN) return fields[9];
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The process listening on `port` (found by the socket's inode, then the process holding it), so
+ * it works for a server in any language started by any shell command; undefined when it cannot be
+ * seen from here.
+ */
+export function findServerProcess(port: number): ServerResources | undefined {
+  const inode = listeningInode(port);
+  if (inode === undefined) return undefined;
+  const target = `socket:[${inode}]`;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${entry}/fd`);
+    } catch {
+      continue; // not ours to look at, or gone
+    }
+    for (const fd of fds) {
+      try {
+        if (readlinkSync(`/proc/${entry}/fd/${fd}`) === target) {
+          const pid = Number(entry);
+          // rss() throws once the process is gone (a dead server must not read as 0 bytes).
+          const rss = () => Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
+          return { pid, rss, openFds: () => openFds(pid) };
+        }
+      } catch {
+        // closed meanwhile
+      }
+    }
+  }
+  return undefined;
 }

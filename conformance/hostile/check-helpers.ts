@@ -4,7 +4,7 @@ import type { CheckContext } from '../harness/checks.ts';
 import { expectErrorAndClose } from './expectations.ts';
 import { frame } from './frames.ts';
 import { ListeningUser } from './listening-user.ts';
-import { MB } from './server-resources.ts';
+import { MB } from '../harness/proc-stats.ts';
 import { SteadyPair } from './steady-pair.ts';
 import type { Violation } from './violations.ts';
 import { AUDIO, ERROR, type StageWire } from './wire-spec.ts';

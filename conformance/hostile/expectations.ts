@@ -4,7 +4,7 @@ import { CheckFailure } from '../harness/check-failure.ts';
 import type { CheckContext } from '../harness/checks.ts';
 import type { ListeningUser } from './listening-user.ts';
 import { probeServer } from './probe-user.ts';
-import { MB, type ServerResources } from './server-resources.ts';
+import { MB, type ServerResources } from '../harness/proc-stats.ts';
 import { AUDIO, ERROR, FORBIDDEN_IN_NAMES, type StageWire } from './wire-spec.ts';
 
 const ERROR_DEADLINE_MS = 5_000;

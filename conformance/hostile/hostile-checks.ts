@@ -15,7 +15,7 @@ import { connectionLimit } from './connection-limit-check.ts';
 import { ListeningUser } from './listening-user.ts';
 import { runFuzzCase } from './run-fuzz-case.ts';
 import { SeededRandom } from '../harness/seeded-random.ts';
-import { findServerProcess, MB } from './server-resources.ts';
+import { findServerProcess, MB } from '../harness/proc-stats.ts';
 import { afterJoining, beforeJoining } from './violations.ts';
 import { AUDIO, BYE, ERROR, HANDSHAKE_TIMEOUT_MS, HELLO, LEFT, WELCOME, type StageWire } from './wire-spec.ts';
 

@@ -6,7 +6,7 @@ import type { Check } from '../harness/checks.ts';
 import { floodFrame, MEMORY_LIMIT, withSteadyPair } from './check-helpers.ts';
 import { expectBoundedGrowth, expectServerServes, peakGrowthDuring } from './expectations.ts';
 import { ListeningUser } from './listening-user.ts';
-import { findServerProcess } from './server-resources.ts';
+import { findServerProcess } from '../harness/proc-stats.ts';
 import { ERROR, LEFT, type StageWire } from './wire-spec.ts';
 
 /**
