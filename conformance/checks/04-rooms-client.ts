@@ -15,6 +15,7 @@ import { firstDifference, jsonFrameBytes, jsonObjectOf, type WireFrame } from '.
 import { runCommand } from '../harness/run-command.ts';
 import { describeRun } from '../harness/running-client.ts';
 import { writeSpeechWav } from '../harness/speech-wav.ts';
+import { errorLines } from '../harness/program-output.ts';
 
 // The message types of the README's table.
 const HELLO = 0x01;
@@ -108,13 +109,13 @@ export const clientChecks: Check[] = [
       const fake = await FakeServer.start();
       try {
         const result = await runCommand(context.clientCommand, ['--name', 'Ada', '--room', 'bad room!', '--host', '127.0.0.1', '--port', String(fake.port), '--input', 'silence', '--output', 'null', '--duration', '1'], { timeoutMs: 15_000 });
-        const errorLines = result.stderr.trim().split('\n').filter((line) => line.trim() !== '');
+        const lines = errorLines(result.stderr);
         expect(result.exitCode === 2 && !result.timedOut, 'the client did not exit with code 2 on an invalid --room', {
           expected: 'exit code 2 at once: "bad room!" holds a space and a "!", which a room id may not',
           actual: describeRun(result),
           hint: 'check the room id before connecting (1 to 64 ASCII letters, digits, "-", "_", "." or ":"), print why on standard error, exit 2',
         });
-        expect(errorLines.length === 1 && /room/i.test(errorLines[0]!), 'the client did not explain the invalid --room in one line', {
+        expect(lines.length === 1 && /room/i.test(lines[0]!), 'the client did not explain the invalid --room in one line', {
           expected: 'exactly one line on standard error that says what is wrong with the room id',
           actual: `standard error: ${JSON.stringify(result.stderr.slice(-400))}`,
           hint: 'one line naming the problem (for example: invalid --room "bad room!": a room id may contain only ...), no stack trace',
