@@ -4,6 +4,7 @@
 // How many talking users one server core carries, and the latency it adds. See BENCHMARKS.md.
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { shellQuote } from '../conformance/harness/run-command.ts';
 import { runBenchmark, type BenchResult } from './measure.ts';
 import { medianResult } from './median.ts';
 import { resultJson, resultTable } from './report.ts';
@@ -42,7 +43,6 @@ const args = await yargs(hideBin(process.argv))
   .parseAsync();
 
 // As typed, so it can be pasted back: arguments with spaces or shell characters are quoted.
-const shellQuote = (arg: string) => (/^[\w./:=@%+,-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", "'\\''")}'`);
 const command = `npm run bench -- ${process.argv.slice(2).map(shellQuote).join(' ')}`.trim();
 
 if (args.sweep) {

@@ -3,17 +3,17 @@
 // started) at the end. Optional counters come from the server itself: with VOICE_STATS_FILE set,
 // a server that supports it appends one JSON line of counters at start and on each SIGUSR2
 // (the stage 04 reference server does, when started through bench/counted-server.ts).
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { cpuMicros, groupMembers, preemptions, rssBytes } from './proc-stats.ts';
+import { CheckFailure } from '../conformance/harness/check-failure.ts';
+import { cpuMicros, groupMembers, preemptions, rssBytes } from '../conformance/harness/proc-stats.ts';
+import { shellQuote } from '../conformance/harness/run-command.ts';
+import { startServerProcess, type ServerUnderTest } from '../conformance/harness/server-process.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
-const READY_LINE = /listening on (\S+):(\d+)/;
-const READY_TIMEOUT_MS = 20_000;
 const STATS_TIMEOUT_MS = 2_000;
 
 /** The counters a cooperating server reports (see bench/counted-server.ts). */
@@ -48,42 +48,35 @@ export function serverCommand(stage: string): string[] {
 }
 
 export class ServerProcess {
-  private output = '';
-  private exited = false;
-  private readonly exit: Promise<void>;
-
   private constructor(
-    private readonly child: ChildProcess,
+    private readonly launched: ServerUnderTest,
     private readonly statsDir: string,
     readonly command: string,
-  ) {
-    child.stdout!.on('data', (chunk: Buffer) => this.keep(chunk));
-    child.stderr!.on('data', (chunk: Buffer) => this.keep(chunk));
-    this.exit = new Promise((resolve) => child.once('exit', () => ((this.exited = true), resolve())));
-  }
+  ) {}
 
   static async start(options: ServerOptions): Promise<{ server: ServerProcess; port: number }> {
     const statsDir = mkdtempSync(join(tmpdir(), 'voice-bench-'));
-    const [file, args] =
-      options.command !== undefined
-        ? ['/bin/sh', ['-c', options.command.replaceAll('{port}', '0')]]
-        : [process.execPath, ['--import', 'tsx', ...(options.nodeFlags ?? []), ...serverCommand(options.stage)]];
-    // detached: a process group of its own, so stop() ends the server and anything it started,
-    // and /proc measures the whole group.
-    const child = spawn(file, args, {
-      cwd: REPO_ROOT,
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, VOICE_STATS_FILE: join(statsDir, 'stats.jsonl') },
-    });
-    const shown = options.command ?? ['node', ...args].join(' ').replaceAll(REPO_ROOT, '');
-    const server = new ServerProcess(child, statsDir, shown);
-    const port = await server.waitForReadyLine();
-    return { server, port };
+    const reference = [process.execPath, '--import', 'tsx', ...(options.nodeFlags ?? []), ...serverCommand(options.stage)];
+    // The checks' launcher: a process group of its own, so stop() ends the server and anything it
+    // started, and /proc measures the whole group. {port} becomes 0: the ready line says the port.
+    let launched: ServerUnderTest;
+    try {
+      launched = await startServerProcess(options.command ?? reference.map(shellQuote).join(' '), {
+        cwd: REPO_ROOT,
+        port: 0,
+        env: { ...process.env, VOICE_STATS_FILE: join(statsDir, 'stats.jsonl') },
+      });
+    } catch (error) {
+      rmSync(statsDir, { recursive: true, force: true });
+      if (error instanceof CheckFailure) throw new Error(`${error.summary}; ${error.details.actual ?? ''}`);
+      throw error;
+    }
+    const shown = options.command ?? ['node', ...reference.slice(1)].join(' ').replaceAll(REPO_ROOT, '');
+    return { server: new ServerProcess(launched, statsDir, shown), port: launched.port };
   }
 
   get pid(): number {
-    return this.child.pid!;
+    return this.launched.pid;
   }
 
   /** CPU time of the server's process group, in microseconds. */
@@ -124,61 +117,22 @@ export class ServerProcess {
 
   /** The last lines the server printed, for error messages. */
   tail(): string {
-    return this.output.slice(-1500);
+    return this.launched.output().slice(-1500);
   }
 
   async stop(): Promise<void> {
-    if (!this.exited) {
-      this.killGroup('SIGTERM');
-      const timer = setTimeout(() => this.killGroup('SIGKILL'), 2_000);
-      await this.exit;
-      clearTimeout(timer);
-    }
+    await this.launched.stop();
     rmSync(this.statsDir, { recursive: true, force: true });
   }
 
   /** Synchronous last resort (process 'exit' handler): kill the whole group now. */
   killNow(): void {
-    if (!this.exited) this.killGroup('SIGKILL');
-  }
-
-  private killGroup(signal: NodeJS.Signals): void {
-    try {
-      process.kill(-this.pid, signal); // negative pid: the whole process group
-    } catch {
-      // already gone
-    }
-  }
-
-  private keep(chunk: Buffer): void {
-    // Read everything (a full pipe would block the server) but keep only the tail.
-    this.output = (this.output + chunk.toString()).slice(-4000);
+    this.launched.killNow();
   }
 
   private readStatsLines(): string[] {
     const file = join(this.statsDir, 'stats.jsonl');
     if (!existsSync(file)) return [];
     return readFileSync(file, 'utf8').split('\n').filter((line) => line.trim() !== '');
-  }
-
-  private waitForReadyLine(): Promise<number> {
-    return new Promise((resolve, reject) => {
-      let seen = '';
-      const onData = (chunk: Buffer) => {
-        seen += chunk.toString();
-        const match = READY_LINE.exec(seen);
-        if (match) {
-          this.child.stdout!.off('data', onData);
-          clearTimeout(timer);
-          resolve(Number(match[2]));
-        }
-      };
-      this.child.stdout!.on('data', onData);
-      const timer = setTimeout(() => reject(new Error(`no "listening on HOST:PORT" line within ${READY_TIMEOUT_MS / 1000} s:\n${this.tail()}`)), READY_TIMEOUT_MS);
-      void this.exit.then(() => {
-        clearTimeout(timer);
-        reject(new Error(`the server exited before its ready line:\n${this.tail()}`));
-      });
-    });
   }
 }

@@ -1,5 +1,5 @@
-// The fuzzer: thousands of random and mutated streams (tests/hostile/fuzz-case.ts) against a server
-// of stage 02, 03 or 04, each judged against the README model (tests/hostile/spec-model.ts); after
+// The fuzzer: thousands of random and mutated streams (conformance/hostile/fuzz-case.ts) against a server
+// of stage 02, 03 or 04, each judged against the README model (conformance/hostile/spec-model.ts); after
 // every round a new user must still be able to join, and see nobody who has left.
 //
 //   npm run fuzz -- --cases 10000 --seed 1 --stage 03
@@ -8,12 +8,12 @@
 // Case i uses seed S+i: a failing case prints its seed, and `--seed THAT --cases 1` plays it again.
 // Exit code 0 when every case passed, 1 otherwise.
 import { parseArgs } from 'node:util';
-import { repoRoot, serverCommand } from '../tests/support/checks.ts';
-import { startServerProcess, type ServerUnderTest } from '../tests/support/server-process.ts';
-import { FUZZ_ROOM, fuzzCase } from '../tests/hostile/fuzz-case.ts';
-import { probeServer } from '../tests/hostile/probe-user.ts';
-import { runFuzzCase } from '../tests/hostile/run-fuzz-case.ts';
-import { isStageId, STAGES, type StageId } from '../tests/hostile/wire-spec.ts';
+import { repoRoot, serverCommand } from '../conformance/harness/checks.ts';
+import { startServerProcess, type ServerUnderTest } from '../conformance/harness/server-process.ts';
+import { FUZZ_ROOM, fuzzCase } from '../conformance/hostile/fuzz-case.ts';
+import { probeServer } from '../conformance/hostile/probe-user.ts';
+import { runFuzzCase } from '../conformance/hostile/run-fuzz-case.ts';
+import { wireStages, type WireStage } from '../conformance/stages.ts';
 
 /** Cases played between two probes: the probe needs a quiet server to count users. */
 const ROUND = 200;
@@ -30,7 +30,7 @@ const { values } = parseArgs({
 });
 
 if (values.help) {
-  console.log('usage: npm run fuzz -- [--cases N] [--seed S] [--stage 02|03|04] [--parallel P]');
+  console.log(`usage: npm run fuzz -- [--cases N] [--seed S] [--stage ${wireStages.map((entry) => entry.id).join('|')}] [--parallel P]`);
   console.log('  plays N cases (seeds S..S+N-1) against each stage (or just --stage), P connections at a time;');
   console.log('  SERVER_CMD (with {port}) replaces the reference server. Exit code 1 if any case failed.');
   process.exit(0);
@@ -43,20 +43,19 @@ if (!(Number.isSafeInteger(cases) && cases > 0) || !Number.isSafeInteger(seed) |
   console.error('error: --cases and --parallel must be positive integers, --seed an integer');
   process.exit(2);
 }
-if (values.stage !== undefined && !isStageId(values.stage)) {
-  console.error(`error: --stage must be 02, 03 or 04, not ${values.stage}`);
+const stages = values.stage === undefined ? wireStages : wireStages.filter((entry) => entry.id === values.stage!.padStart(2, '0'));
+if (stages.length === 0) {
+  console.error(`error: --stage must be one of ${wireStages.map((entry) => entry.id).join(', ')}, not ${values.stage}`);
   process.exit(2);
 }
-const stages: StageId[] = values.stage === undefined ? ['02', '03', '04'] : [values.stage as StageId];
 
 let failures = 0;
 for (const stage of stages) failures += await fuzzStage(stage);
 process.exit(failures === 0 ? 0 : 1);
 
 /** Plays every case against one server of `stage`; returns the number of failures. */
-async function fuzzStage(stage: StageId): Promise<number> {
-  const wire = STAGES[stage];
-  const command = serverCommand(wire.folder);
+async function fuzzStage({ id: stage, folder, wire }: WireStage): Promise<number> {
+  const command = serverCommand(folder);
   console.log(`stage ${stage}: ${cases} cases, seeds ${seed}..${seed + cases - 1}, ${parallel} at a time, server: ${command}`);
   let server: ServerUnderTest;
   try {

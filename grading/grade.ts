@@ -2,7 +2,7 @@
 // Grades a server and/or a client written in any language, by running a stage's checks against
 // the commands given. Prints PASS/FAIL per check and a score; exit 0 only when every check passes.
 import { writeFileSync } from 'node:fs';
-import { CheckRunner, type CheckOutcome } from '../tests/support/checks.ts';
+import { CheckRunner, type CheckOutcome } from '../conformance/harness/checks.ts';
 import { USAGE, parseCommandLine, type GradeOptions } from './options.ts';
 import { planGrading } from './plan.ts';
 import { checkReport, outcomeText, scoreText, type GradeReport } from './report.ts';

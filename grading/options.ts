@@ -1,6 +1,6 @@
 // The grader's command line, parsed into a plan or a usage error (exit code 2).
 import { parseArgs } from 'node:util';
-import { findStage, stages, type Stage } from './stages.ts';
+import { findStage, stages, type Stage } from '../conformance/stages.ts';
 
 export const USAGE = `usage: npm run grade -- --stage NN [--server "CMD {port}"] [--client "CMD"] [--json FILE]
                       [--check-setup] [--only TEXT] [--ready-timeout SECONDS] [--check-timeout SECONDS]

@@ -1,5 +1,5 @@
 // What a grading run does: which commands play server and client, and which checks run.
-import { clientCommand, serverCommand, type Check, type CheckSubject } from '../tests/support/checks.ts';
+import { clientCommand, serverCommand, type Check, type CheckSubject } from '../conformance/harness/checks.ts';
 import type { GradeOptions } from './options.ts';
 import { setupCheck } from './setup-check.ts';
 

@@ -1,6 +1,6 @@
 // How a grade is shown: one line per check for people, and a JSON report for collecting a class.
-import { formatFailure, showBytes } from '../tests/support/check-failure.ts';
-import type { CheckOutcome } from '../tests/support/checks.ts';
+import { formatFailure, showBytes } from '../conformance/harness/check-failure.ts';
+import type { CheckOutcome } from '../conformance/harness/checks.ts';
 
 export interface CheckReport {
   name: string;

@@ -1,7 +1,7 @@
 // --check-setup: the one thing every later check needs, checked alone so a student can get it
 // right first. The runner starts the server (and fails on a missing ready line); this connects.
-import type { Check } from '../tests/support/checks.ts';
-import { WireClient } from '../tests/support/wire-client.ts';
+import type { Check } from '../conformance/harness/checks.ts';
+import { WireClient } from '../conformance/harness/wire-client.ts';
 
 export const setupCheck: Check = {
   name: 'setup: the server prints "listening on HOST:PORT" and accepts a connection',

@@ -1,7 +1,8 @@
 // Stage 01: hello world over TCP. Grades the server named by SERVER_CMD (default: the reference)
 // and the client named by CLIENT_CMD (default: the reference). See 01-hello-world/README.md.
+// The checks: conformance/stages.ts (the same list `npm run grade` uses).
 import t from 'tap';
-import { runChecksWithTap } from './support/checks.ts';
-import { checks } from './checks/01-hello-world.ts';
+import { runChecksWithTap } from '../conformance/harness/checks.ts';
+import { stage } from '../conformance/stages.ts';
 
-runChecksWithTap(t, '01-hello-world', checks);
+runChecksWithTap(t, stage('01'));

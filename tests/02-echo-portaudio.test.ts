@@ -1,5 +1,5 @@
 // The stage 02 reference client on the REAL PortAudio path, headless: `--input mic --output
-// speaker` against a file-backed ALSA "sound card" (shared/audio/file-backed-alsa.ts), talking
+// speaker` against a file-backed ALSA "sound card" (tests/support/file-backed-alsa.ts), talking
 // to a fake server that records every AUDIO frame and echoes it. The bytes are checked exactly:
 // what the "microphone" captured reached the server, and what the server sent back was played.
 //
@@ -10,14 +10,14 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
-import { createFileBackedAlsa, createNoSoundCardAlsa } from '#shared/audio/file-backed-alsa.ts';
+import { createFileBackedAlsa, createNoSoundCardAlsa } from './support/file-backed-alsa.ts';
 import { FRAME_BYTES, FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE } from '#shared/audio/format.ts';
 import { MIC_BURST_FRAMES } from '#shared/audio/mic-source.ts';
-import { repoRoot } from './support/checks.ts';
-import { FakeServer } from './support/fake-server.ts';
-import { distinctivePcm, frameBytes, jsonFrameBytes, readFrame } from './support/frame-wire.ts';
-import { runCommand } from './support/run-command.ts';
-import { freePort } from './support/server-process.ts';
+import { repoRoot } from '../conformance/harness/checks.ts';
+import { FakeServer } from '../conformance/harness/fake-server.ts';
+import { distinctivePcm, frameBytes, jsonFrameBytes, readFrame } from '../conformance/harness/frame-wire.ts';
+import { runCommand } from '../conformance/harness/run-command.ts';
+import { freePort } from '../conformance/harness/server-process.ts';
 
 const HELLO = 0x01;
 const WELCOME = 0x02;

@@ -1,8 +1,8 @@
 // Stage 04: rooms. Grades the server named by SERVER_CMD and the client named by CLIENT_CMD
 // (default: the references). See 04-rooms/README.md.
+// The checks: conformance/stages.ts (the same list `npm run grade` uses).
 import t from 'tap';
-import { runChecksWithTap } from './support/checks.ts';
-import { serverChecks } from './checks/04-rooms.ts';
-import { clientChecks } from './checks/04-rooms-client.ts';
+import { runChecksWithTap } from '../conformance/harness/checks.ts';
+import { stage } from '../conformance/stages.ts';
 
-runChecksWithTap(t, '04-rooms', [...serverChecks, ...clientChecks]);
+runChecksWithTap(t, stage('04'));

@@ -1,16 +1,8 @@
 // FrameClock: ticks are due at start + n * period, whatever the event loop does.
 import t from 'tap';
 import { FrameClock } from '#shared/audio/frame-clock.ts';
-import { ManualScheduler } from '#shared/audio/manual-scheduler.ts';
-
-/** A small deterministic pseudo-random generator (so failures reproduce). */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    return state / 2 ** 32;
-  };
-}
+import { SeededRandom } from '../conformance/harness/seeded-random.ts';
+import { ManualScheduler } from './support/manual-scheduler.ts';
 
 interface Tick {
   index: number;
@@ -19,9 +11,9 @@ interface Tick {
 }
 
 t.test('late timers do not make the clock drift over five minutes', async (t) => {
-  const random = seededRandom(42);
+  const random = new SeededRandom(42); // the same jitter on every run, so a failure reproduces
   // Every timer fires 0..3 ms late and every tick costs 0.5 ms of work.
-  const scheduler = new ManualScheduler(() => random() * 3);
+  const scheduler = new ManualScheduler(() => random.next() * 3);
   const ticks: Tick[] = [];
   const clock = new FrameClock(
     (index, lateness) => {
@@ -50,8 +42,8 @@ t.test('late timers do not make the clock drift over five minutes', async (t) =>
 });
 
 t.test('for contrast: chained setTimeout(20) on the same timers falls seconds behind', async (t) => {
-  const random = seededRandom(42);
-  const scheduler = new ManualScheduler(() => random() * 3);
+  const random = new SeededRandom(42); // the same jitter on every run, so a failure reproduces
+  const scheduler = new ManualScheduler(() => random.next() * 3);
   let count = 0;
   const tick = (): void => {
     count++;

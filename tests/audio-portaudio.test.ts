@@ -1,16 +1,17 @@
 // The real PortAudio path, headless: openSource('mic') and openSink('speaker')
 // run in a child process against a file-backed ALSA "sound card" (see
-// shared/audio/file-backed-alsa.ts), and the bytes are checked exactly.
+// tests/support/file-backed-alsa.ts), and the bytes are checked exactly.
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { createFileBackedAlsa, createNoSoundCardAlsa } from '#shared/audio/file-backed-alsa.ts';
+import { createFileBackedAlsa, createNoSoundCardAlsa } from './support/file-backed-alsa.ts';
 import { FRAME_BYTES, FRAME_MS } from '#shared/audio/format.ts';
 import { MIC_BURST_FRAMES } from '#shared/audio/mic-source.ts';
+import { distinctivePcm } from '../conformance/harness/frame-wire.ts';
 
-const childScript = fileURLToPath(new URL('./audio-portaudio-child.ts', import.meta.url));
+const childScript = fileURLToPath(new URL('./support/audio-portaudio-child.ts', import.meta.url));
 const tsxLoader = import.meta.resolve('tsx'); // absolute: the child's cwd is a temp folder
 
 interface ChildResult {
@@ -41,17 +42,6 @@ function resultOf(stdout: string): Record<string, number> {
   return line ? JSON.parse(line.slice('@@result@@'.length)) : {};
 }
 
-/** `count` frames, each different and non-periodic (a seeded pseudo-random walk). */
-function distinctiveFrames(count: number, seed: number): Buffer {
-  const pcm = Buffer.alloc(count * FRAME_BYTES);
-  let state = seed >>> 0;
-  for (let i = 0; i < pcm.length; i += 4) {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    pcm.writeUInt32LE(state, i);
-  }
-  return pcm;
-}
-
 function framesOf(pcm: Buffer): Buffer[] {
   const frames: Buffer[] = [];
   for (let offset = 0; offset + FRAME_BYTES <= pcm.length; offset += FRAME_BYTES) {
@@ -61,7 +51,7 @@ function framesOf(pcm: Buffer): Buffer[] {
 }
 
 t.test('the microphone captures in.raw byte-exact, rate-limited to real time', async (t) => {
-  const inPcm = distinctiveFrames(50, 1);
+  const inPcm = distinctivePcm(50, FRAME_BYTES, 1);
   const alsa = createFileBackedAlsa(inPcm);
   t.teardown(alsa.cleanup);
 
@@ -87,7 +77,7 @@ t.test('the microphone captures in.raw byte-exact, rate-limited to real time', a
 t.test('frames written to the speaker are played byte-exact, in order', async (t) => {
   const alsa = createFileBackedAlsa();
   t.teardown(alsa.cleanup);
-  const playPcm = distinctiveFrames(25, 2); // half a second
+  const playPcm = distinctivePcm(25, FRAME_BYTES, 2); // half a second
   writeFileSync(join(alsa.dir, 'play.raw'), playPcm);
 
   const child = await runChild(['play'], alsa.dir, alsa.env);

@@ -2,7 +2,7 @@
 // deliver one frame per 20 ms tick of their clock.
 import t from 'tap';
 import { FRAME_BYTES, SAMPLE_RATE } from '#shared/audio/format.ts';
-import { ManualScheduler } from '#shared/audio/manual-scheduler.ts';
+import { ManualScheduler } from './support/manual-scheduler.ts';
 import { createSilenceSource } from '#shared/audio/silence-source.ts';
 import { createToneSource, ToneGenerator } from '#shared/audio/tone-source.ts';
 

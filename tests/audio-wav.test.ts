@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import wavefile from 'wavefile';
 import { FRAME_BYTES } from '#shared/audio/format.ts';
-import { ManualScheduler } from '#shared/audio/manual-scheduler.ts';
+import { ManualScheduler } from './support/manual-scheduler.ts';
 import { AudioFormatError } from '#shared/audio/types.ts';
 import { WavFileSink } from '#shared/audio/wav-sink.ts';
 import { createWavSource, readWavPcm } from '#shared/audio/wav-source.ts';

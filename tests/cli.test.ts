@@ -7,8 +7,9 @@ import { connect } from '#shared/connect.ts';
 import { listen, readyLine } from '#shared/listen.ts';
 import { UserError } from '#shared/user-error.ts';
 import { nameProblem, printable } from '#shared/user-name.ts';
-import { runCommand } from './support/run-command.ts';
-import { repoRoot } from './support/checks.ts';
+import { runCommand } from '../conformance/harness/run-command.ts';
+import { repoRoot } from '../conformance/harness/checks.ts';
+import { errorLines, STACK_TRACE } from '../conformance/harness/program-output.ts';
 
 const stage01 = `"${process.execPath}" --import tsx 01-hello-world/main.ts`;
 
@@ -91,7 +92,7 @@ t.test('command line: --help explains every option; mistakes are one line with e
   const badPort = await runCommand(stage01, ['server', '--port', 'abc'], { cwd: repoRoot });
   t.equal(badPort.exitCode, 2);
   t.match(badPort.stderr, /^error: invalid port "abc"/m);
-  t.notMatch(badPort.stderr, /^\s+at /m, 'no stack trace');
+  t.notMatch(badPort.stderr, STACK_TRACE, 'no stack trace');
 
   const noName = await runCommand(stage01, ['client'], { cwd: repoRoot });
   t.equal(noName.exitCode, 2);
@@ -103,7 +104,7 @@ t.test('command line: the server in use on its port exits with one line', async 
   const { port } = await listen(blocker, '127.0.0.1', 0);
   const result = await runCommand(stage01, ['server', '--host', '127.0.0.1', '--port', String(port)], { cwd: repoRoot, timeoutMs: 20_000 });
   t.equal(result.exitCode, 1);
-  t.equal(result.stderr.trim().split('\n').filter((l) => !/nodedir/.test(l)).length, 1, 'one line');
+  t.equal(errorLines(result.stderr).length, 1, 'one line');
   t.match(result.stderr, `port ${port} is already in use`);
   await new Promise<void>((resolve) => blocker.close(() => resolve()));
 });

@@ -9,6 +9,7 @@ import {
   encodeJsonFrame,
   requireString,
 } from '#shared/framing/json-payload.ts';
+import { SeededRandom } from '../conformance/harness/seeded-random.ts';
 
 // ---------------------------------------------------------------------------
 // Test fixtures. Frames are built BY HAND here, not with encodeFrame, so the
@@ -68,16 +69,6 @@ function sameFrames(actual: Frame[], expected: Frame[]): boolean {
   );
 }
 
-/** Small seeded PRNG (mulberry32): the "random" splits are the same on every run. */
-function seededRandom(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Returns the error thrown by fn; throws (failing the test) if fn throws nothing. */
 function errorFrom(fn: () => void): Error & { code?: string } {
   try {
@@ -113,13 +104,13 @@ t.test('FrameParser: however the stream is split, the same frames come out', asy
   });
 
   t.test('random chunk sizes (fixed seed)', async (t) => {
-    const random = seededRandom(0xc0ffee);
+    const random = new SeededRandom(0xc0ffee); // the same "random" splits on every run
     const badRounds: string[] = [];
     for (const maxChunk of [3, 17, 300, 4000]) {
       for (let round = 0; round < 50; round++) {
         const chunks: Buffer[] = [];
         for (let at = 0; at < stream.length; ) {
-          const size = 1 + Math.floor(random() * maxChunk);
+          const size = 1 + Math.floor(random.next() * maxChunk);
           chunks.push(stream.subarray(at, at + size));
           at += size;
         }

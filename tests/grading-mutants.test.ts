@@ -6,12 +6,12 @@ import t from 'tap';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { findStage } from '../grading/stages.ts';
+import { findStage } from '../conformance/stages.ts';
 import type { CheckReport, GradeReport } from '../grading/report.ts';
 import { mutants, type Mutant } from './fixtures/mutants.ts';
-import { repoRoot } from './support/checks.ts';
+import { repoRoot } from '../conformance/harness/checks.ts';
 import { buildMutant } from './support/mutant.ts';
-import { runCommand, type CommandResult } from './support/run-command.ts';
+import { runCommand, type CommandResult } from '../conformance/harness/run-command.ts';
 
 t.setTimeout(240_000);
 
@@ -116,7 +116,7 @@ t.test('building a mutant fails loudly when its text is not in the reference exa
   t.notOk(existsSync(folder), 'no folder left after a failed build');
   t.throws(() => buildMutant({ ...base, name: 'stale', find: 'import ' }), /occurs \d+ times/, 'ambiguous text (found more than once) fails too');
   t.notOk(existsSync(folder));
-  t.throws(() => buildMutant({ ...base, name: 'stale', file: 'tests/support/checks.ts' }), /neither in 03-multiuser\/ nor in shared\//, 'only stage and shared files can be mutated');
+  t.throws(() => buildMutant({ ...base, name: 'stale', file: 'conformance/harness/checks.ts' }), /neither in 03-multiuser\/ nor in shared\//, 'only stage and shared files can be mutated');
 });
 
 t.test('a built mutant is the stage with one edit; a shared file is edited in a copy that the stage imports', async (t) => {

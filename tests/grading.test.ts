@@ -7,9 +7,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { repoRoot } from './support/checks.ts';
-import { runCommand, shellQuote, type CommandResult } from './support/run-command.ts';
-import { findStage } from '../grading/stages.ts';
+import { repoRoot } from '../conformance/harness/checks.ts';
+import { runCommand, shellQuote, type CommandResult } from '../conformance/harness/run-command.ts';
+import { findStage } from '../conformance/stages.ts';
 import type { CheckReport, GradeReport } from '../grading/report.ts';
 
 t.setTimeout(300_000); // many gradings, some waiting out a 10 s protocol timeout on purpose
@@ -203,7 +203,7 @@ t.test('bad usage exits 2 with the usage text', async (t) => {
   }
 });
 
-t.test('stage 02', { skip: stage02 ? false : 'tests/checks/02-echo.ts is not in the registry yet' }, async (t) => {
+t.test('stage 02', { skip: stage02 ? false : 'conformance/checks/02-echo.ts is not in the registry yet' }, async (t) => {
   const all = stage02!.checks;
 
   t.test('Python server and client, written from the protocol, pass every check', async (t) => {

@@ -1,9 +1,10 @@
-// Stage 04 against hostile and broken clients (tests/hostile/hostile-checks.ts): bad frames, floods,
+// Stage 04 against hostile and broken clients (conformance/hostile/hostile-checks.ts): bad frames, floods,
 // clients that never read or never finish HELLO, too many connections, churn. Grades the server
 // named by SERVER_CMD (default: the reference). See 04-rooms/README.md, "Limits and errors".
 import t from 'tap';
-import { hostileChecks } from './hostile/hostile-checks.ts';
-import { STAGES } from './hostile/wire-spec.ts';
-import { runChecksWithTap } from './support/checks.ts';
+import { hostileChecks } from '../conformance/hostile/hostile-checks.ts';
+import { runChecksWithTap } from '../conformance/harness/checks.ts';
+import { wireStage } from '../conformance/stages.ts';
 
-runChecksWithTap(t, '04-rooms', hostileChecks(STAGES['04']));
+const subject = wireStage('04');
+runChecksWithTap(t, subject, hostileChecks(subject.wire));

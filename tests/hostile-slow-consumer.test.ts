@@ -1,20 +1,20 @@
-// Stages 02-04 against a client that never reads (tests/hostile/slow-consumer-check.ts): its memory
+// Stages 02-04 against a client that never reads (conformance/hostile/slow-consumer-check.ts): its memory
 // stays bounded, the others keep their mixes, and it is disconnected in the end. The kernels hold
 // about 4 MB before a server notices anything, so each stage takes most of a minute: the three
 // run at once, each against its own server. One stage only: --grep "stage 03".
 import t from 'tap';
-import { STAGES } from './hostile/wire-spec.ts';
-import { SLOW_CONSUMER_DEADLINE_MS, slowConsumer } from './hostile/slow-consumer-check.ts';
-import { CheckRunner, clientCommand, repoRoot, serverCommand } from './support/checks.ts';
+import { SLOW_CONSUMER_DEADLINE_MS, slowConsumer } from '../conformance/hostile/slow-consumer-check.ts';
+import { CheckRunner, clientCommand, repoRoot, serverCommand } from '../conformance/harness/checks.ts';
+import { wireStages } from '../conformance/stages.ts';
 
 t.setTimeout(SLOW_CONSUMER_DEADLINE_MS + 60_000);
-t.jobs = Object.keys(STAGES).length;
+t.jobs = wireStages.length;
 
-for (const wire of Object.values(STAGES)) {
-  t.test(`stage ${wire.id}`, { buffered: true }, async (t) => {
+for (const { id, folder, wire } of wireStages) {
+  t.test(`stage ${id}`, { buffered: true }, async (t) => {
     const runner = new CheckRunner({
-      serverCommand: serverCommand(wire.folder),
-      clientCommand: clientCommand(wire.folder),
+      serverCommand: serverCommand(folder),
+      clientCommand: clientCommand(folder),
       cwd: repoRoot,
       checkTimeoutMs: SLOW_CONSUMER_DEADLINE_MS + 30_000,
     });

@@ -4,10 +4,10 @@
 // of that file, placed in the mutant folder, which the stage's copies are pointed at.
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
-import { findStage } from '../../grading/stages.ts';
+import { findStage } from '../../conformance/stages.ts';
 import type { Mutant } from '../fixtures/mutants.ts';
-import { repoRoot } from './checks.ts';
-import { shellQuote } from './run-command.ts';
+import { repoRoot } from '../../conformance/harness/checks.ts';
+import { shellQuote } from '../../conformance/harness/run-command.ts';
 
 export interface BuiltMutant {
   /** The mutant's folder (absolute); it is gitignored and not type-checked. */

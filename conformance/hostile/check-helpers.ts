@@ -1,10 +1,10 @@
 // Pieces the hostile checks share: a steady conversation around each case, offenders playing
 // violations, and numbered audio frames whose place in a mix can be read back.
-import type { CheckContext } from '../support/checks.ts';
+import type { CheckContext } from '../harness/checks.ts';
 import { expectErrorAndClose } from './expectations.ts';
 import { frame } from './frames.ts';
 import { ListeningUser } from './listening-user.ts';
-import { MB } from './server-resources.ts';
+import { MB } from '../harness/proc-stats.ts';
 import { SteadyPair } from './steady-pair.ts';
 import type { Violation } from './violations.ts';
 import { AUDIO, ERROR, type StageWire } from './wire-spec.ts';

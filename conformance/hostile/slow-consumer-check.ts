@@ -1,12 +1,12 @@
 // A client that never reads: the server must keep its memory bounded (skip, do not queue, audio for
 // it), keep the tick on time for everyone else, and in the end really disconnect it (ERROR
 // slow_consumer, or at least a close), even when no control message comes along to notice it.
-import { CheckFailure } from '../support/check-failure.ts';
-import type { Check } from '../support/checks.ts';
+import { CheckFailure } from '../harness/check-failure.ts';
+import type { Check } from '../harness/checks.ts';
 import { floodFrame, MEMORY_LIMIT, withSteadyPair } from './check-helpers.ts';
 import { expectBoundedGrowth, expectServerServes, peakGrowthDuring } from './expectations.ts';
 import { ListeningUser } from './listening-user.ts';
-import { findServerProcess } from './server-resources.ts';
+import { findServerProcess } from '../harness/proc-stats.ts';
 import { ERROR, LEFT, type StageWire } from './wire-spec.ts';
 
 /**

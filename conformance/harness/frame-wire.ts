@@ -4,6 +4,7 @@
 // nothing about any stage's message types: each stage's checks name their own.
 import { CheckFailure } from './check-failure.ts';
 import { DEFAULT_WAIT_MS, WireClient } from './wire-client.ts';
+import { SeededRandom } from './seeded-random.ts';
 
 export const HEADER_BYTES = 5;
 /** No message in the course is anywhere near this; a larger declared length means garbage. */
@@ -127,11 +128,8 @@ export function framesIn(bytes: Buffer): { frames: WireFrame[]; leftover: number
  */
 export function distinctivePcm(count: number, frameBytes: number, seed: number): Buffer {
   const pcm = Buffer.alloc(count * frameBytes);
-  let state = seed >>> 0;
-  for (let i = 0; i + 4 <= pcm.length; i += 4) {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    pcm.writeUInt32LE(state, i);
-  }
+  const random = new SeededRandom(seed);
+  for (let i = 0; i + 4 <= pcm.length; i += 4) pcm.writeUInt32LE(random.uint32(), i);
   return pcm;
 }
 

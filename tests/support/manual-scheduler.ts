@@ -2,7 +2,7 @@
 // so, which lets a test run minutes of FrameClock ticks in milliseconds and
 // check every due time exactly instead of timing real sleeps.
 
-import type { Scheduler } from './frame-clock.ts';
+import type { Scheduler } from '#shared/audio/frame-clock.ts';
 
 interface PendingTimer {
   id: number;

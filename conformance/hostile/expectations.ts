@@ -1,10 +1,10 @@
 // The assertions the hostile checks share: an offender gets ERROR with the right code and is closed,
 // nobody else hears of a bad name, the server still takes newcomers and lists no ghosts, memory stays bounded.
-import { CheckFailure } from '../support/check-failure.ts';
-import type { CheckContext } from '../support/checks.ts';
+import { CheckFailure } from '../harness/check-failure.ts';
+import type { CheckContext } from '../harness/checks.ts';
 import type { ListeningUser } from './listening-user.ts';
 import { probeServer } from './probe-user.ts';
-import { MB, type ServerResources } from './server-resources.ts';
+import { MB, type ServerResources } from '../harness/proc-stats.ts';
 import { FORBIDDEN_IN_NAMES } from '#shared/user-name.ts';
 import { AUDIO, ERROR, type StageWire } from './wire-spec.ts';
 

@@ -2,18 +2,18 @@
 // moves without reconnecting; empty rooms disappear. Asserted over raw sockets with only the
 // protocol in 04-rooms/README.md (nothing from 04-rooms/ is imported), so they grade a server in
 // any language. Mixing itself is stage 03's; here the exact-mix comparison (see
-// tests/support/exact-mixes.ts) proves that no voice crosses from one room to another.
+// conformance/harness/exact-mixes.ts) proves that no voice crosses from one room to another.
 //
 // "Nothing reached room B" needs an end to the waiting: a user of room B asks LIST_ROOMS and
 // waits for ROOMS. The server writes to one connection in order, so whatever it sent that user
 // before answering (a leaked JOINED, LEFT or SPEAKING) has arrived by then.
-import { expect, type Check } from '../support/checks.ts';
-import { expectMixes, sleep, TAIL_MS, talk, toneFrame, type Talker } from '../support/exact-mixes.ts';
-import { frameBytes, framesIn, hexType, jsonFrameBytes, jsonObjectOf } from '../support/frame-wire.ts';
-import type { FramedUser, ReceivedFrame } from '../support/framed-user.ts';
-import { standingBacklogCheck } from '../support/backlog-check.ts';
-import { expectError, expectNever, isEvent, jsonOf, withParty } from '../support/party.ts';
-import { WireClient } from '../support/wire-client.ts';
+import { expect, type Check } from '../harness/checks.ts';
+import { expectMixes, sleep, TAIL_MS, talk, toneFrame, type Talker } from '../harness/exact-mixes.ts';
+import { frameBytes, framesIn, hexType, jsonFrameBytes, jsonObjectOf } from '../harness/frame-wire.ts';
+import type { FramedUser, ReceivedFrame } from '../harness/framed-user.ts';
+import { standingBacklogCheck } from '../harness/backlog-check.ts';
+import { expectError, expectNever, isEvent, jsonOf, withParty } from '../harness/party.ts';
+import { WireClient } from '../harness/wire-client.ts';
 
 // The message types of the README's table.
 const HELLO = 0x01;

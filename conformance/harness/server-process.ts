@@ -1,4 +1,5 @@
-// Starts the server under test from a command line and waits for its ready line.
+// Starts the server under test from a command line and waits for its ready line: the one way a
+// server is launched, by the checks, the fuzzer and the benchmark (bench/server-process.ts).
 // The command is any shell command with a {port} placeholder, so the same checks grade a
 // server written in any language: e.g. SERVER_CMD="python3 my_server.py --port {port}".
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -6,10 +7,14 @@ import { createServer } from 'node:net';
 import { CheckFailure } from './check-failure.ts';
 
 export const READY_TIMEOUT_MS = 20_000;
+/** Output kept for failure reports: enough for any tail shown, bounded for long benchmark runs. */
+const OUTPUT_KEPT_CHARS = 16_000;
 const READY_LINE = /listening on (\S+):(\d+)/;
 
 export interface ServerUnderTest {
   command: string;
+  /** The process started (a shell, or what it ran); also the id of its own process group. */
+  pid: number;
   /** Where to connect: always loopback, the port is the one the ready line reports. */
   host: string;
   port: number;
@@ -18,6 +23,17 @@ export interface ServerUnderTest {
   /** True while the process runs. */
   isRunning(): boolean;
   stop(): Promise<void>;
+  /** Synchronous last resort (a process 'exit' handler): SIGKILL the whole group now. */
+  killNow(): void;
+}
+
+export interface StartOptions {
+  cwd?: string;
+  /** The server's environment (default: this process's). */
+  env?: NodeJS.ProcessEnv;
+  readyTimeoutMs?: number;
+  /** What replaces {port}: default a free port found here; 0 lets the server choose. */
+  port?: number;
 }
 
 /** Asks the system for a free TCP port (bind port 0, read it, release it). */
@@ -33,19 +49,26 @@ export function freePort(): Promise<number> {
   });
 }
 
-export async function startServerProcess(commandTemplate: string, options: { cwd?: string; readyTimeoutMs?: number } = {}): Promise<ServerUnderTest> {
-  const port = await freePort();
+/**
+ * Runs `commandTemplate` through the shell in a process group of its own (so stop() also ends
+ * anything it started) and waits for "listening on HOST:PORT"; `port` is the port it printed.
+ * Throws a CheckFailure saying what the server printed when it exits or stays silent instead.
+ */
+export async function startServerProcess(commandTemplate: string, options: StartOptions = {}): Promise<ServerUnderTest> {
+  const port = options.port ?? (await freePort());
   const command = commandTemplate.replaceAll('{port}', String(port));
-  // detached: the server gets its own process group, so stop() also ends any children of the shell.
-  const child = spawn(command, { shell: true, detached: true, cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command, { shell: true, detached: true, cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   let exited = false;
-  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  // Read everything (a full pipe would block the server) but keep only the tail.
+  const keep = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-OUTPUT_KEPT_CHARS));
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
   const exitPromise = new Promise<void>((resolve) => child.once('exit', () => ((exited = true), resolve())));
 
   const server: ServerUnderTest = {
     command,
+    pid: child.pid!,
     host: '127.0.0.1',
     port,
     output: () => output,
@@ -56,6 +79,9 @@ export async function startServerProcess(commandTemplate: string, options: { cwd
       const timer = setTimeout(() => killGroup(child, 'SIGKILL'), 3_000);
       await exitPromise;
       clearTimeout(timer);
+    },
+    killNow: () => {
+      if (!exited) killGroup(child, 'SIGKILL');
     },
   };
 
@@ -68,7 +94,8 @@ export async function startServerProcess(commandTemplate: string, options: { cwd
     child.stdout!.on('data', check);
     child.stderr!.on('data', check);
     void exitPromise.then(() => resolve({ problem: `the server exited (code ${child.exitCode}) before printing "listening on HOST:PORT"` }));
-    setTimeout(() => resolve({ problem: `no "listening on HOST:PORT" line within ${timeoutMs / 1000} s` }), timeoutMs);
+    const timer = setTimeout(() => resolve({ problem: `no "listening on HOST:PORT" line within ${timeoutMs / 1000} s` }), timeoutMs);
+    timer.unref(); // a server that is ready must not keep this process alive for the timeout
   });
   if ('problem' in ready) {
     await server.stop();

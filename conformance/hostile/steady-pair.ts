@@ -1,10 +1,11 @@
 // A well-behaved conversation kept running while a hostile case plays, to show that the others
 // are not disturbed: in stages 03 and 04 a talker sends one frame every 20 ms and a listener
 // counts the mixes it gets (about one per tick); in stage 02 one user counts its echoes.
-// Afterwards: at least 80% of the expected frames, and no silence longer than 200 ms (generous:
-// the machines running the tests are shared and noisy; a stalled tick shows as a long gap).
-import type { CheckContext } from '../support/checks.ts';
-import { CheckFailure } from '../support/check-failure.ts';
+// Afterwards: at least MIN_SHARE (80%) of the expected frames, and no silence longer than
+// MAX_GAP_MS (400 ms; generous: the machines running the tests are shared and noisy, and a
+// stalled tick shows as a long gap).
+import type { CheckContext } from '../harness/checks.ts';
+import { CheckFailure } from '../harness/check-failure.ts';
 import { ListeningUser } from './listening-user.ts';
 import { constantAudio } from './well-behaved.ts';
 import { AUDIO, TICK_MS, type StageWire } from './wire-spec.ts';

@@ -27,8 +27,6 @@ export const MAX_HELLO_BYTES = 1024;
 
 export interface StageWire {
   id: StageId;
-  /** The stage's folder, for the reference programs. */
-  folder: string;
   /** Max payload of each type a client may send (a type not listed is unknown_type). */
   clientLimits: ReadonlyMap<number, number>;
   /** Max payload of each type a server may send (what the reference client accepts). */
@@ -58,7 +56,6 @@ const NEWS_TYPES: Record<number, string> = { ...BASE_TYPES, [USERS]: 'USERS', [J
 
 const stage02: StageWire = {
   id: '02',
-  folder: '02-echo',
   clientLimits: new Map([[HELLO, MAX_HELLO_BYTES], [AUDIO, FRAME_BYTES], [BYE, 0]]),
   serverLimits: new Map([[WELCOME, 4096], [AUDIO, FRAME_BYTES], [ERROR, 4096]]),
   errorCodes: new Set([...FRAMING_CODES, ...STAGE_CODES, 'busy']),
@@ -73,7 +70,6 @@ const stage02: StageWire = {
 
 const stage03: StageWire = {
   id: '03',
-  folder: '03-multiuser',
   clientLimits: new Map([[HELLO, MAX_HELLO_BYTES], [AUDIO, FRAME_BYTES], [BYE, 0]]),
   serverLimits: new Map([...[WELCOME, ERROR, USERS, JOINED, LEFT, SPEAKING].map((type) => [type, 256 * 1024] as const), [AUDIO, FRAME_BYTES]]),
   errorCodes: new Set([...FRAMING_CODES, ...STAGE_CODES, 'name_taken']),
@@ -88,7 +84,6 @@ const stage03: StageWire = {
 
 const stage04: StageWire = {
   id: '04',
-  folder: '04-rooms',
   clientLimits: new Map([[HELLO, MAX_HELLO_BYTES], [AUDIO, FRAME_BYTES], [BYE, 0], [JOIN, MAX_HELLO_BYTES], [LIST_ROOMS, 0]]),
   serverLimits: new Map([
     ...[WELCOME, ERROR, USERS, JOINED, LEFT, SPEAKING, JOIN_REFUSED, ROOMS].map((type) => [type, 256 * 1024] as const),
@@ -104,11 +99,8 @@ const stage04: StageWire = {
   typeNames: { ...NEWS_TYPES, [JOIN]: 'JOIN', [JOIN_REFUSED]: 'JOIN_REFUSED', [LIST_ROOMS]: 'LIST_ROOMS', [ROOMS]: 'ROOMS' },
 };
 
-export const STAGES: Readonly<Record<StageId, StageWire>> = { '02': stage02, '03': stage03, '04': stage04 };
-
-export function isStageId(text: string): text is StageId {
-  return text === '02' || text === '03' || text === '04';
-}
+/** Each framed stage's wire, by id; conformance/stages.ts gives each to its stage. */
+export const WIRES: Readonly<Record<StageId, StageWire>> = { '02': stage02, '03': stage03, '04': stage04 };
 
 /** The README's name rule: 1-32 code points, no controls, separators or bidi controls, no space at either end. */
 export function nameIsValid(name: string): boolean {

@@ -1,11 +1,12 @@
 // Stage 01's checks: the hello-world protocol, asserted over raw sockets and through the
 // client's command line. They use only the protocol in 01-hello-world/README.md, so they grade
 // an implementation in any language.
-import { expect, type Check, type CheckContext } from '../support/checks.ts';
-import { FakeServer } from '../support/fake-server.ts';
-import { runCommand } from '../support/run-command.ts';
-import { describeRun } from '../support/running-client.ts';
-import { WireClient } from '../support/wire-client.ts';
+import { expect, type Check, type CheckContext } from '../harness/checks.ts';
+import { FakeServer } from '../harness/fake-server.ts';
+import { runCommand } from '../harness/run-command.ts';
+import { describeRun } from '../harness/running-client.ts';
+import { WireClient } from '../harness/wire-client.ts';
+import { errorLines, hasStackTrace } from '../harness/program-output.ts';
 
 /** The documented greeting timeout, and the slack a busy machine needs. */
 const GREETING_TIMEOUT_MS = 10_000;
@@ -54,9 +55,6 @@ function writeSlowly(client: WireClient, bytes: Buffer): Promise<void> {
 }
 
 
-function hasStackTrace(text: string): boolean {
-  return /^\s+at .+[(:]\d+/m.test(text);
-}
 
 export const checks: Check[] = [
   {
@@ -223,8 +221,8 @@ export const checks: Check[] = [
         connection.send('ERR bad_name this name is not allowed\n');
         connection.end();
         const result = await run;
-        const errorLines = result.stderr.trim().split('\n').filter((line) => line && !/nodedir/.test(line));
-        expect(result.exitCode !== 0 && errorLines.length === 1 && errorLines[0]!.includes('this name is not allowed') && !hasStackTrace(result.stderr), 'the client did not report the refusal in one line', {
+        const lines = errorLines(result.stderr);
+        expect(result.exitCode !== 0 && lines.length === 1 && lines[0]!.includes('this name is not allowed') && !hasStackTrace(result.stderr), 'the client did not report the refusal in one line', {
           expected: 'a non-zero exit and one line on standard error that includes the server\'s reason', actual: describeRun(result),
           hint: 'on "ERR <code> <reason>" print the reason in one line and exit non-zero; no stack trace',
         });

@@ -2,8 +2,8 @@
 // time, and checks that each is well formed (server-frames.ts). Used for the well-behaved users
 // and for the offenders alike.
 import { connect, type Socket } from 'node:net';
-import type { CheckContext } from '../support/checks.ts';
-import { CheckFailure } from '../support/check-failure.ts';
+import type { CheckContext } from '../harness/checks.ts';
+import { CheckFailure } from '../harness/check-failure.ts';
 import { jsonFrame } from './frames.ts';
 import { ServerFrameReader, type ServerFrame } from './server-frames.ts';
 import { bye } from './well-behaved.ts';

@@ -6,7 +6,7 @@
 // The bytes are then split into 1-4 writes at random offsets, and the connection ends with a FIN or
 // a reset (TCP cuts streams anywhere; a server must not care).
 import { jsonFrame, frame } from './frames.ts';
-import { SeededRandom } from './seeded-random.ts';
+import { SeededRandom } from '../harness/seeded-random.ts';
 import { AUDIO, BYE, FRAME_BYTES, HELLO, JOIN, LIST_ROOMS, type StageWire } from './wire-spec.ts';
 
 export interface FuzzCase {

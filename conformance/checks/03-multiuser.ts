@@ -2,16 +2,16 @@
 // They use only the protocol in 03-multiuser/README.md (nothing from 03-multiuser/ is imported),
 // so they grade a server in any language.
 //
-// How the mixing is checked: see tests/support/exact-mixes.ts (tones paced at real time, every
+// How the mixing is checked: see conformance/harness/exact-mixes.ts (tones paced at real time, every
 // mixed frame compared sample for sample with the clipped sum of some of the OTHER talkers).
 import { FRAME_BYTES } from '#shared/audio/format.ts';
-import { expect, type Check } from '../support/checks.ts';
-import { explainWrongMix, expectMixes, sleep, squareFrame, TAIL_MS, talk, toneFrame, type Talker } from '../support/exact-mixes.ts';
-import { frameBytes, hexType, jsonFrameBytes } from '../support/frame-wire.ts';
-import type { FramedUser, ReceivedFrame } from '../support/framed-user.ts';
-import { standingBacklogCheck } from '../support/backlog-check.ts';
-import { expectError, expectNever, isEvent, jsonOf, withParty } from '../support/party.ts';
-import { WireClient } from '../support/wire-client.ts';
+import { expect, type Check } from '../harness/checks.ts';
+import { explainWrongMix, expectMixes, sleep, squareFrame, TAIL_MS, talk, toneFrame, type Talker } from '../harness/exact-mixes.ts';
+import { frameBytes, hexType, jsonFrameBytes } from '../harness/frame-wire.ts';
+import type { FramedUser, ReceivedFrame } from '../harness/framed-user.ts';
+import { standingBacklogCheck } from '../harness/backlog-check.ts';
+import { expectError, expectNever, isEvent, jsonOf, withParty } from '../harness/party.ts';
+import { WireClient } from '../harness/wire-client.ts';
 
 // The message types of the README's table.
 const HELLO = 0x01;

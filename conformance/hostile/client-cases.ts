@@ -3,12 +3,13 @@
 // names and messages full of terminal escape sequences. The client must end with ONE line on
 // standard error and a non-zero exit (no stack trace), and never print a control character it
 // was sent: an escape sequence from a server must not reach the user's terminal.
-import { FakeServer } from '../support/fake-server.ts';
-import { runCommand, type CommandResult } from '../support/run-command.ts';
-import type { WireClient } from '../support/wire-client.ts';
+import { FakeServer } from '../harness/fake-server.ts';
+import { runCommand, type CommandResult } from '../harness/run-command.ts';
+import type { WireClient } from '../harness/wire-client.ts';
 import { frame, header, jsonFrame } from './frames.ts';
-import { SeededRandom } from './seeded-random.ts';
+import { SeededRandom } from '../harness/seeded-random.ts';
 import { AUDIO, ERROR, JOINED, LEFT, SPEAKING, USERS, WELCOME, type StageWire } from './wire-spec.ts';
+import { errorLines, hasStackTrace } from '../harness/program-output.ts';
 
 const CLIENT_TIMEOUT_MS = 20_000;
 /** Escape sequences and controls a hostile server might send (clear screen, set title, bell, bidi, CR). */
@@ -110,9 +111,9 @@ export function oneLineFailureProblem(result: CommandResult): string | null {
   if (result.timedOut) return `the client was still running after ${CLIENT_TIMEOUT_MS / 1000} s`;
   if (result.exitCode === 0) return 'the client exited 0';
   if (result.exitCode === null) return `the client was killed by ${result.signal}`;
-  const lines = result.stderr.split('\n').filter((line) => line.trim() !== '');
+  const lines = errorLines(result.stderr);
   if (lines.length !== 1) return `standard error has ${lines.length} lines, not one: ${JSON.stringify(result.stderr.slice(0, 400))}`;
-  if (/^\s+at /m.test(result.stderr + result.stdout)) return 'a stack trace was printed';
+  if (hasStackTrace(result.stderr + result.stdout)) return 'a stack trace was printed';
   return null;
 }
 

@@ -40,6 +40,7 @@ export function runCommand(commandPrefix: string, args: string[], options: { tim
   });
 }
 
+/** `text` as one shell word: unchanged when it is plainly safe, else in single quotes. */
 export function shellQuote(text: string): string {
   return /^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replaceAll("'", `'\\''`)}'`;
 }

@@ -8,13 +8,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join as joinPath } from 'node:path';
 import { FRAME_BYTES, FRAME_SAMPLES, SAMPLE_RATE } from '#shared/audio/format.ts';
-import { expect, type Check, type CheckContext } from '../support/checks.ts';
-import { FakeServer } from '../support/fake-server.ts';
-import { describeFrames, finishSession, orStop, startSession as startClientSession, thenExit, type Session } from '../support/client-session.ts';
-import { firstDifference, jsonFrameBytes, jsonObjectOf, type WireFrame } from '../support/frame-wire.ts';
-import { runCommand } from '../support/run-command.ts';
-import { describeRun } from '../support/running-client.ts';
-import { writeSpeechWav } from '../support/speech-wav.ts';
+import { expect, type Check, type CheckContext } from '../harness/checks.ts';
+import { FakeServer } from '../harness/fake-server.ts';
+import { describeFrames, finishSession, orStop, startSession as startClientSession, thenExit, type Session } from '../harness/client-session.ts';
+import { firstDifference, jsonFrameBytes, jsonObjectOf, type WireFrame } from '../harness/frame-wire.ts';
+import { runCommand } from '../harness/run-command.ts';
+import { describeRun } from '../harness/running-client.ts';
+import { writeSpeechWav } from '../harness/speech-wav.ts';
+import { errorLines } from '../harness/program-output.ts';
 
 // The message types of the README's table.
 const HELLO = 0x01;
@@ -108,13 +109,13 @@ export const clientChecks: Check[] = [
       const fake = await FakeServer.start();
       try {
         const result = await runCommand(context.clientCommand, ['--name', 'Ada', '--room', 'bad room!', '--host', '127.0.0.1', '--port', String(fake.port), '--input', 'silence', '--output', 'null', '--duration', '1'], { timeoutMs: 15_000 });
-        const errorLines = result.stderr.trim().split('\n').filter((line) => line.trim() !== '');
+        const lines = errorLines(result.stderr);
         expect(result.exitCode === 2 && !result.timedOut, 'the client did not exit with code 2 on an invalid --room', {
           expected: 'exit code 2 at once: "bad room!" holds a space and a "!", which a room id may not',
           actual: describeRun(result),
           hint: 'check the room id before connecting (1 to 64 ASCII letters, digits, "-", "_", "." or ":"), print why on standard error, exit 2',
         });
-        expect(errorLines.length === 1 && /room/i.test(errorLines[0]!), 'the client did not explain the invalid --room in one line', {
+        expect(lines.length === 1 && /room/i.test(lines[0]!), 'the client did not explain the invalid --room in one line', {
           expected: 'exactly one line on standard error that says what is wrong with the room id',
           actual: `standard error: ${JSON.stringify(result.stderr.slice(-400))}`,
           hint: 'one line naming the problem (for example: invalid --room "bad room!": a room id may contain only ...), no stack trace',

@@ -8,11 +8,11 @@ import { join as joinPath } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FRAME_BYTES, FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE } from '#shared/audio/format.ts';
 import { readWavPcm } from '#shared/audio/wav-source.ts';
-import { expect, type Check, type CheckContext } from '../support/checks.ts';
-import { describeFrames, finishSession, startSession as startClientSession, thenExit, type Session } from '../support/client-session.ts';
-import { distinctivePcm, firstDifference, frameBytes, jsonFrameBytes } from '../support/frame-wire.ts';
-import { describeRun } from '../support/running-client.ts';
-import { writeSpeechWav } from '../support/speech-wav.ts';
+import { expect, type Check, type CheckContext } from '../harness/checks.ts';
+import { describeFrames, finishSession, startSession as startClientSession, thenExit, type Session } from '../harness/client-session.ts';
+import { distinctivePcm, firstDifference, frameBytes, jsonFrameBytes } from '../harness/frame-wire.ts';
+import { describeRun } from '../harness/running-client.ts';
+import { writeSpeechWav } from '../harness/speech-wav.ts';
 
 // The message types of the README's table.
 const HELLO = 0x01;

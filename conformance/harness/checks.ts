@@ -160,10 +160,11 @@ function commonHint(summary: string): string | undefined {
 
 /**
  * Runs each check as a tap subtest, through a CheckRunner against the server from SERVER_CMD
- * (default: the stage's reference server) and the client from CLIENT_CMD.
+ * (default: the stage's reference server) and the client from CLIENT_CMD. `checks` defaults to
+ * the stage's protocol checks (conformance/stages.ts); the hostile suites pass their own.
  */
-export function runChecksWithTap(t: Test, stageFolder: string, checks: Check[]): void {
-  const runner = new CheckRunner({ serverCommand: serverCommand(stageFolder), clientCommand: clientCommand(stageFolder), cwd: repoRoot });
+export function runChecksWithTap(t: Test, stage: { folder: string; checks: Check[] }, checks: Check[] = stage.checks): void {
+  const runner = new CheckRunner({ serverCommand: serverCommand(stage.folder), clientCommand: clientCommand(stage.folder), cwd: repoRoot });
   t.teardown(() => runner.stop());
 
   for (const check of checks) {

@@ -5,8 +5,8 @@
 //   - a newcomer can join and is told only the users really present (no ghosts);
 //   - the server's memory and open files stay bounded (when the server runs on this machine).
 // Only the wire protocol is used, so the checks grade a server in any language (SERVER_CMD).
-import { CheckFailure } from '../support/check-failure.ts';
-import type { Check } from '../support/checks.ts';
+import { CheckFailure } from '../harness/check-failure.ts';
+import type { Check } from '../harness/checks.ts';
 import { floodFrame, MEMORY_LIMIT, playViolations, sendAll, sleep, withSteadyPair } from './check-helpers.ts';
 import { expectBoundedGrowth, expectErrorAndClose, expectNoHostileText, expectServerServes, peakGrowthDuring } from './expectations.ts';
 import { frame, jsonFrame } from './frames.ts';
@@ -14,8 +14,8 @@ import { FUZZ_ROOM, fuzzCase } from './fuzz-case.ts';
 import { connectionLimit } from './connection-limit-check.ts';
 import { ListeningUser } from './listening-user.ts';
 import { runFuzzCase } from './run-fuzz-case.ts';
-import { SeededRandom } from './seeded-random.ts';
-import { findServerProcess, MB } from './server-resources.ts';
+import { SeededRandom } from '../harness/seeded-random.ts';
+import { findServerProcess, MB } from '../harness/proc-stats.ts';
 import { afterJoining, beforeJoining } from './violations.ts';
 import { AUDIO, BYE, ERROR, HANDSHAKE_TIMEOUT_MS, HELLO, LEFT, WELCOME, type StageWire } from './wire-spec.ts';
 

@@ -7,9 +7,9 @@ import { join as joinPath } from 'node:path';
 import wavefile from 'wavefile';
 import { FRAME_BYTES, SAMPLE_RATE } from '#shared/audio/format.ts';
 import { readWavPcm } from '#shared/audio/wav-source.ts';
-import { CheckFailure } from '../support/check-failure.ts';
-import { expect, type Check, type CheckContext } from '../support/checks.ts';
-import { FakeServer } from '../support/fake-server.ts';
+import { CheckFailure } from '../harness/check-failure.ts';
+import { expect, type Check, type CheckContext } from '../harness/checks.ts';
+import { FakeServer } from '../harness/fake-server.ts';
 import {
   distinctivePcm,
   firstDifference,
@@ -22,10 +22,11 @@ import {
   sendInPieces,
   splitAt,
   type WireFrame,
-} from '../support/frame-wire.ts';
-import { freePort } from '../support/server-process.ts';
-import { runCommand, type CommandResult } from '../support/run-command.ts';
-import { WireClient } from '../support/wire-client.ts';
+} from '../harness/frame-wire.ts';
+import { freePort } from '../harness/server-process.ts';
+import { runCommand, type CommandResult } from '../harness/run-command.ts';
+import { WireClient } from '../harness/wire-client.ts';
+import { errorLines, hasStackTrace } from '../harness/program-output.ts';
 
 // The message types of the README's table.
 const HELLO = 0x01;
@@ -174,17 +175,8 @@ function describeRun(result: CommandResult): string {
   return `exit ${result.exitCode}${result.timedOut ? ' (killed: timed out)' : ''}; stdout ${JSON.stringify(result.stdout.slice(-300))}; stderr ${JSON.stringify(result.stderr.slice(-300))}`;
 }
 
-function hasStackTrace(text: string): boolean {
-  return /^\s+at .+[(:]\d+/m.test(text) || /^ {4}at /m.test(text);
-}
-
-/** Standard error without npm's own configuration warnings. */
-function errorLines(result: CommandResult): string[] {
-  return result.stderr.split('\n').filter((line) => line.trim() !== '' && !/^npm warn/i.test(line));
-}
-
 function expectOneLineFailure(result: CommandResult, summary: string, mustMention: RegExp, hint: string): void {
-  const lines = errorLines(result);
+  const lines = errorLines(result.stderr);
   expect(result.exitCode !== 0 && !result.timedOut && lines.length === 1 && mustMention.test(lines[0]!) && !hasStackTrace(result.stderr), summary, {
     expected: `a non-zero exit and exactly one line on standard error matching ${mustMention}, no stack trace`,
     actual: describeRun(result),

@@ -1,8 +1,8 @@
 // Too many connections: past the README's maximum, the next connections are told ERROR server_full
 // at once (not silence, and not a server that runs out of file descriptors), and the others are
 // not disturbed. The real maximum is used: a thousand loopback sockets are cheap.
-import { CheckFailure } from '../support/check-failure.ts';
-import type { Check } from '../support/checks.ts';
+import { CheckFailure } from '../harness/check-failure.ts';
+import type { Check } from '../harness/checks.ts';
 import { sleep, withSteadyPair } from './check-helpers.ts';
 import { expectServerServes } from './expectations.ts';
 import { ListeningUser } from './listening-user.ts';

@@ -1,5 +1,6 @@
-// A small seeded pseudo-random generator (mulberry32): the same seed gives the same case on every
-// machine, so a failing fuzz case is reproduced from its seed alone.
+// The project's one seeded pseudo-random generator (mulberry32): the same seed gives the same
+// values on every machine, so a failing fuzz case, a random split of a stream or a jittery clock
+// is reproduced from its seed alone. Checks, unit tests and the fuzzer all use this one.
 
 export class SeededRandom {
   private state: number;
@@ -15,6 +16,11 @@ export class SeededRandom {
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  }
+
+  /** An unsigned 32-bit integer. */
+  uint32(): number {
+    return Math.floor(this.next() * 4_294_967_296);
   }
 
   /** An integer in [min, max] (both included). */

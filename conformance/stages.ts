@@ -1,0 +1,55 @@
+// THE list of stages and what each must do: the one place a stage is registered. The tap suites
+// (tests/NN-*.test.ts: `runChecksWithTap(t, stage('04'))`), the grader (npm run grade), the
+// hostile suites and the fuzzer all read it, so a grade and `npm test` can never disagree about
+// what a stage asks. To add a stage: write conformance/checks/NN-*.ts, add one entry below, and a
+// two-line tests/NN-*.test.ts (a test checks that every stage has one).
+import type { Check } from './harness/checks.ts';
+import { checks as helloWorldChecks } from './checks/01-hello-world.ts';
+import { checks as echoChecks } from './checks/02-echo.ts';
+import { serverChecks as multiuserServerChecks } from './checks/03-multiuser.ts';
+import { clientChecks as multiuserClientChecks } from './checks/03-multiuser-client.ts';
+import { serverChecks as roomsServerChecks } from './checks/04-rooms.ts';
+import { clientChecks as roomsClientChecks } from './checks/04-rooms-client.ts';
+import { WIRES, type StageWire } from './hostile/wire-spec.ts';
+
+export interface Stage {
+  /** Two digits: "01". */
+  id: string;
+  /** The stage's folder: its reference programs and the README that documents its protocol. */
+  folder: string;
+  /** Its protocol checks in the order they run: the server's, then the client's. */
+  checks: Check[];
+  /** What the hostile cases and the fuzzer know of its wire; absent for 01 (no framing). */
+  wire?: StageWire;
+}
+
+/** A stage that the hostile cases and the fuzzer can attack (it has a framed wire). */
+export type WireStage = Stage & { wire: StageWire };
+
+export const stages: readonly Stage[] = [
+  { id: '01', folder: '01-hello-world', checks: helloWorldChecks },
+  { id: '02', folder: '02-echo', checks: echoChecks, wire: WIRES['02'] },
+  { id: '03', folder: '03-multiuser', checks: [...multiuserServerChecks, ...multiuserClientChecks], wire: WIRES['03'] },
+  { id: '04', folder: '04-rooms', checks: [...roomsServerChecks, ...roomsClientChecks], wire: WIRES['04'] },
+];
+
+export const wireStages: readonly WireStage[] = stages.filter((entry): entry is WireStage => entry.wire !== undefined);
+
+/** The stage with this id ("4" or "04"), or undefined. */
+export function findStage(id: string): Stage | undefined {
+  return stages.find((entry) => entry.id === id.padStart(2, '0'));
+}
+
+/** The stage with this id; throws if there is none (for suites, where a typo is a bug). */
+export function stage(id: string): Stage {
+  const found = findStage(id);
+  if (found === undefined) throw new Error(`no stage ${id} in conformance/stages.ts; known: ${stages.map((entry) => entry.id).join(', ')}`);
+  return found;
+}
+
+/** The stage with this id, which must have a framed wire (02 on). */
+export function wireStage(id: string): WireStage {
+  const found = stage(id);
+  if (found.wire === undefined) throw new Error(`stage ${id} has no framed wire for the hostile cases`);
+  return found as WireStage;
+}
