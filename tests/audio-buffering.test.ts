@@ -4,7 +4,7 @@ import t from 'tap';
 import { FRAME_BYTES } from '#shared/audio/format.ts';
 import { FrameChunker } from '#shared/audio/frame-chunker.ts';
 import { PlaybackBuffer } from '#shared/audio/playback-buffer.ts';
-import { TokenBucket } from '#shared/audio/token-bucket.ts';
+import { TokenBucket } from '#shared/token-bucket.ts';
 
 /** A frame filled with one byte value, easy to tell apart. */
 const frame = (n: number): Buffer => Buffer.alloc(FRAME_BYTES, n);

@@ -11,7 +11,7 @@
 import type { AudioOptions, IoStreamRead } from 'naudiodon';
 import { CHANNELS, FRAME_BYTES, FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE } from './format.ts';
 import { FrameChunker } from './frame-chunker.ts';
-import { TokenBucket } from './token-bucket.ts';
+import { TokenBucket } from '../token-bucket.ts';
 import type { AudioSource } from './types.ts';
 
 /** The naudiodon module, passed in so that only open-audio.ts decides when to load it. */

@@ -18,7 +18,7 @@ import type { AudioOptions, IoStreamWrite } from 'naudiodon';
 import { CHANNELS, FRAME_BYTES, FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE } from './format.ts';
 import type { PortAudio } from './mic-source.ts';
 import { PlaybackBuffer } from './playback-buffer.ts';
-import { TokenBucket } from './token-bucket.ts';
+import { TokenBucket } from '../token-bucket.ts';
 import type { AudioSink } from './types.ts';
 
 /** 5 frames = at most 100 ms of audio waiting to be played. */

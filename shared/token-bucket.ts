@@ -1,8 +1,9 @@
 // Rate limiting with a token bucket: tokens drip in at a steady rate up to a
-// small capacity, and each frame passed on costs one token. A steady stream
-// at the nominal rate always finds a token; short bursts (a sound card that
-// hands over two buffers at once) use the stored tokens; anything faster than
-// the rate for longer than the burst finds the bucket empty.
+// small capacity, and each thing let through (an audio frame, a request) costs
+// one token. A steady stream at the nominal rate always finds a token; short
+// bursts (a sound card that hands over two buffers at once, a user clicking
+// through rooms) use the stored tokens; anything faster than the rate for
+// longer than the burst finds the bucket empty.
 
 export class TokenBucket {
   private tokens: number;
