@@ -381,6 +381,8 @@ function serveClient(socket: Socket, rooms: Rooms, observer: ServerObserver): vo
     leave('error', `error ${code}`);
     console.log(`${peer}: ${code}: ${message}`);
     socket.end(errorFrame(code, message)); // send the error, then close our side
+    // Read no more: a flooder's next megabytes would only be read to be thrown away.
+    socket.pause();
     setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
   };
 
