@@ -12,6 +12,7 @@ import { expectBoundedGrowth, expectErrorAndClose, expectNoHostileText, expectSe
 import { frame, jsonFrame } from './frames.ts';
 import { FUZZ_ROOM, fuzzCase } from './fuzz-case.ts';
 import { connectionLimit } from './connection-limit-check.ts';
+import { joinFlood } from './join-flood-check.ts';
 import { ListeningUser } from './listening-user.ts';
 import { runFuzzCase } from './run-fuzz-case.ts';
 import { SeededRandom } from '../harness/seeded-random.ts';
@@ -266,5 +267,6 @@ export function hostileChecks(wire: StageWire): Check[] {
     handshakeTimeouts(wire),
     connectionLimit(wire),
     churn(wire),
+    ...(wire.moves === undefined ? [] : [joinFlood(wire)]), // stages with rooms: a flood of moves
   ];
 }

@@ -35,6 +35,8 @@ export class SteadyPair {
   private started = 0;
   private stopped = 0;
   private sent = 0;
+  /** The latest the talker sent a frame, against its schedule (ms): this process was busy, not the server. */
+  worstSendLateMs = 0;
 
   private constructor(
     readonly talker: ListeningUser,
@@ -67,6 +69,7 @@ export class SteadyPair {
     this.started = performance.now();
     const step = () => {
       const due = this.started + (this.sent + 1) * TICK_MS;
+      this.worstSendLateMs = Math.max(this.worstSendLateMs, performance.now() - (due - TICK_MS));
       this.talker.send(frame);
       this.sent++;
       this.timer = setTimeout(step, Math.max(0, due - performance.now()));

@@ -43,6 +43,11 @@ export interface StageWire {
   jitterBufferFrames: number;
   /** A user who reads nothing is disconnected within this long after the server starts skipping their audio. */
   slowConsumerMs: number;
+  /**
+   * Stage 04 on: the README's limit on moves (JOIN to another room). `burst` moves at once, then
+   * JOIN_REFUSED rate_limited; the `refusalsBeforeError`-th refusal in a row is ERROR rate_limited.
+   */
+  moves?: { burst: number; refillMs: number; refusalsBeforeError: number };
   /** HELLO's JSON object for `name` (stage 04 adds the room). */
   hello(name: string, room: string): Record<string, unknown>;
   typeNames: Readonly<Record<number, string>>;
@@ -89,12 +94,13 @@ const stage04: StageWire = {
     ...[WELCOME, ERROR, USERS, JOINED, LEFT, SPEAKING, JOIN_REFUSED, ROOMS].map((type) => [type, 256 * 1024] as const),
     [AUDIO, FRAME_BYTES],
   ]),
-  errorCodes: new Set([...FRAMING_CODES, ...STAGE_CODES, 'name_taken', 'bad_room']),
+  errorCodes: new Set([...FRAMING_CODES, ...STAGE_CODES, 'name_taken', 'bad_room', 'rate_limited']),
   crowdCodes: ['name_taken', 'server_full'],
   mixes: true,
   maxConnections: 1024,
   jitterBufferFrames: 3,
   slowConsumerMs: 5_000,
+  moves: { burst: 10, refillMs: 1_000, refusalsBeforeError: 20 },
   hello: (name, room) => ({ name, room }),
   typeNames: { ...NEWS_TYPES, [JOIN]: 'JOIN', [JOIN_REFUSED]: 'JOIN_REFUSED', [LIST_ROOMS]: 'LIST_ROOMS', [ROOMS]: 'ROOMS' },
 };
