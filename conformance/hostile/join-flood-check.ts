@@ -62,35 +62,42 @@ async function floodUntilStopped(user: ListeningUser, batch: Buffer, until: numb
 }
 
 /**
- * What the README's rule makes of a flooder's answers: after its first USERS (on joining), exactly
- * `burst` USERS (moves), then JOIN_REFUSED rate_limited, the last `refusalsBeforeError - 1` of them
- * in a row, then ERROR rate_limited and a close. null when the answers are right.
+ * What the README's rule makes of a flooder's answers. After the USERS of its HELLO: `burst` moves
+ * (USERS for the other room), then JOIN_REFUSED rate_limited (a JOIN of the room it is in just
+ * gets USERS again: no move, no refusal), until the `refusalsBeforeError`-th refusal in a row (no
+ * move in between) comes as ERROR rate_limited, with nothing after it. null when the answers are right.
  */
 function answerProblem(user: ListeningUser, wire: StageWire, floodStart: number): string | null {
   const rule = wire.moves!;
-  const answers = user.frames.filter((f) => f.type === USERS || f.type === JOIN_REFUSED || f.type === ERROR).slice(1);
-  const firstRefusal = answers.findIndex((f) => f.type !== USERS);
-  const moves = firstRefusal === -1 ? answers.length : firstRefusal;
-  if (firstRefusal === -1) return `${moves} JOINs moved ${user.name} and none was refused`;
-  const refusal = answers[firstRefusal]!;
-  if (refusal.type !== JOIN_REFUSED || refusal.json?.code !== 'rate_limited') {
-    return `after ${moves} moves the first answer that was not USERS is ${wire.typeNames[refusal.type]} ${refusal.payload.toString('utf8').slice(0, 120)}`;
+  const answers = user.frames.filter((f) => f.type === USERS || f.type === JOIN_REFUSED || f.type === ERROR);
+  let room = answers[0]?.json?.room;
+  let moves = 0;
+  let movesBeforeRefusal: number | undefined;
+  let refusalsInARow = 0;
+  for (const [i, answer] of answers.slice(1).entries()) {
+    const text = answer.payload.toString('utf8').slice(0, 120);
+    if (answer.type === USERS) {
+      if (answer.json?.room === room) continue; // a JOIN of the room it was in: not a move
+      room = answer.json?.room;
+      moves++;
+      refusalsInARow = 0;
+    } else if (answer.type === JOIN_REFUSED) {
+      if (answer.json?.code !== 'rate_limited') return `after ${moves} moves a JOIN got ${text}`;
+      movesBeforeRefusal ??= moves;
+      refusalsInARow++;
+    } else {
+      if (answer.json?.code !== 'rate_limited') return `after ${moves} moves and ${refusalsInARow} refusals in a row came ERROR ${text}`;
+      if (movesBeforeRefusal === undefined || movesBeforeRefusal < rule.burst) return `${movesBeforeRefusal ?? moves} JOINs moved ${user.name} before the first refusal`;
+      // The bucket refills while the flood is handled: one more move per second it took.
+      const refills = Math.floor((answer.at - floodStart) / rule.refillMs);
+      if (moves > rule.burst + refills) return `${moves} JOINs moved ${user.name} in ${Math.round(answer.at - floodStart)} ms`;
+      if (refusalsInARow !== rule.refusalsBeforeError - 1) return `ERROR rate_limited came after ${refusalsInARow} JOIN_REFUSED rate_limited in a row`;
+      if (i + 2 < answers.length) return `${answers.length - i - 2} answers came after the ERROR`;
+      return null;
+    }
   }
-  // A bucket refills while the flood is handled: allow one more move per second it took.
-  const refills = Math.floor((refusal.at - floodStart) / rule.refillMs);
-  if (moves < rule.burst || moves > rule.burst + refills) return `${moves} JOINs moved ${user.name} before the first refusal`;
-  const error = answers.findIndex((f) => f.type === ERROR);
-  if (error === -1) return `${answers.length - moves} refusals and no ERROR`;
-  const beforeError = answers.slice(0, error);
-  const lastMove = beforeError.map((f) => f.type).lastIndexOf(USERS);
-  const inARow = beforeError.slice(lastMove + 1);
-  const allRateLimited = inARow.every((f) => f.type === JOIN_REFUSED && f.json?.code === 'rate_limited');
-  if (!allRateLimited || inARow.length !== rule.refusalsBeforeError - 1) {
-    return `${inARow.length} answers after the last move before ERROR (${allRateLimited ? 'all' : 'not all'} JOIN_REFUSED rate_limited)`;
-  }
-  if (answers[error]!.json?.code !== 'rate_limited') return `the ERROR was ${answers[error]!.payload.toString('utf8').slice(0, 120)}`;
-  if (answers.length > error + 1) return `${answers.length - error - 1} answers came after the ERROR`;
-  return null;
+  if (movesBeforeRefusal === undefined) return `${moves} JOINs moved ${user.name} and none was refused`;
+  return `${moves} moves, then ${refusalsInARow} JOIN_REFUSED rate_limited in a row, and no ERROR`;
 }
 
 /** AUDIO frames `listener` received between `from` and `to`. */
@@ -133,13 +140,19 @@ async function runJoinFlood(context: CheckContext, wire: StageWire, { tag, recon
       await sleep(Math.max(0, floodEnd - performance.now()));
     });
     const stoppedAt = performance.now();
+    const expected = Math.floor((stoppedAt - floodStart) / TICK_MS);
+    const heard = [same, other].map((pair) => ({ pair, received: mixesBetween(pair.listener, floodStart, stoppedAt) }));
+    const summary = heard.map((h) => `${h.pair.listener.name} got ${h.received} of ${expected} mixes`).join('; ');
 
     // 1. Each flooder got the README's answers (first: that is the rule a failure is about).
     const wrong = results.filter((result) => result.problem !== null);
     if (wrong.length > 0) {
       throw new CheckFailure(`a connection flooding JOINs did not get the README's answers: ${wrong[0]!.problem}`, {
         expected: `${rule.burst} moves (USERS each), then JOIN_REFUSED {"code":"rate_limited"}: the ${rule.refusalsBeforeError}th refusal in a row is ERROR {"code":"rate_limited"} instead, then a close`,
-        actual: wrong.slice(0, 3).map((result) => `${result.name} sent ${result.joinsSent} JOINs: ${result.problem}; received: ${flooders.find((f) => f.name === result.name)!.describe()}`).join('\n'),
+        actual: [
+          ...wrong.slice(0, 3).map((result) => `${result.name} sent ${result.joinsSent} JOINs: ${result.problem}; received: ${flooders.find((f) => f.name === result.name)!.describe()}`),
+          `meanwhile ${summary}`,
+        ].join('\n'),
         sent: batch.subarray(0, 96),
         hint: 'a JOIN that moves the user takes a token from a per-user bucket of 10, refilled at 1 per second; with no token, JOIN_REFUSED rate_limited; the 20th in a row, ERROR rate_limited and close (then handle nothing more of that connection\'s input)',
       });
@@ -160,11 +173,8 @@ async function runJoinFlood(context: CheckContext, wire: StageWire, { tag, recon
 
     // 3. Both conversations kept their mixes (unless this process was too busy to judge).
     expectBoundedGrowth(growth, MEMORY_LIMIT, 'a flood of JOINs');
-    const expected = Math.floor((stoppedAt - floodStart) / TICK_MS);
-    const heard = [same, other].map((pair) => ({ pair, received: mixesBetween(pair.listener, floodStart, stoppedAt) }));
     const short = heard.filter((h) => h.received < MIN_SHARE * expected);
     if (short.length === 0) return;
-    const summary = heard.map((h) => `${h.pair.listener.name} got ${h.received} of ${expected}`).join('; ');
     const ownLateness = Math.max(same.worstSendLateMs, other.worstSendLateMs);
     if (ownLateness > OWN_LATENESS_MS) {
       throw new CheckFailure('could not judge: the machine running the check was too busy during the flood', {
