@@ -43,7 +43,7 @@ function joinBatch(home: string, away: string): Buffer {
   return Buffer.concat(Array.from({ length: JOINS_PER_WRITE }, (_, i) => jsonFrame(JOIN, { room: i % 2 === 0 ? away : home })));
 }
 
-/** Writes `batch` again and again until the server closes the connection or sends ERROR, or until `until`. */
+/** Writes `batch`, and again and again until the server closes the connection or sends ERROR, or until `until`. */
 async function floodUntilStopped(user: ListeningUser, batch: Buffer, until: number): Promise<number> {
   let sent = 0;
   let seen = 0;
@@ -51,13 +51,14 @@ async function floodUntilStopped(user: ListeningUser, batch: Buffer, until: numb
     for (; seen < user.frames.length; seen++) if (user.frames[seen]!.type === ERROR) return true;
     return user.closed || user.socket.destroyed || performance.now() >= until;
   };
-  while (!stopped()) {
+  // At least one write: every flooder is judged on the answers to a whole batch.
+  do {
     let taken = false;
     user.socket.write(batch, () => (taken = true));
     // A server that stopped reading never takes the batch: look at the answers meanwhile.
     while (!taken && !stopped()) await sleep(2);
     if (taken) sent += JOINS_PER_WRITE;
-  }
+  } while (!stopped());
   return sent;
 }
 
