@@ -17,6 +17,10 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return EXIT_ALL_PASSED;
   }
+  if ('dashDash' in parsed) {
+    console.error(`error: ${parsed.dashDash}`);
+    return EXIT_USAGE;
+  }
   if ('usageError' in parsed) {
     console.error(`error: ${parsed.usageError}\n\n${USAGE}`);
     return EXIT_USAGE;

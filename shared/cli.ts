@@ -102,6 +102,23 @@ function binForm(env: NodeJS.ProcessEnv): string | undefined {
 }
 
 /**
+ * A yargs middleware (to run before validation, so a swallowed --name is reported as such, not
+ * as "missing --name") that stops with one line when npm took some of our options for itself.
+ * `positionals`: how many leading positional arguments the program takes (a sub-command: 1).
+ */
+export function stopIfNpmSwallowedOptions(argv: string[], positionals: number, alternative?: string): MiddlewareFunction {
+  const middleware = (_args: unknown, y: YargsWithOptions) => {
+    // `y` is the sub-command's parser: its options include the stage's own (--room, --input...).
+    const options = y.getOptions();
+    const swallowed = swallowedOptions(options.key ? Object.keys(options.key) : [], argv);
+    if (swallowed.length === 0) return;
+    console.error(`error: ${dashDashHint({ swallowed, argv, positionals, flags: options.boolean, alternative })}`);
+    process.exit(2);
+  };
+  return middleware as unknown as MiddlewareFunction;
+}
+
+/**
  * The shared yargs setup: strict options, readable errors, help on every sub-command.
  * `script` is how the user runs the stage (shown in usage lines).
  */
@@ -115,15 +132,7 @@ export function stageCommandLine(script: string, description: string, argv: stri
     .alias('help', 'h')
     .version(false)
     .wrap(Math.min(100, process.stdout.columns || 100))
-    .middleware(((_args: unknown, y: YargsWithOptions) => {
-      // Before validation, so a swallowed --name is reported as such, not as "missing --name".
-      // `y` is the sub-command's parser: its options include the stage's own (--room, --input...).
-      const options = y.getOptions();
-      const swallowed = swallowedOptions(options.key ? Object.keys(options.key) : [], argv);
-      if (swallowed.length === 0) return;
-      console.error(`error: ${dashDashHint({ swallowed, argv, positionals: 1, flags: options.boolean, alternative: binForm(process.env) })}`);
-      process.exit(2);
-    }) as unknown as MiddlewareFunction, true)
+    .middleware(stopIfNpmSwallowedOptions(argv, 1, binForm(process.env)), true)
     .fail((message, error) => {
       // Only parsing reaches here (command handlers report their own errors through runMain):
       // a bad option is a user mistake, so one line, a pointer to --help, exit code 2.
