@@ -20,12 +20,15 @@ const INPUT_FORMS = 'mic, tone:HZ (HZ from 1 to 24000), silence or FILE.wav';
 const OUTPUT_FORMS = 'speaker, null or FILE.wav';
 const MAX_TONE_HZ = 24_000; // half the sample rate: higher tones cannot be represented
 
-/** Opens the source named by an --input spec. Throws AudioFormatError or AudioDeviceUnavailable. */
-export async function openSource(spec: string): Promise<AudioSource> {
+/**
+ * Opens the source named by an --input spec. Throws AudioFormatError or AudioDeviceUnavailable.
+ * `say` gets a line worth showing the user before a WAV file in another format is converted.
+ */
+export async function openSource(spec: string, say: (line: string) => void = console.log): Promise<AudioSource> {
   if (spec === 'mic') return new MicSource(await loadPortAudio('input'));
   if (spec === 'silence') return createSilenceSource();
   if (spec.startsWith('tone:')) return createToneSource(parseToneHz(spec));
-  if (/\.wav$/i.test(spec)) return createWavSource(spec);
+  if (/\.wav$/i.test(spec)) return createWavSource(spec, undefined, say);
   throw new AudioFormatError(`invalid --input "${spec}": use ${INPUT_FORMS}`);
 }
 
