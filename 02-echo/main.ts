@@ -43,9 +43,11 @@ async function runDemo(): Promise<void> {
   }
   if (!hasSpeaker) console.log(`\nThe echo is in ${output}: play it with any audio player.`);
   console.log('\nTry it yourself in two terminals (or on two machines: use the server\'s address as --host):');
-  console.log('  npm run stage:02 -- server');
-  console.log('  npm run stage:02 -- client --name Ada');
-  console.log('  npm run stage:02 -- client --name Ada --input tone:440 --output echo.wav --duration 3');
+  console.log('  npx voice-chat 02 server');
+  // Options that work on THIS machine: without a microphone or speaker, mic and speaker would fail.
+  const audioHere = `${hasMic ? '' : ' --input tone:440'}${hasSpeaker ? '' : ' --output ada.wav'}`;
+  console.log(`  npx voice-chat 02 client --name Ada${audioHere}`);
+  console.log('  npx voice-chat 02 client --name Ada --input tone:440 --output echo.wav --duration 3');
 }
 
 await stageCommandLine('npm run stage:02 --', 'Stage 02: voice echo over framed TCP messages.')

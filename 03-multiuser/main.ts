@@ -82,9 +82,11 @@ async function runDemo(): Promise<void> {
   }
   if (!hasSpeaker) console.log(`\nWhat you heard is in ${output}: play it with any audio player.`);
   console.log('\nTry it yourself in three terminals (or on three machines: use the server\'s address as --host):');
-  console.log('  npm run stage:03 -- server');
-  console.log('  npm run stage:03 -- client --name Ada');
-  console.log('  npm run stage:03 -- client --name Bob --input tone:440 --output mix.wav --duration 10');
+  console.log('  npx voice-chat 03 server');
+  // Options that work on THIS machine: without a microphone or speaker, mic and speaker would fail.
+  const audioHere = `${hasMic ? '' : ' --input tone:440'}${hasSpeaker ? '' : ' --output ada.wav'}`;
+  console.log(`  npx voice-chat 03 client --name Ada${audioHere}`);
+  console.log('  npx voice-chat 03 client --name Bob --input tone:440 --output mix.wav --duration 10');
 }
 
 await stageCommandLine('npm run stage:03 --', 'Stage 03: many users, mixed by the server.')

@@ -102,9 +102,11 @@ async function runDemo(): Promise<void> {
   }
   if (!hasSpeaker) console.log(`\nWhat you heard is in ${output}: the low tone, then (after the move) the high one.`);
   console.log('\nTry it yourself in three terminals (or on three machines: use the server\'s address as --host):');
-  console.log('  npm run stage:04 -- server');
-  console.log('  npm run stage:04 -- client --name Ada --room game-42      (then type: rooms, join lobby)');
-  console.log('  npm run stage:04 -- client --name Bob --room game-42 --input tone:440 --output mix.wav --duration 10');
+  console.log('  npx voice-chat 04 server');
+  // Options that work on THIS machine: without a microphone or speaker, mic and speaker would fail.
+  const audioHere = `${hasMic ? '' : ' --input tone:440'}${hasSpeaker ? '' : ' --output ada.wav'}`;
+  console.log(`  npx voice-chat 04 client --name Ada --room game-42${audioHere}      (then type: rooms, join lobby)`);
+  console.log('  npx voice-chat 04 client --name Bob --room game-42 --input tone:440 --output mix.wav --duration 10');
 }
 
 await stageCommandLine('npm run stage:04 --', 'Stage 04: rooms. Each user hears and sees only the room they are in.')

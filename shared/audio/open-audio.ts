@@ -5,7 +5,7 @@
 // quiet probe has shown there is a device, so that everything else works on
 // machines without a sound card or without the native module.
 
-import { probeAudioDevices } from './device-probe.ts';
+import { probeAudioDevices, type AudioDeviceSummary } from './device-probe.ts';
 import type { PortAudio } from './mic-source.ts';
 import { MicSource } from './mic-source.ts';
 import { NullSink } from './null-sink.ts';
@@ -49,18 +49,23 @@ function parseToneHz(spec: string): number {
   return hz;
 }
 
+/** The one-line advice when `direction` has no device; with no sound card at all it names both fixes at once. */
+export function noDeviceAdvice(direction: 'input' | 'output', devices: AudioDeviceSummary[]): string {
+  const noCardAtAll = !devices.some((device) => device.maxInputChannels > 0 || device.maxOutputChannels > 0);
+  if (noCardAtAll) {
+    // Both --input mic and --output speaker (the defaults) would fail: say so now, not one try later.
+    return 'no sound card found (no microphone, no speaker): use --input tone:440 --output out.wav (other inputs: silence, FILE.wav; other outputs: null)';
+  }
+  return direction === 'input'
+    ? 'no microphone found: use --input tone:440, --input silence or --input FILE.wav'
+    : 'no speaker found: use --output null or --output FILE.wav';
+}
+
 /** Loads naudiodon if a device for `direction` exists, else throws a one-line AudioDeviceUnavailable. */
 async function loadPortAudio(direction: 'input' | 'output'): Promise<PortAudio> {
-  const found = probeAudioDevices().some((device) =>
-    direction === 'input' ? device.maxInputChannels > 0 : device.maxOutputChannels > 0,
-  );
-  if (!found) {
-    throw new AudioDeviceUnavailable(
-      direction === 'input'
-        ? 'no microphone found (no sound card?): use --input tone:440, --input silence or --input FILE.wav'
-        : 'no speaker found (no sound card?): use --output null or --output FILE.wav',
-    );
-  }
+  const devices = probeAudioDevices();
+  const found = devices.some((device) => (direction === 'input' ? device.maxInputChannels > 0 : device.maxOutputChannels > 0));
+  if (!found) throw new AudioDeviceUnavailable(noDeviceAdvice(direction, devices));
   // Dynamic import: programs that never use mic or speaker never load the native module.
   return (await import('naudiodon')).default;
 }
