@@ -9,8 +9,11 @@ import { hideBin } from 'yargs/helpers';
 import { dashDashHint, swallowedOptions } from './npm-swallowed.ts';
 
 export const DEFAULT_PORT = 8888;
-/** The server listens on every interface, so a friend on another laptop can connect. */
-export const DEFAULT_SERVER_HOST = '0.0.0.0';
+/**
+ * The server listens on every address of both families ("::" with dual-stack), so a friend on
+ * another laptop can connect, and so can `--host ::1` or `--host localhost` where that means ::1.
+ */
+export const DEFAULT_SERVER_HOST = '::';
 export const DEFAULT_CLIENT_HOST = 'localhost';
 
 /** Parses a TCP port number; 0 means "let the system choose" (servers only). */
@@ -56,7 +59,7 @@ export function serverOptions<T>(y: Argv<T>) {
     .option('host', {
       type: 'string',
       default: DEFAULT_SERVER_HOST,
-      describe: 'address to listen on (0.0.0.0: every IPv4 interface; 127.0.0.1: this machine only)',
+      describe: 'address to listen on (::, the default: every IPv4 and IPv6 address; 0.0.0.0: every IPv4 one; 127.0.0.1: this machine only)',
     })
     .option('port', {
       type: 'string', // parsed by parsePort: yargs' own number type would turn "abc" into NaN
