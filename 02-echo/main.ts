@@ -2,7 +2,7 @@
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { probeAudioDevices } from '#shared/audio/device-probe.ts';
-import { clientOptions, serverOptions, stageCommandLine } from '#shared/cli.ts';
+import { clientOptions, parseDuration, serverOptions, stageCommandLine } from '#shared/cli.ts';
 import { runMain } from '#shared/user-error.ts';
 import { nameProblem } from '#shared/user-name.ts';
 import { runClient } from './client.ts';
@@ -73,7 +73,8 @@ await stageCommandLine('npm run stage:02 --', 'Stage 02: voice echo over framed 
           describe: 'where the echo goes: speaker, null or FILE.wav',
         })
         .option('duration', {
-          type: 'number',
+          type: 'string', // parsed by parseDuration: yargs' number type would turn "abc" into NaN
+          coerce: parseDuration,
           describe: 'leave cleanly after this many seconds (default: until exit or Ctrl+C, or the end of a FILE input)',
         }),
     (args) =>

@@ -7,7 +7,7 @@ import { probeAudioDevices } from '#shared/audio/device-probe.ts';
 import { FRAME_BYTES, FRAME_MS } from '#shared/audio/format.ts';
 import { ToneGenerator } from '#shared/audio/tone-source.ts';
 import { WavFileSink } from '#shared/audio/wav-sink.ts';
-import { clientOptions, serverOptions, stageCommandLine } from '#shared/cli.ts';
+import { clientOptions, parseDuration, serverOptions, stageCommandLine } from '#shared/cli.ts';
 import { runMain } from '#shared/user-error.ts';
 import { nameProblem } from '#shared/user-name.ts';
 import { DEFAULT_GATE } from '#shared/voice-gate.ts';
@@ -112,7 +112,8 @@ await stageCommandLine('npm run stage:03 --', 'Stage 03: many users, mixed by th
           describe: 'where the mix goes: speaker, null or FILE.wav',
         })
         .option('duration', {
-          type: 'number',
+          type: 'string', // parsed by parseDuration: yargs' number type would turn "abc" into NaN
+          coerce: parseDuration,
           describe: 'leave cleanly after this many seconds (default: until exit or Ctrl+C, or the end of a FILE input)',
         })
         .option('gate-open-db', {

@@ -232,7 +232,9 @@ function talk(socket: Socket, options: ClientOptions & { room: string }, gate: V
       room = welcome.room;
       clearTimeout(welcomeTimer);
       display.line(`connected to ${options.host}:${options.port} as ${welcome.name}`);
-      display.line(`sending ${source.description} ${options.pushToTalk ? 'while push-to-talk is on' : 'while the voice gate is open'}, playing the mix to ${sink.description}`);
+      // Silence never opens the gate: with it, nothing at all is sent (the user only listens).
+      const gated = source.description === 'silence' ? 'nothing (silence never opens the voice gate)' : `${source.description} while the voice gate is open`;
+      display.line(`sending ${options.pushToTalk ? `${source.description} while push-to-talk is on` : gated}, playing the mix to ${sink.description}`);
       if (commands && process.stdin.isTTY) {
         display.line(`type mute, unmute, users, rooms, join ROOM or exit (or press Ctrl+C)${options.pushToTalk ? '; press Enter to turn push-to-talk on or off' : ''}`);
       }

@@ -7,7 +7,7 @@ import { probeAudioDevices } from '#shared/audio/device-probe.ts';
 import { FRAME_BYTES, FRAME_MS } from '#shared/audio/format.ts';
 import { ToneGenerator } from '#shared/audio/tone-source.ts';
 import { WavFileSink } from '#shared/audio/wav-sink.ts';
-import { clientOptions, serverOptions, stageCommandLine } from '#shared/cli.ts';
+import { clientOptions, parseDuration, serverOptions, stageCommandLine } from '#shared/cli.ts';
 import { runMain } from '#shared/user-error.ts';
 import { nameProblem } from '#shared/user-name.ts';
 import { DEFAULT_GATE } from '#shared/voice-gate.ts';
@@ -137,7 +137,8 @@ await stageCommandLine('npm run stage:04 --', 'Stage 04: rooms. Each user hears 
           describe: 'where the mix goes: speaker, null or FILE.wav',
         })
         .option('duration', {
-          type: 'number',
+          type: 'string', // parsed by parseDuration: yargs' number type would turn "abc" into NaN
+          coerce: parseDuration,
           describe: 'leave cleanly after this many seconds (default: until exit or Ctrl+C, or the end of a FILE input)',
         })
         .option('gate-open-db', {

@@ -159,3 +159,21 @@ t.test('command line: a bad PORT is one line, and an explicit --port wins over i
   const explicit = await runCommand(stage01, ['client', '--name', 'Ada', '--host', '127.0.0.1', '--port', String(port)], { cwd: repoRoot, env });
   t.match(explicit.stderr, `connection refused by 127.0.0.1:${port}`, 'the client tried --port, PORT=abc notwithstanding');
 });
+
+const stage02 = `"${process.execPath}" --import tsx 02-echo/main.ts`;
+
+t.test('command line: --duration shows the text given when it is not a number of seconds', async (t) => {
+  for (const [stage, bad] of [[stage02, 'abc'], [stage02, '0'], [`"${process.execPath}" --import tsx 04-rooms/main.ts`, '5s']] as const) {
+    const result = await runCommand(stage, ['client', '--name', 'Ada', '--input', 'silence', '--output', 'null', '--duration', bad], { cwd: repoRoot });
+    t.equal(result.exitCode, 2, `--duration ${bad}`);
+    t.match(result.stderr, `error: invalid --duration "${bad}": give a number of seconds above 0`);
+    t.notMatch(result.stderr, 'NaN');
+  }
+});
+
+t.test('command line: --output into a folder that does not exist is one clear line, not an "unexpected failure"', async (t) => {
+  // Audio is opened before connecting: no server is needed.
+  const result = await runCommand(stage02, ['client', '--name', 'Ada', '--input', 'silence', '--output', '/no/such/dir/x.wav', '--port', '1'], { cwd: repoRoot });
+  t.equal(result.exitCode, 2);
+  t.equal(result.stderr, 'error: cannot write /no/such/dir/x.wav: the folder /no/such/dir does not exist\n');
+});
