@@ -15,9 +15,9 @@ async function runDemo(): Promise<void> {
     console.log(`  the server answers: ${await greet({ name, host: '127.0.0.1', port })}`);
   }
   await server.close();
-  console.log('\nTry it yourself in two terminals:');
-  console.log('  npm run stage:01 -- server');
-  console.log('  npm run stage:01 -- client --name Ada');
+  console.log('\nTry it yourself in two terminals (npx voice-chat 01 is npm run stage:01 -- without the "--"):');
+  console.log('  npx voice-chat 01 server');
+  console.log('  npx voice-chat 01 client --name Ada');
 }
 
 await stageCommandLine('npm run stage:01 --', 'Stage 01: hello world over TCP.')

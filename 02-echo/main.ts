@@ -2,7 +2,7 @@
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { probeAudioDevices } from '#shared/audio/device-probe.ts';
-import { clientOptions, serverOptions, stageCommandLine } from '#shared/cli.ts';
+import { clientOptions, parseDuration, serverOptions, stageCommandLine } from '#shared/cli.ts';
 import { runMain } from '#shared/user-error.ts';
 import { nameProblem } from '#shared/user-name.ts';
 import { runClient } from './client.ts';
@@ -43,9 +43,11 @@ async function runDemo(): Promise<void> {
   }
   if (!hasSpeaker) console.log(`\nThe echo is in ${output}: play it with any audio player.`);
   console.log('\nTry it yourself in two terminals (or on two machines: use the server\'s address as --host):');
-  console.log('  npm run stage:02 -- server');
-  console.log('  npm run stage:02 -- client --name Ada');
-  console.log('  npm run stage:02 -- client --name Ada --input tone:440 --output echo.wav --duration 3');
+  console.log('  npx voice-chat 02 server');
+  // Options that work on THIS machine: without a microphone or speaker, mic and speaker would fail.
+  const audioHere = `${hasMic ? '' : ' --input tone:440'}${hasSpeaker ? '' : ' --output ada.wav'}`;
+  console.log(`  npx voice-chat 02 client --name Ada${audioHere}`);
+  console.log('  npx voice-chat 02 client --name Ada --input tone:440 --output echo.wav --duration 3');
 }
 
 await stageCommandLine('npm run stage:02 --', 'Stage 02: voice echo over framed TCP messages.')
@@ -71,7 +73,8 @@ await stageCommandLine('npm run stage:02 --', 'Stage 02: voice echo over framed 
           describe: 'where the echo goes: speaker, null or FILE.wav',
         })
         .option('duration', {
-          type: 'number',
+          type: 'string', // parsed by parseDuration: yargs' number type would turn "abc" into NaN
+          coerce: parseDuration,
           describe: 'leave cleanly after this many seconds (default: until exit or Ctrl+C, or the end of a FILE input)',
         }),
     (args) =>

@@ -4,6 +4,7 @@
 import { createServer, type Socket } from 'node:net';
 import { FRAME_BYTES } from '#shared/audio/format.ts';
 import { FrameParser } from '#shared/framing/frame-parser.ts';
+import { hostPort } from '#shared/host-port.ts';
 import { listenAndAnnounce, type ListeningAddress } from '#shared/listen.ts';
 import { ProtocolError } from '#shared/protocol-error.ts';
 import { nameProblem } from '#shared/user-name.ts';
@@ -31,7 +32,7 @@ const CLOSE_GRACE_MS = 2_000;
 
 /** Talks to one connection: handshake, then echo, until it leaves or breaks the protocol. */
 function serveClient(socket: Socket, slot: Slot): void {
-  const peer = `${socket.remoteAddress}:${socket.remotePort}`;
+  const peer = hostPort(socket.remoteAddress, socket.remotePort); // [::1]:50000 for IPv6
   let name: string | null = null; // set once this connection holds the slot
   let finished = false; // after BYE or an error, nothing more is read
   let echoed = 0;

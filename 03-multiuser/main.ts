@@ -7,7 +7,7 @@ import { probeAudioDevices } from '#shared/audio/device-probe.ts';
 import { FRAME_BYTES, FRAME_MS } from '#shared/audio/format.ts';
 import { ToneGenerator } from '#shared/audio/tone-source.ts';
 import { WavFileSink } from '#shared/audio/wav-sink.ts';
-import { clientOptions, serverOptions, stageCommandLine } from '#shared/cli.ts';
+import { clientOptions, parseDuration, serverOptions, stageCommandLine } from '#shared/cli.ts';
 import { runMain } from '#shared/user-error.ts';
 import { nameProblem } from '#shared/user-name.ts';
 import { DEFAULT_GATE } from '#shared/voice-gate.ts';
@@ -82,9 +82,11 @@ async function runDemo(): Promise<void> {
   }
   if (!hasSpeaker) console.log(`\nWhat you heard is in ${output}: play it with any audio player.`);
   console.log('\nTry it yourself in three terminals (or on three machines: use the server\'s address as --host):');
-  console.log('  npm run stage:03 -- server');
-  console.log('  npm run stage:03 -- client --name Ada');
-  console.log('  npm run stage:03 -- client --name Bob --input tone:440 --output mix.wav --duration 10');
+  console.log('  npx voice-chat 03 server');
+  // Options that work on THIS machine: without a microphone or speaker, mic and speaker would fail.
+  const audioHere = `${hasMic ? '' : ' --input tone:440'}${hasSpeaker ? '' : ' --output ada.wav'}`;
+  console.log(`  npx voice-chat 03 client --name Ada${audioHere}`);
+  console.log('  npx voice-chat 03 client --name Bob --input tone:440 --output mix.wav --duration 10');
 }
 
 await stageCommandLine('npm run stage:03 --', 'Stage 03: many users, mixed by the server.')
@@ -110,7 +112,8 @@ await stageCommandLine('npm run stage:03 --', 'Stage 03: many users, mixed by th
           describe: 'where the mix goes: speaker, null or FILE.wav',
         })
         .option('duration', {
-          type: 'number',
+          type: 'string', // parsed by parseDuration: yargs' number type would turn "abc" into NaN
+          coerce: parseDuration,
           describe: 'leave cleanly after this many seconds (default: until exit or Ctrl+C, or the end of a FILE input)',
         })
         .option('gate-open-db', {

@@ -193,7 +193,11 @@ function talk(socket: Socket, options: ClientOptions & { room: string }, audio: 
       state.room = welcome.room;
       clearTimeout(welcomeTimer);
       display.line(`connected to ${options.host}:${options.port} as ${welcome.name}`);
-      display.line(`sending ${audio.source.description} ${audio.pushToTalk ? 'while push-to-talk is on' : 'while the voice gate is open'}, playing the mix to ${audio.sink.description}`);
+      // Silence never opens the gate: with it, nothing at all is sent (the user only listens).
+      const sourceName = audio.source.description;
+      const sending = audio.pushToTalk ? `${sourceName} while push-to-talk is on`
+        : sourceName === 'silence' ? 'nothing (silence never opens the voice gate)' : `${sourceName} while the voice gate is open`;
+      display.line(`sending ${sending}, playing the mix to ${audio.sink.description}`);
       if (input && process.stdin.isTTY) display.line(commandsHint(audio.pushToTalk));
       if (audio.pushToTalk) showPushToTalk(audio, display);
       if (options.durationSeconds !== undefined) after(options.durationSeconds * 1000, () => leave('--duration is over'));

@@ -9,6 +9,7 @@ import { FrameClock } from '#shared/audio/frame-clock.ts';
 import { FRAME_HEADER_BYTES, writeFrameHeader } from '#shared/framing/frame-encoder.ts';
 import { FrameParser } from '#shared/framing/frame-parser.ts';
 import { type JitterDrop, JitterBuffer } from '#shared/jitter-buffer.ts';
+import { hostPort } from '#shared/host-port.ts';
 import { listenAndAnnounce, type ListeningAddress } from '#shared/listen.ts';
 import { RoomMixer } from '#shared/mixer.ts';
 import { ProtocolError } from '#shared/protocol-error.ts';
@@ -352,7 +353,7 @@ const CLOSE_GRACE_MS = 2_000;
 
 /** Talks to one connection: handshake, then voice into its room and moves between rooms, until it leaves or breaks the protocol. */
 function serveClient(socket: Socket, rooms: Rooms, observer: ServerObserver): void {
-  const peer = `${socket.remoteAddress}:${socket.remotePort}`;
+  const peer = hostPort(socket.remoteAddress, socket.remotePort); // [::1]:50000 for IPv6
   let user: User | null = null; // set once this connection has joined a room
   let finished = false; // after BYE, an error or a lost connection, nothing more is handled
   // Moves notify two rooms: a user may make MOVE_BURST of them at once, then one per MOVE_REFILL_MS.

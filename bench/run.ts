@@ -9,6 +9,7 @@ import { runBenchmark, type BenchResult } from './measure.ts';
 import { medianResult } from './median.ts';
 import { resultJson, resultTable } from './report.ts';
 import { runSweep, SWEEP_CLIENTS, SWEEP_SECONDS } from './sweep.ts';
+import { stopIfNpmSwallowedOptions } from '../shared/cli.ts';
 import { MAX_USERS } from '../04-rooms/protocol.ts';
 
 /** The probe room's two users count against the server's MAX_USERS too. */
@@ -29,6 +30,7 @@ const args = await yargs(hideBin(process.argv))
   .option('sweep', { type: 'boolean', default: false, describe: 'increase the clients until ticks are late (> 0.1%) or p99 > 45 ms at two points in a row; write BENCHMARKS.md and bench/sweep.svg' })
   .option('repeat', { type: 'number', default: 1, describe: 'runs per measurement; the report shows medians (this machine is shared: noisy)' })
   .option('cpu-prof', { type: 'string', describe: 'write a V8 CPU profile of the server into this folder (node --cpu-prof)' })
+  .middleware(stopIfNpmSwallowedOptions(hideBin(process.argv), 0), true)
   .check((a) => {
     if (!Number.isInteger(a.clients) || a.clients < 1 || a.clients > MAX_LOAD_CLIENTS) throw new Error(`--clients must be 1..${MAX_LOAD_CLIENTS}`);
     if (!Number.isInteger(a['room-size']) || a['room-size'] < 2) throw new Error('--room-size must be a whole number >= 2');

@@ -8,6 +8,7 @@
 // Case i uses seed S+i: a failing case prints its seed, and `--seed THAT --cases 1` plays it again.
 // Exit code 0 when every case passed, 1 otherwise.
 import { parseArgs } from 'node:util';
+import { dashDashHint, swallowedOptions } from '../shared/npm-swallowed.ts';
 import { repoRoot, serverCommand } from '../conformance/harness/checks.ts';
 import { startServerProcess, type ServerUnderTest } from '../conformance/harness/server-process.ts';
 import { FUZZ_ROOM, fuzzCase } from '../conformance/hostile/fuzz-case.ts';
@@ -19,15 +20,23 @@ import { wireStages, type WireStage } from '../conformance/stages.ts';
 const ROUND = 200;
 const PROGRESS_EVERY_MS = 5_000;
 
-const { values } = parseArgs({
-  options: {
-    cases: { type: 'string', default: '1000' },
-    seed: { type: 'string' },
-    stage: { type: 'string' },
-    parallel: { type: 'string', default: '16' },
-    help: { type: 'boolean', default: false },
-  },
-});
+const OPTIONS = {
+  cases: { type: 'string', default: '1000' },
+  seed: { type: 'string' },
+  stage: { type: 'string' },
+  parallel: { type: 'string', default: '16' },
+  help: { type: 'boolean', default: false },
+} as const;
+
+// `npm run fuzz --cases 10` (no "--"): npm takes --cases for itself; say where the "--" goes.
+const argv = process.argv.slice(2);
+const swallowed = swallowedOptions(Object.keys(OPTIONS), argv);
+if (swallowed.length > 0) {
+  console.error(`error: ${dashDashHint({ swallowed, argv, positionals: 0, flags: ['help'] })}`);
+  process.exit(2);
+}
+
+const { values } = parseArgs({ options: OPTIONS });
 
 if (values.help) {
   console.log(`usage: npm run fuzz -- [--cases N] [--seed S] [--stage ${wireStages.map((entry) => entry.id).join('|')}] [--parallel P]`);

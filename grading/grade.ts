@@ -5,7 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { CheckRunner, type CheckOutcome } from '../conformance/harness/checks.ts';
 import { USAGE, parseCommandLine, type GradeOptions } from './options.ts';
 import { planGrading } from './plan.ts';
-import { checkReport, outcomeText, scoreText, type GradeReport } from './report.ts';
+import { checkReport, outcomeText, runningText, scoreText, type GradeReport } from './report.ts';
 
 const EXIT_ALL_PASSED = 0;
 const EXIT_SOME_FAILED = 1;
@@ -16,6 +16,10 @@ async function main(argv: string[]): Promise<number> {
   if ('help' in parsed) {
     console.log(USAGE);
     return EXIT_ALL_PASSED;
+  }
+  if ('dashDash' in parsed) {
+    console.error(`error: ${parsed.dashDash}`);
+    return EXIT_USAGE;
   }
   if ('usageError' in parsed) {
     console.error(`error: ${parsed.usageError}\n\n${USAGE}`);
@@ -60,9 +64,13 @@ async function grade(options: GradeOptions): Promise<number> {
 
   const outcomes: CheckOutcome[] = [];
   try {
-    for (const check of plan.checks) {
+    // On a terminal, say which check is running, then replace that line with its result.
+    const live = process.stdout.isTTY === true;
+    for (const [index, check] of plan.checks.entries()) {
+      if (live) process.stdout.write(runningText(check, index, plan.checks.length).slice(0, (process.stdout.columns || 80) - 1)); // one row, so \r can clear it
       const outcome = await runner.run(check);
       outcomes.push(outcome);
+      if (live) process.stdout.write('\r\x1b[2K'); // back to the line's start, and clear it
       console.log(outcomeText(outcome));
     }
   } finally {

@@ -1,5 +1,6 @@
 // The grader's command line, parsed into a plan or a usage error (exit code 2).
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { dashDashHint, swallowedOptions } from '../shared/npm-swallowed.ts';
 import { findStage, stages, type Stage } from '../conformance/stages.ts';
 
 export const USAGE = `usage: npm run grade -- --stage NN [--server "CMD {port}"] [--client "CMD"] [--json FILE]
@@ -33,26 +34,31 @@ export interface GradeOptions {
   checkTimeoutMs?: number;
 }
 
-export type ParsedCommandLine = { options: GradeOptions } | { help: true } | { usageError: string };
+/** `dashDash`: npm took options meant for us (`npm run grade --stage 02`); one line says where "--" goes. */
+export type ParsedCommandLine = { options: GradeOptions } | { help: true } | { usageError: string } | { dashDash: string };
 
-export function parseCommandLine(argv: string[]): ParsedCommandLine {
+const OPTIONS = {
+  stage: { type: 'string' },
+  server: { type: 'string' },
+  client: { type: 'string' },
+  json: { type: 'string' },
+  'check-setup': { type: 'boolean', default: false },
+  only: { type: 'string' },
+  list: { type: 'boolean', default: false },
+  'ready-timeout': { type: 'string' },
+  'check-timeout': { type: 'string' },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const satisfies ParseArgsConfig['options'];
+
+export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = process.env): ParsedCommandLine {
+  const swallowed = swallowedOptions(Object.keys(OPTIONS), argv, env);
+  if (swallowed.length > 0) {
+    const flags = Object.entries(OPTIONS).filter(([, option]) => option.type === 'boolean').map(([name]) => name);
+    return { dashDash: dashDashHint({ swallowed, argv, positionals: 0, flags, env }) };
+  }
   let values;
   try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        stage: { type: 'string' },
-        server: { type: 'string' },
-        client: { type: 'string' },
-        json: { type: 'string' },
-        'check-setup': { type: 'boolean', default: false },
-        only: { type: 'string' },
-        list: { type: 'boolean', default: false },
-        'ready-timeout': { type: 'string' },
-        'check-timeout': { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    }));
+    ({ values } = parseArgs({ args: argv, options: OPTIONS }));
   } catch (error) {
     return { usageError: (error as Error).message };
   }

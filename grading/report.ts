@@ -37,8 +37,23 @@ export function outcomeText(outcome: CheckOutcome): string {
   return [line, ...details].join('\n');
 }
 
+/** The subtotal per side graded (server, client), then the score: the last line is what scripts grep. */
 export function scoreText(outcomes: CheckOutcome[]): string {
-  return `score: ${outcomes.filter((outcome) => outcome.passed).length}/${outcomes.length} checks passed`;
+  const lines: string[] = [];
+  for (const subject of ['server', 'client'] as const) {
+    const side = outcomes.filter((outcome) => (outcome.check.subject ?? 'server') === subject);
+    if (side.length > 0) lines.push(`${subject} checks: ${side.filter((outcome) => outcome.passed).length}/${side.length} passed`);
+  }
+  lines.push(`score: ${outcomes.filter((outcome) => outcome.passed).length}/${outcomes.length} checks passed`);
+  return lines.join('\n');
+}
+
+/**
+ * On a terminal, the line shown while a check runs (some take 10 s or more): its number and
+ * name, replaced by the PASS/FAIL line when it ends (see grade.ts). Not written to files or pipes.
+ */
+export function runningText(check: { name: string }, index: number, total: number): string {
+  return `....  ${check.name}  (check ${index + 1} of ${total}, running)`;
 }
 
 export function checkReport(outcome: CheckOutcome): CheckReport {

@@ -6,8 +6,9 @@ export class UserError extends Error {
     message: string,
     /** Process exit code to use when this error ends the program. */
     readonly exitCode = 1,
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
     this.name = 'UserError';
   }
 }

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { FRAME_BYTES } from '#shared/audio/format.ts';
 import { NullSink } from '#shared/audio/null-sink.ts';
-import { openSink, openSource } from '#shared/audio/open-audio.ts';
+import { noDeviceAdvice, openSink, openSource } from '#shared/audio/open-audio.ts';
 import { AudioFormatError } from '#shared/audio/types.ts';
 import { wavHeader } from '#shared/audio/wav-sink.ts';
 
@@ -68,4 +68,16 @@ t.test('invalid output specs are refused in one line that lists the valid forms'
 t.test('none of this loads the native audio module', async (t) => {
   const loaded = Object.keys(createRequire(import.meta.url).cache);
   t.notOk(loaded.some((path) => path.includes('naudiodon')), 'naudiodon is imported only for mic and speaker');
+});
+
+t.test('a missing device: with no sound card at all, one line names the input AND the output fix', async (t) => {
+  const mic = { name: 'mic', maxInputChannels: 1, maxOutputChannels: 0 };
+  const speaker = { name: 'speaker', maxInputChannels: 0, maxOutputChannels: 2 };
+  for (const direction of ['input', 'output'] as const) {
+    const line = noDeviceAdvice(direction, []);
+    t.match(line, '--input tone:440 --output out.wav', `${direction}: both fixes`);
+    t.notMatch(line, '\n');
+  }
+  t.equal(noDeviceAdvice('input', [speaker]), 'no microphone found: use --input tone:440, --input silence or --input FILE.wav');
+  t.equal(noDeviceAdvice('output', [mic]), 'no speaker found: use --output null or --output FILE.wav');
 });

@@ -106,7 +106,7 @@ t.test('with no sound card, the mic fails with one line that names the alternati
   t.equal(child.code, 2, 'exits with the error code of the helper');
   t.equal(
     child.stderr,
-    'no microphone found (no sound card?): use --input tone:440, --input silence or --input FILE.wav\n',
+    'no sound card found (no microphone, no speaker): use --input tone:440 --output out.wav (other inputs: silence, FILE.wav; other outputs: null)\n',
     'stderr is exactly the message: no ALSA noise, no stack trace',
   );
 });

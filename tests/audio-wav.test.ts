@@ -80,6 +80,33 @@ t.test('44.1 kHz stereo 24-bit is resampled and the channels averaged', async (t
   t.ok(Math.abs(measured.peak - 0.4) < 0.01, `peak ${measured.peak.toFixed(3)} of full scale (0.4 expected)`);
 });
 
+t.test('44.1 kHz stereo 16-bit (a CD rip) is converted, and says so first', async (t) => {
+  const left = sine(440, 44_100, 2, 0.6, 32_767).map(Math.round);
+  const right = sine(440, 44_100, 2, 0.2, 32_767).map(Math.round);
+  const path = writeWav('cd.wav', 2, 44_100, '16', [left, right]);
+  const said: string[] = [];
+  const measured = measureSine(readWavPcm(path, (line) => said.push(line)));
+  t.same(said, [`converting ${path}: 44100 Hz stereo 16-bit → 48000 Hz mono 16-bit`]);
+  t.equal(measured.samples, 96_000, 'two seconds at 48 kHz');
+  t.ok(Math.abs(measured.hz - 440) < 2, `still 440 Hz (${measured.hz.toFixed(1)})`);
+  t.ok(Math.abs(measured.peak - 0.4) < 0.01, `peak ${measured.peak.toFixed(3)} of full scale (0.4 expected: the channels averaged)`);
+
+  const quiet: string[] = [];
+  readWavPcm(writeWav('native-quiet.wav', 1, 48_000, '16', [[1, 2, 3]]), (line) => quiet.push(line));
+  t.same(quiet, [], 'a file already in the course format is not "converted"');
+});
+
+t.test('96 kHz is filtered before it is halved: a tone above 24 kHz does not fold back as a false one', async (t) => {
+  // 1 kHz at 0.5 plus 30 kHz at 0.3. Without the low-pass, 30 kHz would come back as 18 kHz
+  // (48 - 30) at 0.3: the peak would reach 0.8 and the zero crossings would count 18 kHz.
+  const rate = 96_000;
+  const samples = Array.from({ length: rate / 2 }, (_, n) => 0.5 * Math.sin((2 * Math.PI * 1000 * n) / rate) + 0.3 * Math.sin((2 * Math.PI * 30_000 * n) / rate));
+  const measured = measureSine(readWavPcm(writeWav('hires.wav', 1, rate, '32f', [samples])));
+  t.equal(measured.samples, 24_000, 'half a second at 48 kHz');
+  t.ok(Math.abs(measured.hz - 1000) < 5, `only the 1000 Hz tone is left (${measured.hz.toFixed(1)} Hz)`);
+  t.ok(Math.abs(measured.peak - 0.5) < 0.01, `peak ${measured.peak.toFixed(3)} of full scale (0.5 expected)`);
+});
+
 t.test('44.1 kHz stereo 8-bit (unsigned samples) is converted', async (t) => {
   // 8-bit WAV samples are unsigned: silence is 128.
   const channel = sine(1000, 44_100, 0.5, 0.5, 127, 128 / 127).map(Math.round);

@@ -2,7 +2,9 @@
 // and one-line errors for the failures people meet (port in use, refused, host not found).
 import t from 'tap';
 import { createServer } from 'node:net';
-import { defaultPort, DEFAULT_PORT, parsePort } from '#shared/cli.ts';
+import { defaultPort, DEFAULT_PORT, DEFAULT_SERVER_HOST, parsePort } from '#shared/cli.ts';
+import { hostPort } from '#shared/host-port.ts';
+import { explainConnectError } from '#shared/network-errors.ts';
 import { connect } from '#shared/connect.ts';
 import { listen, readyLine } from '#shared/listen.ts';
 import { UserError } from '#shared/user-error.ts';
@@ -22,12 +24,47 @@ t.test('ports: PORT from the environment, else 8888; 0 allowed; nonsense refused
   for (const bad of ['', 'abc', '-1', '65536', '80.5', '8o8o']) {
     t.throws(() => parsePort(bad), /invalid port/, `"${bad}" is refused`);
   }
-  t.throws(() => defaultPort({ PORT: 'x' }), /invalid port "x"/);
+  t.throws(() => defaultPort({ PORT: 'x' }), /invalid PORT "x" in the environment/);
 });
 
 t.test('the ready line names the real address, IPv6 in brackets', async (t) => {
   t.equal(readyLine({ host: '127.0.0.1', port: 8888 }), 'listening on 127.0.0.1:8888');
-  t.equal(readyLine({ host: '::', port: 40000 }), 'listening on [::]:40000');
+  t.equal(readyLine({ host: '::1', port: 40000 }), 'listening on [::1]:40000');
+  t.equal(readyLine({ host: '::', port: 40000 }), 'listening on [::]:40000 (every IPv4 and IPv6 address of this machine)');
+});
+
+t.test('addresses in logs: IPv6 in brackets, IPv4 peers of a dual-stack server as plain IPv4', async (t) => {
+  t.equal(hostPort('::1', 50000), '[::1]:50000');
+  t.equal(hostPort('fe80::1%eth0', 8888), '[fe80::1%eth0]:8888');
+  t.equal(hostPort('::ffff:192.0.2.7', 50000), '192.0.2.7:50000');
+  t.equal(hostPort('192.0.2.7', 50000), '192.0.2.7:50000');
+  t.equal(hostPort('localhost', 8888), 'localhost:8888');
+  t.equal(hostPort(undefined, undefined), '?:?', 'a socket already closed has no address');
+});
+
+t.test('the default host serves IPv4 and (where the machine has it) IPv6 clients alike', async (t) => {
+  t.equal(DEFAULT_SERVER_HOST, '::');
+  const server = createServer((socket) => socket.end(hostPort(socket.remoteAddress, socket.remotePort)));
+  const address = await listen(server, DEFAULT_SERVER_HOST, 0);
+  t.teardown(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  const peerSeenFrom = async (host: string) => {
+    const socket = await connect(host, address.port);
+    const chunks: Buffer[] = [];
+    for await (const chunk of socket) chunks.push(chunk as Buffer);
+    return Buffer.concat(chunks).toString();
+  };
+  t.match(await peerSeenFrom('127.0.0.1'), /^127\.0\.0\.1:\d+$/, 'an IPv4 client connects and is logged as IPv4');
+  if (address.host === '::') {
+    t.match(await peerSeenFrom('::1'), /^\[::1\]:\d+$/, 'an IPv6 client connects and is logged in brackets');
+  } else {
+    t.equal(address.host, '0.0.0.0', 'without IPv6 the server falls back to every IPv4 address');
+  }
+});
+
+t.test('refused over IPv6: the line says a 0.0.0.0 server takes IPv4 only', async (t) => {
+  const message = explainConnectError(Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }), { host: '::1', port: 8888 });
+  t.match(message, 'connection refused by [::1]:8888');
+  t.match(message, '--host 127.0.0.1');
 });
 
 t.test('listen on port 0 reports the port the system chose', async (t) => {
@@ -116,4 +153,36 @@ t.test('command line: PORT from the environment is used', async (t) => {
   const result = await runCommand(stage01, ['client', '--name', 'Ada'], { cwd: repoRoot, env: { ...process.env, PORT: String(port) } });
   t.not(result.exitCode, 0);
   t.match(result.stderr, `localhost:${port}`, 'the client tried $PORT');
+});
+
+t.test('command line: a bad PORT is one line, and an explicit --port wins over it', async (t) => {
+  const env = { ...process.env, PORT: 'abc' };
+  const bad = await runCommand(stage01, ['client', '--name', 'Ada'], { cwd: repoRoot, env });
+  t.equal(bad.exitCode, 2);
+  t.match(bad.stderr, /^error: invalid PORT "abc" in the environment: .*--port/m);
+  t.notMatch(bad.stderr, /^\s+at /m, 'no stack trace');
+
+  const probe = createServer();
+  const { port } = await listen(probe, '127.0.0.1', 0);
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  const explicit = await runCommand(stage01, ['client', '--name', 'Ada', '--host', '127.0.0.1', '--port', String(port)], { cwd: repoRoot, env });
+  t.match(explicit.stderr, `connection refused by 127.0.0.1:${port}`, 'the client tried --port, PORT=abc notwithstanding');
+});
+
+const stage02 = `"${process.execPath}" --import tsx 02-echo/main.ts`;
+
+t.test('command line: --duration shows the text given when it is not a number of seconds', async (t) => {
+  for (const [stage, bad] of [[stage02, 'abc'], [stage02, '0'], [`"${process.execPath}" --import tsx 04-rooms/main.ts`, '5s']] as const) {
+    const result = await runCommand(stage, ['client', '--name', 'Ada', '--input', 'silence', '--output', 'null', '--duration', bad], { cwd: repoRoot });
+    t.equal(result.exitCode, 2, `--duration ${bad}`);
+    t.match(result.stderr, `error: invalid --duration "${bad}": give a number of seconds above 0`);
+    t.notMatch(result.stderr, 'NaN');
+  }
+});
+
+t.test('command line: --output into a folder that does not exist is one clear line, not an "unexpected failure"', async (t) => {
+  // Audio is opened before connecting: no server is needed.
+  const result = await runCommand(stage02, ['client', '--name', 'Ada', '--input', 'silence', '--output', '/no/such/dir/x.wav', '--port', '1'], { cwd: repoRoot });
+  t.equal(result.exitCode, 2);
+  t.equal(result.stderr, 'error: cannot write /no/such/dir/x.wav: the folder /no/such/dir does not exist\n');
 });

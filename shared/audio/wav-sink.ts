@@ -8,8 +8,9 @@
 // already on disk, so the file is always a valid WAV.
 
 import { closeSync, openSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { BYTES_PER_SAMPLE, CHANNELS, SAMPLE_RATE } from './format.ts';
-import type { AudioSink } from './types.ts';
+import { AudioFormatError, type AudioSink } from './types.ts';
 
 export const WAV_HEADER_BYTES = 44;
 const RIFF_SIZE_OFFSET = 4; // file size - 8
@@ -34,16 +35,39 @@ export function wavHeader(dataBytes: number): Buffer {
   return header;
 }
 
+/** The reason a file cannot be created, in words (Node's own message names the system call). */
+function whyNotWritable(error: NodeJS.ErrnoException, path: string): string {
+  switch (error.code) {
+    case 'ENOENT':
+      return `the folder ${dirname(path)} does not exist`;
+    case 'EACCES':
+    case 'EPERM':
+      return 'no permission to write there';
+    case 'EISDIR':
+      return 'that is a folder';
+    case 'ENOTDIR':
+      return `${dirname(path)} is not a folder`;
+    case 'EROFS':
+      return 'that file system is read-only';
+    default:
+      return error.message;
+  }
+}
+
 export class WavFileSink implements AudioSink {
   readonly description: string;
   private fd: number | undefined;
   private dataBytes = 0;
   private readonly sizeField = Buffer.alloc(4); // reused for every size update
 
-  /** Creates (or truncates) the file and writes a header for zero samples. */
+  /** Creates (or truncates) the file and writes a header for zero samples. Throws AudioFormatError (one line) if it cannot. */
   constructor(readonly path: string) {
     this.description = `file ${path}`;
-    this.fd = openSync(path, 'w');
+    try {
+      this.fd = openSync(path, 'w');
+    } catch (error) {
+      throw new AudioFormatError(`cannot write ${path}: ${whyNotWritable(error as NodeJS.ErrnoException, path)}`);
+    }
     writeSync(this.fd, wavHeader(0), 0, WAV_HEADER_BYTES, 0);
   }
 
