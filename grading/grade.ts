@@ -10,6 +10,8 @@ import { checkReport, outcomeText, scoreText, type GradeReport } from './report.
 const EXIT_ALL_PASSED = 0;
 const EXIT_SOME_FAILED = 1;
 const EXIT_USAGE = 2;
+/** Nothing failed, but some check could not measure (SKIP): grade again where it can. */
+const EXIT_SOME_SKIPPED = 3;
 
 async function main(argv: string[]): Promise<number> {
   const parsed = parseCommandLine(argv);
@@ -71,6 +73,7 @@ async function grade(options: GradeOptions): Promise<number> {
 
   console.log(`\n${scoreText(outcomes)}`);
   const passed = outcomes.filter((outcome) => outcome.passed).length;
+  const skipped = outcomes.filter((outcome) => outcome.skipped !== undefined).length;
   if (options.json !== undefined) {
     const report: GradeReport = {
       stage: options.stage.id,
@@ -79,12 +82,14 @@ async function grade(options: GradeOptions): Promise<number> {
       started: started.toISOString(),
       finished: new Date().toISOString(),
       passed,
+      skipped,
       total: outcomes.length,
       checks: outcomes.map(checkReport),
     };
     writeFileSync(options.json, JSON.stringify(report, null, 2) + '\n');
   }
-  return passed === outcomes.length ? EXIT_ALL_PASSED : EXIT_SOME_FAILED;
+  if (passed === outcomes.length) return EXIT_ALL_PASSED;
+  return passed + skipped === outcomes.length ? EXIT_SOME_SKIPPED : EXIT_SOME_FAILED;
 }
 
 const exitCode = await main(process.argv.slice(2));

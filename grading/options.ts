@@ -18,7 +18,8 @@ export const USAGE = `usage: npm run grade -- --stage NN [--server "CMD {port}"]
   --list              print the stage's checks (what each grades) and exit
   --ready-timeout S   how long to wait for the ready line (default 20 s)
   --check-timeout S   the most one check may take before it counts as hung (default 60 s)
-exit code: 0 when every check passes, 1 when one fails, 2 for a usage error`;
+exit code: 0 when every check passes, 1 when one fails, 2 for a usage error,
+           3 when none fails but some could not measure (SKIP, with the reason)`;
 
 export interface GradeOptions {
   stage: Stage;

@@ -6,6 +6,8 @@ export interface CheckReport {
   name: string;
   subject: 'server' | 'client';
   passed: boolean;
+  /** Present when the check could not measure what it claims (SKIP): the reason. Not a pass. */
+  skipped?: string;
   ms: number;
   failure?: {
     summary: string;
@@ -25,12 +27,15 @@ export interface GradeReport {
   started: string;
   finished: string;
   passed: number;
+  /** Checks that could not measure (SKIP): counted in total, not in passed. */
+  skipped: number;
   total: number;
   checks: CheckReport[];
 }
 
-/** "PASS  name", or "FAIL  name" followed by the failure's details, indented. */
+/** "PASS  name", "SKIP  name" with the reason, or "FAIL  name" followed by the failure's details, indented. */
 export function outcomeText(outcome: CheckOutcome): string {
+  if (outcome.skipped !== undefined) return `SKIP  ${outcome.check.name}\n      could not measure: ${outcome.skipped}`;
   const line = `${outcome.passed ? 'PASS' : 'FAIL'}  ${outcome.check.name}`;
   if (!outcome.failure) return line;
   const details = formatFailure(outcome.failure).split('\n').map((text) => `      ${text.replace(/^ {2}/, '')}`);
@@ -38,11 +43,14 @@ export function outcomeText(outcome: CheckOutcome): string {
 }
 
 export function scoreText(outcomes: CheckOutcome[]): string {
-  return `score: ${outcomes.filter((outcome) => outcome.passed).length}/${outcomes.length} checks passed`;
+  const skipped = outcomes.filter((outcome) => outcome.skipped !== undefined).length;
+  const note = skipped === 0 ? '' : ` (${skipped} skipped: could not be measured here, not counted as passed; see SKIP above)`;
+  return `score: ${outcomes.filter((outcome) => outcome.passed).length}/${outcomes.length} checks passed${note}`;
 }
 
 export function checkReport(outcome: CheckOutcome): CheckReport {
   const report: CheckReport = { name: outcome.check.name, subject: outcome.check.subject ?? 'server', passed: outcome.passed, ms: outcome.ms };
+  if (outcome.skipped !== undefined) report.skipped = outcome.skipped;
   if (outcome.failure) {
     const { summary, details } = outcome.failure;
     report.failure = {
