@@ -7,7 +7,7 @@
 // Only the wire protocol is used, so the checks grade a server in any language (SERVER_CMD).
 import { CheckFailure } from '../harness/check-failure.ts';
 import type { Check } from '../harness/checks.ts';
-import { floodFrame, MEMORY_LIMIT, playViolations, sendAll, sleep, withSteadyPair } from './check-helpers.ts';
+import { floodFrame, memoryLimitFor, playViolations, sendAll, sleep, withSteadyPair } from './check-helpers.ts';
 import { expectBoundedGrowth, expectErrorAndClose, expectNoHostileText, expectServerServes, peakGrowthDuring } from './expectations.ts';
 import { frame, jsonFrame } from './frames.ts';
 import { FUZZ_ROOM, fuzzCase } from './fuzz-case.ts';
@@ -16,6 +16,7 @@ import { ListeningUser } from './listening-user.ts';
 import { runFuzzCase } from './run-fuzz-case.ts';
 import { SeededRandom } from '../harness/seeded-random.ts';
 import { findServerProcess, MB } from '../harness/proc-stats.ts';
+import { processNotFound, Unmeasured } from '../harness/unmeasured.ts';
 import { afterJoining, beforeJoining } from './violations.ts';
 import { AUDIO, BYE, ERROR, HANDSHAKE_TIMEOUT_MS, HELLO, LEFT, WELCOME, type StageWire } from './wire-spec.ts';
 
@@ -91,6 +92,7 @@ function violationsAfterJoining(wire: StageWire): Check {
 
 function flood(wire: StageWire): Check {
   const frames = 10_000; // 19 MB, 200 s of audio, sent as fast as TCP takes it
+  const floodBytes = frames * floodFrame(0).length;
   const room = 'hostile-c';
   return {
     name: wire.mixes
@@ -98,13 +100,15 @@ function flood(wire: StageWire): Check {
       : `hostile ${wire.id}: a client sending ${frames} frames at once gets echoes in order, and memory stays bounded`,
     run: async (context) => {
       const server = findServerProcess(context.server.port);
+      const unmeasured = new Unmeasured();
+      const memoryLimit = memoryLimitFor(floodBytes, floodBytes);
       if (!wire.mixes) {
         const flooder = await ListeningUser.join(context, wire, 'flooder', room);
         const growth = await peakGrowthDuring(server, async () => {
           await sendAll(flooder, frames);
           await sleep(500);
         });
-        expectBoundedGrowth(growth, MEMORY_LIMIT, 'a flood of audio');
+        expectBoundedGrowth(growth, memoryLimit, `a flood of ${Math.round(floodBytes / MB)} MB of audio`, unmeasured);
         const echoes = flooder.frames.filter((f) => f.type === AUDIO).map((f) => (f.payload.readInt16LE(0) - 2) / 2);
         const inOrder = echoes.every((seq, i) => i === 0 || seq > echoes[i - 1]!);
         if (!inOrder || echoes.length === 0) {
@@ -115,6 +119,7 @@ function flood(wire: StageWire): Check {
         }
         flooder.leave();
         await expectServerServes(context, wire, 'after-flood', room, [], 'a flood');
+        unmeasured.settle();
         return;
       }
       await withSteadyPair(context, wire, 'fl', room, 'a flood of audio from another user', async (pair) => {
@@ -126,7 +131,7 @@ function flood(wire: StageWire): Check {
           sentAllAt = performance.now();
           await sleep(1_500);
         });
-        expectBoundedGrowth(growth, MEMORY_LIMIT, 'a flood of audio');
+        expectBoundedGrowth(growth, memoryLimit, `a flood of ${Math.round(floodBytes / MB)} MB of audio`, unmeasured);
         // Which flood frame each mix holds (the talker adds 1, or nothing).
         const heard = pair.listener.frames.slice(since).filter((f) => f.type === AUDIO).map((f) => {
           const sample = f.payload.readInt16LE(0);
@@ -144,6 +149,7 @@ function flood(wire: StageWire): Check {
         }
         flooder.leave();
       });
+      unmeasured.settle();
     },
   };
 }
@@ -180,6 +186,8 @@ function churn(wire: StageWire): Check {
     name: `hostile ${wire.id}: ${seconds} s of joins and leaves (BYE, FIN, reset, mid-HELLO) leak no users, sockets or memory`,
     run: async (context) => {
       const server = findServerProcess(context.server.port);
+      const unmeasured = new Unmeasured();
+      if (server === undefined) unmeasured.note(processNotFound('open files and idle memory'));
       await withSteadyPair(context, wire, 'ch', room, 'hundreds of joins and leaves', async (pair) => {
         const fdsBefore = server?.openFds();
         const random = new SeededRandom(7);
@@ -252,6 +260,7 @@ function churn(wire: StageWire): Check {
           });
         }
       }
+      unmeasured.settle();
     },
   };
 }
