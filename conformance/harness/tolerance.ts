@@ -13,6 +13,8 @@
 // Rates: a README rate R (50 mixes a second) is met within ±10% over a window of seconds: a 30 ms
 //   tick (33 a second, a third of the voice lost) fails; timer jitter of a millisecond does not.
 
+import { CheckFailure } from './check-failure.ts';
+
 /** The grader's own scheduling noise, in ms, allowed on top of every measured duration. */
 export const SCHEDULING_NOISE_MS = 100;
 export const EARLY_FACTOR = 0.8;
@@ -56,4 +58,18 @@ export function rateWindow(perSecond: number): { lowest: number; highest: number
 
 export function showMs(ms: number): string {
   return ms >= 1_000 ? `${(ms / 1_000).toFixed(ms % 1_000 === 0 ? 0 : 1)} s` : `${Math.round(ms)} ms`;
+}
+
+/**
+ * Fails the check unless `measuredMs` is inside `window`, naming the README's number and how far
+ * off it was: `what` is the number's name ("the handshake timeout"), `event` what was timed.
+ */
+export function expectDuration(measuredMs: number, window: TimingWindow, what: string, event: string, hint: string): void {
+  const verdict = judgeDuration(measuredMs, window);
+  if (verdict === 'ok') return;
+  throw new CheckFailure(`${what} is not ${showMs(window.documentedMs)}: ${event} came ${verdict === 'early' ? 'too early' : 'too late'}, after ${showMs(measuredMs)}`, {
+    expected: `${event} after ${showMs(window.documentedMs)} (accepted: ${describeWindow(window)})`,
+    actual: `after ${Math.round(measuredMs)} ms`,
+    hint,
+  });
 }
