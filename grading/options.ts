@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 import { findStage, stages, type Stage } from '../conformance/stages.ts';
 
 export const USAGE = `usage: npm run grade -- --stage NN [--server "CMD {port}"] [--client "CMD"] [--json FILE]
-                      [--check-setup] [--only TEXT] [--ready-timeout SECONDS] [--check-timeout SECONDS]
+                      [--check-setup] [--only TEXT] [--robustness] [--ready-timeout SECONDS] [--check-timeout SECONDS]
        npm run grade -- --stage NN --list
 
   --stage NN          the stage to grade: ${stages.map((stage) => `${stage.id} (${stage.folder})`).join(', ')}
@@ -15,6 +15,9 @@ export const USAGE = `usage: npm run grade -- --stage NN [--server "CMD {port}"]
   --json FILE         also write the report as JSON (for collecting a class's results)
   --check-setup       only start the server and check its ready line and that it accepts a connection
   --only TEXT         only the checks whose name contains TEXT
+  --robustness        also grade the server against hostile clients (bad frames, a seeded fuzz
+                      sample, floods, idle and excess connections, churn; stages 02 on), as a
+                      separate "robustness" section and score (about a minute more)
   --list              print the stage's checks (what each grades) and exit
   --ready-timeout S   how long to wait for the ready line (default 20 s)
   --check-timeout S   the most one check may take before it counts as hung (default 60 s)
@@ -29,6 +32,8 @@ export interface GradeOptions {
   json?: string;
   checkSetup: boolean;
   list: boolean;
+  /** Also run the stage's hostile checks, reported as their own section. */
+  robustness: boolean;
   only?: string;
   readyTimeoutMs?: number;
   checkTimeoutMs?: number;
@@ -49,6 +54,7 @@ export function parseCommandLine(argv: string[]): ParsedCommandLine {
         'check-setup': { type: 'boolean', default: false },
         only: { type: 'string' },
         list: { type: 'boolean', default: false },
+        robustness: { type: 'boolean', default: false },
         'ready-timeout': { type: 'string' },
         'check-timeout': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
@@ -64,6 +70,7 @@ export function parseCommandLine(argv: string[]): ParsedCommandLine {
   if (values.server !== undefined && values.server.trim() === '') return { usageError: '--server needs a command' };
   if (values.client !== undefined && values.client.trim() === '') return { usageError: '--client needs a command' };
   if (values['check-setup'] && values.client !== undefined) return { usageError: '--check-setup checks a server: give --server, not --client' };
+  if (values.robustness && stage.wire === undefined) return { usageError: `--robustness: stage ${stage.id} has no framed wire to attack (stages 02 on)` };
   const readyTimeoutMs = milliseconds(values['ready-timeout']);
   const checkTimeoutMs = milliseconds(values['check-timeout']);
   if (Number.isNaN(readyTimeoutMs) || Number.isNaN(checkTimeoutMs)) return { usageError: '--ready-timeout and --check-timeout take a number of seconds above 0' };
@@ -75,6 +82,7 @@ export function parseCommandLine(argv: string[]): ParsedCommandLine {
       json: values.json,
       checkSetup: values['check-setup'],
       list: values.list,
+      robustness: values.robustness,
       only: values.only,
       readyTimeoutMs,
       checkTimeoutMs,

@@ -31,6 +31,8 @@ export interface GradeReport {
   skipped: number;
   total: number;
   checks: CheckReport[];
+  /** The hostile checks (--robustness), scored apart; null when not graded. */
+  robustness: { passed: number; skipped: number; total: number; checks: CheckReport[] } | null;
 }
 
 /** "PASS  name", "SKIP  name" with the reason, or "FAIL  name" followed by the failure's details, indented. */
