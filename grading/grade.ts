@@ -5,11 +5,14 @@ import { writeFileSync } from 'node:fs';
 import { CheckRunner, type CheckOutcome } from '../conformance/harness/checks.ts';
 import { USAGE, parseCommandLine, type GradeOptions } from './options.ts';
 import { planGrading } from './plan.ts';
+import { SAMPLE_CASES } from '../conformance/hostile/hostile-checks.ts';
 import { checkReport, outcomeText, runningText, scoreText, type GradeReport } from './report.ts';
 
 const EXIT_ALL_PASSED = 0;
 const EXIT_SOME_FAILED = 1;
 const EXIT_USAGE = 2;
+/** Nothing failed, but some check could not measure (SKIP): grade again where it can. */
+const EXIT_SOME_SKIPPED = 3;
 
 async function main(argv: string[]): Promise<number> {
   const parsed = parseCommandLine(argv);
@@ -35,7 +38,7 @@ async function main(argv: string[]): Promise<number> {
 
 async function grade(options: GradeOptions): Promise<number> {
   const plan = planGrading(options);
-  if (plan.checks.length === 0) {
+  if (plan.checks.length === 0 && plan.robustnessChecks.length === 0) {
     console.error(`error: no check of stage ${options.stage.id} matches --only ${JSON.stringify(options.only)}`);
     return EXIT_USAGE;
   }
@@ -63,6 +66,7 @@ async function grade(options: GradeOptions): Promise<number> {
   console.log('');
 
   const outcomes: CheckOutcome[] = [];
+  const robustness: CheckOutcome[] = [];
   try {
     // On a terminal, say which check is running, then replace that line with its result.
     const live = process.stdout.isTTY === true;
@@ -73,12 +77,25 @@ async function grade(options: GradeOptions): Promise<number> {
       if (live) process.stdout.write('\r\x1b[2K'); // back to the line's start, and clear it
       console.log(outcomeText(outcome));
     }
+    if (plan.robustnessChecks.length > 0) {
+      // A section of its own: a protocol grade and a robustness grade, so a server that is right
+      // but crashes on a malformed frame cannot get a full grade. The fuzz sample's seeds are fixed.
+      console.log(`\nrobustness (hostile clients; the fuzz sample plays seeds 1-${SAMPLE_CASES}: npm run fuzz -- --stage ${options.stage.id} --seed N --cases 1 replays one):`);
+      for (const check of plan.robustnessChecks) {
+        const outcome = await runner.run(check);
+        robustness.push(outcome);
+        console.log(outcomeText(outcome));
+      }
+    }
   } finally {
     await runner.stop();
   }
 
-  console.log(`\n${scoreText(outcomes)}`);
+  if (outcomes.length > 0) console.log(`\n${scoreText(outcomes)}`);
+  if (robustness.length > 0) console.log(`robustness ${scoreText(robustness)}`);
+  else if (options.stage.wire !== undefined && !options.checkSetup) console.log('robustness: not graded (add --robustness to grade the server against hostile clients)');
   const passed = outcomes.filter((outcome) => outcome.passed).length;
+  const skipped = outcomes.filter((outcome) => outcome.skipped !== undefined).length;
   if (options.json !== undefined) {
     const report: GradeReport = {
       stage: options.stage.id,
@@ -87,12 +104,21 @@ async function grade(options: GradeOptions): Promise<number> {
       started: started.toISOString(),
       finished: new Date().toISOString(),
       passed,
+      skipped,
       total: outcomes.length,
       checks: outcomes.map(checkReport),
+      robustness: options.robustness ? {
+        passed: robustness.filter((outcome) => outcome.passed).length,
+        skipped: robustness.filter((outcome) => outcome.skipped !== undefined).length,
+        total: robustness.length,
+        checks: robustness.map(checkReport),
+      } : null,
     };
     writeFileSync(options.json, JSON.stringify(report, null, 2) + '\n');
   }
-  return passed === outcomes.length ? EXIT_ALL_PASSED : EXIT_SOME_FAILED;
+  const all = [...outcomes, ...robustness];
+  if (all.every((outcome) => outcome.passed)) return EXIT_ALL_PASSED;
+  return all.every((outcome) => outcome.passed || outcome.skipped !== undefined) ? EXIT_SOME_SKIPPED : EXIT_SOME_FAILED;
 }
 
 const exitCode = await main(process.argv.slice(2));

@@ -4,7 +4,7 @@ import { dashDashHint, swallowedOptions } from '../shared/npm-swallowed.ts';
 import { findStage, stages, type Stage } from '../conformance/stages.ts';
 
 export const USAGE = `usage: npm run grade -- --stage NN [--server "CMD {port}"] [--client "CMD"] [--json FILE]
-                      [--check-setup] [--only TEXT] [--ready-timeout SECONDS] [--check-timeout SECONDS]
+                      [--check-setup] [--only TEXT] [--robustness] [--ready-timeout SECONDS] [--check-timeout SECONDS]
        npm run grade -- --stage NN --list
 
   --stage NN          the stage to grade: ${stages.map((stage) => `${stage.id} (${stage.folder})`).join(', ')}
@@ -16,10 +16,14 @@ export const USAGE = `usage: npm run grade -- --stage NN [--server "CMD {port}"]
   --json FILE         also write the report as JSON (for collecting a class's results)
   --check-setup       only start the server and check its ready line and that it accepts a connection
   --only TEXT         only the checks whose name contains TEXT
+  --robustness        also grade the server against hostile clients (bad frames, a seeded fuzz
+                      sample, floods, idle and excess connections, churn; stages 02 on), as a
+                      separate "robustness" section and score (about a minute more)
   --list              print the stage's checks (what each grades) and exit
   --ready-timeout S   how long to wait for the ready line (default 20 s)
   --check-timeout S   the most one check may take before it counts as hung (default 60 s)
-exit code: 0 when every check passes, 1 when one fails, 2 for a usage error`;
+exit code: 0 when every check passes, 1 when one fails, 2 for a usage error,
+           3 when none fails but some could not measure (SKIP, with the reason)`;
 
 export interface GradeOptions {
   stage: Stage;
@@ -29,6 +33,8 @@ export interface GradeOptions {
   json?: string;
   checkSetup: boolean;
   list: boolean;
+  /** Also run the stage's hostile checks, reported as their own section. */
+  robustness: boolean;
   only?: string;
   readyTimeoutMs?: number;
   checkTimeoutMs?: number;
@@ -45,6 +51,7 @@ const OPTIONS = {
   'check-setup': { type: 'boolean', default: false },
   only: { type: 'string' },
   list: { type: 'boolean', default: false },
+  robustness: { type: 'boolean', default: false },
   'ready-timeout': { type: 'string' },
   'check-timeout': { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
@@ -69,6 +76,7 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = proces
   if (values.server !== undefined && values.server.trim() === '') return { usageError: '--server needs a command' };
   if (values.client !== undefined && values.client.trim() === '') return { usageError: '--client needs a command' };
   if (values['check-setup'] && values.client !== undefined) return { usageError: '--check-setup checks a server: give --server, not --client' };
+  if (values.robustness && stage.wire === undefined) return { usageError: `--robustness: stage ${stage.id} has no framed wire to attack (stages 02 on)` };
   const readyTimeoutMs = milliseconds(values['ready-timeout']);
   const checkTimeoutMs = milliseconds(values['check-timeout']);
   if (Number.isNaN(readyTimeoutMs) || Number.isNaN(checkTimeoutMs)) return { usageError: '--ready-timeout and --check-timeout take a number of seconds above 0' };
@@ -80,6 +88,7 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = proces
       json: values.json,
       checkSetup: values['check-setup'],
       list: values.list,
+      robustness: values.robustness,
       only: values.only,
       readyTimeoutMs,
       checkTimeoutMs,

@@ -2,6 +2,7 @@
 import { clientCommand, serverCommand, type Check, type CheckSubject } from '../conformance/harness/checks.ts';
 import type { GradeOptions } from './options.ts';
 import { setupCheck } from './setup-check.ts';
+import { hostileChecks } from '../conformance/hostile/hostile-checks.ts';
 
 export interface GradingPlan {
   serverCommand: string;
@@ -9,6 +10,8 @@ export interface GradingPlan {
   /** The subjects graded: a server and/or a client. */
   subjects: CheckSubject[];
   checks: Check[];
+  /** The hostile checks (--robustness), graded and scored as a section of their own. */
+  robustnessChecks: Check[];
 }
 
 const REFERENCE_ONLY = {}; // an empty environment: SERVER_CMD / CLIENT_CMD do not leak into a grade
@@ -23,7 +26,11 @@ export function planGrading(options: GradeOptions): GradingPlan {
   const checks = options.checkSetup
     ? [setupCheck]
     : stage.checks.filter((check) => subjects.includes(check.subject ?? 'server') && (options.only === undefined || check.name.includes(options.only)));
+  const robustnessChecks = options.robustness && stage.wire !== undefined && !options.checkSetup && subjects.includes('server')
+    ? hostileChecks(stage.wire).filter((check) => options.only === undefined || check.name.includes(options.only))
+    : [];
   return {
+    robustnessChecks,
     serverCommand: options.server ?? serverCommand(stage.folder, REFERENCE_ONLY),
     clientCommand: options.client ?? clientCommand(stage.folder, REFERENCE_ONLY),
     subjects,

@@ -6,6 +6,8 @@ export interface CheckReport {
   name: string;
   subject: 'server' | 'client';
   passed: boolean;
+  /** Present when the check could not measure what it claims (SKIP): the reason. Not a pass. */
+  skipped?: string;
   ms: number;
   failure?: {
     summary: string;
@@ -25,12 +27,17 @@ export interface GradeReport {
   started: string;
   finished: string;
   passed: number;
+  /** Checks that could not measure (SKIP): counted in total, not in passed. */
+  skipped: number;
   total: number;
   checks: CheckReport[];
+  /** The hostile checks (--robustness), scored apart; null when not graded. */
+  robustness: { passed: number; skipped: number; total: number; checks: CheckReport[] } | null;
 }
 
-/** "PASS  name", or "FAIL  name" followed by the failure's details, indented. */
+/** "PASS  name", "SKIP  name" with the reason, or "FAIL  name" followed by the failure's details, indented. */
 export function outcomeText(outcome: CheckOutcome): string {
+  if (outcome.skipped !== undefined) return `SKIP  ${outcome.check.name}\n      could not measure: ${outcome.skipped}`;
   const line = `${outcome.passed ? 'PASS' : 'FAIL'}  ${outcome.check.name}`;
   if (!outcome.failure) return line;
   const details = formatFailure(outcome.failure).split('\n').map((text) => `      ${text.replace(/^ {2}/, '')}`);
@@ -44,7 +51,9 @@ export function scoreText(outcomes: CheckOutcome[]): string {
     const side = outcomes.filter((outcome) => (outcome.check.subject ?? 'server') === subject);
     if (side.length > 0) lines.push(`${subject} checks: ${side.filter((outcome) => outcome.passed).length}/${side.length} passed`);
   }
-  lines.push(`score: ${outcomes.filter((outcome) => outcome.passed).length}/${outcomes.length} checks passed`);
+  const skipped = outcomes.filter((outcome) => outcome.skipped !== undefined).length;
+  const note = skipped === 0 ? '' : ` (${skipped} skipped: could not be measured here, not counted as passed; see SKIP above)`;
+  lines.push(`score: ${outcomes.filter((outcome) => outcome.passed).length}/${outcomes.length} checks passed${note}`);
   return lines.join('\n');
 }
 
@@ -58,6 +67,7 @@ export function runningText(check: { name: string }, index: number, total: numbe
 
 export function checkReport(outcome: CheckOutcome): CheckReport {
   const report: CheckReport = { name: outcome.check.name, subject: outcome.check.subject ?? 'server', passed: outcome.passed, ms: outcome.ms };
+  if (outcome.skipped !== undefined) report.skipped = outcome.skipped;
   if (outcome.failure) {
     const { summary, details } = outcome.failure;
     report.failure = {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { repoRoot } from '../conformance/harness/checks.ts';
 import { runCommand, shellQuote, type CommandResult } from '../conformance/harness/run-command.ts';
-import { findStage } from '../conformance/stages.ts';
+import { stage } from '../conformance/stages.ts';
 import type { CheckReport, GradeReport } from '../grading/report.ts';
 
 t.setTimeout(300_000); // many gradings, some waiting out a 10 s protocol timeout on purpose
@@ -79,8 +79,9 @@ function failureText(report: GradeReport | null, start: string): string {
   return failure ? Object.values(failure).join('\n') : '(no failure recorded)';
 }
 
-const stage01 = findStage('01')!;
-const stage02 = findStage('02');
+// stage() throws for a missing stage: a lost stage must fail this file, never skip its tests.
+const stage01 = stage('01');
+const stage02 = stage('02');
 const namesOf = (checks: { name: string; subject?: string }[], subject: string) => checks.filter((check) => (check.subject ?? 'server') === subject).map((check) => check.name);
 
 // Start every grading now; the tests below await them, so they overlap.
@@ -94,13 +95,11 @@ const gradings = {
   neverReady: grade(['--stage', '01', '--check-setup', '--ready-timeout', '2', '--server', `python3 -c "import time; time.sleep(60)" never-ready-${process.pid}`]),
   neverAccepts: grade(['--stage', '01', '--check-setup', '--server', `python3 -c "import time; print('listening on 127.0.0.1:{port}', flush=True); time.sleep(60)"`]),
   hungCheck: grade(['--stage', '01', '--server', pythonServer('python/stage01_server.py'), '--only', 'sends nothing', '--check-timeout', '1']),
-  ...(stage02 && {
-    good02: grade(['--stage', '02', '--server', pythonServer('python/stage02_server.py'), '--client', pythonClient('python/stage02_client.py')]),
-    rawJson02: grade(['--stage', '02', '--server', pythonServer('broken/stage02_raw_json_server.py'), '--only', 'welcomes a user']),
-    modifiedEcho02: grade(['--stage', '02', '--server', pythonServer('broken/stage02_modified_echo_server.py'), '--only', 'echoes']),
-    forgetsReset02: grade(['--stage', '02', '--server', pythonServer('broken/stage02_forgets_reset_server.py'), '--only', 'frees the slot']),
-    noTimeout02: grade(['--stage', '02', '--server', pythonServer('broken/stage02_no_timeout_server.py'), '--only', 'sends no HELLO']),
-  }),
+  good02: grade(['--stage', '02', '--server', pythonServer('python/stage02_server.py'), '--client', pythonClient('python/stage02_client.py')]),
+  rawJson02: grade(['--stage', '02', '--server', pythonServer('broken/stage02_raw_json_server.py'), '--only', 'welcomes a user']),
+  modifiedEcho02: grade(['--stage', '02', '--server', pythonServer('broken/stage02_modified_echo_server.py'), '--only', 'echoes']),
+  forgetsReset02: grade(['--stage', '02', '--server', pythonServer('broken/stage02_forgets_reset_server.py'), '--only', 'frees the slot']),
+  noTimeout02: grade(['--stage', '02', '--server', pythonServer('broken/stage02_no_timeout_server.py'), '--only', 'sends no HELLO']),
 };
 
 t.test('stage 01: Python server and client, written from the README, pass every check', async (t) => {
@@ -203,37 +202,37 @@ t.test('bad usage exits 2 with the usage text', async (t) => {
   }
 });
 
-t.test('stage 02', { skip: stage02 ? false : 'conformance/checks/02-echo.ts is not in the registry yet' }, async (t) => {
-  const all = stage02!.checks;
+t.test('stage 02', async (t) => {
+  const all = stage02.checks;
 
   t.test('Python server and client, written from the protocol, pass every check', async (t) => {
-    const { run, report } = await gradings.good02!;
+    const { run, report } = await gradings.good02;
     t.equal(run.exitCode, 0, `exit 0 when every check passes; output:\n${run.stdout}`);
     t.same(report?.checks.map((check) => check.name), all.map((check) => check.name));
     t.same(failedNames(report), []);
   });
 
   t.test('a server that writes raw JSON (no frame header) fails "welcomes a user", showing the JSON', async (t) => {
-    const { run, report } = await gradings.rawJson02!;
+    const { run, report } = await gradings.rawJson02;
     t.equal(run.exitCode, 1);
     t.match(failureText(report, 'welcomes a user'), /a frame header declares \d+ payload bytes[\s\S]*header type 0x7b/);
     t.match(checkNamed(report, 'welcomes a user')?.failure?.received_hex, /^7b 22 6e 61 6d 65 22/, 'the bytes that came back: {"name"');
   });
 
   t.test('a server that changes a byte of the echo fails the echo check, naming the byte', async (t) => {
-    const { report } = await gradings.modifiedEcho02!;
+    const { report } = await gradings.modifiedEcho02;
     t.match(failureText(report, 'echoes 10 distinct audio frames'), /echo of audio frame 1 of 10 is wrong[\s\S]*byte 100: expected 0x[0-9a-f]{2}, got 0x/);
   });
 
   t.test('a server that keeps the slot after a reset fails the reset check, and only that one', async (t) => {
-    const { report } = await gradings.forgetsReset02!;
+    const { report } = await gradings.forgetsReset02;
     t.same(failedNames(report), ['frees the slot at once after an abrupt disconnect (reset)']);
     t.match(failureText(report, 'frees the slot at once after an abrupt'), /could not join within \d+ ms: still busy/);
     t.ok(report!.checks.length >= 3, 'BYE and FIN (which it handles) were checked too, and passed');
   });
 
   t.test('a server that never times out a silent connection fails the handshake timeout check', async (t) => {
-    const { report } = await gradings.noTimeout02!;
+    const { report } = await gradings.noTimeout02;
     t.same(failedNames(report), [all.find((check) => check.name.includes('sends no HELLO'))!.name]);
     t.match(failureText(report, 'drops a connection that sends no HELLO'), /timed out while waiting for ERROR "handshake_timeout"/);
   });

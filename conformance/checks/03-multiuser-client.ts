@@ -189,6 +189,12 @@ export const clientChecks: Check[] = [
         actual: `missing: ${missing.join(', ')}; ${describeRun(result)}`,
         hint: 'print the user list when it arrives, and one line per JOINED, LEFT (with its reason) and SPEAKING',
       });
+      // Bob is named by USERS and LEFT too: only a line about speaking shows that SPEAKING was read.
+      expect(/speak[^\n]*Bob|Bob[^\n]*speak/i.test(result.stdout), 'the client did not show who speaks', {
+        expected: 'a line naming Bob as speaking after SPEAKING {"speakers":["Bob"]} (the README\'s plain line: "speaking: Bob")',
+        actual: describeRun(result),
+        hint: 'on SPEAKING, print "speaking: NAMES" (or mark the speakers in the status line)',
+      });
       const raw = ['\u001b[2J', '\u001b[31m'].filter((sequence) => result.stdout.includes(sequence) || result.stderr.includes(sequence));
       expect(raw.length === 0, 'the client printed a terminal escape sequence sent by the server', {
         expected: 'names shown with their control characters escaped (for example \\x1b), never raw',

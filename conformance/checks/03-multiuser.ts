@@ -4,12 +4,15 @@
 //
 // How the mixing is checked: see conformance/harness/exact-mixes.ts (tones paced at real time, every
 // mixed frame compared sample for sample with the clipped sum of some of the OTHER talkers).
-import { FRAME_BYTES } from '#shared/audio/format.ts';
+import { FRAME_BYTES, FRAME_MS } from '#shared/audio/format.ts';
 import { expect, type Check } from '../harness/checks.ts';
 import { explainWrongMix, expectMixes, sleep, squareFrame, TAIL_MS, talk, toneFrame, type Talker } from '../harness/exact-mixes.ts';
 import { frameBytes, hexType, jsonFrameBytes } from '../harness/frame-wire.ts';
 import type { FramedUser, ReceivedFrame } from '../harness/framed-user.ts';
 import { standingBacklogCheck } from '../harness/backlog-check.ts';
+import { jitterBufferCheck } from '../harness/jitter-buffer-check.ts';
+import { tickRateCheck } from '../harness/tick-rate-check.ts';
+import { describeWindow, judgeDuration, timingWindow } from '../harness/tolerance.ts';
 import { expectError, expectNever, isEvent, jsonOf, withParty } from '../harness/party.ts';
 import { WireClient } from '../harness/wire-client.ts';
 
@@ -30,6 +33,8 @@ const TYPE_NAMES: Record<number, string> = {
 
 /** "At once" for news of a join or a leave, with room for a busy machine. */
 const ANNOUNCE_DEADLINE_MS = 1_000;
+/** The README's speaking hold: a user stops speaking this long after their last mixed frame. */
+const SPEAKING_HOLD_MS = 200;
 /** Speaking hold (200 ms) + jitter buffer (60 ms) + a tick, with room for a busy machine. */
 const SPEAKING_END_DEADLINE_MS = 1_500;
 
@@ -224,7 +229,7 @@ export const serverChecks: Check[] = [
       }),
   },
   {
-    name: 'speaking: SPEAKING names the talker, then becomes empty after they stop',
+    name: 'speaking: SPEAKING names the talker (to a newcomer too), then becomes empty 200 ms after their last mixed frame',
     run: (context) =>
       withParty(context, TYPE_NAMES, async (party) => {
         const ada = await party.join('Ada S');
@@ -249,12 +254,24 @@ export const serverChecks: Check[] = [
         });
         await talking;
         const stopped = performance.now();
+        const ended: ReceivedFrame[] = [];
         for (const user of [ada, bob, carol]) {
-          await user.waitForFrame('SPEAKING {"speakers":[]} after Ada stopped', (f) => f.type === SPEAKING && JSON.stringify(speakersOf(f)) === '[]', {
+          ended.push(await user.waitForFrame('SPEAKING {"speakers":[]} after Ada stopped', (f) => f.type === SPEAKING && JSON.stringify(speakersOf(f)) === '[]', {
             timeoutMs: Math.max(1, SPEAKING_END_DEADLINE_MS - (performance.now() - stopped)),
             hint: 'a user stops speaking 200 ms (10 ticks) after their last frame was mixed; then send SPEAKING with the smaller set',
-          });
+          }));
         }
+        // The hold, timed on one connection: Bob's last mix of Ada's voice, then Bob's SPEAKING [].
+        const lastMix = bob.framesOfType(AUDIO, since[1]).at(-1);
+        expect(lastMix !== undefined, 'Bob heard none of Ada\'s voice', { expected: 'AUDIO frames with Ada\'s voice while she talked', actual: bob.describeFrames(since[1]) });
+        const hold = ended[1]!.at - lastMix.at;
+        const window = timingWindow(SPEAKING_HOLD_MS, { pipelineMs: FRAME_MS });
+        const verdict = judgeDuration(hold, window);
+        expect(verdict === 'ok', `the speaking hold is not ${SPEAKING_HOLD_MS} ms: SPEAKING [] came ${Math.round(hold)} ms after Ada's last mixed frame`, {
+          expected: `SPEAKING {"speakers":[]} ${SPEAKING_HOLD_MS} ms (10 ticks) after the last mix holding Ada's voice: ${describeWindow(window)}`,
+          actual: `${Math.round(hold)} ms (${verdict === 'late' ? 'the speaker list lags behind the voice' : 'speakers would flicker between words'})`,
+          hint: 'a user is speaking while one of their frames was mixed in the last 10 ticks (200 ms); count ticks, not wall-clock guesses',
+        });
       }),
   },
   {
@@ -323,5 +340,7 @@ export const serverChecks: Check[] = [
         expectMixes(bob, marks[1]!, [talkers[0]!], talkers, { minFrames: ticks / 2, minFullShare: 0.5, hint });
       }),
   },
+  tickRateCheck(TYPE_NAMES),
+  jitterBufferCheck(TYPE_NAMES),
   standingBacklogCheck(TYPE_NAMES),
 ];

@@ -12,6 +12,8 @@ import { expectMixes, sleep, TAIL_MS, talk, toneFrame, type Talker } from '../ha
 import { frameBytes, framesIn, hexType, jsonFrameBytes, jsonObjectOf } from '../harness/frame-wire.ts';
 import type { FramedUser, ReceivedFrame } from '../harness/framed-user.ts';
 import { standingBacklogCheck } from '../harness/backlog-check.ts';
+import { jitterBufferCheck } from '../harness/jitter-buffer-check.ts';
+import { tickRateCheck } from '../harness/tick-rate-check.ts';
 import { joinFloodRule } from '../hostile/join-flood-check.ts';
 import { WIRES } from '../hostile/wire-spec.ts';
 import { expectError, expectNever, isEvent, jsonOf, withParty } from '../harness/party.ts';
@@ -462,6 +464,8 @@ export const serverChecks: Check[] = [
         });
       }),
   },
+  tickRateCheck(TYPE_NAMES, inRoom('tick')),
+  jitterBufferCheck(TYPE_NAMES, inRoom('burst')),
   // Over the hostile cases' raw connections: they count mixes and keep up with a flood's answers.
   joinFloodRule(WIRES['04']),
   standingBacklogCheck(TYPE_NAMES, inRoom('catch-up')),

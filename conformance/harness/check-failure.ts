@@ -42,3 +42,16 @@ export function formatFailure(failure: CheckFailure): string {
   if (d.hint) lines.push(`  hint:     ${d.hint}`);
   return lines.join('\n');
 }
+
+/**
+ * Thrown by a check that could not measure what it claims: the server's process is not on this
+ * machine (so its memory cannot be read), or the grader's own timers ran so late that a timing
+ * proves nothing. Reported as SKIP with the reason, never as a pass, and not as a failure of
+ * the code under test either. `reason` says what was not measured and why, in one sentence.
+ */
+export class CheckSkipped extends Error {
+  constructor(readonly reason: string) {
+    super(reason);
+    this.name = 'CheckSkipped';
+  }
+}

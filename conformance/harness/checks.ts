@@ -4,7 +4,7 @@
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import type { Test } from 'tap';
-import { CheckFailure, showBytes } from './check-failure.ts';
+import { CheckFailure, CheckSkipped, showBytes } from './check-failure.ts';
 import { shellQuote } from './run-command.ts';
 import { startServerProcess, type ServerUnderTest } from './server-process.ts';
 
@@ -49,6 +49,8 @@ export interface CheckOutcome {
   passed: boolean;
   ms: number;
   failure?: CheckFailure;
+  /** Set when the check could not measure what it claims (CheckSkipped): neither a pass nor a failure. */
+  skipped?: string;
   /** An error that is not a CheckFailure: a bug in the check or the harness, not in the code under test. */
   crash?: unknown;
 }
@@ -82,10 +84,13 @@ export class CheckRunner {
       if (!server.isRunning()) throw serverDied(server);
       return outcome({ passed: true });
     } catch (error) {
-      // A failed check may leave the server in any state (a user still joined, say): the next
-      // check gets a fresh server, so one bug is reported once instead of failing every check after it.
+      // Not measuring is no excuse for a server that died meanwhile.
+      const diedMeanwhile = this.server !== undefined && !this.server.isRunning();
+      // A failed (or skipped) check may leave the server in any state (a user still joined, say): the
+      // next check gets a fresh server, so one bug is reported once instead of failing every check after it.
       await this.server?.stop();
       if (error instanceof CheckFailure) return outcome({ failure: withCommonHint(error) });
+      if (error instanceof CheckSkipped) return diedMeanwhile ? outcome({ failure: serverDied(this.server!) }) : outcome({ skipped: error.reason });
       const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
       const failure = new CheckFailure('the check itself crashed', {
         expected: 'the check runs to completion',
@@ -172,6 +177,7 @@ export function runChecksWithTap(t: Test, stage: { folder: string; checks: Check
       const outcome = await runner.run(check);
       if (outcome.crash !== undefined) throw outcome.crash;
       if (outcome.passed) t.pass(check.name);
+      else if (outcome.skipped !== undefined) t.pass(check.name, { skip: `could not measure: ${outcome.skipped}` });
       else t.fail(outcome.failure!.summary, failureDiagnostics(outcome.failure!));
     });
   }

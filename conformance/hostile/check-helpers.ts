@@ -9,7 +9,17 @@ import { SteadyPair } from './steady-pair.ts';
 import type { Violation } from './violations.ts';
 import { AUDIO, ERROR, type StageWire } from './wire-spec.ts';
 
-export const MEMORY_LIMIT = 100 * MB;
+/**
+ * The most a server's memory may grow while a check feeds it `guardedBytes` that a bounded server
+ * never keeps (a flood it must drop, mixes it must skip): half of them (a server that kept them all
+ * fails), plus the garbage a bounded server in a garbage-collected runtime may hold before its
+ * collector runs: `burstBytes`, what it parsed in one go (measured: the reference's resident
+ * memory grows 14-20 MB while it drops a 19 MB flood), and at least RUNTIME_NOISE.
+ */
+export function memoryLimitFor(guardedBytes: number, burstBytes = 0): number {
+  return guardedBytes / 2 + Math.max(RUNTIME_NOISE, burstBytes);
+}
+const RUNTIME_NOISE = 8 * MB;
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -11,10 +11,11 @@
 // Two checks use it: the grader's (one flooder, the rule's exact answers) and the hostile suite's
 // (a new flooder each time one is thrown out, for the whole flood: a fresh connection gets a full
 // bucket, and the others must still not notice; memory bounded; a newcomer is served afterwards).
-import { CheckFailure } from '../harness/check-failure.ts';
+import { CheckFailure, CheckSkipped } from '../harness/check-failure.ts';
 import type { Check, CheckContext } from '../harness/checks.ts';
 import { findServerProcess } from '../harness/proc-stats.ts';
-import { MEMORY_LIMIT, sleep } from './check-helpers.ts';
+import { Unmeasured } from '../harness/unmeasured.ts';
+import { memoryLimitFor, sleep } from './check-helpers.ts';
 import { expectBoundedGrowth, expectServerServes, peakGrowthDuring } from './expectations.ts';
 import { jsonFrame } from './frames.ts';
 import { ListeningUser } from './listening-user.ts';
@@ -173,16 +174,15 @@ async function runJoinFlood(context: CheckContext, wire: StageWire, { tag, recon
     await same.listener.waitFor(`LEFT {"name":"${leftFirst.name}","reason":"error"}`, (f) => f.type === LEFT && f.json?.name === leftFirst.name && f.json?.reason === 'error', 2_000);
 
     // 3. Both conversations kept their mixes (unless this process was too busy to judge).
-    expectBoundedGrowth(growth, MEMORY_LIMIT, 'a flood of JOINs');
+    // A server that kept every JOIN it was sent would hold all of these bytes.
+    const floodBytes = results.reduce((sum, r) => sum + r.joinsSent, 0) * (batch.length / JOINS_PER_WRITE);
+    const unmeasured = new Unmeasured();
+    expectBoundedGrowth(growth, memoryLimitFor(floodBytes), 'a flood of JOINs', unmeasured);
     const short = heard.filter((h) => h.received < MIN_SHARE * expected);
-    if (short.length === 0) return;
+    if (short.length === 0) return unmeasured.settle();
     const ownLateness = Math.max(same.worstSendLateMs, other.worstSendLateMs);
     if (ownLateness > OWN_LATENESS_MS) {
-      throw new CheckFailure('could not judge: the machine running the check was too busy during the flood', {
-        expected: `the talkers send one frame every ${TICK_MS} ms, never more than ${OWN_LATENESS_MS} ms late, so that missing mixes are the server's`,
-        actual: `a talker's frame went out ${Math.round(ownLateness)} ms late; ${summary}`,
-        hint: 'run the check again on a quieter machine',
-      });
+      throw new CheckSkipped(`the machine running the check was too busy during the flood to judge the mixes: a talker's frame went out ${Math.round(ownLateness)} ms late (the limit is ${OWN_LATENESS_MS} ms); ${summary}; run the check again on a quieter machine`);
     }
     throw new CheckFailure(`a flood of JOINs from one connection silenced ${short.map((h) => h.pair.listener.name).join(' and ')}`, {
       expected: `at least ${Math.round(MIN_SHARE * 100)}% of the mixes (one per ${TICK_MS} ms) in the flooder's room and in another room during ${(FLOOD_MS / 1000).toFixed(0)} s of JOINs (${results.length} flooder${results.length === 1 ? '' : 's'}, ${results.reduce((sum, r) => sum + r.joinsSent, 0)} JOINs sent)`,
