@@ -106,6 +106,21 @@ export const MAX_QUEUED_BYTES = 256 * 1024;
  */
 export const SLOW_CONSUMER_MS = 5_000;
 
+/**
+ * Moving costs everyone in two rooms a message (LEFT to the old room, JOINED to the new one), so
+ * moves are rate-limited per user with a token bucket: MOVE_BURST moves at once, then one more
+ * every MOVE_REFILL_MS. Numbers a real user never meets; a JOIN of the room you are in moves
+ * nobody and takes no token. A move that finds no token gets JOIN_REFUSED rate_limited.
+ */
+export const MOVE_BURST = 10;
+export const MOVE_REFILL_MS = 1_000;
+/**
+ * The MAX_MOVES_REFUSED-th JOIN in a row (no move in between) that finds no token gets ERROR
+ * rate_limited instead of JOIN_REFUSED, and the connection is closed: a client that ignores
+ * refusals is flooding.
+ */
+export const MAX_MOVES_REFUSED = 20;
+
 /** Payload limits of the frames a CLIENT may send; undefined = not a client message (unknown_type). */
 export function clientMessageLimit(type: number): number | undefined {
   switch (type) {
@@ -172,6 +187,8 @@ export const ErrorCode = {
   badAudioSize: 'bad_audio_size',
   /** No valid HELLO within HANDSHAKE_TIMEOUT_MS. */
   handshakeTimeout: 'handshake_timeout',
+  /** A move with no token left (JOIN_REFUSED); the MAX_MOVES_REFUSED-th in a row is an ERROR and closes. */
+  rateLimited: 'rate_limited',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -13,6 +13,7 @@ import { hostPort } from '#shared/host-port.ts';
 import { listenAndAnnounce, type ListeningAddress } from '#shared/listen.ts';
 import { RoomMixer } from '#shared/mixer.ts';
 import { ProtocolError } from '#shared/protocol-error.ts';
+import { TokenBucket } from '#shared/token-bucket.ts';
 import { nameProblem } from '#shared/user-name.ts';
 import {
   clientMessageLimit,
@@ -26,10 +27,13 @@ import {
   leftFrame,
   type LeaveReason,
   MAX_CONNECTIONS,
+  MAX_MOVES_REFUSED,
   MAX_QUEUED_AUDIO_BYTES,
   MAX_QUEUED_BYTES,
   MAX_USERS,
   MessageType,
+  MOVE_BURST,
+  MOVE_REFILL_MS,
   parseHello,
   parseJoin,
   roomProblem,
@@ -351,7 +355,10 @@ const CLOSE_GRACE_MS = 2_000;
 function serveClient(socket: Socket, rooms: Rooms, observer: ServerObserver): void {
   const peer = hostPort(socket.remoteAddress, socket.remotePort); // [::1]:50000 for IPv6
   let user: User | null = null; // set once this connection has joined a room
-  let finished = false; // after BYE or an error, nothing more is read
+  let finished = false; // after BYE, an error or a lost connection, nothing more is handled
+  // Moves notify two rooms: a user may make MOVE_BURST of them at once, then one per MOVE_REFILL_MS.
+  const moves = new TokenBucket(MOVE_REFILL_MS, MOVE_BURST);
+  let movesRefusedInARow = 0;
 
   // Voice is a stream of small frames that should leave at once: do not let Nagle's
   // algorithm hold a frame back waiting to fill a TCP segment.
@@ -359,6 +366,7 @@ function serveClient(socket: Socket, rooms: Rooms, observer: ServerObserver): vo
 
   /** Takes this user out of their room (its other members are told at once). Safe to call more than once. */
   const leave = (reason: LeaveReason, how: string) => {
+    finished = true; // frames of this connection still in a chunk being parsed are not handled
     clearTimeout(handshakeTimer);
     if (user !== null && rooms.leave(user, reason)) {
       const drops = user.voice.overflows + user.voice.trims + user.mixesSkipped > 0
@@ -371,10 +379,11 @@ function serveClient(socket: Socket, rooms: Rooms, observer: ServerObserver): vo
   /** Sends ERROR and closes this connection only. */
   const refuse = (code: ErrorCode, message: string) => {
     if (finished) return;
-    finished = true;
     leave('error', `error ${code}`);
     console.log(`${peer}: ${code}: ${message}`);
     socket.end(errorFrame(code, message)); // send the error, then close our side
+    // Read no more: a flooder's next megabytes would only be read to be thrown away.
+    socket.pause();
     setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
   };
 
@@ -439,6 +448,18 @@ function serveClient(socket: Socket, rooms: Rooms, observer: ServerObserver): vo
       sendControl(user, joinRefusedFrame(target, ErrorCode.nameTaken, `someone called "${user.name}" is already in room "${target}"`));
       return;
     }
+    if (target !== user.room) {
+      // A move tells everyone in two rooms: it costs a token. A JOIN of your own room tells nobody.
+      if (!moves.tryTake()) {
+        if (++movesRefusedInARow >= MAX_MOVES_REFUSED) {
+          throw new ProtocolError(ErrorCode.rateLimited, `${MAX_MOVES_REFUSED} moves in a row were refused for moving too often; you kept sending JOIN regardless`);
+        }
+        const wait = Math.ceil(moves.msUntilNextToken());
+        sendControl(user, joinRefusedFrame(target, ErrorCode.rateLimited, `too many moves: at most ${MOVE_BURST} at once, then one every ${MOVE_REFILL_MS / 1000} s; try again in ${wait} ms`));
+        return;
+      }
+      movesRefusedInARow = 0;
+    }
     const from = user.room;
     rooms.move(user, target);
     if (from !== target) console.log(`${user.name} moved from room ${from} to room ${target} (rooms: ${rooms.roomCount})`);
@@ -451,7 +472,6 @@ function serveClient(socket: Socket, rooms: Rooms, observer: ServerObserver): vo
 
   const onBye = () => {
     if (user === null) throw new ProtocolError(ErrorCode.notJoined, 'send HELLO before BYE');
-    finished = true;
     leave('bye', 'bye');
     socket.end();
   };
@@ -459,7 +479,7 @@ function serveClient(socket: Socket, rooms: Rooms, observer: ServerObserver): vo
   const parser = new FrameParser({
     maxPayload: clientMessageLimit,
     onFrame: (type, payload) => {
-      if (finished) return; // frames that came in the same chunk after BYE
+      if (finished) return; // frames that came in the same chunk after BYE or an error: not handled
       if (type === MessageType.hello) onHello(payload);
       else if (type === MessageType.audio) onAudio(payload);
       else if (type === MessageType.join) onJoin(payload);
