@@ -57,7 +57,7 @@ fetch_node() {
   download="$work/node-download"
   mkdir -p "$download"
   # npm checks the tarball against the registry's integrity hash.
-  (cd "$download" && npm pack --silent "node-linux-${arch}@${NODE_LTS_VERSION}") >/dev/null || return 1
+  (cd "$download" && npm pack --loglevel=error "node-linux-${arch}@${NODE_LTS_VERSION}") >/dev/null || return 1
   tar -xzf "$download"/node-linux-"${arch}"-"${NODE_LTS_VERSION}".tgz -C "$download" || return 1
   if [ "$("$download/package/bin/node" --version 2>/dev/null)" != "v${NODE_LTS_VERSION}" ]; then
     say "the downloaded node does not print v${NODE_LTS_VERSION}" >&2
