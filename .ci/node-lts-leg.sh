@@ -15,7 +15,8 @@
 set -uo pipefail
 
 # Pinned exactly, so a new Node release cannot change CI without a commit that says so.
-NODE_LTS_VERSION=24.21.0
+# To try another version by hand: NODE_LTS_VERSION=22.23.3 bash .ci/node-lts-leg.sh
+NODE_LTS_VERSION=${NODE_LTS_VERSION:-24.21.0}
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 passed=0
