@@ -195,20 +195,14 @@ function snrDb(reference: Buffer, heard: Buffer): number {
 
 const fecPlatformExpected = process.platform === 'linux' || process.platform === 'darwin';
 
-t.test('decoders reach libopus for FEC where the platform exports it', async (t) => {
-  if (!fecPlatformExpected) {
-    t.skip(`FEC decoding is only expected on Linux and macOS; here (${process.platform}): ${OPUS_FEC_DECODING.reason ?? 'available'}`);
-    return;
-  }
+const fecSkip = OPUS_FEC_DECODING.available ? false : `cannot measure FEC: ${OPUS_FEC_DECODING.reason}`;
+
+t.test('decoders reach libopus for FEC where the platform exports it', { skip: fecPlatformExpected ? false : `FEC decoding is only expected on Linux and macOS, not ${process.platform}` }, async (t) => {
   t.ok(OPUS_FEC_DECODING.available, `FEC decoding is available (${OPUS_FEC_DECODING.reason ?? 'ok'})`);
   t.ok(createOpusDecoder().fecAvailable, 'a decoder says so');
 });
 
-t.test('FEC recovers a lost frame measurably better than concealment', async (t) => {
-  if (!OPUS_FEC_DECODING.available) {
-    t.skip(`cannot measure FEC: ${OPUS_FEC_DECODING.reason}`);
-    return;
-  }
+t.test('FEC recovers a lost frame measurably better than concealment', { skip: fecSkip }, async (t) => {
   const encoder = createOpusEncoder({ bitrate: 24_000, fec: true, expectedLossPercent: 10 });
   const packets = Array.from({ length: 400 }, (_, f) => encoder.encode(harmonicFrame(f)));
   const lossless = createOpusDecoder();
@@ -235,11 +229,7 @@ t.test('FEC recovers a lost frame measurably better than concealment', async (t)
   t.ok(fecSnr >= 10, `FEC-recovered frames are close to the original (${fecSnr.toFixed(1)} dB, at least 10 dB)`);
 });
 
-t.test('FEC from a packet that carries no copy is concealment', async (t) => {
-  if (!OPUS_FEC_DECODING.available) {
-    t.skip(`cannot check FEC: ${OPUS_FEC_DECODING.reason}`);
-    return;
-  }
+t.test('FEC from a packet that carries no copy is concealment', { skip: fecSkip }, async (t) => {
   const encoder = createOpusEncoder({ bitrate: 24_000 }); // no FEC in these packets
   const packets = Array.from({ length: 12 }, (_, f) => encoder.encode(harmonicFrame(f)));
   const a = createOpusDecoder();
