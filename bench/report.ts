@@ -9,6 +9,7 @@ export function resultTable(r: BenchResult): string {
     : 'n/a (the server reports no counters)';
   const rows: [string, string][] = [
     ['load', `${r.clients} clients in rooms of ${r.room_size}, ${r.talkers} talking, + probe room; ${r.seconds} s measured`],
+    ['pinning', `${r.pinning} (allowed: server ${r.server_cpus}, load ${r.load_cpus})`],
     ['server CPU', `${r.server_cpu_pct}% of one core; ${r.cpu_us_per_client_frame} µs per client frame`],
     ['ticks', `${show(r.ticks)}, late (> 5 ms) ${show(r.late_ticks)} (${show(r.late_tick_pct, '%')}), skipped ${show(r.skipped_ticks)}`],
     ['tick work', `mean ${show(r.tick_work_ms_mean, ' ms')}, max ${show(r.tick_work_ms_max, ' ms')}; server preempted ${r.server_preemptions_per_s} times/s`],

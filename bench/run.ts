@@ -28,6 +28,7 @@ const args = await yargs(hideBin(process.argv))
   .option('json', { type: 'boolean', default: false, describe: 'end with ONE JSON object on the last line' })
   .option('sweep', { type: 'boolean', default: false, describe: 'increase the clients until ticks are late (> 0.1%) or p99 > 45 ms at two points in a row; write BENCHMARKS.md and bench/sweep.svg' })
   .option('repeat', { type: 'number', default: 1, describe: 'runs per measurement; the report shows medians (this machine is shared: noisy)' })
+  .option('pin', { type: 'boolean', default: true, describe: 'server on one CPU, load and probe on the others (taskset; on by default where it exists, the output says); --no-pin: share all CPUs' })
   .option('cpu-prof', { type: 'string', describe: 'write a V8 CPU profile of the server into this folder (node --cpu-prof)' })
   .check((a) => {
     if (!Number.isInteger(a.clients) || a.clients < 1 || a.clients > MAX_LOAD_CLIENTS) throw new Error(`--clients must be 1..${MAX_LOAD_CLIENTS}`);
@@ -47,7 +48,7 @@ const command = `npm run bench -- ${process.argv.slice(2).map(shellQuote).join('
 
 if (args.sweep) {
   stopAfter(SWEEP_CLIENTS.length * args.repeat * (SWEEP_SECONDS + 2 + 20) + SAFETY_MARGIN_SECONDS);
-  await runSweep({ stage: args.stage, maxClients: MAX_LOAD_CLIENTS, repeat: args.repeat });
+  await runSweep({ stage: args.stage, maxClients: MAX_LOAD_CLIENTS, repeat: args.repeat, pin: args.pin });
 } else {
   stopAfter(args.repeat * (args.warmup + args.seconds + 20) + SAFETY_MARGIN_SECONDS);
   const runs: BenchResult[] = [];
@@ -61,6 +62,7 @@ if (args.sweep) {
         seconds: args.seconds,
         warmupSeconds: args.warmup,
         serverCommand: args.server,
+        pin: args.pin,
         serverNodeFlags: args.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${args.cpuProf}`, '--import', './bench/exit-on-sigterm.ts'] : [],
       },
       command,

@@ -12,6 +12,7 @@ import { CheckFailure } from '../conformance/harness/check-failure.ts';
 import { cpuMicros, groupMembers, preemptions, rssBytes } from '../conformance/harness/proc-stats.ts';
 import { shellQuote } from '../conformance/harness/run-command.ts';
 import { startServerProcess, type ServerUnderTest } from '../conformance/harness/server-process.ts';
+import { pinnedServerCommand, pinToServerCpu, type Pinning } from './pinning.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const STATS_TIMEOUT_MS = 2_000;
@@ -38,6 +39,8 @@ export interface ServerOptions {
    * is read from its ready line. It must speak the stage's protocol; counters are optional.
    */
   command?: string;
+  /** Where the server may run (bench/pinning.ts); default: anywhere. */
+  pinning?: Pinning;
 }
 
 /** The command that starts the stage's reference server, with its counters, on loopback, any free port. */
@@ -61,7 +64,8 @@ export class ServerProcess {
     // started, and /proc measures the whole group. {port} becomes 0: the ready line says the port.
     let launched: ServerUnderTest;
     try {
-      launched = await startServerProcess(options.command ?? reference.map(shellQuote).join(' '), {
+      const command = options.command ?? reference.map(shellQuote).join(' ');
+      launched = await startServerProcess(options.pinning ? pinnedServerCommand(options.pinning, command) : command, {
         cwd: REPO_ROOT,
         port: 0,
         env: { ...process.env, VOICE_STATS_FILE: join(statsDir, 'stats.jsonl') },
@@ -71,6 +75,8 @@ export class ServerProcess {
       if (error instanceof CheckFailure) throw new Error(`${error.summary}; ${error.details.actual ?? ''}`);
       throw error;
     }
+    // The launching shell too, so every process of the group reports the server's CPU alone.
+    if (options.pinning) pinToServerCpu(options.pinning, groupMembers(launched.pid));
     const shown = options.command ?? ['node', ...reference.slice(1)].join(' ').replaceAll(REPO_ROOT, '');
     return { server: new ServerProcess(launched, statsDir, shown), port: launched.port };
   }
@@ -82,6 +88,11 @@ export class ServerProcess {
   /** CPU time of the server's process group, in microseconds. */
   cpuMicros(): number {
     return cpuMicros(groupMembers(this.pid));
+  }
+
+  /** The server's processes (its process group). */
+  members(): number[] {
+    return groupMembers(this.pid);
   }
 
   rssBytes(): number {

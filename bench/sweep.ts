@@ -24,6 +24,8 @@ export interface SweepOptions {
   maxClients: number;
   /** Runs per point; the table shows medians. */
   repeat: number;
+  /** Pin the server to a CPU of its own (default true; see bench/pinning.ts). */
+  pin?: boolean;
   /** Where to write the report; default BENCHMARKS.md and bench/sweep.svg in the repository. */
   markdownFile?: string;
   svgFile?: string;
@@ -57,8 +59,8 @@ export async function runSweep(options: SweepOptions): Promise<SweepPoint[]> {
     const clients = Math.min(wanted, options.maxClients);
     const runs: BenchResult[] = [];
     for (let i = 0; i < options.repeat; i++) {
-      const command = `npm run bench -- --clients ${clients} --room-size ${SWEEP_ROOM_SIZE} --seconds ${seconds}`;
-      runs.push(await runBenchmark({ stage: options.stage, clients, roomSize: SWEEP_ROOM_SIZE, talking: 1, seconds, warmupSeconds: 2 }, command));
+      const command = `npm run bench -- --clients ${clients} --room-size ${SWEEP_ROOM_SIZE} --seconds ${seconds}${options.pin === false ? ' --no-pin' : ''}`;
+      runs.push(await runBenchmark({ stage: options.stage, clients, roomSize: SWEEP_ROOM_SIZE, talking: 1, seconds, warmupSeconds: 2, pin: options.pin ?? true }, command));
     }
     const result = medianResult(runs);
     const problem = failedBar(result);
@@ -102,10 +104,11 @@ function sweepMarkdown(
   const failing = firstFailure === -1 ? undefined : points[firstFailure];
   const lines = [
     BEGIN,
-    `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC with \`npm run bench -- --sweep${options.repeat > 1 ? ` --repeat ${options.repeat}` : ''}\``,
+    `Measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC with \`npm run bench -- --sweep${options.repeat > 1 ? ` --repeat ${options.repeat}` : ''}${options.pin === false ? ' --no-pin' : ''}\``,
     `on ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, ${machine.kernel}; load average before: ${loadBefore.toFixed(2)}.`,
     `Each point: rooms of ${SWEEP_ROOM_SIZE}, everyone talking, 2 s warm-up, ${points[0]?.result.seconds.toFixed(0) ?? SWEEP_SECONDS} s measured` +
       (options.repeat > 1 ? `, ${options.repeat} runs: median (min–max)` : '') + '.',
+    `CPUs: ${points[0]?.result.pinning ?? 'n/a'}.`,
     '',
     `**Capacity: ${capacity} talking users** with every bar met` +
       (failing ? `; at ${failing.result.clients} ${failedBar(failing.result)}.` : ` (the largest load tried; the server takes at most ${options.maxClients + 2} users, 2 of them the probe).`),
