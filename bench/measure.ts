@@ -47,6 +47,8 @@ export interface BenchResult {
   tick_work_ms_max: number | null;
   /** Times per second the kernel took the core from the server's event loop while it could run. */
   server_preemptions_per_s: number;
+  /** Inside the server, over the window: event loop delay and use, GC, why late ticks waited, heap (bench/server-diagnostics.ts). */
+  diagnostics: Record<string, number> | null;
   frames_received: number | null;
   frames_dropped: number | null;
   frames_dropped_by_reason: Record<string, number> | null;
@@ -215,6 +217,7 @@ function summarize(
     tick_work_ms_mean: counters?.tick_work_ms !== undefined && counters.ticks > 0 ? round(counters.tick_work_ms / counters.ticks, 2) : null,
     tick_work_ms_max: counters?.tick_work_ms_max !== undefined ? round(counters.tick_work_ms_max, 2) : null,
     server_preemptions_per_s: perSecond(end.serverPreemptions - start.serverPreemptions),
+    diagnostics: counters?.diagnostics ? { ...counters.diagnostics } : null,
     frames_received: counters?.frames_received ?? null,
     frames_dropped: dropped,
     frames_dropped_by_reason: counters?.frames_dropped ?? null,
@@ -267,6 +270,8 @@ function diffCounters(start: ServerCounters, end: ServerCounters): ServerCounter
     tick_work_ms_max: end.tick_work_ms_max,
     frames_received: end.frames_received - start.frames_received,
     frames_dropped: dropped,
+    // Each report starts a new window: the end report's diagnostics are the window's.
+    diagnostics: end.diagnostics,
   };
 }
 

@@ -12,6 +12,7 @@ import { CheckFailure } from '../conformance/harness/check-failure.ts';
 import { cpuMicros, groupMembers, preemptions, rssBytes } from '../conformance/harness/proc-stats.ts';
 import { shellQuote } from '../conformance/harness/run-command.ts';
 import { startServerProcess, type ServerUnderTest } from '../conformance/harness/server-process.ts';
+import type { Diagnostics } from './server-diagnostics.ts';
 import { pinnedServerCommand, pinToServerCpu, type Pinning } from './pinning.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -28,6 +29,8 @@ export interface ServerCounters {
   tick_work_ms_max?: number;
   frames_received: number;
   frames_dropped: Record<string, number>;
+  /** Why ticks run late, over the time since the previous report (bench/server-diagnostics.ts; older servers: absent). */
+  diagnostics?: Diagnostics;
 }
 
 export interface ServerOptions {
