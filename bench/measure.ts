@@ -62,6 +62,9 @@ export interface BenchResult {
   server_rss_mb: number;
   server_rss_mb_start: number;
   server_rss_mb_end: number;
+  /** RSS after start-up, before any user connected. */
+  server_rss_mb_idle: number;
+  server_rss_kb_per_user_above_idle: number;
   bytes_in_per_s: number;
   bytes_out_per_s: number;
   frames_in_per_s: number;
@@ -131,6 +134,7 @@ interface Snapshot {
 export async function runBenchmark(options: BenchOptions, command: string): Promise<BenchResult> {
   const pinning = planPinning(options.pin ?? true);
   const { server, port } = await ServerProcess.start({ stage: options.stage, nodeFlags: options.serverNodeFlags, command: options.serverCommand, pinning });
+  const rssIdle = server.rssBytes(); // before anyone connects
   const load = new LoadProcess(pinning);
   pinThisProcess(pinning); // the probe runs here: it must not compete with the server either
   const probe = new LatencyProbe();
@@ -169,7 +173,7 @@ export async function runBenchmark(options: BenchOptions, command: string): Prom
     rssMax = Math.max(rssMax, rssEnd);
     await sleep(200); // impulses still in flight
     const cpus = { server: cpuListOf(server.members()), load: cpuListOf([load.pid]) };
-    return summarize(options, command, server.command, ready.talkers, start, end, probe, { start: rssStart, end: rssEnd, max: rssMax }, pinning, cpus);
+    return summarize(options, command, server.command, ready.talkers, start, end, probe, { idle: rssIdle, start: rssStart, end: rssEnd, max: rssMax }, pinning, cpus);
   } finally {
     unpinThisProcess(pinning);
     probe.stop();
@@ -187,7 +191,7 @@ function summarize(
   start: Snapshot,
   end: Snapshot,
   probe: LatencyProbe,
-  rss: { start: number; end: number; max: number },
+  rss: { idle: number; start: number; end: number; max: number },
   pinning: Pinning,
   cpus: { server: string; load: string },
 ): BenchResult {
@@ -232,6 +236,9 @@ function summarize(
     server_rss_mb: mb(rss.max),
     server_rss_mb_start: mb(rss.start),
     server_rss_mb_end: mb(rss.end),
+    server_rss_mb_idle: mb(rss.idle),
+    // Every user, the probe's two included: (most RSS in the window - RSS before anyone connected) / users.
+    server_rss_kb_per_user_above_idle: Math.round((rss.max - rss.idle) / 1024 / (options.clients + 2)),
     bytes_in_per_s: perSecond(end.load.bytesSent - start.load.bytesSent),
     bytes_out_per_s: perSecond(end.load.bytesReceived - start.load.bytesReceived),
     frames_in_per_s: perSecond(end.load.framesSent - start.load.framesSent),

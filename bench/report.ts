@@ -17,7 +17,7 @@ export function resultTable(r: BenchResult): string {
     ['latency added', `p50 ${show(r.latency_ms_p50)} ms, p99 ${show(r.latency_ms_p99)} ms, max ${show(r.latency_ms_max)} ms (${r.latency_samples} impulses, ${r.probe_impulses_lost} lost)`],
     ['frames', `in ${r.frames_in_per_s}/s, mixes out ${r.mixes_out_per_s}/s; dropped ${show(r.frames_dropped)}: ${dropped}`],
     ['bytes', `in ${(r.bytes_in_per_s / 1e6).toFixed(2)} MB/s, out ${(r.bytes_out_per_s / 1e6).toFixed(2)} MB/s`],
-    ['server RSS', `max ${r.server_rss_mb} MB (start ${r.server_rss_mb_start}, end ${r.server_rss_mb_end})`],
+    ['server RSS', `max ${r.server_rss_mb} MB (start ${r.server_rss_mb_start}, end ${r.server_rss_mb_end}); idle ${r.server_rss_mb_idle} MB before anyone connected: ${r.server_rss_kb_per_user_above_idle} KB per user above idle`],
     ['load generator', `${r.load_cpu_pct}% of one core, ${r.load_late_sends} late sends; machine load average ${r.machine_load_average}`],
   ];
   const width = Math.max(...rows.map(([label]) => label.length));
