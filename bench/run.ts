@@ -29,6 +29,7 @@ const args = await yargs(hideBin(process.argv))
   .option('sweep', { type: 'boolean', default: false, describe: 'increase the clients until ticks are late (> 0.1%) or p99 > 45 ms at two points in a row; write BENCHMARKS.md and bench/sweep.svg' })
   .option('repeat', { type: 'number', default: 1, describe: 'runs per measurement; the report shows medians (this machine is shared: noisy)' })
   .option('pin', { type: 'boolean', default: true, describe: 'server on one CPU, load and probe on the others (taskset; on by default where it exists, the output says); --no-pin: share all CPUs' })
+  .option('node-flags', { type: 'string', describe: 'extra node flags for the stage\'s own server, e.g. "--max-semi-space-size=1"' })
   .option('cpu-prof', { type: 'string', describe: 'write a V8 CPU profile of the server into this folder (node --cpu-prof)' })
   .check((a) => {
     if (!Number.isInteger(a.clients) || a.clients < 1 || a.clients > MAX_LOAD_CLIENTS) throw new Error(`--clients must be 1..${MAX_LOAD_CLIENTS}`);
@@ -37,6 +38,7 @@ const args = await yargs(hideBin(process.argv))
     if (!(a.seconds > 0) || !(a.warmup >= 0)) throw new Error('--seconds must be > 0 and --warmup >= 0');
     if (!Number.isInteger(a.repeat) || a.repeat < 1) throw new Error('--repeat must be a whole number >= 1');
     if (a.server !== undefined && a.sweep) throw new Error('--sweep measures the stage 04 server and rewrites BENCHMARKS.md; measure --server with --clients (and --repeat)');
+    if (a.server !== undefined && a.nodeFlags !== undefined) throw new Error('--node-flags are for the stage\'s own Node server; put flags into the --server command itself');
     if (a.server !== undefined && a.cpuProf !== undefined) throw new Error('--cpu-prof profiles the Node server; it cannot profile a --server command');
     return true;
   })
@@ -63,7 +65,10 @@ if (args.sweep) {
         warmupSeconds: args.warmup,
         serverCommand: args.server,
         pin: args.pin,
-        serverNodeFlags: args.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${args.cpuProf}`, '--import', './bench/exit-on-sigterm.ts'] : [],
+        serverNodeFlags: [
+          ...(args.nodeFlags?.split(' ').filter((flag) => flag !== '') ?? []),
+          ...(args.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${args.cpuProf}`, '--import', './bench/exit-on-sigterm.ts'] : []),
+        ],
       },
       command,
     );
