@@ -61,6 +61,32 @@ t.test('--server measures any server command (here the I/O floor), with the coun
   t.end();
 });
 
+t.test('--compare measures every server it can in one run, and names the ones it cannot with the reason', (t) => {
+  const missing = '/nonexistent/murmur-harness';
+  const args = ['--import', 'tsx', 'bench/run.ts', '--compare', '--clients', '4', '--room-size', '2', '--seconds', '1', '--warmup', '0.5', '--murmur-harness', missing, '--json'];
+  const run = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 120_000 });
+  t.equal(run.status, 0, `bench exits 0; stderr: ${run.stderr.slice(-800)}`);
+  const lines = run.stdout.trim().split('\n');
+  let result: { rows: { server: string; absent: string | null; us_per_frame: number | null; vs_c_floor: number | null; vs_murmur: number | null }[] } = { rows: [] };
+  t.doesNotThrow(() => (result = JSON.parse(lines[lines.length - 1]!)), `last line is JSON: ${lines[lines.length - 1]}`);
+  const [stage, nodeFloor, cFloor, murmur] = result.rows;
+  t.match(stage?.server, /stage 04/);
+  t.ok((stage?.us_per_frame ?? 0) > 0, 'stage 04 was measured');
+  t.ok((nodeFloor?.us_per_frame ?? 0) > 0, 'the Node floor was measured');
+  const hasCc = spawnSync('cc', ['--version']).status === 0;
+  if (hasCc) {
+    t.equal(cFloor?.absent, null, 'with cc, the C floor is built and measured');
+    t.equal(cFloor?.vs_c_floor, 1, 'the C floor is 1× itself');
+    t.ok((stage?.vs_c_floor ?? 0) > 0, 'stage 04 has a ratio to the C floor');
+  } else {
+    t.match(cFloor?.absent, /no C compiler/, 'without cc, it says so');
+  }
+  t.match(murmur?.absent, /no run\.sh in \/nonexistent\/murmur-harness/, 'a wrong harness folder is named, not silently skipped');
+  t.equal(stage?.vs_murmur ?? null, null, 'no murmur, no ratio to it');
+  t.match(run.stdout, /\| murmur \(Mumble server\) \| not measured: no run\.sh/, 'the printed table lists it as not measured');
+  t.end();
+});
+
 t.test('--server cannot rewrite the sweep', (t) => {
   const run = spawnSync(process.execPath, ['--import', 'tsx', 'bench/run.ts', '--server', 'true', '--sweep'], { encoding: 'utf8', timeout: 30_000 });
   t.not(run.status, 0, 'refused');
