@@ -46,6 +46,14 @@ export interface ServerOptions {
   pinning?: Pinning;
 }
 
+/**
+ * Node flags the stage's own command uses (package.json "stage:04"): a young generation of at most
+ * 1 MB per semi-space. Left to itself V8 grows it to 16 MB under the allocation rate of hundreds of
+ * talkers, and the garbage Buffers it holds between scavenges: ~70 KB of RSS per talking user
+ * (see BENCHMARKS.md, "Memory"). The benchmark runs the server as that command does.
+ */
+export const STAGE_NODE_FLAGS: Record<string, string[]> = { '04': ['--max-semi-space-size=1'] };
+
 /** The command that starts the stage's reference server, with its counters, on loopback, any free port. */
 export function serverCommand(stage: string): string[] {
   if (stage === 'floor') return [join(REPO_ROOT, 'bench', 'io-floor-server.ts'), '127.0.0.1', '0'];
@@ -62,7 +70,7 @@ export class ServerProcess {
 
   static async start(options: ServerOptions): Promise<{ server: ServerProcess; port: number }> {
     const statsDir = mkdtempSync(join(tmpdir(), 'voice-bench-'));
-    const reference = [process.execPath, '--import', 'tsx', ...(options.nodeFlags ?? []), ...serverCommand(options.stage)];
+    const reference = [process.execPath, ...(STAGE_NODE_FLAGS[options.stage] ?? []), '--import', 'tsx', ...(options.nodeFlags ?? []), ...serverCommand(options.stage)];
     // The checks' launcher: a process group of its own, so stop() ends the server and anything it
     // started, and /proc measures the whole group. {port} becomes 0: the ready line says the port.
     let launched: ServerUnderTest;
