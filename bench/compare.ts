@@ -10,6 +10,7 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import { runBenchmark, type BenchResult } from './measure.ts';
+import { loadAverage } from './machine.ts';
 import { median } from './median.ts';
 import { planPinning } from './pinning.ts';
 import { REPO_ROOT } from './server-process.ts';
@@ -70,6 +71,7 @@ export async function runComparison(options: CompareOptions, command: string): P
     );
     return fromBench(r);
   };
+  const loadBefore = loadAverage();
   const cFloor = buildCFloor();
   const murmur = murmurProblem(options.murmurHarness);
   const contenders: Contender[] = [
@@ -93,7 +95,7 @@ export async function runComparison(options: CompareOptions, command: string): P
   }
   const [, , cContender, murmurContender] = contenders;
   const rows = contenders.map((c) => row(c, cContender!, murmurContender!));
-  return { rows, table: comparisonTable(rows, options, command) };
+  return { rows, table: comparisonTable(rows, options, command, [loadBefore, loadAverage()]) };
 }
 
 function fromBench(r: BenchResult): Measured {
@@ -142,12 +144,13 @@ function row(c: Contender, cFloor: Contender, murmur: Contender): ComparisonRow 
   };
 }
 
-function comparisonTable(rows: ComparisonRow[], options: CompareOptions, command: string): string {
+function comparisonTable(rows: ComparisonRow[], options: CompareOptions, command: string, load: [number, number]): string {
   const pinning = planPinning(options.pin).description;
   const f = (v: number | null, digits = 1, unit = '') => (v === null ? 'n/a' : `${v.toFixed(digits)}${unit}`);
   const lines = [
     `\`${command}\`: ${options.clients} users in rooms of ${options.roomSize}, everyone talking, ${options.warmupSeconds} s warm-up, ${options.seconds} s measured, ` +
-      `${options.repeat} round${options.repeat > 1 ? 's' : ''} (servers interleaved in each); medians (min–max); ${pinning}.`,
+      `${options.repeat} round${options.repeat > 1 ? 's' : ''} (servers interleaved in each); medians (min–max); ${pinning}; ` +
+      `load average ${load[0].toFixed(1)} before, ${load[1].toFixed(1)} after.`,
     '',
     '| server | µs CPU per client frame | × C floor | × murmur | server CPU | late ticks | p99 added latency | RSS idle → max | kept up |',
     '|---|---:|---:|---:|---:|---:|---:|---:|---|',
