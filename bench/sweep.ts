@@ -113,14 +113,14 @@ function sweepMarkdown(
     `**Capacity: ${capacity} talking users** with every bar met` +
       (failing ? `; at ${failing.result.clients} ${failedBar(failing.result)}.` : ` (the largest load tried; the server takes at most ${options.maxClients + 2} users, 2 of them the probe).`),
     '',
-    '| users | server CPU | µs / client frame | late ticks | tick work, mean | tick work, max | server preempted | latency p50 | latency p99 | frames dropped | server RSS start → end (max) | load generator CPU |',
-    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| users | server CPU | µs / client frame | late ticks | tick work, mean | tick work, max | server preempted | server waited for a CPU | latency p50 | latency p99 | frames dropped | server RSS start → end (max) | load generator CPU |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const { result: r, runs } of points) {
     const col = (f: (x: BenchResult) => number | null, digits = 1) => spread(runs.map((x) => f(x) ?? NaN), digits);
     lines.push(
       `| ${r.clients} | ${col((x) => x.server_cpu_pct, 0)}% | ${col((x) => x.cpu_us_per_client_frame)} | ${col((x) => x.late_tick_pct, 2)}% | ` +
-        `${col((x) => x.tick_work_ms_mean)} ms | ${col((x) => x.tick_work_ms_max)} ms | ${col((x) => x.server_preemptions_per_s, 0)}/s | ` +
+        `${col((x) => x.tick_work_ms_mean)} ms | ${col((x) => x.tick_work_ms_max)} ms | ${col((x) => x.server_preemptions_per_s, 0)}/s | ${col((x) => (x.diagnostics ? x.diagnostics.run_queue_wait_ms! / (10 * x.seconds) : null), 0)}% | ` +
         `${col((x) => x.latency_ms_p50)} ms | ${col((x) => x.latency_ms_p99)} ms | ${col((x) => x.frames_dropped, 0)} | ` +
         `${r.server_rss_mb_start.toFixed(1)} → ${r.server_rss_mb_end.toFixed(1)} (${r.server_rss_mb.toFixed(1)}) MB | ${col((x) => x.load_cpu_pct, 0)}% |`,
     );
