@@ -26,6 +26,15 @@ t.test('a tiny run prints ONE JSON object on its last line, with the numbers peo
     t.type(result[field], 'number', `${field} is a number`);
   }
   t.type(result.frames_dropped_by_reason, 'object', 'drops are broken down by reason');
+  // What the counted server saw inside, over the window (bench/server-diagnostics.ts).
+  const diagnostics = result.diagnostics as Record<string, unknown>;
+  for (const field of ['event_loop_utilization', 'event_loop_delay_ms_p99', 'tick_lateness_ms_p99', 'gc_pauses', 'gc_ms', 'run_queue_wait_ms', 'late_ticks_unexplained', 'heap_used_mb', 'array_buffers_mb']) {
+    t.type(diagnostics?.[field], 'number', `diagnostics.${field} is a number`);
+  }
+  const utilization = diagnostics?.event_loop_utilization as number;
+  t.ok(utilization > 0 && utilization <= 1, `the event loop was busy part of the time (${utilization})`);
+  t.ok((result.server_rss_mb_idle as number) > 0, 'RSS before anyone connected was read');
+  t.type(result.server_rss_kb_per_user_above_idle, 'number', 'memory per user above idle is reported');
   t.ok((result.latency_samples as number) > 0, 'the probe timed some impulses');
   // 3 talkers + the probe send about 50 frames/s each; the exact rate depends on the machine.
   t.ok((result.bytes_in_per_s as number) > 0 && (result.bytes_out_per_s as number) > 0, 'bytes flowed both ways');
