@@ -6,9 +6,9 @@
 // OUTSIDE this project (its own load generator, its own JSON; see BENCHMARKS.md). A server that
 // cannot be measured here is listed with the reason, never silently left out.
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, join, resolve } from 'node:path';
+import { delimiter, dirname, join, resolve } from 'node:path';
 import { runBenchmark, type BenchResult } from './measure.ts';
 import { loadAverage } from './machine.ts';
 import { median } from './median.ts';
@@ -84,14 +84,18 @@ export async function runComparison(options: CompareOptions, command: string): P
       ? { name: 'murmur (Mumble server; TLS, 60-byte Opus-sized packets, forwards 7 copies)', absent: null, measure: () => measureMurmur(options), rounds: [] }
       : { name: 'murmur (Mumble server)', absent: murmur, rounds: [] },
   ];
-  for (let round = 0; round < options.repeat; round++) {
-    for (const contender of contenders) {
-      if (contender.measure === undefined) continue;
-      console.error(`compare: round ${round + 1}/${options.repeat}, ${contender.name} ...`);
-      const measured = await contender.measure(round);
-      contender.rounds.push(measured);
-      console.error(`  ${measured.us_per_frame} µs per client frame, ${measured.cpu_pct}% CPU`);
+  try {
+    for (let round = 0; round < options.repeat; round++) {
+      for (const contender of contenders) {
+        if (contender.measure === undefined) continue;
+        console.error(`compare: round ${round + 1}/${options.repeat}, ${contender.name} ...`);
+        const measured = await contender.measure(round);
+        contender.rounds.push(measured);
+        console.error(`  ${measured.us_per_frame} µs per client frame, ${measured.cpu_pct}% CPU`);
+      }
     }
+  } finally {
+    if (typeof cFloor !== 'string') rmSync(dirname(cFloor.binary), { recursive: true, force: true });
   }
   const [, , cContender, murmurContender] = contenders;
   const rows = contenders.map((c) => row(c, cContender!, murmurContender!));
