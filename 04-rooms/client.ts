@@ -19,7 +19,7 @@ import { DEFAULT_GATE, VoiceGate, type VoiceGateOptions } from '#shared/voice-ga
 import { AudioPipeline } from './audio-pipeline.ts';
 import { applyNews, ClientState } from './client-state.ts';
 import { type CommandTarget, commandsHint, runCommand, showPushToTalk } from './commands.ts';
-import { byeFrame, helloFrame, MessageType, parseError, parseWelcome, roomProblem, serverMessageLimit } from './protocol.ts';
+import { byeFrame, ErrorCode, helloFrame, MessageType, parseError, parseWelcome, PROTOCOL, roomProblem, serverMessageLimit } from './protocol.ts';
 import { type ClientDisplay, createDisplay } from './terminal-display.ts';
 
 const WELCOME_TIMEOUT_MS = 10_000;
@@ -163,7 +163,7 @@ function talk(socket: Socket, options: ClientOptions & { room: string }, audio: 
     };
 
     const welcomeTimer = setTimeout(
-      () => finish(new UserError(`no WELCOME from the server within ${WELCOME_TIMEOUT_MS / 1000} seconds`)),
+      () => finish(new UserError(`no WELCOME from the server within ${WELCOME_TIMEOUT_MS / 1000} seconds: is it a server of this stage? (one of stage 01 waits for a line of text)`)),
       WELCOME_TIMEOUT_MS,
     );
     timers.add(welcomeTimer);
@@ -235,7 +235,7 @@ function talk(socket: Socket, options: ClientOptions & { room: string }, audio: 
         parser.push(chunk);
       } catch (error) {
         if (error instanceof ProtocolError) {
-          finish(new UserError(`the server sent something unexpected: ${printable(error.message)} (${error.code})`));
+          finish(new UserError(describeServerMistake(error, phase === 'handshake')));
         } else {
           finish(error instanceof Error ? error : new Error(String(error)));
         }
@@ -255,4 +255,17 @@ function talk(socket: Socket, options: ClientOptions & { room: string }, audio: 
 
     socket.write(helloFrame(options.name, options.room));
   });
+}
+
+/**
+ * One line about a server that broke this stage's protocol. Every stage listens on port 8888 by
+ * default, so the usual cause is a server of another stage: its WELCOME names another protocol, or
+ * its first answer is a frame this stage does not have (a stage 01 server answers in text).
+ */
+function describeServerMistake(error: ProtocolError, beforeWelcome: boolean): string {
+  if (error.code === ErrorCode.wrongProtocol) return printable(error.message);
+  if (beforeWelcome && error.code === ErrorCode.unknownType) {
+    return `this server speaks another stage's protocol: its first answer is not ${PROTOCOL} (${printable(error.message)})`;
+  }
+  return `the server sent something unexpected: ${printable(error.message)} (${error.code})`;
 }
