@@ -28,6 +28,7 @@ import { freePort } from '../harness/server-process.ts';
 import { runCommand, type CommandResult } from '../harness/run-command.ts';
 import { WireClient } from '../harness/wire-client.ts';
 import { errorLines, hasStackTrace } from '../harness/program-output.ts';
+import { protocolIdClientCheck, protocolIdServerCheck, type ProtocolIdStage } from '../harness/protocol-id-checks.ts';
 
 // The message types of the README's table.
 const HELLO = 0x01;
@@ -48,6 +49,8 @@ function typeName(type: number): string {
 }
 
 const hello = (name: string) => jsonFrameBytes(HELLO, { name });
+/** HELLO and WELCOME of this stage, for the checks of the optional "protocol" field. */
+const PROTOCOL_ID: ProtocolIdStage = { id: '02', hello: (name) => ({ name }), welcome: (name) => ({ name, sample_rate: SAMPLE_RATE, frame_samples: FRAME_BYTES / 2 }) };
 const audio = (pcm: Buffer) => frameBytes(AUDIO, pcm);
 const bye = () => frameBytes(BYE);
 
@@ -281,6 +284,7 @@ const definitions: Check[] = [
       await leave(zoe);
     },
   },
+  protocolIdServerCheck(PROTOCOL_ID),
   {
     name: 'accepts a 32-character name (characters, not bytes) and a HELLO of exactly 1024 bytes',
     async run(context) {
@@ -602,6 +606,7 @@ const definitions: Check[] = [
       expectOneLineFailure(result, 'the client did not report a garbled answer in one line', /./, 'a frame of an unknown type from the server: print one line and exit non-zero');
     },
   },
+  protocolIdClientCheck(PROTOCOL_ID, QUIET_AUDIO),
   {
     name: 'client: a server that vanishes mid-session gives one line and a non-zero exit',
     subject: 'client',

@@ -13,6 +13,7 @@ import { describeFrames, finishSession, startSession as startClientSession, then
 import { distinctivePcm, firstDifference, frameBytes, jsonFrameBytes } from '../harness/frame-wire.ts';
 import { describeRun } from '../harness/running-client.ts';
 import { writeSpeechWav } from '../harness/speech-wav.ts';
+import { protocolIdClientCheck } from '../harness/protocol-id-checks.ts';
 
 // The message types of the README's table.
 const HELLO = 0x01;
@@ -250,4 +251,5 @@ export const clientChecks: Check[] = [
       }
     },
   },
+  protocolIdClientCheck({ id: '03', hello: (name) => ({ name }), welcome: (name) => ({ name, sample_rate: SAMPLE_RATE, frame_samples: FRAME_SAMPLES }) }, ['--input', 'silence', '--output', 'null']),
 ];

@@ -16,6 +16,7 @@ import { runCommand } from '../harness/run-command.ts';
 import { describeRun } from '../harness/running-client.ts';
 import { writeSpeechWav } from '../harness/speech-wav.ts';
 import { errorLines } from '../harness/program-output.ts';
+import { protocolIdClientCheck } from '../harness/protocol-id-checks.ts';
 
 // The message types of the README's table.
 const HELLO = 0x01;
@@ -253,4 +254,5 @@ export const clientChecks: Check[] = [
       }
     },
   },
+  protocolIdClientCheck({ id: '04', hello: (name) => ({ name, room: DEFAULT_ROOM }), welcome: (name) => ({ name, room: DEFAULT_ROOM, sample_rate: SAMPLE_RATE, frame_samples: FRAME_SAMPLES }) }, ['--input', 'silence', '--output', 'null']),
 ];
