@@ -5,7 +5,6 @@
 // each message routed to its part, leaving); the parts are audio-pipeline.ts (voice both ways),
 // client-state.ts (what the server has told us: applyNews) and commands.ts (what the user types).
 import type { Socket } from 'node:net';
-import { createInterface } from 'node:readline';
 import { openSink, openSource } from '#shared/audio/open-audio.ts';
 import { AudioDeviceUnavailable, AudioFormatError } from '#shared/audio/types.ts';
 import { connect } from '#shared/connect.ts';
@@ -19,7 +18,7 @@ import { AudioPipeline } from './audio-pipeline.ts';
 import { applyNews, ClientState } from './client-state.ts';
 import { type CommandTarget, commandsHint, runCommand, showPushToTalk } from './commands.ts';
 import { byeFrame, ErrorCode, helloFrame, MessageType, parseError, parseWelcome, PROTOCOL, serverMessageLimit } from './protocol.ts';
-import { type ClientDisplay, createDisplay } from './terminal-display.ts';
+import { type ClientDisplay, createCommandInput, createDisplay } from './terminal-display.ts';
 
 const WELCOME_TIMEOUT_MS = 10_000;
 /** After BYE, how long the server gets to close its side before we cut the connection. */
@@ -108,9 +107,9 @@ function talk(socket: Socket, options: ClientOptions, audio: AudioPipeline): Pro
   const state = new ClientState();
   const timers = new Set<NodeJS.Timeout>();
   const after = (ms: number, action: () => void) => timers.add(setTimeout(action, ms));
-  const input = options.commands === false ? undefined : createInterface({ input: process.stdin });
+  const input = options.commands === false ? undefined : createCommandInput();
   // The terminal's status line: who is here, who speaks, and what we are doing.
-  const display = options.display ?? createDisplay(() => `${state.status} | you: ${audio.status}`);
+  const display = options.display ?? createDisplay(() => `${state.status} | you: ${audio.status}`, input);
 
   socket.setNoDelay(true); // send each voice frame at once (see server.ts)
 
