@@ -56,7 +56,7 @@ async function helloNamingProtocol(context: CheckContext, stage: ProtocolIdStage
 export function protocolIdServerCheck(stage: ProtocolIdStage): Check {
   const ours = protocolOf(stage.id);
   return {
-    name: `accepts a HELLO naming "${ours}"; a server whose WELCOME names its protocol refuses "${OTHER_PROTOCOL}" (ERROR wrong_protocol)`,
+    name: `protocol: accepts a HELLO that says "${ours}"; a server whose WELCOME states its protocol refuses "${OTHER_PROTOCOL}" (ERROR wrong_protocol)`,
     async run(context) {
       const { client, answer, parsed } = await helloNamingProtocol(context, stage, 'Ada');
       let welcomeProtocol: unknown;
@@ -108,7 +108,7 @@ export function protocolIdServerCheck(stage: ProtocolIdStage): Check {
 export function protocolIdClientCheck(stage: ProtocolIdStage, clientArgs: string[]): Check {
   const ours = protocolOf(stage.id);
   return {
-    name: `client: if its HELLO names its protocol ("${ours}"), a WELCOME naming "${OTHER_PROTOCOL}" gives one line about the protocol and a non-zero exit`,
+    name: `client: if its HELLO states its protocol ("${ours}"), a WELCOME stating "${OTHER_PROTOCOL}" gives one line about the protocol and a non-zero exit`,
     subject: 'client',
     async run(context) {
       const fake = await FakeServer.start();
