@@ -107,11 +107,6 @@ export const VOICE_BURST = 10;
 /** More than this many VOICE dropped by the rate limit within one VOICE_FLOOD_WINDOW_MS: ERROR rate_limited, closed. */
 export const VOICE_FLOOD_DROPS = 250;
 export const VOICE_FLOOD_WINDOW_MS = 5_000;
-/** Moves (a JOIN of another room): a bucket of 10, refilled at 1 per second; without a token, JOIN_REFUSED rate_limited. */
-export const JOIN_BURST = 10;
-export const JOIN_PER_SECOND = 1;
-/** The 20th rate_limited JOIN_REFUSED in a row (no accepted JOIN between) ends the connection with ERROR rate_limited. */
-export const JOIN_REFUSALS_BEFORE_CLOSE = 20;
 
 /** A user counts as speaking while one of their VOICE was forwarded in the last 200 ms. */
 export const SPEAKING_HOLD_MS = 200;
