@@ -9,8 +9,10 @@
 //   not playing: start when 2 packets wait (40 ms of voice) or the oldest has waited 40 ms
 //   playing:     the next sequence is waiting     -> decode it (a packet that does not decode is concealed)
 //                a later one waits, not the next  -> conceal (Opus packet-loss concealment, not a hole)
-//                nothing waits                    -> stop playing (the talk spurt is over), rebuffer
-//   a packet at or before the one due next is too late: dropped. More than 8 waiting: the
+//                nothing waits                    -> conceal too, for at most 2 ticks (40 ms): the next
+//                                                    packet may only be late; then stop playing (the talk
+//                                                    spurt is over) and rebuffer when voice comes again
+//   a packet at or before the one due next is too late (its slot was played or concealed): dropped. More than 8 waiting: the
 //   oldest is dropped (the sender's clock runs fast) and playing skips past it.
 //   mix = clip(sum of this tick's frames): never an average, and never our own voice.
 import { FRAME_BYTES, FRAME_MS } from '#shared/audio/format.ts';
@@ -22,6 +24,12 @@ import { isSequenceAfter, nextSequence } from './protocol.ts';
 export const START_PACKETS = 2;
 /** ...or once its oldest packet has waited this long. */
 export const START_WAIT_MS = 2 * FRAME_MS;
+/**
+ * While playing, with nothing waiting, a stream conceals this many ticks (40 ms) in case the next
+ * packet is only late, then stops: a pause in speech then costs 40 ms of fading concealment, and
+ * a packet that is a little late costs one concealed frame instead of a hole and a rebuffer.
+ */
+export const MAX_CONCEALED_WAITING = 2;
 /** Most packets waiting per speaker (160 ms); one more drops the oldest. */
 export const MAX_WAITING_PACKETS = 8;
 /**
@@ -58,6 +66,8 @@ class SpeakerStream {
   /** The sequence due next; undefined until the stream first plays. */
   next: number | undefined;
   playing = false;
+  /** Ticks concealed in a row while nothing waited (at most MAX_CONCEALED_WAITING). */
+  concealedWaiting = 0;
   lastHeardAt = 0;
 
   constructor(readonly decoder: OpusVoiceDecoder) {}
@@ -162,12 +172,23 @@ export class VoiceReceiver {
     }
     let pcm: Buffer;
     if (oldest === undefined) {
-      stream.playing = false; // talk spurt over (or the next packet is late): rebuffer when it comes
-      return null;
+      if (stream.concealedWaiting === MAX_CONCEALED_WAITING) {
+        // Talk spurt over: stop, and rewind past the concealed slots, since the sender's next
+        // packet (when it talks again) carries the sequence after the last one it sent.
+        stream.playing = false;
+        stream.next = (stream.next! - stream.concealedWaiting) & 0xffff;
+        stream.concealedWaiting = 0;
+        return null;
+      }
+      stream.concealedWaiting++; // the next packet may only be late: conceal its slot meanwhile
+      pcm = stream.decoder.conceal();
+      this.counts.concealed++;
     } else if (oldest.sequence === stream.next) {
       stream.waiting.shift();
+      stream.concealedWaiting = 0;
       pcm = this.decodeOrConceal(stream, oldest.packet);
     } else {
+      stream.concealedWaiting = 0;
       pcm = stream.decoder.conceal(); // lost or skipped: what probably came next, not a hole
       this.counts.concealed++;
     }

@@ -7,7 +7,7 @@ import t from 'tap';
 import { FRAME_BYTES, FRAME_SAMPLES } from '#shared/audio/format.ts';
 import { ToneGenerator } from '#shared/audio/tone-source.ts';
 import { createOpusDecoder, createOpusEncoder, type OpusVoiceDecoder } from '#shared/codec/opus.ts';
-import { MAX_WAITING_PACKETS, START_WAIT_MS, VoiceReceiver } from '../05-opus/voice-receiver.ts';
+import { MAX_CONCEALED_WAITING, MAX_WAITING_PACKETS, START_WAIT_MS, VoiceReceiver } from '../05-opus/voice-receiver.ts';
 
 const CONCEALED = -1;
 
@@ -54,7 +54,7 @@ t.test('a stream starts once 2 packets wait, and plays them in sequence order ev
   t.same(play(setup, 1), [0], 'one packet waiting, not yet 40 ms old: nothing plays');
   setup.receiver.receive(1, 10, Buffer.of(1)); // came after 11
   setup.receiver.receive(1, 12, Buffer.of(3));
-  t.same(play(setup, 4), [100, 200, 300, 0], 'in sequence order, then the spurt ends');
+  t.same(play(setup, 6), [100, 200, 300, CONCEALED, CONCEALED, 0], 'in sequence order, then 2 ticks concealed while waiting, then the spurt ends');
 });
 
 t.test('a single packet starts playing once it has waited 40 ms', async (t) => {
@@ -62,7 +62,34 @@ t.test('a single packet starts playing once it has waited 40 ms', async (t) => {
   setup.receiver.receive(1, 500, Buffer.of(5));
   setup.clock.ms += START_WAIT_MS - 1;
   t.same(play(setup, 1), [0]);
-  t.same(play(setup, 2), [500, 0]);
+  t.same(play(setup, 4), [500, CONCEALED, CONCEALED, 0]);
+});
+
+t.test(`nothing waiting: ${MAX_CONCEALED_WAITING} ticks concealed in case the next packet is only late; it plays when it comes in time`, async (t) => {
+  const setup = receiverAt();
+  for (const sequence of [1, 2]) setup.receiver.receive(7, sequence, Buffer.of(sequence));
+  t.same(play(setup, 3), [100, 200, CONCEALED], 'the slot of 3 is concealed while waiting');
+  setup.receiver.receive(7, 4, Buffer.of(4)); // 3 never comes; 4 is in time for its slot
+  t.same(play(setup, 2), [400, CONCEALED]);
+  t.equal(setup.receiver.counts.late, 0);
+});
+
+t.test('a packet whose slot was concealed while waiting is dropped as too late', async (t) => {
+  const setup = receiverAt();
+  for (const sequence of [1, 2]) setup.receiver.receive(7, sequence, Buffer.of(sequence));
+  t.same(play(setup, 3), [100, 200, CONCEALED]);
+  setup.receiver.receive(7, 3, Buffer.of(3)); // its slot was concealed
+  t.equal(setup.receiver.counts.late, 1, 'counted as late');
+  t.same(play(setup, 1), [CONCEALED], 'not played');
+});
+
+t.test('after the spurt ends, the next talk spurt (the sequence after the last packet sent) plays from its start', async (t) => {
+  const setup = receiverAt();
+  for (const sequence of [1, 2]) setup.receiver.receive(7, sequence, Buffer.of(sequence));
+  t.same(play(setup, 5), [100, 200, CONCEALED, CONCEALED, 0], 'concealed 2 ticks, then stopped');
+  for (const sequence of [3, 4]) setup.receiver.receive(7, sequence, Buffer.of(sequence + 10));
+  t.same(play(setup, 2), [1300, 1400], 'a pause in speech is no gap: the sender goes on with 3');
+  t.equal(setup.receiver.counts.late, 0);
 });
 
 t.test('a missing sequence number is concealed (Opus PLC), not a hole, and play goes on after it', async (t) => {
@@ -84,7 +111,7 @@ t.test('a packet that comes after its turn is dropped, not played late', async (
   t.same(play(setup, 3), [100, 200, CONCEALED], '3 was concealed');
   setup.receiver.receive(7, 3, Buffer.of(3)); // too late now
   setup.receiver.receive(7, 2, Buffer.of(2)); // long gone
-  t.same(play(setup, 2), [400, 0]);
+  t.same(play(setup, 4), [400, CONCEALED, CONCEALED, 0]);
   t.equal(setup.receiver.counts.late, 2);
 });
 
