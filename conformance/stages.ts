@@ -33,7 +33,7 @@ export const stages: readonly Stage[] = [
   { id: '02', folder: '02-echo', checks: echoChecks, wire: WIRES['02'] },
   { id: '03', folder: '03-multiuser', checks: [...multiuserServerChecks, ...multiuserClientChecks], wire: WIRES['03'] },
   { id: '04', folder: '04-rooms', checks: [...roomsServerChecks, ...roomsClientChecks], wire: WIRES['04'] },
-  { id: '05', folder: '05-opus', checks: [...opusServerChecks, ...opusClientChecks] },
+  { id: '05', folder: '05-opus', checks: [...opusServerChecks, ...opusClientChecks], wire: WIRES['05'] },
 ];
 
 export const wireStages: readonly WireStage[] = stages.filter((entry): entry is WireStage => entry.wire !== undefined);
