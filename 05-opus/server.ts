@@ -91,6 +91,30 @@ interface User extends UserRef {
 }
 
 /**
+ * The cheapest honest way to write: each socket written to in this event-loop turn is corked on
+ * its first write and uncorked once the turn's input is handled (setImmediate runs right after
+ * the I/O phase). What several speakers (and a SPEAKING) sent one listener in the same turn then
+ * leaves in ONE writev system call instead of one call each; nothing waits for a later turn, so
+ * it adds no latency. Measured by bench/forwarding-load.ts (see README.md, "Why"): about half the
+ * server's CPU per forwarded copy, a quarter of the write calls.
+ */
+const corkedThisTurn = new Set<Socket>();
+
+function writeThisTurn(socket: Socket, frame: Buffer): void {
+  if (!corkedThisTurn.has(socket)) {
+    if (corkedThisTurn.size === 0) setImmediate(uncorkAll);
+    corkedThisTurn.add(socket);
+    socket.cork();
+  }
+  socket.write(frame);
+}
+
+function uncorkAll(): void {
+  for (const socket of corkedThisTurn) socket.uncork();
+  corkedThisTurn.clear();
+}
+
+/**
  * Control messages must arrive, so they are never skipped; a listener whose send buffer
  * still passes MAX_QUEUED_BYTES has stopped reading, and is disconnected.
  */
@@ -99,7 +123,7 @@ function sendControl(user: User, frame: Buffer): void {
     user.refuse(ErrorCode.slowConsumer, `more than ${MAX_QUEUED_BYTES} bytes are waiting to be sent to you: you stopped reading`);
     return;
   }
-  user.socket.write(frame);
+  writeThisTurn(user.socket, frame);
 }
 
 /**
@@ -120,7 +144,7 @@ function sendVoice(listener: User, frame: Buffer, observer: ServerObserver): boo
     return false;
   }
   listener.skippingSince = null;
-  listener.socket.write(frame);
+  writeThisTurn(listener.socket, frame);
   return true;
 }
 
