@@ -1,25 +1,28 @@
-// Stage 04 client: joins a room of the server with a name, sends voice frames from the --input
-// while the voice gate (or push-to-talk) is open, writes the mix of the room's other members to
-// the --output, shows who is in the room and who is speaking, lists the rooms and moves between
-// them (the commands rooms and join ROOM), until the user leaves.
+// Stage 05 client: joins a room of the server with a name, sends its voice from the --input as
+// Opus packets while the voice gate (or push-to-talk) is open, decodes and mixes the voices the
+// server forwards from the room's other members and writes the mix to the --output, shows who is
+// in the room and who is speaking, lists the rooms and moves between them, until the user leaves.
 // This file checks the options and holds the conversation on one connection (the handshake,
 // each message routed to its part, leaving); the parts are audio-pipeline.ts (voice both ways),
+// voice-receiver.ts (one decoder and jitter buffer per speaker, mixed at our own clock),
 // client-state.ts (what the server has told us: applyNews) and commands.ts (what the user types).
 import type { Socket } from 'node:net';
 import { createInterface } from 'node:readline';
+import { FRAME_MS } from '#shared/audio/format.ts';
 import { openSink, openSource } from '#shared/audio/open-audio.ts';
 import { AudioDeviceUnavailable, AudioFormatError } from '#shared/audio/types.ts';
+import { OPUS_DEFAULT_BITRATE } from '#shared/codec/opus.ts';
 import { connect } from '#shared/connect.ts';
 import { FrameParser } from '#shared/framing/frame-parser.ts';
 import { explainConnectError } from '#shared/network-errors.ts';
-import { ProtocolError } from '#shared/protocol-error.ts';
+import { FRAMING_ERROR_CODES, ProtocolError } from '#shared/protocol-error.ts';
 import { UserError } from '#shared/user-error.ts';
 import { nameProblem, printable } from '#shared/user-name.ts';
 import { DEFAULT_GATE, VoiceGate, type VoiceGateOptions } from '#shared/voice-gate.ts';
 import { AudioPipeline } from './audio-pipeline.ts';
 import { applyNews, ClientState } from './client-state.ts';
 import { type CommandTarget, commandsHint, runCommand, showPushToTalk } from './commands.ts';
-import { byeFrame, helloFrame, MessageType, parseError, parseWelcome, roomProblem, serverMessageLimit } from './protocol.ts';
+import { byeFrame, ErrorCode, helloFrame, MessageType, parseError, parseWelcome, PROTOCOL, roomProblem, serverMessageLimit } from './protocol.ts';
 import { type ClientDisplay, createDisplay } from './terminal-display.ts';
 
 const WELCOME_TIMEOUT_MS = 10_000;
@@ -29,6 +32,10 @@ const CLOSE_GRACE_MS = 1_000;
 const MAX_HANGOVER_MS = 10_000;
 /** The room of a client that names none. */
 export const DEFAULT_ROOM = 'lobby';
+/** --bitrate, in kilobits per second: the Opus voice bitrate (default 24, ~55-byte packets). */
+export const DEFAULT_BITRATE_KBPS = OPUS_DEFAULT_BITRATE / 1000;
+export const MIN_BITRATE_KBPS = 6;
+export const MAX_BITRATE_KBPS = 128;
 
 export interface ClientOptions {
   name: string;
@@ -50,6 +57,8 @@ export interface ClientOptions {
   gate?: Partial<VoiceGateOptions>;
   /** Send only while push-to-talk is on (Enter toggles it) instead of while the gate is open. */
   pushToTalk?: boolean;
+  /** Opus bitrate of our voice in kb/s, MIN_BITRATE_KBPS to MAX_BITRATE_KBPS (default DEFAULT_BITRATE_KBPS). */
+  bitrateKbps?: number;
   /** Where news and the status go (default: a terminal display, or plain lines when not a terminal). */
   display?: ClientDisplay;
 }
@@ -68,6 +77,11 @@ export async function runClient(options: ClientOptions): Promise<void> {
   const gate = { ...DEFAULT_GATE, ...options.gate };
   const gateMistake = gateProblem(gate);
   if (gateMistake) throw new UserError(gateMistake, 2);
+  const bitrateKbps = options.bitrateKbps ?? DEFAULT_BITRATE_KBPS;
+  // Written as !(ok) so that NaN (yargs' answer to --bitrate abc) is refused too.
+  if (!(bitrateKbps >= MIN_BITRATE_KBPS && bitrateKbps <= MAX_BITRATE_KBPS)) {
+    throw new UserError(`invalid --bitrate ${bitrateKbps}: give kilobits per second from ${MIN_BITRATE_KBPS} to ${MAX_BITRATE_KBPS} (default ${DEFAULT_BITRATE_KBPS})`, 2);
+  }
 
   // Audio first: a missing sound card is reported before we bother the server.
   const source = await openAudio(() => openSource(options.input));
@@ -77,7 +91,8 @@ export async function runClient(options: ClientOptions): Promise<void> {
   });
   try {
     const socket = await connect(options.host, options.port);
-    await talk(socket, { ...options, room }, new AudioPipeline(source, sink, new VoiceGate(gate), options.pushToTalk ?? false));
+    const audio = new AudioPipeline(source, sink, new VoiceGate(gate), options.pushToTalk ?? false, Math.round(bitrateKbps * 1000));
+    await talk(socket, { ...options, room }, audio);
   } finally {
     await source.stop();
     await sink.close(); // a WAV file is complete, the speaker has played what it holds
@@ -111,7 +126,7 @@ async function openAudio<T>(open: () => Promise<T>): Promise<T> {
   }
 }
 
-/** The conversation on one connection: HELLO, WELCOME, USERS, then audio both ways, news and moves until BYE. */
+/** The conversation on one connection: HELLO, WELCOME, USERS, then voice both ways, news and moves until BYE. */
 function talk(socket: Socket, options: ClientOptions & { room: string }, audio: AudioPipeline): Promise<void> {
   const server = { host: options.host, port: options.port };
   let phase: 'handshake' | 'joined' | 'done' = 'handshake';
@@ -126,7 +141,7 @@ function talk(socket: Socket, options: ClientOptions & { room: string }, audio: 
 
   return new Promise<void>((resolve, reject) => {
     /** Ends the conversation, successfully or with a one-line error. */
-    const finish = (error?: Error) => {
+    const finish = (error?: Error, { keepSocket = false } = {}) => {
       if (phase === 'done') return;
       phase = 'done';
       for (const timer of timers) clearTimeout(timer);
@@ -140,7 +155,7 @@ function talk(socket: Socket, options: ClientOptions & { room: string }, audio: 
       display.close();
       audio.stop();
       if (error) {
-        socket.destroy();
+        if (!keepSocket) socket.destroy();
         reject(error);
       } else {
         resolve();
@@ -154,7 +169,12 @@ function talk(socket: Socket, options: ClientOptions & { room: string }, audio: 
         socket.end(byeFrame());
         // The server closes after BYE; if it does not, we do not wait for ever.
         setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
-        display.line(`left (${why}): sent ${audio.framesSent} frames, heard ${audio.framesHeard}`);
+        const { received, receivedBytes, concealed } = audio.receiver.counts;
+        const heardKbps = received === 0 ? 0 : (receivedBytes * 8) / (received * FRAME_MS);
+        display.line(
+          `left (${why}): sent ${audio.packetsSent} voice packets (${audio.sentKbps.toFixed(1)} kb/s of Opus while talking), ` +
+            `heard ${received} (${heardKbps.toFixed(1)} kb/s per speaker; ${concealed} frames concealed)`,
+        );
       } else {
         socket.destroy(); // not joined yet: nothing to say goodbye to
         display.line(`left (${why}) before the server answered`);
@@ -183,21 +203,34 @@ function talk(socket: Socket, options: ClientOptions & { room: string }, audio: 
 
     const onInputEnd = () => {
       if (options.durationSeconds !== undefined) return; // stay until the duration is over
-      leave('input ended'); // nothing comes back to wait for: the mix never holds our own voice
+      leave('input ended'); // nothing comes back to wait for: nobody sends us our own voice
     };
 
     const onWelcome = (payload: Buffer) => {
       if (phase !== 'handshake') throw new ProtocolError('unexpected_message', 'a second WELCOME');
-      const welcome = parseWelcome(payload);
+      let welcome;
+      try {
+        welcome = parseWelcome(payload);
+      } catch (error) {
+        if (!(error instanceof ProtocolError && error.code === ErrorCode.wrongProtocol)) throw error;
+        // A server of stages 02-04 ignores our "protocol" and welcomes us: say goodbye before
+        // sending it anything it would misread (it expects PCM where we would send Opus).
+        socket.end(byeFrame());
+        setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref(); // let BYE leave before closing
+        finish(new UserError(error.message, 1), { keepSocket: true });
+        return;
+      }
       phase = 'joined';
       state.room = welcome.room;
+      state.ownId = welcome.id;
+      audio.receiver.ownId = welcome.id;
       clearTimeout(welcomeTimer);
-      display.line(`connected to ${options.host}:${options.port} as ${welcome.name}`);
+      display.line(`connected to ${options.host}:${options.port} as ${welcome.name} (id ${welcome.id}, ${PROTOCOL})`);
       // Silence never opens the gate: with it, nothing at all is sent (the user only listens).
       const sourceName = audio.source.description;
-      const sending = audio.pushToTalk ? `${sourceName} while push-to-talk is on`
-        : sourceName === 'silence' ? 'nothing (silence never opens the voice gate)' : `${sourceName} while the voice gate is open`;
-      display.line(`sending ${sending}, playing the mix to ${audio.sink.description}`);
+      const sending = audio.pushToTalk ? `${sourceName} as Opus at ${audio.bitrate / 1000} kb/s while push-to-talk is on`
+        : sourceName === 'silence' ? 'nothing (silence never opens the voice gate)' : `${sourceName} as Opus at ${audio.bitrate / 1000} kb/s while the voice gate is open`;
+      display.line(`sending ${sending}, playing the others' voices to ${audio.sink.description}`);
       if (input && process.stdin.isTTY) display.line(commandsHint(audio.pushToTalk));
       if (audio.pushToTalk) showPushToTalk(audio, display);
       if (options.durationSeconds !== undefined) after(options.durationSeconds * 1000, () => leave('--duration is over'));
@@ -224,8 +257,8 @@ function talk(socket: Socket, options: ClientOptions & { room: string }, audio: 
         if (type === MessageType.welcome) onWelcome(payload);
         else if (type === MessageType.error) onError(payload);
         else if (phase !== 'joined') throw new ProtocolError('unexpected_message', `message type ${type} before WELCOME`);
-        else if (type === MessageType.audio) audio.play(payload);
-        else applyNews(state, type, payload, display); // the only other types serverMessageLimit lets through
+        else if (type === MessageType.voice) audio.hear(payload);
+        else applyNews(state, type, payload, display, audio.receiver); // the only other types serverMessageLimit lets through
       },
     });
 
@@ -234,7 +267,10 @@ function talk(socket: Socket, options: ClientOptions & { room: string }, audio: 
       try {
         parser.push(chunk);
       } catch (error) {
-        if (error instanceof ProtocolError) {
+        if (error instanceof ProtocolError && phase === 'handshake' && isForeignFraming(error)) {
+          // A stage 01 server answers HELLO with a line of text, whose first byte is no frame type.
+          finish(new UserError(`this server speaks another stage's protocol (its first answer is not a WELCOME or ERROR frame: ${printable(error.message)}); this client needs ${PROTOCOL}`));
+        } else if (error instanceof ProtocolError) {
           finish(new UserError(`the server sent something unexpected: ${printable(error.message)} (${error.code})`));
         } else {
           finish(error instanceof Error ? error : new Error(String(error)));
@@ -255,4 +291,9 @@ function talk(socket: Socket, options: ClientOptions & { room: string }, audio: 
 
     socket.write(helloFrame(options.name, options.room));
   });
+}
+
+/** A framing error that says the peer does not speak this framing at all (rather than breaking it). */
+function isForeignFraming(error: ProtocolError): boolean {
+  return error.code === FRAMING_ERROR_CODES.UNKNOWN_TYPE || error.code === FRAMING_ERROR_CODES.FRAME_TOO_LARGE;
 }

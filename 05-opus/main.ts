@@ -1,4 +1,4 @@
-// npm run stage:04 -- server | client | (nothing: a local demo)
+// npm run stage:05 -- server | client | (nothing: a local demo)
 import { rmSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -11,15 +11,15 @@ import { clientOptions, parseDuration, serverOptions, stageCommandLine } from '#
 import { runMain } from '#shared/user-error.ts';
 import { nameProblem } from '#shared/user-name.ts';
 import { DEFAULT_GATE } from '#shared/voice-gate.ts';
-import { DEFAULT_ROOM, runClient } from './client.ts';
+import { DEFAULT_BITRATE_KBPS, DEFAULT_ROOM, MAX_BITRATE_KBPS, MIN_BITRATE_KBPS, runClient } from './client.ts';
 import { startServer } from './server.ts';
 import { silentDisplay } from './terminal-display.ts';
 
 const DEMO_SECONDS_WITHOUT_SPEAKER = 7;
-/** You start in the first robot's room; the demo moves you to the second's this long after you join. */
-const [FIRST_ROOM, SECOND_ROOM] = ['red', 'blue'];
-const ROOMS_AFTER_SECONDS = 2;
-const MOVE_AFTER_SECONDS = 3.5;
+/** Everyone meets in this room: the server forwards each robot's packets to you, your client mixes them. */
+const DEMO_ROOM = 'opus-demo';
+/** The demo types "users" for you this long after you join: the list shows who is who. */
+const USERS_AFTER_SECONDS = 1;
 
 /** A demo user who "talks" on a tone in a room: [seconds of silence, seconds of tone, ...], then leaves. */
 interface Robot {
@@ -30,11 +30,11 @@ interface Robot {
   script: number[];
 }
 
-// Both talk at the same time, each in its own room: before the move you hear only the low tone,
-// after it only the high one. They leave when they are done.
+// One talks, then both at once, then the other alone: your client decodes the two streams
+// and adds them up itself, so both tones keep their full level while they overlap.
 const ROBOTS: Robot[] = [
-  { name: 'robot-red', room: FIRST_ROOM, toneHz: 300, joinAfterMs: 500, script: [0.3, 4.5] },
-  { name: 'robot-blue', room: SECOND_ROOM, toneHz: 500, joinAfterMs: 700, script: [0.2, 1.5, 0.5, 3.5] },
+  { name: 'robot-low', room: DEMO_ROOM, toneHz: 300, joinAfterMs: 500, script: [0.3, 3.0] },
+  { name: 'robot-high', room: DEMO_ROOM, toneHz: 500, joinAfterMs: 700, script: [1.8, 3.0] },
 ];
 
 /** Writes a robot's script as a WAV file: the voice gate then opens and closes on it like on speech. */
@@ -50,45 +50,42 @@ function writeRobotVoice(robot: Robot, path: string): void {
   void wav.close();
 }
 
-/** With no sub-command: a server and three users on this machine, in two rooms: two robots and you. */
+/** With no sub-command: a server and three users on this machine, in one room: two robots and you. */
 async function runDemo(): Promise<void> {
-  console.log('Stage 04 demo: rooms. A server and three users on this machine: robot-red talks on a');
-  console.log(`300 Hz tone in room "${FIRST_ROOM}", robot-blue on a 500 Hz tone in room "${SECOND_ROOM}", at the same time.`);
-  console.log(`You start in room "${FIRST_ROOM}": you hear and see only that room, so only the low tone.`);
-  console.log(`After ${MOVE_AFTER_SECONDS} s the demo types "join ${SECOND_ROOM}" for you: you move without reconnecting,`);
-  console.log('and from then on you hear only the high tone. (It also types "rooms" to list every room.)');
+  console.log('Stage 05 demo: Opus voice, forwarded. A server and three users on this machine, in one room:');
+  console.log('robot-low talks on a 300 Hz tone, then robot-high on a 500 Hz tone joins in, then robot-low stops.');
+  console.log(`Each robot sends Opus packets at ${DEFAULT_BITRATE_KBPS} kb/s (stage 04 sent 768 kb/s of PCM); the server forwards them`);
+  console.log('without decoding, and YOUR client decodes both streams and mixes them: while both talk you hear');
+  console.log('the two tones at full level together. When you leave, your client prints the kb/s it received per speaker.');
   const devices = probeAudioDevices();
   const hasMic = devices.some((device) => device.maxInputChannels > 0);
   const hasSpeaker = devices.some((device) => device.maxOutputChannels > 0);
   const input = hasMic ? 'mic' : 'silence';
-  const output = hasSpeaker ? 'speaker' : join(tmpdir(), 'stage-04-rooms-demo.wav');
-  console.log(hasMic ? 'input: your microphone, sent while you speak' : 'input: no microphone found, so you only listen');
+  const output = hasSpeaker ? 'speaker' : join(tmpdir(), 'stage-05-opus-demo.wav');
+  console.log(hasMic ? 'input: your microphone, sent as Opus while you speak' : 'input: no microphone found, so you only listen');
   console.log(
     hasSpeaker
-      ? `output: your speaker; the robots leave after a few seconds: try rooms, join ${FIRST_ROOM}, then exit (or Ctrl+C)`
+      ? 'output: your speaker; the robots leave after a few seconds: then type exit (or Ctrl+C)'
       : `output: no speaker found, so what you hear is recorded to ${output} for ${DEMO_SECONDS_WITHOUT_SPEAKER} seconds`,
   );
   console.log('');
 
   const user = userInfo().username;
   const name = nameProblem(user) === null && !ROBOTS.some((robot) => robot.name === user) ? user : 'student';
-  const voices = ROBOTS.map((robot) => join(tmpdir(), `stage-04-${robot.name}-${process.pid}.wav`));
+  const voices = ROBOTS.map((robot) => join(tmpdir(), `stage-05-${robot.name}-${process.pid}.wav`));
   ROBOTS.forEach((robot, i) => writeRobotVoice(robot, voices[i]!));
   const server = await startServer('127.0.0.1', 0);
   const port = server.address.port;
   try {
     const you = runClient({
       name,
-      room: FIRST_ROOM,
+      room: DEMO_ROOM,
       host: '127.0.0.1',
       port,
       input,
       output,
       durationSeconds: hasSpeaker ? undefined : DEMO_SECONDS_WITHOUT_SPEAKER,
-      scriptedCommands: [
-        { afterSeconds: ROOMS_AFTER_SECONDS, command: 'rooms' },
-        { afterSeconds: MOVE_AFTER_SECONDS, command: `join ${SECOND_ROOM}` },
-      ],
+      scriptedCommands: [{ afterSeconds: USERS_AFTER_SECONDS, command: 'users' }],
     });
     const robots = ROBOTS.map(async (robot, i) => {
       await sleep(robot.joinAfterMs); // a moment apart, so you see each one join
@@ -100,25 +97,25 @@ async function runDemo(): Promise<void> {
     await server.close();
     for (const voice of voices) rmSync(voice, { force: true });
   }
-  if (!hasSpeaker) console.log(`\nWhat you heard is in ${output}: the low tone, then (after the move) the high one.`);
+  if (!hasSpeaker) console.log(`\nWhat you heard is in ${output}: the low tone, both tones together, then the high one.`);
   console.log('\nTry it yourself in three terminals (or on three machines: use the server\'s address as --host):');
-  console.log('  npx voice-chat 04 server');
+  console.log('  npx voice-chat 05 server');
   // Options that work on THIS machine: without a microphone or speaker, mic and speaker would fail.
   const audioHere = `${hasMic ? '' : ' --input tone:440'}${hasSpeaker ? '' : ' --output ada.wav'}`;
-  console.log(`  npx voice-chat 04 client --name Ada --room game-42${audioHere}      (then type: rooms, join lobby)`);
-  console.log('  npx voice-chat 04 client --name Bob --room game-42 --input tone:440 --output mix.wav --duration 10');
+  console.log(`  npx voice-chat 05 client --name Ada --room game-42${audioHere}`);
+  console.log('  npx voice-chat 05 client --name Bob --room game-42 --input tone:440 --bitrate 16 --output mix.wav --duration 10');
 }
 
-await stageCommandLine('npm run stage:04 --', 'Stage 04: rooms. Each user hears and sees only the room they are in.')
+await stageCommandLine('npm run stage:05 --', 'Stage 05: Opus voice, forwarded by the server and mixed by each client.')
   .command(
     'server',
-    'run the server: users in rooms, each hears the mix of the others in their room',
+    'run the server: users in rooms; each Opus packet is forwarded at once to the others in the room',
     (y) => serverOptions(y),
     (args) => runMain(async () => void (await startServer(args.host, args.port))),
   )
   .command(
     'client',
-    'join a room with your name, send your voice while you speak and play the mix of the others there',
+    'join a room with your name, send your voice as Opus while you speak, decode and mix the others there',
     (y) =>
       clientOptions(y)
         .option('room', {
@@ -134,7 +131,7 @@ await stageCommandLine('npm run stage:04 --', 'Stage 04: rooms. Each user hears 
         .option('output', {
           type: 'string',
           default: 'speaker',
-          describe: 'where the mix goes: speaker, null or FILE.wav',
+          describe: 'where the mix of the others goes (your client mixes it): speaker, null or FILE.wav',
         })
         .option('duration', {
           type: 'string', // parsed by parseDuration: yargs' number type would turn "abc" into NaN
@@ -156,6 +153,11 @@ await stageCommandLine('npm run stage:04 --', 'Stage 04: rooms. Each user hears 
           default: DEFAULT_GATE.hangoverMs,
           describe: 'the gate stays open this long after the level falls, so word endings are not cut',
         })
+        .option('bitrate', {
+          type: 'number',
+          default: DEFAULT_BITRATE_KBPS,
+          describe: `the Opus bitrate of your voice in kb/s, ${MIN_BITRATE_KBPS}-${MAX_BITRATE_KBPS} (24: ~55-byte packets every 20 ms)`,
+        })
         .option('ptt', {
           type: 'boolean',
           default: false,
@@ -173,8 +175,9 @@ await stageCommandLine('npm run stage:04 --', 'Stage 04: rooms. Each user hears 
           durationSeconds: args.duration,
           gate: { openDb: args.gateOpenDb, closeDb: args.gateCloseDb, hangoverMs: args.gateHangoverMs },
           pushToTalk: args.ptt,
+          bitrateKbps: args.bitrate,
         }),
       ),
   )
-  .command('$0', 'run a local demo (a server, two robots talking in two rooms, and you moving between them)', (y) => y, () => runMain(runDemo))
+  .command('$0', 'run a local demo (a server, two robots talking over each other, and your client mixing them)', (y) => y, () => runMain(runDemo))
   .parseAsync();

@@ -1,37 +1,37 @@
-// Stage 04 server: voice chat in rooms. Every user is in exactly one room, named by an id the
-// client chooses, and hears and sees only that room: every 20 ms ONE clock ticks every room, and
-// each room sends each of its listeners the sum of its other members' frames. Users move between
-// rooms without reconnecting; a room exists while someone is in it.
-// Nothing one connection sends can disturb another: a bad frame closes only that connection.
+// Stage 05 server: Opus voice in rooms, FORWARDED (an SFU, as Mumble and Discord do). Every user
+// is in exactly one room and hears and sees only that room. There is no mixer and no clock: a
+// VOICE is sent on, byte for byte, to every other member of the sender's room the moment it
+// arrives, tagged with the sender's session id; each client decodes and mixes what it hears.
+// The server never decodes Opus. Users move between rooms without reconnecting; a room exists
+// while someone is in it. Nothing one connection sends can disturb another: a bad frame closes
+// only that connection.
 import { createServer, type Socket } from 'node:net';
-import { FRAME_BYTES } from '#shared/audio/format.ts';
-import { FrameClock } from '#shared/audio/frame-clock.ts';
-import { FRAME_HEADER_BYTES, writeFrameHeader } from '#shared/framing/frame-encoder.ts';
+import { FRAME_MS } from '#shared/audio/format.ts';
 import { FrameParser } from '#shared/framing/frame-parser.ts';
-import { type JitterDrop, JitterBuffer } from '#shared/jitter-buffer.ts';
 import { hostPort } from '#shared/host-port.ts';
 import { listenAndAnnounce, type ListeningAddress } from '#shared/listen.ts';
-import { RoomMixer } from '#shared/mixer.ts';
 import { ProtocolError } from '#shared/protocol-error.ts';
 import { TokenBucket } from '#shared/token-bucket.ts';
 import { nameProblem } from '#shared/user-name.ts';
 import {
   clientMessageLimit,
+  clientMessageMinimum,
   ErrorCode,
   errorFrame,
+  forwardedVoiceFrame,
   HANDSHAKE_TIMEOUT_MS,
-  JITTER_BUFFER_FRAMES,
-  JITTER_TRIM_AFTER_TICKS,
   joinedFrame,
   joinRefusedFrame,
   leftFrame,
   type LeaveReason,
   MAX_CONNECTIONS,
   MAX_MOVES_REFUSED,
-  MAX_QUEUED_AUDIO_BYTES,
   MAX_QUEUED_BYTES,
+  MAX_QUEUED_VOICE_BYTES,
+  MAX_SESSION_ID,
   MAX_USERS,
   MessageType,
+  MIN_SESSION_ID,
   MOVE_BURST,
   MOVE_REFILL_MS,
   parseHello,
@@ -39,63 +39,79 @@ import {
   roomProblem,
   roomsFrame,
   SLOW_CONSUMER_MS,
-  SPEAKING_HOLD_TICKS,
+  SPEAKING_HOLD_MS,
   speakingFrame,
-  TICK_MS,
+  type UserRef,
   usersFrame,
+  VOICE_BURST,
+  VOICE_FLOOD_DROPS,
+  VOICE_FLOOD_WINDOW_MS,
   welcomeFrame,
 } from './protocol.ts';
 
+/** Why a VOICE (or one listener's copy of it) was not sent. */
+export type DropReason = 'rate_limited' | 'slow_listener';
+
 /**
- * Hooks for watching the server from outside: the benchmark (bench/) counts ticks and drops with
- * them. The server calls each at the moment its name says and ignores what it does; without an
+ * Hooks for watching the server from outside: the benchmark (bench/) counts packets with them.
+ * The server calls each at the moment its name says and ignores what it does; without an
  * observer it calls NO_OBSERVER, which does nothing. Nothing here is part of the protocol.
  */
 export interface ServerObserver {
-  /** A mixer tick starts, `latenessMs` after it was due. */
-  tickStarted(latenessMs: number): void;
-  /** That tick's mixing and sending are done. */
-  tickEnded(): void;
-  /** The clock skipped `count` ticks: the event loop was blocked for longer than a tick. */
-  ticksSkipped(count: number): void;
-  /** A talker's AUDIO frame arrived; it waits in their jitter buffer. */
-  frameReceived(): void;
-  /** A talker's jitter buffer dropped a waiting frame (it was full, or a standing backlog was cut). */
-  frameDropped(reason: JitterDrop): void;
-  /** A mix was not sent: the listener's send buffer was full (a slow reader). */
-  mixSkipped(): void;
+  /** A joined user's VOICE arrived (before the rate limit). */
+  packetReceived(): void;
+  /** A VOICE was written to `copies` listeners (0 when the sender is alone in the room). */
+  packetForwarded(copies: number): void;
+  /** A VOICE was dropped by the sender's rate limit, or one listener's copy was skipped (slow reader). */
+  packetDropped(reason: DropReason): void;
 }
 
 export const NO_OBSERVER: ServerObserver = {
-  tickStarted() {},
-  tickEnded() {},
-  ticksSkipped() {},
-  frameReceived() {},
-  frameDropped() {},
-  mixSkipped() {},
+  packetReceived() {},
+  packetForwarded() {},
+  packetDropped() {},
 };
 
 /** One joined user, as the room sees them. */
-interface User {
-  name: string;
+interface User extends UserRef {
   /** The id of the room this user is in. */
   room: string;
   socket: Socket;
-  voice: JitterBuffer;
-  /** The frame taken from `voice` for the tick being mixed, or null. */
-  frameThisTick: Buffer | null;
-  /** Index of the last tick that mixed one of this user's frames. */
-  lastMixedTick: number;
   /** As last announced in SPEAKING. */
   speaking: boolean;
-  framesMixed: number;
-  mixesSent: number;
-  /** Mixes not sent because this user read too slowly. */
-  mixesSkipped: number;
-  /** When the mixes for this user started being skipped (performance.now()), or null while they are sent. */
+  /** When one of this user's VOICE was last forwarded (performance.now()). */
+  lastVoiceAt: number;
+  packetsForwarded: number;
+  /** VOICE copies not sent to this user because they read too slowly. */
+  voiceSkipped: number;
+  /** When VOICE for this user started being skipped (performance.now()), or null while it is sent. */
   skippingSince: number | null;
   /** Sends ERROR and closes this user's connection (the others get LEFT "error"). */
   refuse(code: ErrorCode, message: string): void;
+}
+
+/**
+ * The cheapest honest way to write: each socket written to in this event-loop turn is corked on
+ * its first write and uncorked once the turn's input is handled (setImmediate runs right after
+ * the I/O phase). What several speakers (and a SPEAKING) sent one listener in the same turn then
+ * leaves in ONE writev system call instead of one call each; nothing waits for a later turn, so
+ * it adds no latency. Measured by bench/forwarding-load.ts (see README.md, "Why"): about half the
+ * server's CPU per forwarded copy, a quarter of the write calls.
+ */
+const corkedThisTurn = new Set<Socket>();
+
+function writeThisTurn(socket: Socket, frame: Buffer): void {
+  if (!corkedThisTurn.has(socket)) {
+    if (corkedThisTurn.size === 0) setImmediate(uncorkAll);
+    corkedThisTurn.add(socket);
+    socket.cork();
+  }
+  socket.write(frame);
+}
+
+function uncorkAll(): void {
+  for (const socket of corkedThisTurn) socket.uncork();
+  corkedThisTurn.clear();
 }
 
 /**
@@ -107,19 +123,35 @@ function sendControl(user: User, frame: Buffer): void {
     user.refuse(ErrorCode.slowConsumer, `more than ${MAX_QUEUED_BYTES} bytes are waiting to be sent to you: you stopped reading`);
     return;
   }
-  user.socket.write(frame);
+  writeThisTurn(user.socket, frame);
 }
 
-/** One room's members, in join order, and the mixer that serves them. */
+/**
+ * Sends one forwarded VOICE to one listener. Late voice is useless: a listener with more than
+ * MAX_QUEUED_VOICE_BYTES still waiting is skipped (their client conceals the gap); one for whom
+ * every VOICE has been skipped for SLOW_CONSUMER_MS has stopped reading and is disconnected.
+ * Returns whether it was written.
+ */
+function sendVoice(listener: User, frame: Buffer, observer: ServerObserver): boolean {
+  if (!listener.socket.writable || listener.socket.writableLength > MAX_QUEUED_VOICE_BYTES) {
+    listener.voiceSkipped++;
+    observer.packetDropped('slow_listener');
+    const now = performance.now();
+    listener.skippingSince ??= now;
+    if (now - listener.skippingSince > SLOW_CONSUMER_MS) {
+      listener.refuse(ErrorCode.slowConsumer, `no voice could be sent to you for ${SLOW_CONSUMER_MS / 1000} s: you stopped reading`);
+    }
+    return false;
+  }
+  listener.skippingSince = null;
+  writeThisTurn(listener.socket, frame);
+  return true;
+}
+
+/** One room's members, in join order. */
 class Room {
-  /** A Map iterates in insertion order: join order, as USERS and SPEAKING list names. */
+  /** A Map iterates in insertion order: join order, as USERS and SPEAKING list users. */
   private readonly users = new Map<string, User>();
-  // Each room sums its own talkers: nobody hears, or pays for, another room's voices.
-  private readonly mixer = new RoomMixer();
-  /** Set when a speaker leaves: the next tick announces the smaller set. */
-  private speakersChanged = false;
-  /** This tick's mix for the listeners who did not talk: the same for all of them, so built once (on first need). */
-  private everyoneFrame: Buffer | null = null;
 
   constructor(
     readonly id: string,
@@ -138,126 +170,119 @@ class Room {
   join(user: User): void {
     // Added first, so the room is not empty (and deleted) if a member is refused as it is told.
     this.users.set(user.name, user);
-    const joined = joinedFrame(user.name); // built once, the same bytes for everyone
+    const joined = joinedFrame(user); // built once, the same bytes for everyone
     for (const other of this.users.values()) if (other !== user) sendControl(other, joined);
     this.sendUsers(user);
-    const speakers = this.speakerNames();
+    const speakers = this.speakers();
     if (speakers.length > 0) sendControl(user, speakingFrame(speakers));
   }
 
   /** Sends `user` this room's members, them included. */
   sendUsers(user: User): void {
-    sendControl(user, usersFrame(this.id, [...this.users.keys()]));
+    sendControl(user, usersFrame(this.id, [...this.users.values()]));
   }
 
-  /** Removes a user and tells the other members at once. Returns false if they were not here. */
+  /** Removes a user and tells the other members at once (and SPEAKING if they were speaking). Returns false if they were not here. */
   leave(user: User, reason: LeaveReason): boolean {
     if (this.users.get(user.name) !== user) return false;
     this.users.delete(user.name);
-    if (user.speaking) this.speakersChanged = true;
-    const left = leftFrame(user.name, reason); // built once, the same bytes for everyone
+    const left = leftFrame(user, reason); // built once, the same bytes for everyone
     for (const other of this.users.values()) sendControl(other, left);
+    if (user.speaking) {
+      user.speaking = false;
+      this.announceSpeakers();
+    }
     return true;
   }
 
-  /** One 20 ms tick: at most one frame per talker, summed once, then one mix per listener. */
-  mixTick(tick: number): void {
-    this.mixer.begin();
-    this.everyoneFrame = null;
-    let talkers = 0;
+  /**
+   * Forwards a sender's VOICE payload (sequence + packet, untouched) to every OTHER member, at
+   * once. The message is built once and the same Buffer written to each listener: no copy per
+   * listener. A sender who was silent is announced in SPEAKING before their first VOICE leaves.
+   */
+  forward(sender: User, payload: Buffer): void {
+    sender.lastVoiceAt = performance.now();
+    if (!sender.speaking) {
+      sender.speaking = true;
+      this.announceSpeakers();
+    }
+    const frame = forwardedVoiceFrame(sender.id, payload);
+    let copies = 0;
+    for (const listener of this.users.values()) {
+      if (listener !== sender && sendVoice(listener, frame, this.observer)) copies++;
+    }
+    sender.packetsForwarded++;
+    this.observer.packetForwarded(copies);
+  }
+
+  /** Marks users whose last VOICE is older than SPEAKING_HOLD_MS as silent; returns how many still speak. */
+  expireSpeakers(now: number): number {
+    let changed = false;
+    let speaking = 0;
     for (const user of this.users.values()) {
-      user.frameThisTick = user.voice.take();
-      if (user.frameThisTick === null) continue;
-      this.mixer.add(user.frameThisTick);
-      user.lastMixedTick = tick;
-      user.framesMixed++;
-      talkers++;
-    }
-    if (talkers > 0) {
-      for (const listener of this.users.values()) this.sendMix(listener, talkers);
-    }
-    this.announceSpeakers(tick);
-  }
-
-  /** Sends `listener` the sum of everyone else's frames: clip(sum - own), never their own voice. */
-  private sendMix(listener: User, talkers: number): void {
-    const own = listener.frameThisTick;
-    listener.frameThisTick = null; // the jitter buffer may reuse that memory after this tick
-    if (talkers === (own === null ? 0 : 1)) return; // only they talked: there is nothing to hear
-    // Never wait for a slow reader: late audio is useless, so skip it and keep the tick on time.
-    if (!listener.socket.writable || listener.socket.writableLength > MAX_QUEUED_AUDIO_BYTES) {
-      listener.mixesSkipped++;
-      this.observer.mixSkipped();
-      const now = performance.now();
-      listener.skippingSince ??= now;
-      // Skipping keeps memory bounded; a listener who has not read for this long is gone for good.
-      if (now - listener.skippingSince > SLOW_CONSUMER_MS) {
-        listener.refuse(ErrorCode.slowConsumer, `nothing could be sent to you for ${SLOW_CONSUMER_MS / 1000} s: you stopped reading`);
-      }
-      return;
-    }
-    listener.skippingSince = null;
-    // A talker hears everyone but themselves: their own mix. Every silent listener hears the
-    // same clip(sum): one frame, written to each of them.
-    const frame = own === null ? (this.everyoneFrame ??= this.mixFrame(null)) : this.mixFrame(own);
-    listener.socket.write(frame);
-    listener.mixesSent++;
-  }
-
-  /** A new AUDIO frame holding the mix for a listener whose own frame this tick is `own` (null: they did not talk). */
-  private mixFrame(own: Buffer | null): Buffer {
-    // A new buffer every time: socket.write keeps it until the kernel takes it.
-    const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + FRAME_BYTES);
-    writeFrameHeader(frame, 0, MessageType.audio, FRAME_BYTES);
-    this.mixer.mixFor(own, frame.subarray(FRAME_HEADER_BYTES));
-    return frame;
-  }
-
-  /** A user speaks while one of their frames was mixed in the last SPEAKING_HOLD_TICKS ticks. */
-  private announceSpeakers(tick: number): void {
-    let changed = this.speakersChanged;
-    for (const user of this.users.values()) {
-      const speaking = tick - user.lastMixedTick < SPEAKING_HOLD_TICKS;
-      if (speaking !== user.speaking) {
-        user.speaking = speaking;
+      if (!user.speaking) continue;
+      if (now - user.lastVoiceAt >= SPEAKING_HOLD_MS) {
+        user.speaking = false;
         changed = true;
+      } else {
+        speaking++;
       }
     }
-    if (!changed) return;
-    this.speakersChanged = false;
-    const frame = speakingFrame(this.speakerNames());
+    if (changed) this.announceSpeakers();
+    return speaking;
+  }
+
+  /** SPEAKING with the whole current set, to every member (the speakers included). */
+  private announceSpeakers(): void {
+    const frame = speakingFrame(this.speakers());
     for (const user of this.users.values()) sendControl(user, frame);
   }
 
-  private speakerNames(): string[] {
-    const names: string[] = [];
-    for (const user of this.users.values()) if (user.speaking) names.push(user.name);
-    return names;
+  private speakers(): User[] {
+    return [...this.users.values()].filter((user) => user.speaking);
   }
 }
 
-/** Every room, by id, and the ONE mixer clock that ticks them all. A room exists while someone is in it. */
+/**
+ * Session ids: u16 from 1 to 65535, handed out in increasing order, skipping ids in use, wrapping
+ * from 65535 to 1. An id comes back only after ~65 000 others: a late packet of a user who left
+ * cannot be taken for a newcomer's.
+ */
+class SessionIds {
+  private next = MIN_SESSION_ID;
+  private readonly inUse = new Set<number>();
+
+  /** A free id (there is always one: MAX_USERS is far below 65535). */
+  take(): number {
+    while (this.inUse.has(this.next)) this.advance();
+    const id = this.next;
+    this.inUse.add(id);
+    this.advance();
+    return id;
+  }
+
+  release(id: number): void {
+    this.inUse.delete(id);
+  }
+
+  private advance(): void {
+    this.next = this.next === MAX_SESSION_ID ? MIN_SESSION_ID : this.next + 1;
+  }
+}
+
+/** Every room, by id. A room exists while someone is in it. */
 class Rooms {
   private readonly rooms = new Map<string, Room>();
-  // The clock runs only while someone is here: an empty server does no work every 20 ms.
-  private readonly clock = new FrameClock(
-    (tick, lateness) => {
-      this.observer.tickStarted(lateness);
-      this.mixTick(tick);
-      this.observer.tickEnded();
-    },
-    {
-      periodMs: TICK_MS,
-      onSkip: (skipped) => {
-        this.observer.ticksSkipped(skipped);
-        console.log(`mixer: the event loop was blocked; ${skipped} ticks skipped`);
-      },
-    },
-  );
   /** Users in all rooms (MAX_USERS is for the whole server). */
   private userCount = 0;
   /** ROOMS as last built, until someone joins, leaves or moves: a flood of LIST_ROOMS costs one write each, not a sort. */
   private roomsFrame: Buffer | null = null;
+  /** Rooms where someone is speaking: the only ones the speaking timer visits. */
+  private readonly speakingRooms = new Set<Room>();
+  // Ends "speaking" SPEAKING_HOLD_MS after a user's last VOICE. It runs only while someone
+  // speaks: an idle server has no timer.
+  private speakingTimer: NodeJS.Timeout | null = null;
+  readonly ids = new SessionIds();
 
   constructor(private readonly observer: ServerObserver) {}
 
@@ -286,14 +311,15 @@ class Rooms {
     const room = this.rooms.get(user.room);
     if (room === undefined || !room.leave(user, reason)) return false;
     this.userCount--;
+    this.ids.release(user.id);
     this.deleteIfEmpty(room);
     return true;
   }
 
   /**
-   * Moves a user to room `id`: the old room gets LEFT "moved", the new one JOINED, the mover the
-   * new room's USERS. The mover arrives silent: frames waiting from the old room are dropped.
-   * Moving to the room you are in just sends its USERS again.
+   * Moves a user to room `id`: the old room gets LEFT "moved" (and SPEAKING without them if they
+   * spoke), the new one JOINED, the mover the new room's USERS. From now on their VOICE goes to
+   * the new room only. Moving to the room you are in just sends its USERS again.
    */
   move(user: User, id: string): void {
     const from = this.rooms.get(user.room)!;
@@ -301,13 +327,18 @@ class Rooms {
       from.sendUsers(user);
       return;
     }
-    from.leave(user, 'moved');
+    from.leave(user, 'moved'); // SPEAKING is per room: they arrive silent in the new one
     this.deleteIfEmpty(from);
     user.room = id;
-    user.voice.clear();
-    user.lastMixedTick = -Infinity;
-    user.speaking = false; // SPEAKING is per room: nobody in the new room has heard them yet
     this.enter(user);
+  }
+
+  /** Forwards a VOICE payload from `sender` to the other members of their room, at once. */
+  forward(sender: User, payload: Buffer): void {
+    const room = this.rooms.get(sender.room)!;
+    room.forward(sender, payload);
+    this.speakingRooms.add(room);
+    this.speakingTimer ??= setInterval(() => this.expireSpeakers(), FRAME_MS);
   }
 
   /** ROOMS: every room's id and member count, sorted by id; never the members' names. */
@@ -320,7 +351,8 @@ class Rooms {
   }
 
   stop(): void {
-    this.clock.stop();
+    if (this.speakingTimer !== null) clearInterval(this.speakingTimer);
+    this.speakingTimer = null;
   }
 
   private enter(user: User): void {
@@ -330,21 +362,24 @@ class Rooms {
       this.rooms.set(room.id, room);
     }
     this.roomsFrame = null;
-    if (!this.clock.isRunning) this.clock.start();
     room.join(user);
   }
 
-  /** An empty room disappears at once: its id is free, and the clock does not visit it. */
+  /** An empty room disappears at once: its id is free. */
   private deleteIfEmpty(room: Room): void {
     this.roomsFrame = null;
     if (room.size > 0) return;
     this.rooms.delete(room.id);
-    if (this.rooms.size === 0) this.clock.stop();
+    this.speakingRooms.delete(room);
   }
 
-  /** One 20 ms tick for every room; each sums only its own talkers, so a tick costs O(users), not O(users²). */
-  private mixTick(tick: number): void {
-    for (const room of this.rooms.values()) room.mixTick(tick);
+  /** Every FRAME_MS while someone speaks: SPEAKING for those whose voice stopped SPEAKING_HOLD_MS ago. */
+  private expireSpeakers(): void {
+    const now = performance.now();
+    for (const room of this.speakingRooms) {
+      if (room.expireSpeakers(now) === 0) this.speakingRooms.delete(room);
+    }
+    if (this.speakingRooms.size === 0) this.stop();
   }
 }
 
@@ -359,9 +394,14 @@ function serveClient(socket: Socket, rooms: Rooms, observer: ServerObserver): vo
   // Moves notify two rooms: a user may make MOVE_BURST of them at once, then one per MOVE_REFILL_MS.
   const moves = new TokenBucket(MOVE_REFILL_MS, MOVE_BURST);
   let movesRefusedInARow = 0;
+  // Forwarding multiplies every VOICE by the room's size: one per FRAME_MS, bursts of VOICE_BURST.
+  const voiceTokens = new TokenBucket(FRAME_MS, VOICE_BURST);
+  let voiceDropped = 0;
+  let voiceDroppedInWindow = 0;
+  let voiceFloodWindowStart = -Infinity;
 
-  // Voice is a stream of small frames that should leave at once: do not let Nagle's
-  // algorithm hold a frame back waiting to fill a TCP segment.
+  // Voice is a stream of small messages that should leave at once: do not let Nagle's
+  // algorithm hold one back waiting to fill a TCP segment.
   socket.setNoDelay(true);
 
   /** Takes this user out of their room (its other members are told at once). Safe to call more than once. */
@@ -369,10 +409,10 @@ function serveClient(socket: Socket, rooms: Rooms, observer: ServerObserver): vo
     finished = true; // frames of this connection still in a chunk being parsed are not handled
     clearTimeout(handshakeTimer);
     if (user !== null && rooms.leave(user, reason)) {
-      const drops = user.voice.overflows + user.voice.trims + user.mixesSkipped > 0
-        ? `; dropped ${user.voice.overflows + user.voice.trims} incoming frames (jitter buffer full or backlog) and ${user.mixesSkipped} mixes (slow reader)`
+      const drops = voiceDropped + user.voiceSkipped > 0
+        ? `; dropped ${voiceDropped} of their VOICE (over the rate limit) and skipped ${user.voiceSkipped} VOICE to them (slow reader)`
         : '';
-      console.log(`${user.name} left room ${user.room} (${how}): ${user.framesMixed} frames mixed, ${user.mixesSent} mixes sent${drops}`);
+      console.log(`${user.name} (id ${user.id}) left room ${user.room} (${how}): ${user.packetsForwarded} VOICE forwarded${drops}`);
     }
   };
 
@@ -394,7 +434,7 @@ function serveClient(socket: Socket, rooms: Rooms, observer: ServerObserver): vo
 
   const onHello = (payload: Buffer) => {
     if (user !== null) throw new ProtocolError(ErrorCode.alreadyJoined, 'HELLO was already sent on this connection');
-    const requested = parseHello(payload);
+    const requested = parseHello(payload); // checks "protocol" first: a client of another stage is told so
     const problem = nameProblem(requested.name);
     if (problem) throw new ProtocolError(ErrorCode.badName, problem);
     const badRoom = roomProblem(requested.room);
@@ -407,32 +447,40 @@ function serveClient(socket: Socket, rooms: Rooms, observer: ServerObserver): vo
     }
     clearTimeout(handshakeTimer);
     user = {
+      id: rooms.ids.take(),
       name: requested.name,
       room: requested.room,
       socket,
-      voice: new JitterBuffer({ capacity: JITTER_BUFFER_FRAMES, trimAfterTicks: JITTER_TRIM_AFTER_TICKS, onDrop: (reason) => observer.frameDropped(reason) }),
-      frameThisTick: null,
-      lastMixedTick: -Infinity,
       speaking: false,
-      framesMixed: 0,
-      mixesSent: 0,
-      mixesSkipped: 0,
+      lastVoiceAt: -Infinity,
+      packetsForwarded: 0,
+      voiceSkipped: 0,
       skippingSince: null,
       refuse,
     };
-    socket.write(welcomeFrame(user.name, user.room));
+    socket.write(welcomeFrame(user));
     rooms.join(user);
-    console.log(`${user.name} joined room ${user.room} from ${peer} (${rooms.size} connected, rooms: ${rooms.roomCount})`);
+    console.log(`${user.name} (id ${user.id}) joined room ${user.room} from ${peer} (${rooms.size} connected, rooms: ${rooms.roomCount})`);
   };
 
-  const onAudio = (payload: Buffer) => {
-    if (user === null) throw new ProtocolError(ErrorCode.notJoined, 'send HELLO before AUDIO');
-    if (payload.length !== FRAME_BYTES) {
-      throw new ProtocolError(ErrorCode.badAudioSize, `AUDIO carries ${payload.length} bytes; it must be ${FRAME_BYTES} (960 samples)`);
+  const onVoice = (payload: Buffer) => {
+    if (user === null) throw new ProtocolError(ErrorCode.notJoined, 'send HELLO before VOICE');
+    observer.packetReceived();
+    if (!voiceTokens.tryTake()) {
+      // Faster than real time: dropped, not forwarded; a sender who keeps it up is flooding.
+      voiceDropped++;
+      observer.packetDropped('rate_limited');
+      const now = performance.now();
+      if (now - voiceFloodWindowStart > VOICE_FLOOD_WINDOW_MS) {
+        voiceFloodWindowStart = now;
+        voiceDroppedInWindow = 0;
+      }
+      if (++voiceDroppedInWindow > VOICE_FLOOD_DROPS) {
+        throw new ProtocolError(ErrorCode.rateLimited, `more than ${VOICE_FLOOD_DROPS} VOICE in ${VOICE_FLOOD_WINDOW_MS / 1000} s came faster than one per ${FRAME_MS} ms and were dropped: you are flooding`);
+      }
+      return;
     }
-    // The mixer takes it on one of the next ticks; a full buffer drops its oldest frame.
-    observer.frameReceived();
-    user.voice.push(payload);
+    rooms.forward(user, payload);
   };
 
   // A refused move is not a protocol error: the user stays where they were, connected.
@@ -462,7 +510,7 @@ function serveClient(socket: Socket, rooms: Rooms, observer: ServerObserver): vo
     }
     const from = user.room;
     rooms.move(user, target);
-    if (from !== target) console.log(`${user.name} moved from room ${from} to room ${target} (rooms: ${rooms.roomCount})`);
+    if (from !== target) console.log(`${user.name} (id ${user.id}) moved from room ${from} to room ${target} (rooms: ${rooms.roomCount})`);
   };
 
   const onListRooms = () => {
@@ -478,10 +526,16 @@ function serveClient(socket: Socket, rooms: Rooms, observer: ServerObserver): vo
 
   const parser = new FrameParser({
     maxPayload: clientMessageLimit,
+    // A VOICE too short to hold a packet is refused on its header, like one that is too long.
+    onHeader: (type, length) => {
+      if (length < clientMessageMinimum(type)) {
+        throw new ProtocolError(ErrorCode.badVoiceSize, `VOICE declares ${length} payload bytes; it must carry a 2-byte sequence number and an Opus packet of at least 1 byte`);
+      }
+    },
     onFrame: (type, payload) => {
       if (finished) return; // frames that came in the same chunk after BYE or an error: not handled
       if (type === MessageType.hello) onHello(payload);
-      else if (type === MessageType.audio) onAudio(payload);
+      else if (type === MessageType.voice) onVoice(payload);
       else if (type === MessageType.join) onJoin(payload);
       else if (type === MessageType.listRooms) onListRooms();
       else onBye(); // the parser lets through only the types clientMessageLimit knows
@@ -535,7 +589,7 @@ export async function startServer(host: string, port: number, observer: ServerOb
   server.on('error', (error) => console.log(`could not accept a connection: ${error.message}`));
   return {
     address,
-    // Stops accepting and mixing; connections get a moment to finish (a BYE in flight), then are cut.
+    // Stops accepting; connections get a moment to finish (a BYE in flight), then are cut.
     close: () =>
       new Promise((resolve) => {
         rooms.stop();

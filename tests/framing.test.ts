@@ -189,6 +189,24 @@ t.test('FrameParser: limits are enforced before anything is buffered', async (t)
   });
 });
 
+t.test('FrameParser: onHeader refuses a frame on its header, before any payload byte is kept', async (t) => {
+  const seen: [number, number][] = [];
+  const frames: Frame[] = [];
+  const parser = new FrameParser({
+    maxPayload,
+    onFrame: (type, payload) => frames.push({ type, payload }),
+    onHeader: (type, length) => {
+      seen.push([type, length]);
+      if (type === TYPE_AUDIO && length < 3) throw Object.assign(new Error('too short'), { code: 'bad_voice_size' });
+    },
+  });
+  parser.push(handMadeFrame(expectedFrames[0]!));
+  t.strictSame(frames, [expectedFrames[0]], 'a frame the hook accepts is delivered');
+  t.equal(errorFrom(() => parser.push(handMadeHeader(TYPE_AUDIO, 2))).code, 'bad_voice_size', 'the header alone is refused');
+  t.strictSame(seen, [[expectedFrames[0]!.type, expectedFrames[0]!.payload.length], [TYPE_AUDIO, 2]], 'called with type and declared length');
+  t.ok(parser.bufferedBytes <= FRAME_HEADER_BYTES, 'no payload held');
+});
+
 t.test('FrameParser: memory grows with the bytes that arrived, not with the declared length', async (t) => {
   // A frame type allowed 64 MiB. A peer declares that much and sends one byte of payload: six
   // bytes must not make the parser allocate 64 MiB (the limit is a ceiling, not a reservation).

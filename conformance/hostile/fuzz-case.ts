@@ -53,8 +53,9 @@ function mutatedStream(wire: StageWire, random: SeededRandom, seed: number): { b
   const frames: Buffer[] = [jsonFrame(HELLO, wire.hello(name as string, room as string))];
   const count = random.int(0, 6);
   for (let i = 0; i < count; i++) {
-    const choice = random.int(0, wire.id === '04' ? 5 : 3);
-    if (choice <= 2) frames.push(frame(AUDIO, random.bytes(FRAME_BYTES)));
+    const choice = random.int(0, wire.moves !== undefined ? 5 : 3);
+    // Stage 05's VOICE: a sequence number and a (random, never decoded) packet of 1-200 bytes.
+    if (choice <= 2) frames.push(frame(AUDIO, random.bytes(wire.id === '05' ? random.int(3, 202) : FRAME_BYTES)));
     else if (choice === 3) frames.push(frame(BYE));
     else if (choice === 4) frames.push(jsonFrame(JOIN, { room: random.pick([FUZZ_ROOM, 'fuzz-2', 'fuzz:3']) }));
     else frames.push(frame(LIST_ROOMS));
@@ -105,7 +106,7 @@ function mutateFrames(frames: Buffer[], random: SeededRandom): string {
       return 'nothing';
     case 5: {
       if (target.length < 5) return 'nothing';
-      const length = random.pick([0, 1, target.length - 5 + 1, 1024, 1025, 1919, 1921, 0xffff, 0xffffffff, random.int(0, 5000)]);
+      const length = random.pick([0, 1, 2, 3, target.length - 5 + 1, 1024, 1025, 1277, 1278, 1919, 1921, 0xffff, 0xffffffff, random.int(0, 5000)]);
       target.writeUInt32BE(length >>> 0, 1);
       frames[i] = target;
       return `length of frame ${i} := ${length}`;

@@ -92,7 +92,54 @@ function violationsAfterJoining(wire: StageWire): Check {
   };
 }
 
+/**
+ * Stage 05 forwards instead of mixing: a flood of VOICE is cut by the rate limit (10 at once, then
+ * one per 20 ms; more than 250 dropped within 5 s is ERROR rate_limited), so the listeners get at
+ * most the burst and real time of it, and the flooder is disconnected.
+ */
+function voiceFlood(wire: StageWire): Check {
+  const frames = 10_000;
+  const packetBytes = 60;
+  const room = 'hostile-c';
+  return {
+    name: `hostile ${wire.id}: a client sending ${frames} VOICE at once gets ERROR rate_limited; the room gets at most the burst of it, and memory stays bounded`,
+    run: async (context) => {
+      const server = findServerProcess(context.server.port);
+      const unmeasured = new Unmeasured();
+      await withSteadyPair(context, wire, 'fl', room, 'a flood of VOICE from another user', async (pair) => {
+        const flooder = await ListeningUser.join(context, wire, 'flooder', room);
+        const since = pair.mark();
+        const flood = Buffer.concat(Array.from({ length: frames }, (_, i) => {
+          const payload = Buffer.alloc(2 + packetBytes, 0x5a);
+          payload.writeUInt16BE(i & 0xffff, 0);
+          return frame(AUDIO, payload);
+        }));
+        const sentAt = performance.now();
+        const growth = await peakGrowthDuring(server, async () => {
+          flooder.send(flood);
+          await expectErrorAndClose(flooder, 'rate_limited', `${frames} VOICE at once (more than 250 over the rate limit)`, { allowBefore: (type) => type !== ERROR });
+          await sleep(300);
+        });
+        expectBoundedGrowth(growth, memoryLimitFor(flood.length), `a flood of ${frames} VOICE`, unmeasured);
+        // The flooder's forwarded VOICE are the only ones of 4 + packetBytes payload bytes.
+        const forwarded = pair.listener.frames.slice(since).filter((f) => f.type === AUDIO && f.payload.length === 4 + packetBytes && f.at >= sentAt).length;
+        const allowed = 10 + Math.ceil((performance.now() - sentAt) / 20);
+        if (forwarded > allowed) {
+          throw new CheckFailure('a VOICE flood was forwarded beyond the rate limit', {
+            expected: `at most ${allowed} of the flooder's VOICE forwarded (10 at once, then one per 20 ms)`,
+            actual: `${forwarded} forwarded`,
+            hint: 'a token bucket per user: a VOICE without a token is dropped, not forwarded',
+          });
+        }
+      });
+      await expectServerServes(context, wire, 'after-flood', room, [], 'a flood of VOICE');
+      unmeasured.settle();
+    },
+  };
+}
+
 function flood(wire: StageWire): Check {
+  if (wire.id === '05') return voiceFlood(wire);
   const frames = 10_000; // 19 MB, 200 s of audio, sent as fast as TCP takes it
   const floodBytes = frames * floodFrame(0).length;
   const room = 'hostile-c';
@@ -212,7 +259,7 @@ function churn(wire: StageWire): Check {
             user.send(hello);
             if (!wire.mixes && random.chance(0.5)) user.send(floodFrame(0));
             await user.waitFor('WELCOME or ERROR', (f) => f.type === WELCOME || f.type === ERROR, 3_000).catch(() => undefined);
-            if (wire.mixes) user.send(floodFrame(n));
+            if (wire.mixes) user.send(wire.id === '05' ? wire.talkerFrame() : floodFrame(n));
             await sleep(random.int(0, 30));
             if (way === 2) user.socket.end(frame(BYE));
             else if (way === 3) user.socket.end();

@@ -46,7 +46,8 @@ async function joinOnce(host: string, port: number, wire: StageWire, name: strin
     if (!wire.mixes) return { problem: null };
     const users = second?.type === USERS ? second.json?.users : undefined;
     if (!Array.isArray(users)) return { problem: `after WELCOME, a new user got ${second ? wire.typeNames[second.type] : 'nothing'} instead of USERS` };
-    return { problem: null, users: users as string[] };
+    // Stage 05 lists users as {"id", "name"}: the names are what the probe compares.
+    return { problem: null, users: users.map((user: unknown) => (typeof user === 'object' && user !== null ? (user as { name?: unknown }).name : user)) as string[] };
   } finally {
     if (!closed) socket.end(bye());
     setTimeout(() => socket.destroy(), 1_000).unref();

@@ -31,7 +31,7 @@ export class ServerFrameReader {
         this.problem = `the server sent a frame of type 0x${type.toString(16)}, which is not a server message of stage ${this.wire.id}`;
         return;
       }
-      if (length > limit || (type === AUDIO && length !== FRAME_BYTES)) {
+      if (length > limit || (type === AUDIO && (length < this.wire.serverVoiceBytes.min || length > this.wire.serverVoiceBytes.max))) {
         this.problem = `the server sent a ${this.wire.typeNames[type]} frame of ${length} bytes (limit ${limit})`;
         return;
       }

@@ -8,7 +8,20 @@ import { Unmeasured } from '../harness/unmeasured.ts';
 import { expectBoundedGrowth, expectServerServes, peakGrowthDuring } from './expectations.ts';
 import { ListeningUser } from './listening-user.ts';
 import { findServerProcess } from '../harness/proc-stats.ts';
-import { ERROR, LEFT, type StageWire } from './wire-spec.ts';
+import { frame } from './frames.ts';
+import { AUDIO, ERROR, LEFT, type StageWire } from './wire-spec.ts';
+
+/**
+ * Stage 05 forwards small Opus packets (the steady talker's VOICE is 10 bytes): at that rate the
+ * kernels' 4 MB would take hours to fill. So LOUD_TALKERS more talkers send the largest VOICE
+ * (1275-byte packets) every 20 ms: ~256 KB/s for the hog, the kernels full in ~16 s.
+ */
+const LOUD_TALKERS = 4;
+function loudVoice(sequence: number): Buffer {
+  const payload = Buffer.alloc(2 + 1275, 0x33);
+  payload.writeUInt16BE(sequence & 0xffff, 0);
+  return frame(AUDIO, payload);
+}
 
 /**
  * How long the server may take to notice. Before the server's own send buffer fills, the kernels
@@ -29,7 +42,7 @@ export function slowConsumer(wire: StageWire): Check {
       const server = findServerProcess(context.server.port);
       const unmeasured = new Unmeasured();
       // What a server that never skips would queue for the hog by the deadline, past the kernels' 4 MB.
-      const echoedPerSecond = (wire.mixes ? 50 : 500) * floodFrame(0).length;
+      const echoedPerSecond = wire.id === '05' ? 50 * LOUD_TALKERS * loudVoice(0).length : (wire.mixes ? 50 : 500) * floodFrame(0).length;
       const memoryLimit = memoryLimitFor(Math.max(0, (deadlineMs / 1000) * echoedPerSecond - KERNEL_BUFFERS));
       if (!wire.mixes) {
         // The hog holds the only slot, sends in real time and reads none of its echoes.
@@ -60,8 +73,14 @@ export function slowConsumer(wire: StageWire): Check {
         const hog = await ListeningUser.join(context, wire, 'hog', room);
         hog.socket.pause(); // reads nothing from now on: the talker's mixes pile up for it
         const since = pair.mark();
-        const growth = await peakGrowthDuring(server, async () => {
-          await pair.listener.waitFor('LEFT {"name":"hog","reason":"error"} (the hog disconnected as a slow consumer)', (f) => f.type === LEFT && f.json?.name === 'hog', deadlineMs, since).catch((error: unknown) => {
+        const loud = wire.id === '05' ? await Promise.all(Array.from({ length: LOUD_TALKERS }, (_, i) => ListeningUser.join(context, wire, `loud-${i}`, room))) : [];
+        let sequence = 0;
+        const loudTimer = setInterval(() => {
+          sequence++;
+          for (const talker of loud) talker.send(loudVoice(sequence));
+        }, 20);
+        const waitForHogLeft = () =>
+          pair.listener.waitFor('LEFT {"name":"hog","reason":"error"} (the hog disconnected as a slow consumer)', (f) => f.type === LEFT && f.json?.name === 'hog', deadlineMs, since).catch((error: unknown) => {
             throw error instanceof CheckFailure
               ? new CheckFailure(`a user who never reads was not disconnected within ${deadlineMs / 1000} s`, {
                 expected: `the server disconnects a listener whose mixes have been skipped for ${wire.slowConsumerMs / 1000} s (ERROR slow_consumer), and the others get LEFT {"reason":"error"}`,
@@ -70,6 +89,13 @@ export function slowConsumer(wire: StageWire): Check {
               })
               : error;
           });
+        const growth = await peakGrowthDuring(server, async () => {
+          try {
+            await waitForHogLeft();
+          } finally {
+            clearInterval(loudTimer);
+            for (const talker of loud) talker.leave();
+          }
         });
         expectBoundedGrowth(growth, memoryLimit, 'a client that never reads', unmeasured);
         hog.socket.resume(); // whatever was queued, then (perhaps) ERROR slow_consumer, then the close

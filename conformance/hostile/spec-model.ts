@@ -38,11 +38,13 @@ const own = (object: Record<string, unknown>, field: string): unknown => (Object
 function helloProblems(wire: StageWire, payload: Buffer): string[] {
   const parsed = parseControl(payload);
   if ('code' in parsed) return [parsed.code];
+  // Stage 05 checks the protocol right after the JSON, before the name and room.
+  if (wire.id === '05' && own(parsed.object, 'protocol') !== 'voice-chat/05') return ['wrong_protocol'];
   const name = own(parsed.object, 'name');
   const room = own(parsed.object, 'room');
   if (typeof name !== 'string') return ['bad_field'];
   const nameCodes = nameIsValid(name) ? [] : ['bad_name'];
-  if (wire.id !== '04') return nameCodes;
+  if (wire.moves === undefined) return nameCodes;
   // The README orders "fields, then rules"; when the room is missing AND the name is bad, another
   // implementation may check the name first: either code is right.
   if (typeof room !== 'string') return ['bad_field', ...nameCodes];
@@ -69,6 +71,8 @@ export function expectationFor(wire: StageWire, bytes: Buffer): Expectation {
     if (bytes.length - offset < HEADER_BYTES) return { kind: 'open', joined };
     const length = bytes.readUInt32BE(offset + 1);
     if (length > limit) return error(['frame_too_large'], `frame ${index} declares ${length} bytes (limit ${limit})`);
+    // Stage 05: a VOICE too short for a sequence number and a packet is refused on its header.
+    if (wire.id === '05' && type === AUDIO && length < 3) return error(['bad_voice_size'], `frame ${index} is VOICE declaring ${length} bytes`);
     if (bytes.length - offset - HEADER_BYTES < length) return { kind: 'open', joined };
     const payload = bytes.subarray(offset + HEADER_BYTES, offset + HEADER_BYTES + length);
     offset += HEADER_BYTES + length;
@@ -81,7 +85,7 @@ export function expectationFor(wire: StageWire, bytes: Buffer): Expectation {
     } else if (!joined) {
       return error(['not_joined'], `frame ${index} (type 0x${type.toString(16)}) comes before HELLO`);
     } else if (type === AUDIO) {
-      if (length !== limit) return error(['bad_audio_size'], `frame ${index} is AUDIO of ${length} bytes`);
+      if (wire.id !== '05' && length !== limit) return error(['bad_audio_size'], `frame ${index} is AUDIO of ${length} bytes`);
     } else if (type === BYE) {
       return { kind: 'bye', joined: true };
     } else if (type === JOIN) {

@@ -7,7 +7,6 @@
 import type { CheckContext } from '../harness/checks.ts';
 import { CheckFailure } from '../harness/check-failure.ts';
 import { ListeningUser } from './listening-user.ts';
-import { constantAudio } from './well-behaved.ts';
 import { AUDIO, TICK_MS, type StageWire } from './wire-spec.ts';
 
 /**
@@ -39,6 +38,7 @@ export class SteadyPair {
   worstSendLateMs = 0;
 
   private constructor(
+    private readonly wire: StageWire,
     readonly talker: ListeningUser,
     /** The same user as the talker in stage 02 (it hears its echo). */
     readonly listener: ListeningUser,
@@ -48,7 +48,7 @@ export class SteadyPair {
   static async start(context: CheckContext, wire: StageWire, tag: string, room: string): Promise<SteadyPair> {
     const talker = await ListeningUser.join(context, wire, `talker-${tag}`, room);
     const listener = wire.mixes ? await ListeningUser.join(context, wire, `listener-${tag}`, room) : talker;
-    const pair = new SteadyPair(talker, listener);
+    const pair = new SteadyPair(wire, talker, listener);
     pair.talk();
     return pair;
   }
@@ -65,12 +65,11 @@ export class SteadyPair {
 
   /** One frame every 20 ms against a fixed schedule (late timers do not add up). */
   private talk(): void {
-    const frame = constantAudio(TALKER_SAMPLE);
     this.started = performance.now();
     const step = () => {
       const due = this.started + (this.sent + 1) * TICK_MS;
       this.worstSendLateMs = Math.max(this.worstSendLateMs, performance.now() - (due - TICK_MS));
-      this.talker.send(frame);
+      this.talker.send(this.wire.talkerFrame());
       this.sent++;
       this.timer = setTimeout(step, Math.max(0, due - performance.now()));
     };

@@ -10,6 +10,10 @@ export interface Violation {
 }
 
 const audioOf = (bytes: number) => frame(AUDIO, Buffer.alloc(bytes, 0x11));
+/** The most a client's 0x03 frame may carry: one PCM frame, or (stage 05) a sequence number and the largest Opus packet. */
+const audioLimit = (wire: StageWire) => wire.clientLimits.get(AUDIO)!;
+/** A 0x03 frame the stage accepts from a joined user. */
+const goodAudio = (wire: StageWire) => (wire.id === '05' ? wire.talkerFrame() : audioOf(FRAME_BYTES));
 
 /** Violations on a fresh connection, before any HELLO. */
 export function beforeJoining(wire: StageWire, room: string): Violation[] {
@@ -22,7 +26,7 @@ export function beforeJoining(wire: StageWire, room: string): Violation[] {
     { what: 'ERROR from a client', bytes: jsonFrame(ERROR, { code: 'x', message: 'y' }), code: 'unknown_type' },
     { what: 'HELLO declaring 4 GB (header only)', bytes: header(HELLO, 0xffffffff), code: 'frame_too_large' },
     { what: `HELLO declaring ${MAX_HELLO_BYTES + 1} bytes`, bytes: header(HELLO, MAX_HELLO_BYTES + 1), code: 'frame_too_large' },
-    { what: 'AUDIO declaring 1921 bytes', bytes: header(AUDIO, FRAME_BYTES + 1), code: 'frame_too_large' },
+    { what: `AUDIO declaring ${audioLimit(wire) + 1} bytes`, bytes: header(AUDIO, audioLimit(wire) + 1), code: 'frame_too_large' },
     { what: 'AUDIO declaring 2 GB', bytes: header(AUDIO, 0x80000000), code: 'frame_too_large' },
     { what: 'BYE declaring 1 byte', bytes: header(BYE, 1), code: 'frame_too_large' },
     { what: 'HELLO that is not UTF-8', bytes: frame(HELLO, Buffer.from([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x7d])), code: 'bad_utf8' },
@@ -32,22 +36,29 @@ export function beforeJoining(wire: StageWire, room: string): Violation[] {
     { what: 'HELLO that is a JSON string', bytes: frame(HELLO, '"Mallory"'), code: 'bad_json' },
     { what: 'HELLO that is JSON null', bytes: frame(HELLO, 'null'), code: 'bad_json' },
     { what: 'empty HELLO', bytes: frame(HELLO), code: 'bad_json' },
-    { what: 'HELLO without a name', bytes: jsonFrame(HELLO, wire.id === '04' ? { room } : {}), code: 'bad_field' },
+    { what: 'HELLO without a name', bytes: hello({ name: undefined }), code: 'bad_field' },
     { what: 'HELLO with "name": 42', bytes: hello({ name: 42 }), code: 'bad_field' },
     { what: 'HELLO with "name": null', bytes: hello({ name: null }), code: 'bad_field' },
     { what: 'HELLO with "name": ["Ada"]', bytes: hello({ name: ['Ada'] }), code: 'bad_field' },
     { what: 'HELLO with "name": {"first": "Ada"}', bytes: hello({ name: { first: 'Ada' } }), code: 'bad_field' },
     { what: 'HELLO with "name": true', bytes: hello({ name: true }), code: 'bad_field' },
-    { what: 'AUDIO before HELLO', bytes: audioOf(FRAME_BYTES), code: 'not_joined' },
+    { what: 'AUDIO before HELLO', bytes: goodAudio(wire), code: 'not_joined' },
     { what: 'BYE before HELLO', bytes: frame(BYE), code: 'not_joined' },
   ];
   for (const name of HOSTILE_NAMES) {
     if (typeof name !== 'string') continue; // not a string: bad_field, above
     list.push({ what: `the name ${JSON.stringify(name)}`, bytes: hello({ name }), code: 'bad_name' });
   }
-  if (wire.id === '04') {
+  if (wire.id === '05') {
     list.push(
-      { what: 'HELLO without a room', bytes: jsonFrame(HELLO, { name: 'Mallory' }), code: 'bad_field' },
+      { what: 'HELLO without "protocol" (a stage 04 client)', bytes: jsonFrame(HELLO, { name: 'Mallory', room }), code: 'wrong_protocol' },
+      { what: 'HELLO with "protocol": "voice-chat/04"', bytes: hello({ protocol: 'voice-chat/04' }), code: 'wrong_protocol' },
+      { what: 'VOICE declaring 2 bytes before HELLO (header only)', bytes: header(AUDIO, 2), code: 'bad_voice_size' },
+    );
+  }
+  if (wire.moves !== undefined) {
+    list.push(
+      { what: 'HELLO without a room', bytes: hello({ room: undefined }), code: 'bad_field' },
       { what: 'HELLO with "room": 7', bytes: hello({ room: 7 }), code: 'bad_field' },
       { what: 'HELLO with the room "a b"', bytes: hello({ room: 'a b' }), code: 'bad_room' },
       { what: 'HELLO with the room "\\x1b[2J"', bytes: hello({ room: '\x1b[2J' }), code: 'bad_room' },
@@ -65,6 +76,20 @@ export function beforeJoining(wire: StageWire, room: string): Violation[] {
 
 /** Violations by a user who has joined (the bytes follow a valid HELLO). */
 export function afterJoining(wire: StageWire, room: string): Violation[] {
+  if (wire.id === '05') {
+    return [
+      { what: 'a second HELLO', bytes: jsonFrame(HELLO, wire.hello('Again', room)), code: 'already_joined' },
+      { what: 'VOICE of 2 bytes (no packet)', bytes: audioOf(2), code: 'bad_voice_size' },
+      { what: 'VOICE of 0 bytes', bytes: audioOf(0), code: 'bad_voice_size' },
+      { what: 'VOICE declaring 2 bytes (header only)', bytes: header(AUDIO, 2), code: 'bad_voice_size' },
+      { what: 'VOICE declaring 1278 bytes', bytes: header(AUDIO, 1278), code: 'frame_too_large' },
+      { what: 'type 0x42', bytes: frame(0x42, 'x'), code: 'unknown_type' },
+      { what: 'a good VOICE, then type 0xee', bytes: Buffer.concat([goodAudio(wire), Buffer.from([0xee])]), code: 'unknown_type' },
+      { what: 'JOIN that is not JSON', bytes: frame(JOIN, '{room'), code: 'bad_json' },
+      { what: 'JOIN with "room": 5', bytes: jsonFrame(JOIN, { room: 5 }), code: 'bad_field' },
+      { what: 'JOIN that is not UTF-8', bytes: frame(JOIN, Buffer.from([0xff])), code: 'bad_utf8' },
+    ];
+  }
   const list: Violation[] = [
     { what: 'a second HELLO', bytes: jsonFrame(HELLO, wire.hello('Again', room)), code: 'already_joined' },
     { what: 'AUDIO of 100 bytes', bytes: audioOf(100), code: 'bad_audio_size' },

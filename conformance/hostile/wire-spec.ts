@@ -4,7 +4,7 @@
 // characters come from shared/user-name.ts, the one place every stage and test takes them from.)
 import { FORBIDDEN_IN_NAMES } from '#shared/user-name.ts';
 
-export type StageId = '02' | '03' | '04';
+export type StageId = '02' | '03' | '04' | '05';
 
 export const HELLO = 0x01;
 export const WELCOME = 0x02;
@@ -48,10 +48,37 @@ export interface StageWire {
    * JOIN_REFUSED rate_limited; the `refusalsBeforeError`-th refusal in a row is ERROR rate_limited.
    */
   moves?: { burst: number; refillMs: number; refusalsBeforeError: number };
-  /** HELLO's JSON object for `name` (stage 04 adds the room). */
+  /** HELLO's JSON object for `name` (stage 04 adds the room, 05 the protocol). */
   hello(name: string, room: string): Record<string, unknown>;
+  /**
+   * Voice (type 0x03) from the server: the payload sizes it may have. PCM mixes in 02-04 are
+   * exactly one frame; stage 05's forwarded VOICE is speaker + sequence + an Opus packet.
+   */
+  serverVoiceBytes: { min: number; max: number };
+  /** The frame a well-behaved talker sends every 20 ms (an AUDIO frame; stage 05: a VOICE). */
+  talkerFrame(): Buffer;
   typeNames: Readonly<Record<number, string>>;
 }
+
+/** A stage 05 VOICE from a client: sequence u16 BE, then a 3-byte stand-in for an Opus packet (the server never looks inside). */
+function clientVoice(sequence: number): Buffer {
+  const frame = Buffer.alloc(5 + 5);
+  frame[0] = AUDIO;
+  frame.writeUInt32BE(5, 1);
+  frame.writeUInt16BE(sequence & 0xffff, 5);
+  frame.set([0xf8, 0xff, 0xfe], 7);
+  return frame;
+}
+
+/** One AUDIO frame of 960 samples that all hold 1: a well-behaved talker of stages 02-04. */
+function talkerAudio(): Buffer {
+  const frame = Buffer.alloc(5 + FRAME_BYTES);
+  frame[0] = AUDIO;
+  frame.writeUInt32BE(FRAME_BYTES, 1);
+  for (let i = 0; i < FRAME_BYTES / 2; i++) frame.writeInt16LE(1, 5 + i * 2);
+  return frame;
+}
+const PCM_FRAME = { min: FRAME_BYTES, max: FRAME_BYTES };
 
 const FRAMING_CODES = ['unknown_type', 'frame_too_large', 'bad_utf8', 'bad_json', 'bad_field'];
 const STAGE_CODES = ['bad_name', 'not_joined', 'already_joined', 'bad_audio_size', 'handshake_timeout', 'server_full', 'slow_consumer', 'wrong_protocol'];
@@ -61,6 +88,8 @@ const NEWS_TYPES: Record<number, string> = { ...BASE_TYPES, [USERS]: 'USERS', [J
 
 const stage02: StageWire = {
   id: '02',
+  serverVoiceBytes: PCM_FRAME,
+  talkerFrame: talkerAudio,
   clientLimits: new Map([[HELLO, MAX_HELLO_BYTES], [AUDIO, FRAME_BYTES], [BYE, 0]]),
   serverLimits: new Map([[WELCOME, 4096], [AUDIO, FRAME_BYTES], [ERROR, 4096]]),
   errorCodes: new Set([...FRAMING_CODES, ...STAGE_CODES, 'busy']),
@@ -75,6 +104,8 @@ const stage02: StageWire = {
 
 const stage03: StageWire = {
   id: '03',
+  serverVoiceBytes: PCM_FRAME,
+  talkerFrame: talkerAudio,
   clientLimits: new Map([[HELLO, MAX_HELLO_BYTES], [AUDIO, FRAME_BYTES], [BYE, 0]]),
   serverLimits: new Map([...[WELCOME, ERROR, USERS, JOINED, LEFT, SPEAKING].map((type) => [type, 256 * 1024] as const), [AUDIO, FRAME_BYTES]]),
   errorCodes: new Set([...FRAMING_CODES, ...STAGE_CODES, 'name_taken']),
@@ -89,6 +120,8 @@ const stage03: StageWire = {
 
 const stage04: StageWire = {
   id: '04',
+  serverVoiceBytes: PCM_FRAME,
+  talkerFrame: talkerAudio,
   clientLimits: new Map([[HELLO, MAX_HELLO_BYTES], [AUDIO, FRAME_BYTES], [BYE, 0], [JOIN, MAX_HELLO_BYTES], [LIST_ROOMS, 0]]),
   serverLimits: new Map([
     ...[WELCOME, ERROR, USERS, JOINED, LEFT, SPEAKING, JOIN_REFUSED, ROOMS].map((type) => [type, 256 * 1024] as const),
@@ -105,8 +138,29 @@ const stage04: StageWire = {
   typeNames: { ...NEWS_TYPES, [JOIN]: 'JOIN', [JOIN_REFUSED]: 'JOIN_REFUSED', [LIST_ROOMS]: 'LIST_ROOMS', [ROOMS]: 'ROOMS' },
 };
 
+/**
+ * Stage 05: stage 04's messages, with type 0x03 carrying Opus VOICE (client: sequence + packet,
+ * 3-1277 bytes; server: speaker + sequence + packet, 5-1279 bytes), forwarded instead of mixed.
+ * `mixes` stays true: listeners get one 0x03 per talker's 20 ms, as with a mix.
+ */
+const stage05: StageWire = {
+  ...stage04,
+  id: '05',
+  clientLimits: new Map([...stage04.clientLimits, [AUDIO, 1277]]),
+  serverLimits: new Map([...stage04.serverLimits, [AUDIO, 1279]]),
+  errorCodes: new Set([...FRAMING_CODES, ...STAGE_CODES.filter((code) => code !== 'bad_audio_size'), 'bad_voice_size', 'name_taken', 'bad_room', 'rate_limited', 'wrong_protocol']),
+  jitterBufferFrames: 0,
+  serverVoiceBytes: { min: 5, max: 1279 },
+  talkerFrame: (() => {
+    let sequence = 0;
+    return () => clientVoice(sequence++);
+  })(),
+  hello: (name, room) => ({ name, room, protocol: 'voice-chat/05' }),
+  typeNames: { ...stage04.typeNames, [AUDIO]: 'VOICE' },
+};
+
 /** Each framed stage's wire, by id; conformance/stages.ts gives each to its stage. */
-export const WIRES: Readonly<Record<StageId, StageWire>> = { '02': stage02, '03': stage03, '04': stage04 };
+export const WIRES: Readonly<Record<StageId, StageWire>> = { '02': stage02, '03': stage03, '04': stage04, '05': stage05 };
 
 /** The README's name rule: 1-32 code points, no controls, separators or bidi controls, no space at either end. */
 export function nameIsValid(name: string): boolean {

@@ -32,6 +32,12 @@ export interface FrameParserOptions {
    * the whole chunk alive, and a caller that reuses chunk buffers would change it.
    */
   onFrame: (type: number, payload: Buffer) => void;
+  /**
+   * Optional: called once a header is whole and within its limit, before any payload byte is
+   * kept, with the type and declared length. Throw a ProtocolError to refuse the frame on its
+   * header (stage 05: a VOICE too short to hold a packet), as the limit check does.
+   */
+  onHeader?: (type: number, length: number) => void;
 }
 
 type State = 'header' | 'payload';
@@ -42,6 +48,7 @@ const EMPTY_PAYLOAD = Buffer.alloc(0);
 export class FrameParser {
   private readonly maxPayload: PayloadLimit;
   private readonly onFrame: (type: number, payload: Buffer) => void;
+  private readonly onHeader: ((type: number, length: number) => void) | undefined;
 
   private state: State = 'header';
   // The header is copied here byte by byte, so it may arrive in any split.
@@ -59,6 +66,7 @@ export class FrameParser {
   constructor(options: FrameParserOptions) {
     this.maxPayload = options.maxPayload;
     this.onFrame = options.onFrame;
+    this.onHeader = options.onHeader;
   }
 
   /**
@@ -116,6 +124,7 @@ export class FrameParser {
         `frame type ${formatFrameType(this.type)} declares ${this.payloadLength} payload bytes, limit is ${this.limit}`,
       );
     }
+    this.onHeader?.(this.type, this.payloadLength);
     if (this.payloadLength === 0) {
       this.emit(EMPTY_PAYLOAD); // emit now: no more bytes may ever arrive
     } else {

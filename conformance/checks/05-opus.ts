@@ -1,0 +1,395 @@
+// Stage 05's server checks: Opus voice, FORWARDED. The server sends each VOICE on, byte for byte,
+// to the other members of the sender's room, tagged with the sender's session id; it never
+// decodes. Asserted over raw sockets with only the protocol in 05-opus/README.md (nothing from
+// 05-opus/ is imported), so they grade a server in any language. The packets sent here are
+// seeded random bytes, not real Opus: a forwarding server must not look inside them.
+//
+// "Nothing reached that user" needs an end to the waiting: the user asks LIST_ROOMS and waits for
+// ROOMS. The server writes to one connection in order, so whatever it sent that user before
+// answering (a leaked VOICE) has arrived by then.
+import { expect, type Check } from '../harness/checks.ts';
+import { frameBytes, hexType, jsonFrameBytes, jsonObjectOf, framesIn } from '../harness/frame-wire.ts';
+import type { FramedUser, ReceivedFrame } from '../harness/framed-user.ts';
+import { SeededRandom } from '../harness/seeded-random.ts';
+import { describeWindow, expectDuration, timingWindow } from '../harness/tolerance.ts';
+import { joinFloodRule } from '../hostile/join-flood-check.ts';
+import { WIRES } from '../hostile/wire-spec.ts';
+import { expectError, expectNever, jsonOf, type Party, withParty } from '../harness/party.ts';
+import { WireClient } from '../harness/wire-client.ts';
+
+// The message types of the README's table.
+const HELLO = 0x01;
+const WELCOME = 0x02;
+const VOICE = 0x03;
+const BYE = 0x04;
+const ERROR = 0x05;
+const USERS = 0x06;
+const JOINED = 0x07;
+const LEFT = 0x08;
+const SPEAKING = 0x09;
+const JOIN = 0x0a;
+const JOIN_REFUSED = 0x0b;
+const LIST_ROOMS = 0x0c;
+const ROOMS = 0x0d;
+const TYPE_NAMES: Record<number, string> = {
+  [HELLO]: 'HELLO', [WELCOME]: 'WELCOME', [VOICE]: 'VOICE', [BYE]: 'BYE', [ERROR]: 'ERROR',
+  [USERS]: 'USERS', [JOINED]: 'JOINED', [LEFT]: 'LEFT', [SPEAKING]: 'SPEAKING',
+  [JOIN]: 'JOIN', [JOIN_REFUSED]: 'JOIN_REFUSED', [LIST_ROOMS]: 'LIST_ROOMS', [ROOMS]: 'ROOMS',
+};
+
+const PROTOCOL = 'voice-chat/05';
+/** The README's limits. */
+const MAX_OPUS_PACKET_BYTES = 1275;
+const MAX_CLIENT_VOICE_BYTES = 2 + MAX_OPUS_PACKET_BYTES;
+const VOICE_BURST = 10;
+const VOICE_MS = 20;
+const SPEAKING_HOLD_MS = 200;
+/** "At once" for news and forwarded voice, with room for a busy machine. */
+const ANNOUNCE_DEADLINE_MS = 1_000;
+/** Slower than one per 20 ms, so a well-behaved sender never meets the rate limit, even with timer jitter. */
+const PACE_MS = 25;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const hello = (fields: Record<string, unknown>) => jsonFrameBytes(HELLO, fields);
+const join = (room: string) => jsonFrameBytes(JOIN, { room });
+
+/** Client -> server VOICE: sequence u16 BE, then the packet. */
+function voice(sequence: number, packet: Buffer): Buffer {
+  const head = Buffer.alloc(2);
+  head.writeUInt16BE(sequence & 0xffff);
+  return frameBytes(VOICE, Buffer.concat([head, packet]));
+}
+
+/** What a listener must get for it: speaker u16 BE, sequence u16 BE, the same packet. */
+function forwarded(speaker: number, sequence: number, packet: Buffer): Buffer {
+  const head = Buffer.alloc(4);
+  head.writeUInt16BE(speaker, 0);
+  head.writeUInt16BE(sequence & 0xffff, 2);
+  return Buffer.concat([head, packet]);
+}
+
+function typeName(type: number): string {
+  return `${TYPE_NAMES[type] ?? 'unknown type'} (${hexType(type)})`;
+}
+
+function describe(frame: ReceivedFrame): string {
+  return frame.type === VOICE ? `VOICE ${frame.payload.subarray(0, 12).toString('hex')}...` : `${typeName(frame.type)} ${frame.payload.toString('utf8').slice(0, 200)}`;
+}
+
+/** "speaker 3 seq 7 (60 bytes)" for a VOICE payload from the server. */
+function voiceSummary(payload: Buffer): string {
+  return payload.length < 4 ? `${payload.length} bytes` : `speaker ${payload.readUInt16BE(0)} seq ${payload.readUInt16BE(2)} (${payload.length - 4}-byte packet)`;
+}
+
+interface Member {
+  user: FramedUser;
+  id: number;
+}
+
+/** The JSON payload of the WELCOME a user got (FramedUser already checked its type and name). */
+function welcomeOf(user: FramedUser): Record<string, unknown> {
+  const first = framesIn(user.wire.received).frames[0];
+  const parsed = first ? jsonObjectOf(first.payload) : { problem: 'no frame' };
+  return 'object' in parsed ? parsed.object : {};
+}
+
+/** Joins `room` with a stage 05 HELLO and requires WELCOME to carry a session id. */
+async function joinRoom(party: Party, name: string, room: string): Promise<Member> {
+  const user = await party.join(name, { room, protocol: PROTOCOL });
+  const id = welcomeOf(user).id;
+  expect(Number.isInteger(id) && (id as number) >= 1 && (id as number) <= 0xffff, `WELCOME to ${name} has no session id`, {
+    expected: 'WELCOME {"name", "room", "id": 1..65535, "protocol": "voice-chat/05", "codec": "opus", "sample_rate": 48000, "frame_ms": 20, "channels": 1}',
+    actual: `WELCOME ${JSON.stringify(welcomeOf(user))}`,
+    hint: 'every user gets a numeric session id in WELCOME: VOICE names its speaker by it',
+  });
+  return { user, id: id as number };
+}
+
+/** "3:Ada" for each {id, name} in a list (null when the list is not such a list). */
+function refs(value: unknown): string[] | null {
+  if (!Array.isArray(value)) return null;
+  const out: string[] = [];
+  for (const entry of value) {
+    if (typeof entry !== 'object' || entry === null || !Number.isInteger(entry.id) || typeof entry.name !== 'string') return null;
+    out.push(`${entry.id}:${entry.name}`);
+  }
+  return out;
+}
+const refOf = (member: Member) => `${member.id}:${member.user.name}`;
+
+/** Sends LIST_ROOMS and waits for ROOMS: afterwards, everything sent to `user` before has arrived. */
+async function barrier(user: FramedUser): Promise<void> {
+  const since = user.mark();
+  user.send(frameBytes(LIST_ROOMS));
+  await user.waitForFrame('ROOMS in answer to LIST_ROOMS', (f) => f.type === ROOMS, { since, timeoutMs: ANNOUNCE_DEADLINE_MS, hint: 'answer LIST_ROOMS with ROOMS, as in stage 04' });
+}
+
+/** Waits for a frame of `type` whose JSON is {id, name} of `member` (and `reason`, if given). */
+function isAbout(type: number, member: Member, reason?: string) {
+  return (frame: ReceivedFrame) => {
+    if (frame.type !== type) return false;
+    const object = jsonOf(frame);
+    return object.id === member.id && object.name === member.user.name && (reason === undefined || object.reason === reason);
+  };
+}
+
+/** A listener's SPEAKING frames as lists of "id:name". */
+function speakingIs(members: Member[]) {
+  const wanted = JSON.stringify(members.map(refOf));
+  return (frame: ReceivedFrame) => frame.type === SPEAKING && JSON.stringify(refs(jsonOf(frame).speakers)) === wanted;
+}
+
+/** Seeded random "packets" of the given sizes: the server must forward them whatever they hold. */
+function packets(seed: number, sizes: number[]): Buffer[] {
+  const random = new SeededRandom(seed);
+  return sizes.map((size) => random.bytes(size));
+}
+
+/** Sends VOICE for `list` (sequence numbers from `firstSequence`), one every PACE_MS. */
+async function talkPaced(member: Member, list: Buffer[], firstSequence: number): Promise<void> {
+  for (const [i, packet] of list.entries()) {
+    member.user.send(voice(firstSequence + i, packet));
+    await sleep(PACE_MS);
+  }
+}
+
+/** The payloads of VOICE frames `listener` got from `speaker` since `since`. */
+function voicesFrom(listener: FramedUser, speaker: number, since = 0): Buffer[] {
+  return listener.framesOfType(VOICE, since).filter((f) => f.payload.length >= 2 && f.payload.readUInt16BE(0) === speaker).map((f) => f.payload);
+}
+
+/**
+ * Requires `listener` to have got, since `since`, exactly `expected` VOICE payloads per speaker
+ * id (byte for byte, in order) and no VOICE from anyone else.
+ */
+function expectVoices(listener: FramedUser, expected: Map<number, Buffer[]>, since: number, hint: string): void {
+  const got = listener.framesOfType(VOICE, since);
+  const stranger = got.find((f) => f.payload.length < 2 || !expected.has(f.payload.readUInt16BE(0)));
+  expect(stranger === undefined, `${listener.name} got VOICE from a speaker they must not hear`, {
+    expected: `VOICE only from speaker${expected.size === 1 ? '' : 's'} ${[...expected.keys()].join(', ') || '(none)'}`,
+    actual: stranger ? `VOICE ${voiceSummary(stranger.payload)}; all: ${got.map((f) => voiceSummary(f.payload)).slice(0, 12).join(', ')}` : '',
+    received: stranger?.payload,
+    hint,
+  });
+  for (const [speaker, payloads] of expected) {
+    const from = voicesFrom(listener, speaker, since);
+    const firstWrong = payloads.findIndex((payload, i) => from[i] === undefined || !from[i]!.equals(payload));
+    expect(from.length === payloads.length && firstWrong === -1, `${listener.name} did not get speaker ${speaker}'s VOICE exactly`, {
+      expected: `${payloads.length} VOICE from speaker ${speaker}, each = speaker u16 | the sender's sequence u16 | the sender's packet, byte for byte, in the order sent`,
+      actual: `${from.length} VOICE from speaker ${speaker}${firstWrong === -1 ? '' : `; #${firstWrong} is ${from[firstWrong] ? voiceSummary(from[firstWrong]!) : 'missing'}, expected ${voiceSummary(payloads[firstWrong]!)}`}`,
+      received: firstWrong === -1 ? undefined : from[firstWrong],
+      hint,
+    });
+  }
+}
+
+/** Waits until `listener` has `count` VOICE since `since` (or the deadline: the comparison then says what is missing). */
+async function waitForVoices(listener: FramedUser, count: number, since: number): Promise<void> {
+  await listener.waitForFrame(`${count} VOICE`, () => listener.framesOfType(VOICE, since).length >= count, { since, timeoutMs: ANNOUNCE_DEADLINE_MS * 3 }).catch(() => undefined);
+}
+
+export const serverChecks: Check[] = [
+  {
+    name: 'ids: WELCOME gives a session id, the protocol and the codec; USERS, JOINED and LEFT name users by {id, name}; a move keeps the id; ids are not reused at once',
+    run: (context) =>
+      withParty(context, TYPE_NAMES, async (party) => {
+        const ada = await joinRoom(party, 'Ada', 'ids-a');
+        const bob = await joinRoom(party, 'Bob', 'ids-a');
+        const cy = await joinRoom(party, 'Cy', 'ids-b');
+        const welcome = welcomeOf(ada.user);
+        const format = { name: 'Ada', room: 'ids-a', protocol: PROTOCOL, codec: 'opus', sample_rate: 48_000, frame_ms: 20, channels: 1 };
+        const wrongField = Object.entries(format).find(([field, value]) => welcome[field] !== value);
+        expect(wrongField === undefined, `WELCOME field "${wrongField?.[0]}" is wrong`, {
+          expected: `WELCOME ${JSON.stringify({ ...format, id: '1..65535' })}`,
+          actual: `WELCOME ${JSON.stringify(welcome)}`,
+          hint: 'WELCOME repeats name and room, and names the protocol and the voice format every VOICE carries',
+        });
+        const ids = [ada.id, bob.id, cy.id];
+        expect(new Set(ids).size === 3, 'two users got the same session id', { expected: 'a different id for each connected user', actual: `Ada ${ada.id}, Bob ${bob.id}, Cy ${cy.id}`, hint: 'ids are unique among the users connected now, whatever their room' });
+
+        const usersHint = 'USERS is {"room", "users": [{"id", "name"}, ...]}: the room\'s members in join order, the newcomer last, with the ids their WELCOME gave';
+        const expectUsers = async (member: Member, room: string, list: Member[], since: number) => {
+          const frame = await member.user.waitForFrame(`USERS for room "${room}"`, (f) => f.type === USERS, { since, timeoutMs: ANNOUNCE_DEADLINE_MS, hint: usersHint });
+          const object = jsonOf(frame);
+          expect(object.room === room && JSON.stringify(refs(object.users)) === JSON.stringify(list.map(refOf)), `USERS sent to ${member.user.name} is wrong`, {
+            expected: `USERS ${JSON.stringify({ room, users: list.map((m) => ({ id: m.id, name: m.user.name })) })}`,
+            actual: describe(frame),
+            hint: usersHint,
+          });
+        };
+        await expectUsers(ada, 'ids-a', [ada], 0);
+        await expectUsers(bob, 'ids-a', [ada, bob], 0);
+        await ada.user.waitForFrame(`JOINED {"id":${bob.id},"name":"Bob"}`, isAbout(JOINED, bob), { timeoutMs: ANNOUNCE_DEADLINE_MS, hint: 'JOINED is {"id", "name"} of the newcomer' });
+
+        const since = [ada.user.mark(), bob.user.mark(), cy.user.mark()] as const;
+        bob.user.send(join('ids-b'));
+        await ada.user.waitForFrame(`LEFT {"id":${bob.id},"name":"Bob","reason":"moved"}`, isAbout(LEFT, bob, 'moved'), { since: since[0], timeoutMs: ANNOUNCE_DEADLINE_MS, hint: 'LEFT is {"id", "name", "reason"}' });
+        await expectUsers(bob, 'ids-b', [cy, bob], since[1]);
+        await cy.user.waitForFrame(`JOINED {"id":${bob.id},"name":"Bob"} (the same id after the move)`, isAbout(JOINED, bob), { since: since[2], timeoutMs: ANNOUNCE_DEADLINE_MS, hint: 'a move is not a new session: the user keeps their id' });
+
+        bob.user.send(frameBytes(BYE));
+        await cy.user.waitForFrame(`LEFT {"id":${bob.id},"name":"Bob","reason":"bye"}`, isAbout(LEFT, bob, 'bye'), { since: since[2], timeoutMs: ANNOUNCE_DEADLINE_MS, hint: 'LEFT is {"id", "name", "reason"}' });
+        const dee = await joinRoom(party, 'Dee', 'ids-a');
+        expect(dee.id > Math.max(...ids), 'a session id was handed out again at once', {
+          expected: `an id above ${Math.max(...ids)} for Dee: ids are handed out in increasing order (wrapping only after 65535)`,
+          actual: `Dee got id ${dee.id}`,
+          hint: 'a late packet of a user who left must not be taken for a newcomer\'s: do not reuse an id until the counter wraps',
+        });
+      }),
+  },
+  {
+    name: 'forwarding: each VOICE goes byte for byte, with the speaker\'s id and sequence, to exactly the other members of the room: never back, never to another room',
+    run: (context) =>
+      withParty(context, TYPE_NAMES, async (party) => {
+        const ada = await joinRoom(party, 'Ada', 'fwd-a');
+        const bob = await joinRoom(party, 'Bob', 'fwd-a');
+        const cy = await joinRoom(party, 'Cy', 'fwd-a');
+        const dee = await joinRoom(party, 'Dee', 'fwd-b');
+        await barrier(ada.user);
+        // Sizes from the smallest packet to the largest, sequence numbers across the wrap.
+        const adaPackets = packets(5, [1, MAX_OPUS_PACKET_BYTES, ...Array.from({ length: 14 }, (_, i) => 40 + i * 7)]);
+        const bobPackets = packets(6, Array.from({ length: 16 }, (_, i) => 60 + i));
+        const deePackets = packets(7, [50, 51, 52, 53]);
+        const adaFirst = 65_530;
+        const bobFirst = 100;
+        const since = new Map([ada, bob, cy, dee].map((m) => [m, m.user.mark()]));
+        await Promise.all([talkPaced(ada, adaPackets, adaFirst), talkPaced(bob, bobPackets, bobFirst), talkPaced(dee, deePackets, 0)]);
+        const fromAda = adaPackets.map((p, i) => forwarded(ada.id, adaFirst + i, p));
+        const fromBob = bobPackets.map((p, i) => forwarded(bob.id, bobFirst + i, p));
+        await waitForVoices(cy.user, fromAda.length + fromBob.length, since.get(cy)!);
+        await Promise.all([ada, bob, cy, dee].map((m) => barrier(m.user)));
+        const hint = 'forward each VOICE at once to every OTHER member of the sender\'s room: speaker id (from the connection) + the sender\'s sequence + the sender\'s packet, unchanged';
+        expectVoices(cy.user, new Map([[ada.id, fromAda], [bob.id, fromBob]]), since.get(cy)!, hint);
+        expectVoices(bob.user, new Map([[ada.id, fromAda]]), since.get(bob)!, `${hint}; never back to the sender`);
+        expectVoices(ada.user, new Map([[bob.id, fromBob]]), since.get(ada)!, `${hint}; never back to the sender`);
+        expectVoices(dee.user, new Map(), since.get(dee)!, `${hint}; never to another room`);
+      }),
+  },
+  {
+    name: 'moving: VOICE sent after a JOIN goes to the new room only, at once; the mover keeps their id',
+    run: (context) =>
+      withParty(context, TYPE_NAMES, async (party) => {
+        const ann = await joinRoom(party, 'Ann', 'mv-a');
+        const mo = await joinRoom(party, 'Mo', 'mv-a');
+        const bea = await joinRoom(party, 'Bea', 'mv-b');
+        await barrier(ann.user);
+        const since = new Map([ann, mo, bea].map((m) => [m, m.user.mark()]));
+        const before = packets(8, [30, 31, 32]);
+        const after = packets(9, [40, 41, 42]);
+        // One write: three VOICE in mv-a, the move, three VOICE in mv-b.
+        mo.user.send(Buffer.concat([...before.map((p, i) => voice(i + 1, p)), join('mv-b'), ...after.map((p, i) => voice(i + 4, p))]));
+        await ann.user.waitForFrame(`LEFT {"id":${mo.id},"name":"Mo","reason":"moved"}`, isAbout(LEFT, mo, 'moved'), { since: since.get(ann), timeoutMs: ANNOUNCE_DEADLINE_MS, hint: 'on JOIN, tell the old room LEFT "moved" at once' });
+        await waitForVoices(bea.user, after.length, since.get(bea)!);
+        await Promise.all([ann, mo, bea].map((m) => barrier(m.user)));
+        const hint = 'a VOICE is forwarded to the room the sender is in when it arrives: what came before the JOIN to the old room, what came after it to the new room only';
+        expectVoices(ann.user, new Map([[mo.id, before.map((p, i) => forwarded(mo.id, i + 1, p))]]), since.get(ann)!, hint);
+        expectVoices(bea.user, new Map([[mo.id, after.map((p, i) => forwarded(mo.id, i + 4, p))]]), since.get(bea)!, `${hint}; the mover keeps their session id`);
+        expectVoices(mo.user, new Map(), since.get(mo)!, 'never send a user their own VOICE');
+        await ann.user.waitForFrame('SPEAKING {"speakers":[]} once Mo moved out', speakingIs([]), {
+          since: since.get(ann), timeoutMs: ANNOUNCE_DEADLINE_MS, hint: 'a speaker who moves out is no longer speaking in the old room: send it SPEAKING without them, at once',
+        });
+      }),
+  },
+  {
+    name: 'speaking: SPEAKING names a user before their first VOICE is forwarded, and drops them 200 ms after their last',
+    run: (context) =>
+      withParty(context, TYPE_NAMES, async (party) => {
+        const ada = await joinRoom(party, 'Ada', 'spk');
+        const bob = await joinRoom(party, 'Bob', 'spk');
+        await barrier(ada.user);
+        const since = [ada.user.mark(), bob.user.mark()] as const;
+        await talkPaced(ada, packets(10, Array.from({ length: 12 }, () => 60)), 0);
+        const startHint = 'when a silent user\'s VOICE is forwarded, first send SPEAKING with the new set to everyone in the room (the speaker too), then the VOICE';
+        const first = await bob.user.waitForFrame('SPEAKING naming Ada', speakingIs([ada]), { since: since[1], timeoutMs: ANNOUNCE_DEADLINE_MS, hint: startHint });
+        await ada.user.waitForFrame('SPEAKING naming Ada (to Ada too)', speakingIs([ada]), { since: since[0], timeoutMs: ANNOUNCE_DEADLINE_MS, hint: startHint });
+        const firstVoice = bob.user.framesOfType(VOICE, since[1])[0];
+        expect(firstVoice !== undefined && bob.user.frames.indexOf(first) < bob.user.frames.indexOf(firstVoice), 'SPEAKING came after the first VOICE', {
+          expected: `SPEAKING {"speakers":[{"id":${ada.id},"name":"Ada"}]}, then Ada's first VOICE`,
+          actual: bob.user.describeFrames(since[1]),
+          hint: startHint,
+        });
+        const stopHint = `a user stops speaking ${SPEAKING_HOLD_MS} ms after their last forwarded VOICE: then send SPEAKING with the smaller set`;
+        const cleared = await bob.user.waitForFrame('SPEAKING {"speakers":[]}', speakingIs([]), { since: since[1], timeoutMs: ANNOUNCE_DEADLINE_MS * 2, hint: stopHint });
+        const lastVoice = bob.user.framesOfType(VOICE, since[1]).at(-1)!;
+        const window = timingWindow(SPEAKING_HOLD_MS, { pipelineMs: VOICE_MS });
+        expectDuration(cleared.at - lastVoice.at, window, 'the speaking hold', 'SPEAKING without Ada (timed from her last VOICE)', stopHint);
+        const flaps = bob.user.frames.slice(since[1]).filter((f) => f.type === SPEAKING).length;
+        expect(flaps === 2, 'SPEAKING flapped while Ada talked steadily', {
+          expected: `exactly two SPEAKING: Ada starts, Ada stops (${describeWindow(window)} after her last VOICE)`,
+          actual: bob.user.describeFrames(since[1]),
+          hint: 'send SPEAKING only when the set of speakers changes',
+        });
+      }),
+  },
+  {
+    name: `rate limit: VOICE beyond ${VOICE_BURST} at once is dropped (not forwarded, the connection stays); a flood gets ERROR rate_limited`,
+    run: (context) =>
+      withParty(context, TYPE_NAMES, async (party) => {
+        const flo = await joinRoom(party, 'Flo', 'rate');
+        const lis = await joinRoom(party, 'Lis', 'rate');
+        await barrier(flo.user);
+        const since = lis.user.mark();
+        const sentAt = performance.now();
+        flo.user.send(Buffer.concat(packets(11, Array.from({ length: 30 }, () => 60)).map((p, i) => voice(i, p))));
+        await sleep(300);
+        await barrier(flo.user);
+        await barrier(lis.user);
+        const allowed = VOICE_BURST + Math.ceil((performance.now() - sentAt) / VOICE_MS);
+        const got = voicesFrom(lis.user, flo.id, since).length;
+        const hint = `a token bucket per user: ${VOICE_BURST} VOICE at once, then one per ${VOICE_MS} ms; a VOICE without a token is dropped, not forwarded, and the connection stays`;
+        expect(got >= VOICE_BURST && got <= allowed && !flo.user.isClosed, '30 VOICE at once were not limited to the burst', {
+          expected: `${VOICE_BURST} to ${allowed} of Flo's 30 VOICE forwarded to Lis, and Flo still connected`,
+          actual: `${got} forwarded; Flo ${flo.user.isClosed ? 'was disconnected' : 'is connected'}`,
+          hint,
+        });
+        const leftSince = lis.user.mark();
+        flo.user.send(Buffer.concat(packets(12, Array.from({ length: 1_000 }, () => 60)).map((p, i) => voice(i + 30, p))));
+        const error = await flo.user.waitForFrame('ERROR "rate_limited"', (f) => f.type === ERROR, { timeoutMs: ANNOUNCE_DEADLINE_MS * 3, hint: 'more than 250 VOICE dropped within 5 s: ERROR rate_limited, then close' });
+        expect(jsonOf(error).code === 'rate_limited', 'a VOICE flood got the wrong ERROR', { expected: 'ERROR {"code": "rate_limited", ...}', actual: describe(error), hint });
+        await flo.user.waitForClose(3_000, 'the server to close the flooder after ERROR');
+        await lis.user.waitForFrame(`LEFT {"id":${flo.id},"name":"Flo","reason":"error"}`, isAbout(LEFT, flo, 'error'), { since: leftSince, timeoutMs: ANNOUNCE_DEADLINE_MS, hint: 'a user disconnected for an error is announced with LEFT "error"' });
+        const total = voicesFrom(lis.user, flo.id, since).length;
+        const allowedTotal = VOICE_BURST + Math.ceil((performance.now() - sentAt) / VOICE_MS);
+        expect(total <= allowedTotal, 'the flood was forwarded', { expected: `at most ${allowedTotal} of Flo's 1030 VOICE forwarded`, actual: `${total}`, hint });
+      }),
+  },
+  {
+    name: 'errors: HELLO without or with another "protocol" gets wrong_protocol; VOICE before HELLO not_joined; a VOICE header too short gets bad_voice_size, too long frame_too_large',
+    run: (context) =>
+      withParty(context, TYPE_NAMES, async (party) => {
+        const rogue = async (bytes: Buffer, code: string, hint: string) => {
+          const client = await WireClient.connect(context.server.host, context.server.port);
+          client.send(bytes);
+          await expectError(client, code, hint, TYPE_NAMES);
+        };
+        await Promise.all([
+          rogue(hello({ name: 'Old', room: 'lobby' }), 'wrong_protocol', 'a HELLO without "protocol" comes from a client of stage 04 or earlier: ERROR wrong_protocol, checked before the name and room'),
+          rogue(hello({ name: 'Old', room: 'lobby', protocol: 'voice-chat/04' }), 'wrong_protocol', 'a HELLO whose "protocol" is not "voice-chat/05": ERROR wrong_protocol'),
+          rogue(hello({ protocol: 'voice-chat/04' }), 'wrong_protocol', 'the protocol is checked before the name and room fields'),
+          rogue(voice(0, Buffer.of(0xf8)), 'not_joined', 'VOICE is only accepted after a successful HELLO'),
+        ]);
+        // Headers alone: the answer must come before any payload (there is none to wait for).
+        const cases: [Buffer, string, string][] = [
+          [Buffer.from([VOICE, 0, 0, 0, 2]), 'bad_voice_size', 'a VOICE declaring 2 payload bytes has no Opus packet: ERROR bad_voice_size on the header, before waiting for the payload'],
+          [Buffer.from([VOICE, 0, 0, 0, 0]), 'bad_voice_size', 'an empty VOICE: ERROR bad_voice_size'],
+          [Buffer.from([VOICE, 0, 0, (MAX_CLIENT_VOICE_BYTES + 1) >> 8, (MAX_CLIENT_VOICE_BYTES + 1) & 0xff]), 'frame_too_large', `a VOICE declaring more than ${MAX_CLIENT_VOICE_BYTES} payload bytes: ERROR frame_too_large on the header`],
+        ];
+        for (const [i, [header, code, hint]] of cases.entries()) {
+          const listener = await joinRoom(party, `Lis${i}`, `err-${i}`);
+          const offender = await joinRoom(party, `Eve${i}`, `err-${i}`);
+          const since = listener.user.mark();
+          offender.user.send(header);
+          const error = await offender.user.waitForFrame(`ERROR "${code}"`, (f) => f.type === ERROR, { timeoutMs: ANNOUNCE_DEADLINE_MS * 2, hint });
+          expect(jsonOf(error).code === code, `a bad VOICE header got the wrong ERROR`, { expected: `ERROR {"code": "${code}", ...}`, actual: describe(error), sent: header, hint });
+          await offender.user.waitForClose(3_000, 'the server to close the connection after ERROR', hint);
+          await listener.user.waitForFrame(`LEFT {"id":${offender.id},"name":"Eve${i}","reason":"error"}`, isAbout(LEFT, offender, 'error'), { since, timeoutMs: ANNOUNCE_DEADLINE_MS, hint: 'announce a user closed for an error with LEFT "error"' });
+        }
+        // The largest packet is fine: it was forwarded in the forwarding check; here nobody else heard the errors.
+        const ada = await joinRoom(party, 'Ada', 'err-quiet');
+        await barrier(ada.user);
+        expectNever(ada.user, (f) => f.type === VOICE || f.type === LEFT, 'another room heard about the offenders', 'nothing in err-quiet', 'errors concern the offender\'s room only');
+      }),
+  },
+  // Over the hostile cases' raw connections: they count forwarded VOICE and keep up with a flood's answers.
+  joinFloodRule(WIRES['05']),
+];
