@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findStage } from '../conformance/stages.ts';
+import { hostileChecks } from '../conformance/hostile/hostile-checks.ts';
 import type { CheckReport, GradeReport } from '../grading/report.ts';
 import { mutants, type Mutant } from './fixtures/mutants.ts';
 import { repoRoot } from '../conformance/harness/checks.ts';
@@ -45,7 +46,7 @@ function gradeMutant(mutant: Mutant): Promise<Grading> {
     const built = buildMutant(mutant);
     const json = join(scratch, `${mutant.name}.json`);
     try {
-      const run = await runCommand(`"${process.execPath}" --import tsx grading/grade.ts`, ['--stage', mutant.stage, '--server', built.serverCommand, '--only', mutant.only, '--json', json], {
+      const run = await runCommand(`"${process.execPath}" --import tsx grading/grade.ts`, ['--stage', mutant.stage, '--server', built.serverCommand, '--only', mutant.only, ...(mutant.robustness ? [] : ['--no-robustness']), '--json', json], {
         cwd: repoRoot,
         env: { ...process.env, INIT_CWD: repoRoot },
         timeoutMs: 120_000,
@@ -63,9 +64,11 @@ function gradeMutant(mutant: Mutant): Promise<Grading> {
   });
 }
 
-/** The server checks of the mutant's stage that its --only selects, as the grader plans them. */
+/** The server checks of the mutant's stage that its --only selects, as the grader plans them (the robustness section's last). */
 function selectedChecks(mutant: Mutant): string[] {
-  return findStage(mutant.stage)!.checks.filter((check) => (check.subject ?? 'server') === 'server' && check.name.includes(mutant.only)).map((check) => check.name);
+  const stage = findStage(mutant.stage)!;
+  const hostile = mutant.robustness ? hostileChecks(stage.wire!) : [];
+  return [...stage.checks, ...hostile].filter((check) => (check.subject ?? 'server') === 'server' && check.name.includes(mutant.only)).map((check) => check.name);
 }
 
 const failureText = (check: CheckReport | undefined) => (check?.failure ? Object.values(check.failure).join('\n') : '(no failure recorded)');
@@ -94,7 +97,7 @@ for (const mutant of mutants) {
     const { run, report } = await gradings.get(mutant.name)!;
     t.equal(run.exitCode, 1, 'the grader exits 1: a check failed', { stdout: run.stdout, stderr: run.stderr });
     t.ok(report, 'the grader wrote its JSON report');
-    const checks = report?.checks ?? [];
+    const checks = [...(report?.checks ?? []), ...(report?.robustness?.checks ?? [])];
     t.same(checks.map((check) => check.name), selectedChecks(mutant), 'the selected checks ran, in order');
     for (const { check: start, says } of mutant.caughtBy) {
       const check = checks.find((c) => c.name.startsWith(start));

@@ -25,6 +25,7 @@ export function slowConsumer(wire: StageWire): Check {
   const deadlineMs = SLOW_CONSUMER_DEADLINE_MS;
   return {
     name: `hostile ${wire.id}: a client that never reads is disconnected (slow_consumer) and does not stall the others`,
+    timeLimitMs: deadlineMs + 30_000,
     run: async (context) => {
       const server = findServerProcess(context.server.port);
       const unmeasured = new Unmeasured();
