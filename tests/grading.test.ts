@@ -131,7 +131,7 @@ t.test('stage 01: a server that never times out a silent connection fails exactl
   const { run, report } = await gradings.noTimeout01;
   t.equal(run.exitCode, 1);
   t.same(failedNames(report), ['drops a client that sends nothing, after about 10 s (ERR timeout)']);
-  t.match(failureText(report, 'drops a client'), /timed out while waiting for an error line "ERR timeout/);
+  t.match(failureText(report, 'drops a client'), /the greeting timeout is not 10 s: no ERR timeout within 16\.1 s/);
   t.same(report?.checks.map((check) => check.name), namesOf(stage01.checks, 'server'), 'grading a server runs only the server checks');
   t.match(run.stdout, /^FAIL {2}drops a client that sends nothing/m);
   t.match(run.stdout, new RegExp(`^score: ${report!.total - 1}/${report!.total} checks passed$`, 'm'));
@@ -154,9 +154,9 @@ t.test('stage 01: a server that answers without the comma fails the greeting che
 
 t.test('stage 01: a server that ignores the limits fails the limit checks and nothing else', async (t) => {
   const { report } = await gradings.noLimits01;
-  t.same(failedNames(report), ['refuses a name of 33 characters (ERR bad_name)', 'refuses an over-long greeting without waiting for its end (ERR too_long)']);
+  t.same(failedNames(report), ['refuses a name of 33 characters (ERR bad_name)', 'refuses a greeting past 256 bytes as soon as byte 257 arrives (ERR too_long); a line of 256 is read whole']);
   t.match(failureText(report, 'refuses a name of 33'), /expected error code bad_name[\s\S]*OK Hello, x{33}!/);
-  t.match(failureText(report, 'refuses an over-long'), /ERR too_long/);
+  t.match(failureText(report, 'refuses a greeting past 256 bytes'), /ERR too_long/);
 });
 
 t.test('a server command that exits at once fails every check with that reason, quickly', async (t) => {
@@ -253,7 +253,7 @@ t.test('stage 02', async (t) => {
   t.test('a server that never times out a silent connection fails the handshake timeout check', async (t) => {
     const { report } = await gradings.noTimeout02;
     t.same(failedNames(report), [all.find((check) => check.name.includes('sends no HELLO'))!.name]);
-    t.match(failureText(report, 'drops a connection that sends no HELLO'), /timed out while waiting for ERROR "handshake_timeout"/);
+    t.match(failureText(report, 'drops a connection that sends no HELLO'), /the handshake timeout is not 5 s: no ERROR handshake_timeout within 7\.6 s/);
   });
   t.end();
 });

@@ -11,6 +11,7 @@ import { floodFrame, memoryLimitFor, playViolations, sendAll, sleep, withSteadyP
 import { expectBoundedGrowth, expectErrorAndClose, expectNoHostileText, expectServerServes, peakGrowthDuring } from './expectations.ts';
 import { frame, jsonFrame } from './frames.ts';
 import { FUZZ_ROOM, fuzzCase } from './fuzz-case.ts';
+import { closeAfterError } from './close-after-error-check.ts';
 import { connectionLimit } from './connection-limit-check.ts';
 import { joinFlood } from './join-flood-check.ts';
 import { ListeningUser } from './listening-user.ts';
@@ -282,6 +283,7 @@ export function hostileChecks(wire: StageWire): Check[] {
     violationsAfterJoining(wire),
     flood(wire),
     handshakeTimeouts(wire),
+    closeAfterError(wire),
     connectionLimit(wire),
     churn(wire),
     ...(wire.moves === undefined ? [] : [joinFlood(wire)]), // stages with rooms: a flood of moves
