@@ -13,6 +13,7 @@ import { frame, jsonFrame } from './frames.ts';
 import { FUZZ_ROOM, fuzzCase } from './fuzz-case.ts';
 import { closeAfterError } from './close-after-error-check.ts';
 import { connectionLimit } from './connection-limit-check.ts';
+import { userLimit } from './user-limit-check.ts';
 import { joinFlood } from './join-flood-check.ts';
 import { ListeningUser } from './listening-user.ts';
 import { runFuzzCase } from './run-fuzz-case.ts';
@@ -285,6 +286,7 @@ export function hostileChecks(wire: StageWire): Check[] {
     handshakeTimeouts(wire),
     closeAfterError(wire),
     connectionLimit(wire),
+    ...(wire.maxUsers === undefined ? [] : [userLimit({ ...wire, maxUsers: wire.maxUsers })]),
     churn(wire),
     ...(wire.moves === undefined ? [] : [joinFlood(wire)]), // stages with rooms: a flood of moves
   ];
