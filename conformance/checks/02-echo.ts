@@ -266,7 +266,10 @@ const definitions: Check[] = [
   {
     name: 'welcomes a user: WELCOME repeats the name and states 48000 Hz, 960 samples',
     async run(context) {
-      const client = await join(context, 'Ada');
+      await leave(await join(context, 'Ada')); // the slot is free
+      const client = await connect(context);
+      client.send(hello('Ada'));
+      await expectWelcome(client, 'Ada'); // the name, "sample_rate" and "frame_samples" (join() reads only the name)
       await leave(client);
     },
   },
