@@ -329,6 +329,12 @@ export const serverChecks: Check[] = [
         leo.send(bye());
         await leo.waitForClose(2_000, 'the server to close the connection after BYE');
         await expectRoomCount(watcher, 'brief-1', 1, 'a room with one member left is not listed with 1', hint);
+        // The name promises "bye" too: a room whose only member leaves with BYE disappears.
+        const lou = await party.join('Lou', inRoom('brief-3'));
+        await expectRoomCount(watcher, 'brief-3', 1, 'a room with one member is not listed with 1', hint);
+        lou.send(bye());
+        await lou.waitForClose(2_000, 'the server to close the connection after BYE');
+        await expectRoomCount(watcher, 'brief-3', undefined, 'a room whose last member left with BYE is still listed', hint);
         let since = lena.mark();
         lena.send(join('brief-2'));
         await expectUsers(lena, 'brief-2', ['Lena'], since, 'after a move, send the mover USERS for the new room');
