@@ -100,7 +100,7 @@ function flood(wire: StageWire): Check {
   const room = 'hostile-c';
   return {
     name: wire.mixes
-      ? `hostile ${wire.id}: a client sending ${frames} frames at once adds no latency (at most the jitter buffer) and no memory`
+      ? `hostile ${wire.id}: a client sending ${frames} frames at once adds no latency (at most the jitter buffer), and memory stays bounded`
       : `hostile ${wire.id}: a client sending ${frames} frames at once gets echoes in order, and memory stays bounded`,
     run: async (context) => {
       const server = findServerProcess(context.server.port);
