@@ -14,6 +14,7 @@ import { FUZZ_ROOM, fuzzCase } from './fuzz-case.ts';
 import { closeAfterError } from './close-after-error-check.ts';
 import { connectionLimit } from './connection-limit-check.ts';
 import { userLimit } from './user-limit-check.ts';
+import { sendLimit } from './send-limit-check.ts';
 import { joinFlood } from './join-flood-check.ts';
 import { ListeningUser } from './listening-user.ts';
 import { runFuzzCase } from './run-fuzz-case.ts';
@@ -289,5 +290,6 @@ export function hostileChecks(wire: StageWire): Check[] {
     ...(wire.maxUsers === undefined ? [] : [userLimit({ ...wire, maxUsers: wire.maxUsers })]),
     churn(wire),
     ...(wire.moves === undefined ? [] : [joinFlood(wire)]), // stages with rooms: a flood of moves
+    ...(wire.moves === undefined ? [] : [sendLimit(wire)]), // stages with LIST_ROOMS: answers never read
   ];
 }
