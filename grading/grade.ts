@@ -93,7 +93,7 @@ async function grade(options: GradeOptions): Promise<number> {
 
   if (outcomes.length > 0) console.log(`\n${scoreText(outcomes)}`);
   if (robustness.length > 0) console.log(`robustness ${scoreText(robustness)}`);
-  else if (options.stage.wire !== undefined && !options.checkSetup) console.log('robustness: not graded (add --robustness to grade the server against hostile clients)');
+  else if (options.stage.wire !== undefined && !options.checkSetup) console.log('robustness: not graded (--no-robustness, or --only selected none of the hostile checks)');
   const passed = outcomes.filter((outcome) => outcome.passed).length;
   const skipped = outcomes.filter((outcome) => outcome.skipped !== undefined).length;
   if (options.json !== undefined) {

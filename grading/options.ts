@@ -4,7 +4,8 @@ import { dashDashHint, swallowedOptions } from '../shared/npm-swallowed.ts';
 import { findStage, stages, type Stage } from '../conformance/stages.ts';
 
 export const USAGE = `usage: npm run grade -- --stage NN [--server "CMD {port}"] [--client "CMD"] [--json FILE]
-                      [--check-setup] [--only TEXT] [--robustness] [--ready-timeout SECONDS] [--check-timeout SECONDS]
+                      [--check-setup] [--only TEXT] [--no-robustness] [--slow-consumer]
+                      [--ready-timeout SECONDS] [--check-timeout SECONDS]
        npm run grade -- --stage NN --list
 
   --stage NN          the stage to grade: ${stages.map((stage) => `${stage.id} (${stage.folder})`).join(', ')}
@@ -16,9 +17,12 @@ export const USAGE = `usage: npm run grade -- --stage NN [--server "CMD {port}"]
   --json FILE         also write the report as JSON (for collecting a class's results)
   --check-setup       only start the server and check its ready line and that it accepts a connection
   --only TEXT         only the checks whose name contains TEXT
-  --robustness        also grade the server against hostile clients (bad frames, a seeded fuzz
-                      sample, floods, idle and excess connections, churn; stages 02 on), as a
-                      separate "robustness" section and score (about a minute more)
+  --no-robustness     skip the robustness section: by default (stages 02 on) the server is also
+                      graded against hostile clients (bad frames, a seeded fuzz sample, floods,
+                      idle and excess connections, churn), as a separate section and score
+                      (about a minute more); --only selects among those checks too
+  --slow-consumer     add the slow-consumer check to the robustness section (a client that never
+                      reads must be disconnected: up to a minute more, as the kernels buffer first)
   --list              print the stage's checks (what each grades) and exit
   --ready-timeout S   how long to wait for the ready line (default 20 s)
   --check-timeout S   the most one check may take before it counts as hung (default 60 s)
@@ -33,8 +37,10 @@ export interface GradeOptions {
   json?: string;
   checkSetup: boolean;
   list: boolean;
-  /** Also run the stage's hostile checks, reported as their own section. */
+  /** Also run the stage's hostile checks, reported as their own section (the default from stage 02 on). */
   robustness: boolean;
+  /** Add the slow-consumer check (a minute) to the robustness section. */
+  slowConsumer: boolean;
   only?: string;
   readyTimeoutMs?: number;
   checkTimeoutMs?: number;
@@ -52,6 +58,8 @@ const OPTIONS = {
   only: { type: 'string' },
   list: { type: 'boolean', default: false },
   robustness: { type: 'boolean', default: false },
+  'no-robustness': { type: 'boolean', default: false },
+  'slow-consumer': { type: 'boolean', default: false },
   'ready-timeout': { type: 'string' },
   'check-timeout': { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
@@ -76,7 +84,8 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = proces
   if (values.server !== undefined && values.server.trim() === '') return { usageError: '--server needs a command' };
   if (values.client !== undefined && values.client.trim() === '') return { usageError: '--client needs a command' };
   if (values['check-setup'] && values.client !== undefined) return { usageError: '--check-setup checks a server: give --server, not --client' };
-  if (values.robustness && stage.wire === undefined) return { usageError: `--robustness: stage ${stage.id} has no framed wire to attack (stages 02 on)` };
+  if ((values.robustness || values['slow-consumer']) && stage.wire === undefined) return { usageError: `--robustness / --slow-consumer: stage ${stage.id} has no framed wire to attack (stages 02 on)` };
+  if (values['no-robustness'] && (values.robustness || values['slow-consumer'])) return { usageError: '--no-robustness contradicts --robustness and --slow-consumer' };
   const readyTimeoutMs = milliseconds(values['ready-timeout']);
   const checkTimeoutMs = milliseconds(values['check-timeout']);
   if (Number.isNaN(readyTimeoutMs) || Number.isNaN(checkTimeoutMs)) return { usageError: '--ready-timeout and --check-timeout take a number of seconds above 0' };
@@ -88,7 +97,10 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = proces
       json: values.json,
       checkSetup: values['check-setup'],
       list: values.list,
-      robustness: values.robustness,
+      // On by default: a server right on every protocol check that crashes on a malformed frame
+      // must not get a full grade. (--robustness, the old opt-in, is still accepted.)
+      robustness: stage.wire !== undefined && !values['no-robustness'],
+      slowConsumer: values['slow-consumer'],
       only: values.only,
       readyTimeoutMs,
       checkTimeoutMs,

@@ -3,6 +3,7 @@ import { clientCommand, serverCommand, type Check, type CheckSubject } from '../
 import type { GradeOptions } from './options.ts';
 import { setupCheck } from './setup-check.ts';
 import { hostileChecks } from '../conformance/hostile/hostile-checks.ts';
+import { slowConsumer } from '../conformance/hostile/slow-consumer-check.ts';
 
 export interface GradingPlan {
   serverCommand: string;
@@ -10,7 +11,7 @@ export interface GradingPlan {
   /** The subjects graded: a server and/or a client. */
   subjects: CheckSubject[];
   checks: Check[];
-  /** The hostile checks (--robustness), graded and scored as a section of their own. */
+  /** The hostile checks (on by default from stage 02; --no-robustness skips them), graded and scored as a section of their own. */
   robustnessChecks: Check[];
 }
 
@@ -27,7 +28,7 @@ export function planGrading(options: GradeOptions): GradingPlan {
     ? [setupCheck]
     : stage.checks.filter((check) => subjects.includes(check.subject ?? 'server') && (options.only === undefined || check.name.includes(options.only)));
   const robustnessChecks = options.robustness && stage.wire !== undefined && !options.checkSetup && subjects.includes('server')
-    ? hostileChecks(stage.wire).filter((check) => options.only === undefined || check.name.includes(options.only))
+    ? [...hostileChecks(stage.wire), ...(options.slowConsumer ? [slowConsumer(stage.wire)] : [])].filter((check) => options.only === undefined || check.name.includes(options.only))
     : [];
   return {
     robustnessChecks,

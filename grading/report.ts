@@ -31,7 +31,7 @@ export interface GradeReport {
   skipped: number;
   total: number;
   checks: CheckReport[];
-  /** The hostile checks (--robustness), scored apart; null when not graded. */
+  /** The hostile checks (graded by default from stage 02; --no-robustness skips them), scored apart; null when not graded. */
   robustness: { passed: number; skipped: number; total: number; checks: CheckReport[] } | null;
 }
 

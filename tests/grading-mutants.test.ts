@@ -1,4 +1,4 @@
-// The checks of stages 03 and 04, tested: each mutant of a reference server (tests/fixtures/mutants.ts:
+// The checks of stages 01 to 04, tested: each mutant of a reference server (tests/fixtures/mutants.ts:
 // the reference with one planted bug) is graded by grading/grade.ts as a child process, exactly as
 // an instructor would grade a student, and must fail the check meant to catch its bug, with a
 // message that names the bug, while the other checks it runs still pass.
@@ -7,13 +7,15 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findStage } from '../conformance/stages.ts';
+import { hostileChecks } from '../conformance/hostile/hostile-checks.ts';
+import { slowConsumer } from '../conformance/hostile/slow-consumer-check.ts';
 import type { CheckReport, GradeReport } from '../grading/report.ts';
 import { mutants, type Mutant } from './fixtures/mutants.ts';
 import { repoRoot } from '../conformance/harness/checks.ts';
 import { buildMutant } from './support/mutant.ts';
 import { runCommand, type CommandResult } from '../conformance/harness/run-command.ts';
 
-t.setTimeout(240_000);
+t.setTimeout(480_000); // the slow-consumer mutant alone takes about a minute
 
 const scratch = mkdtempSync(join(tmpdir(), 'grading-mutants-'));
 t.teardown(() => rmSync(scratch, { recursive: true, force: true }));
@@ -45,7 +47,7 @@ function gradeMutant(mutant: Mutant): Promise<Grading> {
     const built = buildMutant(mutant);
     const json = join(scratch, `${mutant.name}.json`);
     try {
-      const run = await runCommand(`"${process.execPath}" --import tsx grading/grade.ts`, ['--stage', mutant.stage, '--server', built.serverCommand, '--only', mutant.only, '--json', json], {
+      const run = await runCommand(`"${process.execPath}" --import tsx grading/grade.ts`, ['--stage', mutant.stage, '--server', built.serverCommand, '--only', mutant.only, ...(mutant.robustness === undefined ? ['--no-robustness'] : mutant.robustness === 'with-slow-consumer' ? ['--slow-consumer'] : []), '--json', json], {
         cwd: repoRoot,
         env: { ...process.env, INIT_CWD: repoRoot },
         timeoutMs: 120_000,
@@ -63,9 +65,11 @@ function gradeMutant(mutant: Mutant): Promise<Grading> {
   });
 }
 
-/** The server checks of the mutant's stage that its --only selects, as the grader plans them. */
+/** The server checks of the mutant's stage that its --only selects, as the grader plans them (the robustness section's last). */
 function selectedChecks(mutant: Mutant): string[] {
-  return findStage(mutant.stage)!.checks.filter((check) => (check.subject ?? 'server') === 'server' && check.name.includes(mutant.only)).map((check) => check.name);
+  const stage = findStage(mutant.stage)!;
+  const hostile = mutant.robustness === undefined ? [] : [...hostileChecks(stage.wire!), ...(mutant.robustness === 'with-slow-consumer' ? [slowConsumer(stage.wire!)] : [])];
+  return [...stage.checks, ...hostile].filter((check) => (check.subject ?? 'server') === 'server' && check.name.includes(mutant.only)).map((check) => check.name);
 }
 
 const failureText = (check: CheckReport | undefined) => (check?.failure ? Object.values(check.failure).join('\n') : '(no failure recorded)');
@@ -94,7 +98,7 @@ for (const mutant of mutants) {
     const { run, report } = await gradings.get(mutant.name)!;
     t.equal(run.exitCode, 1, 'the grader exits 1: a check failed', { stdout: run.stdout, stderr: run.stderr });
     t.ok(report, 'the grader wrote its JSON report');
-    const checks = report?.checks ?? [];
+    const checks = [...(report?.checks ?? []), ...(report?.robustness?.checks ?? [])];
     t.same(checks.map((check) => check.name), selectedChecks(mutant), 'the selected checks ran, in order');
     for (const { check: start, says } of mutant.caughtBy) {
       const check = checks.find((c) => c.name.startsWith(start));
@@ -110,7 +114,7 @@ for (const mutant of mutants) {
 }
 
 t.test('building a mutant fails loudly when its text is not in the reference exactly once, and leaves nothing behind', async (t) => {
-  const base = mutants[0]!;
+  const base = mutants.find((mutant) => mutant.file === '03-multiuser/server.ts')!; // the messages below name its file
   const folder = join(repoRoot, `.mutant-${process.pid}-stale`);
   t.throws(() => buildMutant({ ...base, name: 'stale', find: 'text that the reference server does not contain' }), /mutant "stale": the text to find occurs 0 times in 03-multiuser\/server\.ts \(it must occur exactly once\)/);
   t.notOk(existsSync(folder), 'no folder left after a failed build');

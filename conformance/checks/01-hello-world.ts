@@ -1,7 +1,7 @@
 // Stage 01's checks: the hello-world protocol, asserted over raw sockets and through the
 // client's command line. They use only the protocol in 01-hello-world/README.md, so they grade
 // an implementation in any language.
-import { expectDuration, timingWindow } from '../harness/tolerance.ts';
+import { expectDuration, expectWithinWindow, timingWindow } from '../harness/tolerance.ts';
 import { expect, type Check, type CheckContext } from '../harness/checks.ts';
 import { FakeServer } from '../harness/fake-server.ts';
 import { runCommand } from '../harness/run-command.ts';
@@ -11,6 +11,8 @@ import { errorLines, hasStackTrace } from '../harness/program-output.ts';
 
 /** The documented greeting timeout, and the slack a busy machine needs. */
 const GREETING_TIMEOUT_MS = 10_000;
+/** The documented longest greeting line, "\n" included. */
+const MAX_LINE_BYTES = 256;
 
 async function connect({ server }: CheckContext): Promise<WireClient> {
   return WireClient.connect(server.host, server.port);
@@ -147,10 +149,12 @@ export const checks: Check[] = [
     run: (context) => expectError(context, Buffer.from([...Buffer.from('HELLO A'), 0xc3, 0x28, 0x0a]), 'bad_utf8', 'decode the line as UTF-8 strictly; 0xc3 0x28 is not valid UTF-8'),
   },
   {
-    name: 'refuses an over-long greeting without waiting for its end (ERR too_long)',
+    name: `refuses a greeting past ${MAX_LINE_BYTES} bytes as soon as byte ${MAX_LINE_BYTES + 1} arrives (ERR too_long); a line of ${MAX_LINE_BYTES} is read whole`,
     async run(context) {
-      // 300 bytes and no newline: the server must not wait for more (or buffer forever).
-      await expectError(context, `HELLO ${'a'.repeat(294)}`, 'too_long', 'a greeting line is at most 256 bytes including "\\n": answer as soon as more arrive');
+      // 257 bytes and no newline: the server must not wait for more (or buffer forever).
+      await expectError(context, `HELLO ${'a'.repeat(MAX_LINE_BYTES + 1 - 6)}`, 'too_long', `the greeting limit is ${MAX_LINE_BYTES} bytes, "\\n" included: answer as soon as byte ${MAX_LINE_BYTES + 1} arrives without a newline`);
+      // A line of exactly 256 bytes fits: its (too long) name is judged, so the answer is bad_name.
+      await expectError(context, `HELLO ${'a'.repeat(MAX_LINE_BYTES - 7)}\n`, 'bad_name', `the greeting limit is ${MAX_LINE_BYTES} bytes, "\\n" included: a line of ${MAX_LINE_BYTES} bytes is read whole (and its 249-character name refused)`);
     },
   },
   {
@@ -159,7 +163,7 @@ export const checks: Check[] = [
       const client = await connect(context);
       const started = Date.now();
       const window = timingWindow(GREETING_TIMEOUT_MS);
-      const line = await client.readLine(window.latestMs, 'an error line "ERR timeout <reason>"', `close silent connections after ${GREETING_TIMEOUT_MS / 1000} s`);
+      const line = await expectWithinWindow(client.readLine(window.latestMs, 'an error line "ERR timeout <reason>"', `close silent connections after ${GREETING_TIMEOUT_MS / 1000} s`), window, 'the greeting timeout', 'ERR timeout');
       const waited = Date.now() - started;
       expect(/^ERR timeout \S/.test(line), 'expected error code timeout', {
         expected: '"ERR timeout <reason>\\n"', actual: JSON.stringify(line), received: client.received,

@@ -1,7 +1,7 @@
 // Stage 02's checks: the voice-echo protocol, asserted over raw sockets and through the
 // client's command line. They use only the protocol in 02-echo/README.md (nothing from
 // 02-echo/ is imported), so they grade an implementation in any language.
-import { expectDuration, timingWindow } from '../harness/tolerance.ts';
+import { expectDuration, expectWithinWindow, timingWindow } from '../harness/tolerance.ts';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join as joinPath } from 'node:path';
@@ -269,7 +269,10 @@ const definitions: Check[] = [
   {
     name: 'welcomes a user: WELCOME repeats the name and states 48000 Hz, 960 samples',
     async run(context) {
-      const client = await join(context, 'Ada');
+      await leave(await join(context, 'Ada')); // the slot is free
+      const client = await connect(context);
+      client.send(hello('Ada'));
+      await expectWelcome(client, 'Ada'); // the name, "sample_rate" and "frame_samples" (join() reads only the name)
       await leave(client);
     },
   },
@@ -406,10 +409,10 @@ const definitions: Check[] = [
       const client = await connect(context);
       const started = Date.now();
       const window = timingWindow(HANDSHAKE_TIMEOUT_MS);
-      const frame = await readFrame(client, 'ERROR "handshake_timeout"', {
+      const frame = await expectWithinWindow(readFrame(client, 'ERROR "handshake_timeout"', {
         timeoutMs: window.latestMs,
         hint: `a connection without a valid HELLO after ${HANDSHAKE_TIMEOUT_MS / 1000} s gets ERROR handshake_timeout and is closed`,
-      });
+      }), window, 'the handshake timeout', 'ERROR handshake_timeout');
       const waited = Date.now() - started;
       const parsed = jsonObjectOf(frame.payload);
       expect(frame.type === ERROR && 'object' in parsed && parsed.object.code === 'handshake_timeout', 'expected ERROR "handshake_timeout"', {

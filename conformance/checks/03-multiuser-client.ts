@@ -192,6 +192,12 @@ export const clientChecks: Check[] = [
         actual: `missing: ${missing.join(', ')}; ${describeRun(result)}`,
         hint: 'print the user list when it arrives, and one line per JOINED, LEFT (with its reason) and SPEAKING',
       });
+      // "who leaves and why": Bob is in USERS too, so the leave shows only as a line naming him with the reason.
+      expect(/Bob[^\n]*lost|lost[^\n]*Bob/.test(result.stdout), 'the client did not show who left and why', {
+        expected: 'a line naming Bob with the reason "lost" after LEFT {"name":"Bob","reason":"lost"} (the README\'s plain line: "left: Bob (lost)")',
+        actual: describeRun(result),
+        hint: 'on LEFT, print one line with the name and the reason',
+      });
       // Bob is named by USERS and LEFT too: only a line about speaking shows that SPEAKING was read.
       expect(/speak[^\n]*Bob|Bob[^\n]*speak/i.test(result.stdout), 'the client did not show who speaks', {
         expected: 'a line naming Bob as speaking after SPEAKING {"speakers":["Bob"]} (the README\'s plain line: "speaking: Bob")',

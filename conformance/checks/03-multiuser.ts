@@ -6,7 +6,7 @@
 // mixed frame compared sample for sample with the clipped sum of some of the OTHER talkers).
 import { FRAME_BYTES, FRAME_MS } from '#shared/audio/format.ts';
 import { expect, type Check } from '../harness/checks.ts';
-import { explainWrongMix, expectMixes, sleep, squareFrame, TAIL_MS, talk, toneFrame, type Talker } from '../harness/exact-mixes.ts';
+import { explainWrongMix, expectMixes, minimumMixes, sleep, squareFrame, TAIL_MS, talk, toneFrame, type Talker } from '../harness/exact-mixes.ts';
 import { frameBytes, hexType, jsonFrameBytes } from '../harness/frame-wire.ts';
 import type { FramedUser, ReceivedFrame } from '../harness/framed-user.ts';
 import { standingBacklogCheck } from '../harness/backlog-check.ts';
@@ -169,7 +169,7 @@ export const serverChecks: Check[] = [
         const bob = await party.join('Bob L');
         const adaVoice = toneFrame(400, TONE_AMPLITUDE);
         const since = [ada.mark(), bob.mark()] as const;
-        await talk([{ user: ada, pcm: adaVoice }], 25);
+        const timing = await talk([{ user: ada, pcm: adaVoice }], 25);
         await sleep(TAIL_MS);
         const adaGot = ada.framesOfType(AUDIO, since[0]);
         expect(adaGot.length === 0, 'a lone talker was sent audio', {
@@ -179,7 +179,7 @@ export const serverChecks: Check[] = [
           hint: 'mix for each listener the sum of everyone ELSE; when nobody else contributed this tick, send that listener nothing',
         });
         expectMixes(bob, since[1], [{ user: ada, pcm: adaVoice }], [{ user: ada, pcm: adaVoice }], {
-          minFrames: 12, minFullShare: 0.9, hint: 'a listener gets the talker\'s frame unchanged when only one person talks',
+          minFrames: minimumMixes(timing), minFullShare: 0.9, hint: 'a listener gets the talker\'s frame unchanged when only one person talks',
         });
       }),
   },
@@ -194,15 +194,14 @@ export const serverChecks: Check[] = [
         ];
         const listener = await party.join('Dave M');
         const marks = [...talkers.map((t) => t.user.mark()), listener.mark()];
-        const ticks = 75; // 1.5 s
-        await talk(talkers, ticks);
+        const timing = await talk(talkers, 75); // 1.5 s
         await sleep(TAIL_MS);
         const hint = 'each tick: add the samples of every talker\'s frame (no averaging), then give each listener that sum minus their own frame, clipped to 16 bits';
         for (const [i, talker] of talkers.entries()) {
           const others = talkers.filter((other) => other !== talker);
-          expectMixes(talker.user, marks[i]!, others, talkers, { minFrames: ticks / 2, minFullShare: 0.5, hint });
+          expectMixes(talker.user, marks[i]!, others, talkers, { minFrames: minimumMixes(timing), minFullShare: 0.5, hint });
         }
-        expectMixes(listener, marks[3]!, talkers, talkers, { minFrames: ticks / 2, minFullShare: 0.5, hint });
+        expectMixes(listener, marks[3]!, talkers, talkers, { minFrames: minimumMixes(timing), minFullShare: 0.5, hint });
       }),
   },
   {
@@ -216,11 +215,11 @@ export const serverChecks: Check[] = [
         ];
         const listener = await party.join('Ears');
         const since = listener.mark();
-        await talk(talkers, 40);
+        const timing = await talk(talkers, 40);
         await sleep(TAIL_MS);
         // Both talkers send the same frame, so "one of them" is 30000 and "both" must be 32767.
         expectMixes(listener, since, talkers, talkers, {
-          minFrames: 20, minFullShare: 0.5,
+          minFrames: minimumMixes(timing), minFullShare: 0.5,
           hint: 'add in a wider integer (30000 + 30000 = 60000), then clip to 32767 / -32768; a 16-bit sum wraps around to -5536',
         });
         expect(listener.framesOfType(AUDIO, since).some((frame) => frame.payload.readInt16LE(0) === 32_767 && frame.payload.readInt16LE(FRAME_BYTES - 2) === -32_768), 'no clipped frame seen', {
@@ -292,14 +291,13 @@ export const serverChecks: Check[] = [
           { user: hog, pcm: hogVoice },
         ];
         const marks = [ada.mark(), bob.mark(), carol.mark()];
-        const ticks = 100; // 2 s
-        await talk(talkers, ticks);
+        const timing = await talk(talkers, 100); // 2 s
         await sleep(TAIL_MS);
         const hint = 'never wait for a client that does not read: skip its audio when its send buffer is full, keep ticking for everyone else; mix at most ONE frame per talker per tick (a jitter buffer that drops the oldest)';
         // "Most are full" is not required here: the hog's queue empties and refills at its own pace.
-        expectMixes(ada, marks[0]!, [talkers[1]!, talkers[2]!], talkers, { minFrames: ticks / 2, minFullShare: 0, hint });
-        expectMixes(bob, marks[1]!, [talkers[0]!, talkers[2]!], talkers, { minFrames: ticks / 2, minFullShare: 0, hint });
-        expectMixes(carol, marks[2]!, talkers, talkers, { minFrames: ticks / 2, minFullShare: 0, hint });
+        expectMixes(ada, marks[0]!, [talkers[1]!, talkers[2]!], talkers, { minFrames: minimumMixes(timing), minFullShare: 0, hint });
+        expectMixes(bob, marks[1]!, [talkers[0]!, talkers[2]!], talkers, { minFrames: minimumMixes(timing), minFullShare: 0, hint });
+        expectMixes(carol, marks[2]!, talkers, talkers, { minFrames: minimumMixes(timing), minFullShare: 0, hint });
         hog.destroy();
       }),
   },
@@ -315,8 +313,7 @@ export const serverChecks: Check[] = [
           { user: bob, pcm: toneFrame(600, TONE_AMPLITUDE) },
         ];
         const marks = [ada.mark(), bob.mark()];
-        const ticks = 75;
-        const talking = talk(talkers, ticks);
+        const talking = talk(talkers, 75);
         const rogue = async (bytes: Buffer, code: string, hint: string) => {
           const client = await WireClient.connect(context.server.host, context.server.port);
           client.send(bytes);
@@ -334,11 +331,11 @@ export const serverChecks: Check[] = [
         await ada.waitForFrame('LEFT {"name":"Eve E","reason":"error"}', isEvent(LEFT, 'Eve E', 'error'), {
           since, timeoutMs: ANNOUNCE_DEADLINE_MS, hint: 'a user disconnected for a protocol error is announced with LEFT {"reason":"error"}',
         });
-        await talking;
+        const timing = await talking;
         await sleep(TAIL_MS);
         const hint = 'an error on one connection must close that connection only; the mix goes on for everyone else';
-        expectMixes(ada, marks[0]!, [talkers[1]!], talkers, { minFrames: ticks / 2, minFullShare: 0.5, hint });
-        expectMixes(bob, marks[1]!, [talkers[0]!], talkers, { minFrames: ticks / 2, minFullShare: 0.5, hint });
+        expectMixes(ada, marks[0]!, [talkers[1]!], talkers, { minFrames: minimumMixes(timing), minFullShare: 0.5, hint });
+        expectMixes(bob, marks[1]!, [talkers[0]!], talkers, { minFrames: minimumMixes(timing), minFullShare: 0.5, hint });
       }),
   },
   tickRateCheck(TYPE_NAMES),

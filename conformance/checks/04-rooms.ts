@@ -8,7 +8,7 @@
 // waits for ROOMS. The server writes to one connection in order, so whatever it sent that user
 // before answering (a leaked JOINED, LEFT or SPEAKING) has arrived by then.
 import { expect, type Check } from '../harness/checks.ts';
-import { expectMixes, sleep, TAIL_MS, talk, toneFrame, type Talker } from '../harness/exact-mixes.ts';
+import { expectMixes, minimumMixes, sleep, TAIL_MS, talk, toneFrame, type Talker } from '../harness/exact-mixes.ts';
 import { frameBytes, framesIn, hexType, jsonFrameBytes, jsonObjectOf } from '../harness/frame-wire.ts';
 import type { FramedUser, ReceivedFrame } from '../harness/framed-user.ts';
 import { standingBacklogCheck } from '../harness/backlog-check.ts';
@@ -175,11 +175,10 @@ export const serverChecks: Check[] = [
         const everyone = [...roomA, ...roomB];
         const users = [...everyone.map((t) => t.user), listenerA, listenerB];
         const marks = new Map(users.map((user) => [user, user.mark()]));
-        const ticks = 75; // 1.5 s
-        await talk(everyone, ticks);
+        const timing = await talk(everyone, 75); // 1.5 s
         await sleep(TAIL_MS);
         const hint = 'mix each room on its own: a listener hears the sum of the OTHER members of their own room, never a voice from another room';
-        const options = { minFrames: ticks / 2, minFullShare: 0.5, hint };
+        const options = { minFrames: minimumMixes(timing), minFullShare: 0.5, hint };
         expectMixes(listenerB, marks.get(listenerB)!, roomB, everyone, options);
         expectMixes(listenerA, marks.get(listenerA)!, roomA, everyone, options);
         expectMixes(roomA[0]!.user, marks.get(roomA[0]!.user)!, [roomA[1]!], everyone, options);
@@ -290,11 +289,10 @@ export const serverChecks: Check[] = [
           { user: mo, pcm: moVoice },
         ];
         const marks = new Map([ada, amy, mo, bea].map((user) => [user, user.mark()]));
-        const ticks = 60;
-        await talk(talkers, ticks);
+        const timing = await talk(talkers, 60);
         await sleep(TAIL_MS);
         const hint = 'after JOIN, mix the mover into the new room only: the old room no longer hears them, and they hear only the new room';
-        const options = { minFrames: ticks / 2, minFullShare: 0.5, hint };
+        const options = { minFrames: minimumMixes(timing), minFullShare: 0.5, hint };
         expectNever(bea, (f) => f.type === AUDIO && f.payload.equals(lastWordsInA), 'the new room heard what the mover said in the old one', 'no AUDIO with Mo\'s 1500 Hz tone: Mo sent it in move-a, right before JOIN', 'on a move, drop the frames still waiting in the mover\'s jitter buffer: they were said in the old room', before.get(bea));
         expectNever(amy, (f) => f.type === AUDIO && f.payload.equals(moVoice), 'the old room heard the mover after the move', 'no AUDIO with Mo\'s voice once Amy was told LEFT "moved"', hint, toldAt.get(amy));
         expectMixes(amy, marks.get(amy)!, [talkers[0]!], talkers, options);
@@ -332,6 +330,12 @@ export const serverChecks: Check[] = [
         leo.send(bye());
         await leo.waitForClose(2_000, 'the server to close the connection after BYE');
         await expectRoomCount(watcher, 'brief-1', 1, 'a room with one member left is not listed with 1', hint);
+        // The name promises "bye" too: a room whose only member leaves with BYE disappears.
+        const lou = await party.join('Lou', inRoom('brief-3'));
+        await expectRoomCount(watcher, 'brief-3', 1, 'a room with one member is not listed with 1', hint);
+        lou.send(bye());
+        await lou.waitForClose(2_000, 'the server to close the connection after BYE');
+        await expectRoomCount(watcher, 'brief-3', undefined, 'a room whose last member left with BYE is still listed', hint);
         let since = lena.mark();
         lena.send(join('brief-2'));
         await expectUsers(lena, 'brief-2', ['Lena'], since, 'after a move, send the mover USERS for the new room');

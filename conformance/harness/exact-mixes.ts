@@ -11,6 +11,7 @@ import { FRAME_BYTES, FRAME_SAMPLES, SAMPLE_RATE } from '#shared/audio/format.ts
 import { expect } from './checks.ts';
 import { frameBytes } from './frame-wire.ts';
 import type { FramedUser } from './framed-user.ts';
+import { RATE_TOLERANCE } from './tolerance.ts';
 
 const AUDIO = 0x03;
 const TICK_MS = 20;
@@ -100,18 +101,45 @@ export function explainWrongMix(frame: Buffer, listener: string, talkers: Talker
   return `it matches no sum of the others' frames; samples 0, 160, 320...: ${firstSamples(frame)}`;
 }
 
+/** How a talk() went: the ticks it covered, and how many mixes this grader's own late sends could have cost. */
+export interface TalkTiming {
+  ticks: number;
+  /** Mixes a correct server could not make because this process sent late (see talk()). */
+  lostToGrader: number;
+}
+
 /**
  * Sends each talker's frame once every 20 ms, `count` times, against a monotonic schedule
- * (a late timer makes the next wait shorter, so the rate stays exactly real time).
+ * (a late timer makes the next wait shorter, so the rate stays exactly real time). A gap of G ms
+ * between two sends (this process did not run) is covered by the talker's 3-frame jitter buffer up
+ * to 40 ms (3 ticks, less one of phase); past that it can cost ceil((G - 40) / 20) mixes, and the
+ * catch-up burst overflows the buffer rather than adding mixes. Those are counted in `lostToGrader`.
  */
-export async function talk(talkers: Talker[], count: number): Promise<void> {
+export async function talk(talkers: Talker[], count: number): Promise<TalkTiming> {
   const encoded = talkers.map((t) => ({ user: t.user, bytes: frameBytes(AUDIO, t.pcm) }));
   const start = performance.now();
+  let previous = start;
+  let lostToGrader = 0;
   for (let n = 0; n < count; n++) {
     const wait = start + n * TICK_MS - performance.now();
     if (wait > 0) await sleep(wait);
+    const now = performance.now();
+    if (now - previous > 2 * TICK_MS) lostToGrader += Math.ceil((now - previous - 2 * TICK_MS) / TICK_MS);
+    previous = now;
     for (const { user, bytes } of encoded) if (!user.isClosed) user.send(bytes);
   }
+  return { ticks: count, lostToGrader };
+}
+
+/**
+ * The fewest mixes a listener may get while others talk for `timing.ticks` ticks: one per tick
+ * (README: tick) within the rate tolerance of harness/tolerance.ts (10% fewer), less what this
+ * grader's own late sends could cost; never fewer than half (the floor these checks always had,
+ * so a very late grader makes them no weaker than before). The tick check measures the rate
+ * itself; this catches a server that drops mixes only when several talk at once.
+ */
+export function minimumMixes(timing: TalkTiming): number {
+  return Math.max(Math.floor(timing.ticks / 2), Math.floor((1 - RATE_TOLERANCE) * timing.ticks) - timing.lostToGrader);
 }
 
 /**
@@ -136,7 +164,7 @@ export function expectMixes(listener: FramedUser, since: number, others: Talker[
     if (match === full) fullCount++;
   }
   expect(frames.length >= options.minFrames, `${listener.name} got too few mixed frames`, {
-    expected: `at least ${options.minFrames} AUDIO frames while ${everyoneElse} talked (one per 20 ms tick)`,
+    expected: `at least ${options.minFrames} AUDIO frames while ${everyoneElse} talked (one per 20 ms tick, less the README's 10% tolerance and what this grader's own late sends could cost)`,
     actual: `${frames.length}; ${listener.name} received: ${listener.describeFrames(since)}`,
     hint: 'every 20 ms, send each listener one mixed frame if anyone else has a frame waiting',
   });

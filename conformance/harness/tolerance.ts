@@ -73,3 +73,20 @@ export function expectDuration(measuredMs: number, window: TimingWindow, what: s
     hint,
   });
 }
+
+/**
+ * Waits for `waiting` (which gives up at window.latestMs), and turns its giving up into a failure
+ * that names the README's number: "the greeting timeout is not 10 s: no ERR timeout within 16.1 s",
+ * keeping the bytes and the details of the original failure.
+ */
+export async function expectWithinWindow<T>(waiting: Promise<T>, window: TimingWindow, what: string, event: string): Promise<T> {
+  try {
+    return await waiting;
+  } catch (error) {
+    if (!(error instanceof CheckFailure) || !/timed out/.test(error.summary)) throw error;
+    throw new CheckFailure(`${what} is not ${showMs(window.documentedMs)}: no ${event} within ${showMs(window.latestMs)}`, {
+      ...error.details,
+      expected: `${event} after ${showMs(window.documentedMs)} (accepted: ${describeWindow(window)})`,
+    });
+  }
+}

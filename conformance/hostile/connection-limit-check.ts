@@ -27,7 +27,10 @@ export function connectionLimit(wire: StageWire): Check {
         const refused = idlers.filter((user) => user.frames.length > 0 || user.closed);
         const wellRefused = refused.filter((user) => user.frames[0]?.type === ERROR && user.frames[0]?.json?.code === 'server_full');
         if (refused.length !== extra || wellRefused.length !== extra) {
-          throw new CheckFailure(`with ${wire.maxConnections + extra} connections open, ${wellRefused.length} got ERROR server_full`, {
+          const summary = refused.length !== extra
+            ? `the connection limit is not ${wire.maxConnections}: with ${wire.maxConnections + extra} connections open, ${refused.length} were answered or closed, not the ${extra} over the limit`
+            : `past ${wire.maxConnections} connections, the ${extra} over the limit were not told ERROR server_full (${wellRefused.length} were)`;
+          throw new CheckFailure(summary, {
             expected: `exactly ${extra} connections (those over ${wire.maxConnections}) get ERROR server_full and are closed; the others wait for their HELLO`,
             actual: `${refused.length} connections got an answer or were closed; e.g. ${refused.slice(0, 3).map((u) => u.describe() + (u.closed ? ', closed' : '')).join(' | ') || '(none)'}`,
             hint: 'count open connections; past MAX_CONNECTIONS, answer ERROR server_full and close at once (not silence, and not a crash when file descriptors run out)',

@@ -174,10 +174,15 @@ async function runJoinFlood(context: CheckContext, wire: StageWire, { tag, recon
     await same.listener.waitFor(`LEFT {"name":"${leftFirst.name}","reason":"error"}`, (f) => f.type === LEFT && f.json?.name === leftFirst.name && f.json?.reason === 'error', 2_000);
 
     // 3. Both conversations kept their mixes (unless this process was too busy to judge).
-    // A server that kept every JOIN it was sent would hold all of these bytes.
+    // A server that kept every JOIN it was sent would hold all of these bytes. But a bounded server
+    // in a garbage-collected runtime holds what it read and parsed until its collector runs: the
+    // reference's resident memory grew by 0.75-0.8 of the flood (25 MB of 34, 50 MB of 62), which
+    // failed it 2 runs in 10 against a limit of half the flood. So the burst allowance is the whole
+    // flood: this catches a server whose memory grows past what it was sent (answers queued for
+    // the flooders, news queued for the room), not one that merely keeps the JOINs it read.
     const floodBytes = results.reduce((sum, r) => sum + r.joinsSent, 0) * (batch.length / JOINS_PER_WRITE);
     const unmeasured = new Unmeasured();
-    expectBoundedGrowth(growth, memoryLimitFor(floodBytes), 'a flood of JOINs', unmeasured);
+    expectBoundedGrowth(growth, memoryLimitFor(floodBytes, floodBytes), 'a flood of JOINs', unmeasured);
     const short = heard.filter((h) => h.received < MIN_SHARE * expected);
     if (short.length === 0) return unmeasured.settle();
     const ownLateness = Math.max(same.worstSendLateMs, other.worstSendLateMs);

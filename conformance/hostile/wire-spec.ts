@@ -39,6 +39,8 @@ export interface StageWire {
   mixes: boolean;
   /** The most simultaneous connections (joined or not); one more gets ERROR server_full. */
   maxConnections: number;
+  /** The most users at once (03 on; 02 has one, and refuses the next with busy); one more HELLO gets ERROR server_full. */
+  maxUsers?: number;
   /** Frames of one talker the server may hold (the jitter buffer); 0 when it does not mix. */
   jitterBufferFrames: number;
   /** A user who reads nothing is disconnected within this long after the server starts skipping their audio. */
@@ -112,6 +114,7 @@ const stage03: StageWire = {
   crowdCodes: ['name_taken', 'server_full'],
   mixes: true,
   maxConnections: 1024,
+  maxUsers: 1000,
   jitterBufferFrames: 3,
   slowConsumerMs: 5_000,
   hello: (name) => ({ name }),
@@ -131,6 +134,7 @@ const stage04: StageWire = {
   crowdCodes: ['name_taken', 'server_full'],
   mixes: true,
   maxConnections: 1024,
+  maxUsers: 1000,
   jitterBufferFrames: 3,
   slowConsumerMs: 5_000,
   moves: { burst: 10, refillMs: 1_000, refusalsBeforeError: 20 },
