@@ -7,6 +7,7 @@ import { openSink, openSource } from '#shared/audio/open-audio.ts';
 import { AudioDeviceUnavailable, AudioFormatError, type AudioSink, type AudioSource } from '#shared/audio/types.ts';
 import { connect } from '#shared/connect.ts';
 import { FrameParser } from '#shared/framing/frame-parser.ts';
+import { hostPort } from '#shared/host-port.ts';
 import { explainConnectError } from '#shared/network-errors.ts';
 import { ProtocolError } from '#shared/protocol-error.ts';
 import { UserError } from '#shared/user-error.ts';
@@ -161,7 +162,7 @@ function talk(socket: Socket, options: ClientOptions, source: AudioSource, sink:
       const { name } = parseWelcome(payload);
       state = 'joined';
       clearTimeout(welcomeTimer);
-      console.log(`connected to ${options.host}:${options.port} as ${printable(name)}`);
+      console.log(`connected to ${hostPort(options.host, options.port)} as ${printable(name)}`);
       console.log(`sending ${source.description}, playing the echo to ${sink.description}`);
       if (commands && process.stdin.isTTY) console.log('type mute, unmute or exit (or press Ctrl+C)');
       if (options.durationSeconds !== undefined) after(options.durationSeconds * 1000, () => leave('--duration is over'));

@@ -9,6 +9,7 @@ import { openSink, openSource } from '#shared/audio/open-audio.ts';
 import { AudioDeviceUnavailable, AudioFormatError } from '#shared/audio/types.ts';
 import { connect } from '#shared/connect.ts';
 import { FrameParser } from '#shared/framing/frame-parser.ts';
+import { hostPort } from '#shared/host-port.ts';
 import { explainConnectError } from '#shared/network-errors.ts';
 import { ProtocolError } from '#shared/protocol-error.ts';
 import { UserError } from '#shared/user-error.ts';
@@ -178,7 +179,7 @@ function talk(socket: Socket, options: ClientOptions, audio: AudioPipeline): Pro
       const { name } = parseWelcome(payload);
       phase = 'joined';
       clearTimeout(welcomeTimer);
-      display.line(`connected to ${options.host}:${options.port} as ${name}`);
+      display.line(`connected to ${hostPort(options.host, options.port)} as ${name}`);
       // Silence never opens the gate: with it, nothing at all is sent (the user only listens).
       const sourceName = audio.source.description;
       const sending = audio.pushToTalk ? `${sourceName} while push-to-talk is on`

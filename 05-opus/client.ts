@@ -13,6 +13,7 @@ import { AudioDeviceUnavailable, AudioFormatError } from '#shared/audio/types.ts
 import { OPUS_DEFAULT_BITRATE } from '#shared/codec/opus.ts';
 import { connect } from '#shared/connect.ts';
 import { FrameParser } from '#shared/framing/frame-parser.ts';
+import { hostPort } from '#shared/host-port.ts';
 import { explainConnectError } from '#shared/network-errors.ts';
 import { FRAMING_ERROR_CODES, ProtocolError } from '#shared/protocol-error.ts';
 import { UserError } from '#shared/user-error.ts';
@@ -224,7 +225,7 @@ function talk(socket: Socket, options: ClientOptions & { room: string }, audio: 
       state.ownId = welcome.id;
       audio.receiver.ownId = welcome.id;
       clearTimeout(welcomeTimer);
-      display.line(`connected to ${options.host}:${options.port} as ${welcome.name} (id ${welcome.id}, ${PROTOCOL})`);
+      display.line(`connected to ${hostPort(options.host, options.port)} as ${welcome.name} (id ${welcome.id}, ${PROTOCOL})`);
       // Silence never opens the gate: with it, nothing at all is sent (the user only listens).
       const sourceName = audio.source.description;
       const sending = audio.pushToTalk ? `${sourceName} as Opus at ${audio.bitrate / 1000} kb/s while push-to-talk is on`
