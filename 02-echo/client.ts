@@ -14,11 +14,13 @@ import { nameProblem, printable } from '#shared/user-name.ts';
 import {
   audioFrame,
   byeFrame,
+  ErrorCode,
   helloFrame,
   MAX_QUEUED_ECHO_BYTES,
   MessageType,
   parseError,
   parseWelcome,
+  PROTOCOL,
   serverMessageLimit,
 } from './protocol.ts';
 
@@ -130,7 +132,7 @@ function talk(socket: Socket, options: ClientOptions, source: AudioSource, sink:
     };
 
     const welcomeTimer = setTimeout(
-      () => finish(new UserError(`no WELCOME from the server within ${WELCOME_TIMEOUT_MS / 1000} seconds`)),
+      () => finish(new UserError(`no WELCOME from the server within ${WELCOME_TIMEOUT_MS / 1000} seconds: is it a server of this stage? (one of stage 01 waits for a line of text)`)),
       WELCOME_TIMEOUT_MS,
     );
     timers.add(welcomeTimer);
@@ -199,7 +201,7 @@ function talk(socket: Socket, options: ClientOptions, source: AudioSource, sink:
         parser.push(chunk);
       } catch (error) {
         if (error instanceof ProtocolError) {
-          finish(new UserError(`the server sent something unexpected: ${printable(error.message)} (${error.code})`));
+          finish(new UserError(describeServerMistake(error, state === 'handshake')));
         } else {
           finish(error instanceof Error ? error : new Error(String(error)));
         }
@@ -226,4 +228,17 @@ function talk(socket: Socket, options: ClientOptions, source: AudioSource, sink:
 
     socket.write(helloFrame(options.name));
   });
+}
+
+/**
+ * One line about a server that broke this stage's protocol. Every stage listens on port 8888 by
+ * default, so the usual cause is a server of another stage: its WELCOME names another protocol, or
+ * its first answer is a frame this stage does not have (a stage 01 server answers in text).
+ */
+function describeServerMistake(error: ProtocolError, beforeWelcome: boolean): string {
+  if (error.code === ErrorCode.wrongProtocol) return printable(error.message);
+  if (beforeWelcome && error.code === ErrorCode.unknownType) {
+    return `this server speaks another stage's protocol: its first answer is not ${PROTOCOL} (${printable(error.message)})`;
+  }
+  return `the server sent something unexpected: ${printable(error.message)} (${error.code})`;
 }

@@ -5,7 +5,6 @@
 // each message routed to its part, leaving); the parts are audio-pipeline.ts (voice both ways),
 // client-state.ts (what the server has told us: applyNews) and commands.ts (what the user types).
 import type { Socket } from 'node:net';
-import { createInterface } from 'node:readline';
 import { openSink, openSource } from '#shared/audio/open-audio.ts';
 import { AudioDeviceUnavailable, AudioFormatError } from '#shared/audio/types.ts';
 import { connect } from '#shared/connect.ts';
@@ -18,8 +17,8 @@ import { DEFAULT_GATE, VoiceGate, type VoiceGateOptions } from '#shared/voice-ga
 import { AudioPipeline } from './audio-pipeline.ts';
 import { applyNews, ClientState } from './client-state.ts';
 import { type CommandTarget, commandsHint, runCommand, showPushToTalk } from './commands.ts';
-import { byeFrame, helloFrame, MessageType, parseError, parseWelcome, serverMessageLimit } from './protocol.ts';
-import { type ClientDisplay, createDisplay } from './terminal-display.ts';
+import { byeFrame, ErrorCode, helloFrame, MessageType, parseError, parseWelcome, PROTOCOL, serverMessageLimit } from './protocol.ts';
+import { type ClientDisplay, createCommandInput, createDisplay } from './terminal-display.ts';
 
 const WELCOME_TIMEOUT_MS = 10_000;
 /** After BYE, how long the server gets to close its side before we cut the connection. */
@@ -108,9 +107,9 @@ function talk(socket: Socket, options: ClientOptions, audio: AudioPipeline): Pro
   const state = new ClientState();
   const timers = new Set<NodeJS.Timeout>();
   const after = (ms: number, action: () => void) => timers.add(setTimeout(action, ms));
-  const input = options.commands === false ? undefined : createInterface({ input: process.stdin });
+  const input = options.commands === false ? undefined : createCommandInput();
   // The terminal's status line: who is here, who speaks, and what we are doing.
-  const display = options.display ?? createDisplay(() => `${state.status} | you: ${audio.status}`);
+  const display = options.display ?? createDisplay(() => `${state.status} | you: ${audio.status}`, input);
 
   socket.setNoDelay(true); // send each voice frame at once (see server.ts)
 
@@ -153,7 +152,7 @@ function talk(socket: Socket, options: ClientOptions, audio: AudioPipeline): Pro
     };
 
     const welcomeTimer = setTimeout(
-      () => finish(new UserError(`no WELCOME from the server within ${WELCOME_TIMEOUT_MS / 1000} seconds`)),
+      () => finish(new UserError(`no WELCOME from the server within ${WELCOME_TIMEOUT_MS / 1000} seconds: is it a server of this stage? (one of stage 01 waits for a line of text)`)),
       WELCOME_TIMEOUT_MS,
     );
     timers.add(welcomeTimer);
@@ -216,7 +215,7 @@ function talk(socket: Socket, options: ClientOptions, audio: AudioPipeline): Pro
         parser.push(chunk);
       } catch (error) {
         if (error instanceof ProtocolError) {
-          finish(new UserError(`the server sent something unexpected: ${printable(error.message)} (${error.code})`));
+          finish(new UserError(describeServerMistake(error, phase === 'handshake')));
         } else {
           finish(error instanceof Error ? error : new Error(String(error)));
         }
@@ -236,4 +235,17 @@ function talk(socket: Socket, options: ClientOptions, audio: AudioPipeline): Pro
 
     socket.write(helloFrame(options.name));
   });
+}
+
+/**
+ * One line about a server that broke this stage's protocol. Every stage listens on port 8888 by
+ * default, so the usual cause is a server of another stage: its WELCOME names another protocol, or
+ * its first answer is a frame this stage does not have (a stage 01 server answers in text).
+ */
+function describeServerMistake(error: ProtocolError, beforeWelcome: boolean): string {
+  if (error.code === ErrorCode.wrongProtocol) return printable(error.message);
+  if (beforeWelcome && error.code === ErrorCode.unknownType) {
+    return `this server speaks another stage's protocol: its first answer is not ${PROTOCOL} (${printable(error.message)})`;
+  }
+  return `the server sent something unexpected: ${printable(error.message)} (${error.code})`;
 }

@@ -2,8 +2,9 @@
 //
 //   every message:  type u8 | length u32 big-endian | payload (length bytes)
 //
-//   0x01 HELLO    client -> server   {"name": string}
-//   0x02 WELCOME  server -> client   {"name": string, "sample_rate": 48000, "frame_samples": 960}
+//   0x01 HELLO    client -> server   {"name": string, "protocol"?: "voice-chat/03"}
+//   0x02 WELCOME  server -> client   {"name": string, "sample_rate": 48000, "frame_samples": 960,
+//                                    "protocol"?: "voice-chat/03"}
 //   0x03 AUDIO    both ways          1920 bytes: 960 samples, s16le mono 48 kHz (20 ms)
 //                                    client -> server: your voice (only while you speak)
 //                                    server -> client: the mix of everyone else, once per 20 ms tick
@@ -17,7 +18,7 @@
 // Control payloads are one UTF-8 JSON object (unknown fields are ignored); audio is raw PCM.
 import { FRAME_BYTES, FRAME_SAMPLES, SAMPLE_RATE } from '#shared/audio/format.ts';
 import { encodeFrame } from '#shared/framing/frame-encoder.ts';
-import { decodeJsonObject, encodeJsonFrame, requireString } from '#shared/framing/json-payload.ts';
+import { decodeJsonObject, encodeJsonFrame, requireString, type JsonObject } from '#shared/framing/json-payload.ts';
 import { FRAMING_ERROR_CODES, ProtocolError } from '#shared/protocol-error.ts';
 
 export const MessageType = {
@@ -31,6 +32,13 @@ export const MessageType = {
   left: 0x08,
   speaking: 0x09,
 } as const;
+
+/**
+ * The protocol this stage speaks, named in HELLO and WELCOME so that programs of different stages
+ * (all on port 8888 by default) notice each other. The field is optional: a peer without it is
+ * accepted; a peer naming another protocol is not.
+ */
+export const PROTOCOL = 'voice-chat/03';
 
 /** Largest HELLO payload: a 32-character name is at most 128 bytes of UTF-8, the rest is room for JSON. */
 export const MAX_HELLO_BYTES = 1024;
@@ -122,6 +130,8 @@ export const ErrorCode = {
   badJson: FRAMING_ERROR_CODES.BAD_JSON,
   /** A HELLO has no "name", or it is not a string. */
   badField: FRAMING_ERROR_CODES.BAD_FIELD,
+  /** A HELLO whose "protocol" is present and not PROTOCOL: a client of another stage. */
+  wrongProtocol: 'wrong_protocol',
   /** The name breaks the name rule (1-32 characters, no control characters, no spaces at the ends). */
   badName: 'bad_name',
   /** Another user here already has this name (names are unique). */
@@ -145,11 +155,11 @@ export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 export type LeaveReason = 'bye' | 'lost' | 'error';
 
 export function helloFrame(name: string): Buffer {
-  return encodeJsonFrame(MessageType.hello, { name });
+  return encodeJsonFrame(MessageType.hello, { name, protocol: PROTOCOL });
 }
 
 export function welcomeFrame(name: string): Buffer {
-  return encodeJsonFrame(MessageType.welcome, { name, sample_rate: SAMPLE_RATE, frame_samples: FRAME_SAMPLES });
+  return encodeJsonFrame(MessageType.welcome, { name, sample_rate: SAMPLE_RATE, frame_samples: FRAME_SAMPLES, protocol: PROTOCOL });
 }
 
 export function audioFrame(pcm: Buffer): Buffer {
@@ -180,14 +190,29 @@ export function speakingFrame(speakers: string[]): Buffer {
   return encodeJsonFrame(MessageType.speaking, { speakers });
 }
 
-/** The name in a HELLO payload; throws ProtocolError bad_utf8, bad_json or bad_field. */
+/** The name in a HELLO payload; throws ProtocolError bad_utf8, bad_json, wrong_protocol or bad_field. */
 export function parseHello(payload: Buffer): string {
-  return requireString(decodeJsonObject(payload), 'name');
+  const object = decodeJsonObject(payload);
+  requireOurProtocol(object, (theirs) => `this server speaks ${PROTOCOL} (stage 03, mixing); your client speaks ${theirs}`);
+  return requireString(object, 'name');
 }
 
 /** The name the server confirmed in WELCOME. */
 export function parseWelcome(payload: Buffer): { name: string } {
-  return { name: requireString(decodeJsonObject(payload), 'name') };
+  const object = decodeJsonObject(payload);
+  requireOurProtocol(object, (theirs) => `this server speaks another stage's protocol (${theirs}); this client speaks ${PROTOCOL}`);
+  return { name: requireString(object, 'name') };
+}
+
+/**
+ * Accepts a HELLO or WELCOME without "protocol" (the field is optional in this stage) or with
+ * PROTOCOL; another value means a program of another stage: throws ProtocolError wrong_protocol
+ * with `mismatch(their protocol)` as the one-line reason.
+ */
+function requireOurProtocol(object: JsonObject, mismatch: (theirs: string) => string): void {
+  if (!Object.hasOwn(object, 'protocol') || object.protocol === PROTOCOL) return;
+  const theirs = typeof object.protocol === 'string' ? JSON.stringify(object.protocol.slice(0, 64)) : 'a "protocol" that is not a string';
+  throw new ProtocolError(ErrorCode.wrongProtocol, mismatch(theirs));
 }
 
 /** Code and message of an ERROR payload. */

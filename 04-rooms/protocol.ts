@@ -3,8 +3,9 @@
 //
 //   every message:  type u8 | length u32 big-endian | payload (length bytes)
 //
-//   0x01 HELLO    client -> server   {"name": string, "room": string}
-//   0x02 WELCOME  server -> client   {"name": string, "room": string, "sample_rate": 48000, "frame_samples": 960}
+//   0x01 HELLO    client -> server   {"name": string, "room": string, "protocol"?: "voice-chat/04"}
+//   0x02 WELCOME  server -> client   {"name": string, "room": string, "sample_rate": 48000, "frame_samples": 960,
+//                                    "protocol"?: "voice-chat/04"}
 //   0x03 AUDIO    both ways          1920 bytes: 960 samples, s16le mono 48 kHz (20 ms)
 //                                    client -> server: your voice (only while you speak)
 //                                    server -> client: the mix of everyone else, once per 20 ms tick
@@ -24,7 +25,7 @@
 // Control payloads are one UTF-8 JSON object (unknown fields are ignored); audio is raw PCM.
 import { FRAME_BYTES, FRAME_SAMPLES, SAMPLE_RATE } from '#shared/audio/format.ts';
 import { encodeFrame } from '#shared/framing/frame-encoder.ts';
-import { decodeJsonObject, encodeJsonFrame, requireString } from '#shared/framing/json-payload.ts';
+import { decodeJsonObject, encodeJsonFrame, requireString, type JsonObject } from '#shared/framing/json-payload.ts';
 import { FRAMING_ERROR_CODES, ProtocolError } from '#shared/protocol-error.ts';
 
 export const MessageType = {
@@ -42,6 +43,13 @@ export const MessageType = {
   listRooms: 0x0c,
   rooms: 0x0d,
 } as const;
+
+/**
+ * The protocol this stage speaks, named in HELLO and WELCOME so that programs of different stages
+ * (all on port 8888 by default) notice each other. The field is optional: a peer without it is
+ * accepted; a peer naming another protocol is not.
+ */
+export const PROTOCOL = 'voice-chat/04';
 
 /**
  * Room identifiers are opaque strings chosen by the clients (later: game session ids such as
@@ -169,6 +177,8 @@ export const ErrorCode = {
   badJson: FRAMING_ERROR_CODES.BAD_JSON,
   /** A HELLO has no "name" or "room", or a JOIN no "room", or one is not a string. */
   badField: FRAMING_ERROR_CODES.BAD_FIELD,
+  /** A HELLO whose "protocol" is present and not PROTOCOL: a client of another stage. */
+  wrongProtocol: 'wrong_protocol',
   /** The name breaks the name rule (1-32 characters, no control characters, no spaces at the ends). */
   badName: 'bad_name',
   /** The room id breaks the room id rule (in HELLO: ERROR and close; in JOIN: JOIN_REFUSED). */
@@ -196,11 +206,11 @@ export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 export type LeaveReason = 'bye' | 'lost' | 'error' | 'moved';
 
 export function helloFrame(name: string, room: string): Buffer {
-  return encodeJsonFrame(MessageType.hello, { name, room });
+  return encodeJsonFrame(MessageType.hello, { name, room, protocol: PROTOCOL });
 }
 
 export function welcomeFrame(name: string, room: string): Buffer {
-  return encodeJsonFrame(MessageType.welcome, { name, room, sample_rate: SAMPLE_RATE, frame_samples: FRAME_SAMPLES });
+  return encodeJsonFrame(MessageType.welcome, { name, room, sample_rate: SAMPLE_RATE, frame_samples: FRAME_SAMPLES, protocol: PROTOCOL });
 }
 
 export function audioFrame(pcm: Buffer): Buffer {
@@ -252,9 +262,10 @@ export function roomsFrame(rooms: RoomCount[]): Buffer {
   return encodeJsonFrame(MessageType.rooms, { rooms });
 }
 
-/** The name and room in a HELLO payload; throws ProtocolError bad_utf8, bad_json or bad_field. */
+/** The name and room in a HELLO payload; throws ProtocolError bad_utf8, bad_json, wrong_protocol or bad_field. */
 export function parseHello(payload: Buffer): { name: string; room: string } {
   const object = decodeJsonObject(payload);
+  requireOurProtocol(object, (theirs) => `this server speaks ${PROTOCOL} (stage 04, rooms); your client speaks ${theirs}`);
   return { name: requireString(object, 'name'), room: requireString(object, 'room') };
 }
 
@@ -266,6 +277,7 @@ export function parseJoin(payload: Buffer): string {
 /** The name and room the server confirmed in WELCOME. */
 export function parseWelcome(payload: Buffer): { name: string; room: string } {
   const object = decodeJsonObject(payload);
+  requireOurProtocol(object, (theirs) => `this server speaks another stage's protocol (${theirs}); this client speaks ${PROTOCOL}`);
   return { name: requireString(object, 'name'), room: requireString(object, 'room') };
 }
 
@@ -292,6 +304,17 @@ export function parseRooms(payload: Buffer): RoomCount[] {
     }
     return { room, users: users as number };
   });
+}
+
+/**
+ * Accepts a HELLO or WELCOME without "protocol" (the field is optional in this stage) or with
+ * PROTOCOL; another value means a program of another stage: throws ProtocolError wrong_protocol
+ * with `mismatch(their protocol)` as the one-line reason.
+ */
+function requireOurProtocol(object: JsonObject, mismatch: (theirs: string) => string): void {
+  if (!Object.hasOwn(object, 'protocol') || object.protocol === PROTOCOL) return;
+  const theirs = typeof object.protocol === 'string' ? JSON.stringify(object.protocol.slice(0, 64)) : 'a "protocol" that is not a string';
+  throw new ProtocolError(ErrorCode.wrongProtocol, mismatch(theirs));
 }
 
 /** Code and message of an ERROR payload. */

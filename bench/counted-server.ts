@@ -8,6 +8,7 @@
 import { appendFileSync } from 'node:fs';
 import { runMain } from '#shared/user-error.ts';
 import { type ServerObserver, startServer } from '../04-rooms/server.ts';
+import { ServerDiagnostics } from './server-diagnostics.ts';
 import type { ServerCounters } from './server-process.ts';
 
 /** A tick that runs more than this many milliseconds after its due time is late. */
@@ -38,22 +39,26 @@ const counters = {
 // A tick can be late because the ticks before it were long (the server is busy) or because the
 // process was not running (the machine is busy); the work time tells which.
 let tickStartedAt = 0;
+const diagnostics = new ServerDiagnostics(LATE_TICK_MS);
 const countingObserver: ServerObserver = {
   tickStarted(latenessMs) {
     counters.ticks++;
     if (latenessMs > LATE_TICK_MS) counters.late_ticks++;
     tickStartedAt = performance.now();
+    diagnostics.tickStarted(latenessMs);
   },
   tickEnded() {
     const workMs = performance.now() - tickStartedAt;
     counters.tick_work_ms += workMs;
     if (workMs > counters.tick_work_ms_max) counters.tick_work_ms_max = workMs;
+    diagnostics.tickEnded();
   },
   ticksSkipped(count) {
     counters.skipped_ticks += count;
   },
   frameReceived() {
     counters.frames_received++;
+    diagnostics.frameReceived();
   },
   frameDropped(reason) {
     if (reason === 'overflow') counters.frames_dropped.jitter_overflow++;
@@ -69,7 +74,8 @@ function reportCountersOnSignal(): void {
   const file = process.env.VOICE_STATS_FILE;
   if (!file) return;
   const write = () => {
-    appendFileSync(file, JSON.stringify({ pid: process.pid, ...counters }) + '\n');
+    // The diagnostics cover the time since the previous report (each report starts a new window).
+    appendFileSync(file, JSON.stringify({ pid: process.pid, ...counters, diagnostics: diagnostics.report() }) + '\n');
     counters.tick_work_ms_max = 0;
   };
   process.on('SIGUSR2', write);

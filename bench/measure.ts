@@ -6,6 +6,7 @@ import { LatencyProbe, percentile } from './latency-probe.ts';
 import type { FromLoad, LoadCounters, ToLoad } from './load-generator.ts';
 import type { LoadPlan } from './load-plan.ts';
 import { loadAverage } from './machine.ts';
+import { allowedCpus, pinThisProcess, planPinning, unpinThisProcess, type Pinning } from './pinning.ts';
 import { ServerProcess, type ServerCounters } from './server-process.ts';
 
 const RSS_SAMPLE_MS = 250;
@@ -19,6 +20,8 @@ export interface BenchOptions extends LoadPlan {
   serverNodeFlags?: string[];
   /** Measure this server command instead of the stage's own (bench --server). */
   serverCommand?: string;
+  /** Pin the server to one CPU and the load and probe to the others, where taskset exists (default true). */
+  pin?: boolean;
 }
 
 export interface BenchResult {
@@ -29,6 +32,12 @@ export interface BenchResult {
   room_size: number;
   talkers: number;
   seconds: number;
+  /** Whether the server had a CPU to itself (see bench/pinning.ts), and what was done or why not. */
+  pinned: boolean;
+  pinning: string;
+  /** The CPUs the server's processes and the load generator were allowed, read from /proc during the run. */
+  server_cpus: string;
+  load_cpus: string;
   ticks: number | null;
   late_ticks: number | null;
   late_tick_pct: number | null;
@@ -38,6 +47,8 @@ export interface BenchResult {
   tick_work_ms_max: number | null;
   /** Times per second the kernel took the core from the server's event loop while it could run. */
   server_preemptions_per_s: number;
+  /** Inside the server, over the window: event loop delay and use, GC, why late ticks waited, heap (bench/server-diagnostics.ts). */
+  diagnostics: Record<string, number> | null;
   frames_received: number | null;
   frames_dropped: number | null;
   frames_dropped_by_reason: Record<string, number> | null;
@@ -51,6 +62,9 @@ export interface BenchResult {
   server_rss_mb: number;
   server_rss_mb_start: number;
   server_rss_mb_end: number;
+  /** RSS after start-up, before any user connected. */
+  server_rss_mb_idle: number;
+  server_rss_kb_per_user_above_idle: number;
   bytes_in_per_s: number;
   bytes_out_per_s: number;
   frames_in_per_s: number;
@@ -65,9 +79,11 @@ class LoadProcess {
   private readonly child: ChildProcess;
   private waiting: ((message: FromLoad) => void) | null = null;
 
-  constructor() {
+  constructor(pinning: Pinning) {
+    // Pinned, the child is started as `taskset -c CPUS node ...`: every thread it ever has inherits the CPUs.
+    const pin = pinning.pinned ? { execPath: pinning.taskset, execArgv: ['-c', pinning.loadCpus.join(','), process.execPath, '--import', 'tsx'] } : { execArgv: ['--import', 'tsx'] };
     this.child = fork(fileURLToPath(new URL('./load-generator.ts', import.meta.url)), [], {
-      execArgv: ['--import', 'tsx'],
+      ...pin,
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     this.child.on('message', (message: FromLoad) => this.waiting?.(message));
@@ -92,6 +108,10 @@ class LoadProcess {
     return answer.counters;
   }
 
+  get pid(): number {
+    return this.child.pid!;
+  }
+
   stop(): void {
     if (this.child.exitCode === null) this.child.send({ type: 'stop' });
     setTimeout(() => this.child.kill('SIGKILL'), 1_000).unref();
@@ -112,8 +132,11 @@ interface Snapshot {
 }
 
 export async function runBenchmark(options: BenchOptions, command: string): Promise<BenchResult> {
-  const { server, port } = await ServerProcess.start({ stage: options.stage, nodeFlags: options.serverNodeFlags, command: options.serverCommand });
-  const load = new LoadProcess();
+  const pinning = planPinning(options.pin ?? true);
+  const { server, port } = await ServerProcess.start({ stage: options.stage, nodeFlags: options.serverNodeFlags, command: options.serverCommand, pinning });
+  const rssIdle = server.rssBytes(); // before anyone connects
+  const load = new LoadProcess(pinning);
+  pinThisProcess(pinning); // the probe runs here: it must not compete with the server either
   const probe = new LatencyProbe();
   // Whatever happens, neither the server nor the load outlives us.
   const killAll = () => {
@@ -149,8 +172,10 @@ export async function runBenchmark(options: BenchOptions, command: string): Prom
     const rssEnd = server.rssBytes();
     rssMax = Math.max(rssMax, rssEnd);
     await sleep(200); // impulses still in flight
-    return summarize(options, command, server.command, ready.talkers, start, end, probe, { start: rssStart, end: rssEnd, max: rssMax });
+    const cpus = { server: cpuListOf(server.members()), load: cpuListOf([load.pid]) };
+    return summarize(options, command, server.command, ready.talkers, start, end, probe, { idle: rssIdle, start: rssStart, end: rssEnd, max: rssMax }, pinning, cpus);
   } finally {
+    unpinThisProcess(pinning);
     probe.stop();
     load.stop();
     await server.stop();
@@ -166,7 +191,9 @@ function summarize(
   start: Snapshot,
   end: Snapshot,
   probe: LatencyProbe,
-  rss: { start: number; end: number; max: number },
+  rss: { idle: number; start: number; end: number; max: number },
+  pinning: Pinning,
+  cpus: { server: string; load: string },
 ): BenchResult {
   const seconds = (end.at - start.at) / 1000;
   const perSecond = (value: number) => Math.round(value / seconds);
@@ -183,6 +210,10 @@ function summarize(
     room_size: options.roomSize,
     talkers,
     seconds: round(seconds, 2),
+    pinned: pinning.pinned,
+    pinning: pinning.description,
+    server_cpus: cpus.server,
+    load_cpus: cpus.load,
     ticks: counters?.ticks ?? null,
     late_ticks: counters?.late_ticks ?? null,
     late_tick_pct: counters && counters.ticks > 0 ? round((100 * counters.late_ticks) / counters.ticks, 3) : null,
@@ -190,6 +221,7 @@ function summarize(
     tick_work_ms_mean: counters?.tick_work_ms !== undefined && counters.ticks > 0 ? round(counters.tick_work_ms / counters.ticks, 2) : null,
     tick_work_ms_max: counters?.tick_work_ms_max !== undefined ? round(counters.tick_work_ms_max, 2) : null,
     server_preemptions_per_s: perSecond(end.serverPreemptions - start.serverPreemptions),
+    diagnostics: counters?.diagnostics ? { ...counters.diagnostics } : null,
     frames_received: counters?.frames_received ?? null,
     frames_dropped: dropped,
     frames_dropped_by_reason: counters?.frames_dropped ?? null,
@@ -204,6 +236,9 @@ function summarize(
     server_rss_mb: mb(rss.max),
     server_rss_mb_start: mb(rss.start),
     server_rss_mb_end: mb(rss.end),
+    server_rss_mb_idle: mb(rss.idle),
+    // Every user, the probe's two included: (most RSS in the window - RSS before anyone connected) / users.
+    server_rss_kb_per_user_above_idle: Math.round((rss.max - rss.idle) / 1024 / (options.clients + 2)),
     bytes_in_per_s: perSecond(end.load.bytesSent - start.load.bytesSent),
     bytes_out_per_s: perSecond(end.load.bytesReceived - start.load.bytesReceived),
     frames_in_per_s: perSecond(end.load.framesSent - start.load.framesSent),
@@ -212,6 +247,22 @@ function summarize(
     load_late_sends: end.load.lateSends - start.load.lateSends,
     machine_load_average: round(loadAverage(), 2),
   };
+}
+
+/** The CPUs any of `pids` may run on, as a list like "0" or "0-1" ("?" where /proc cannot say). */
+function cpuListOf(pids: number[]): string {
+  const cpus = new Set<number>();
+  for (const pid of pids) for (const cpu of allowedCpus(pid) ?? []) cpus.add(cpu);
+  if (cpus.size === 0) return '?';
+  const sorted = [...cpus].sort((a, b) => a - b);
+  const ranges: string[] = [];
+  for (let i = 0; i < sorted.length; i++) {
+    let j = i;
+    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j]! + 1) j++;
+    ranges.push(i === j ? `${sorted[i]}` : `${sorted[i]}-${sorted[j]}`);
+    i = j;
+  }
+  return ranges.join(',');
 }
 
 function diffCounters(start: ServerCounters, end: ServerCounters): ServerCounters {
@@ -226,6 +277,8 @@ function diffCounters(start: ServerCounters, end: ServerCounters): ServerCounter
     tick_work_ms_max: end.tick_work_ms_max,
     frames_received: end.frames_received - start.frames_received,
     frames_dropped: dropped,
+    // Each report starts a new window: the end report's diagnostics are the window's.
+    diagnostics: end.diagnostics,
   };
 }
 

@@ -1,10 +1,12 @@
 // npm run bench -- --clients N --room-size K [--talking FRACTION] --seconds S [--stage 04] [--json]
 // npm run bench -- --sweep        (finds the capacity, writes BENCHMARKS.md and bench/sweep.svg)
 // npm run bench -- --server "CMD {port}" ...   (any server that speaks stage 04, in any language)
+// npm run bench -- --compare [--murmur-harness DIR]   (stage 04, Node floor, C floor, murmur: ratios)
 // How many talking users one server core carries, and the latency it adds. See BENCHMARKS.md.
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { shellQuote } from '../conformance/harness/run-command.ts';
+import { runComparison } from './compare.ts';
 import { runBenchmark, type BenchResult } from './measure.ts';
 import { medianResult } from './median.ts';
 import { resultJson, resultTable } from './report.ts';
@@ -28,7 +30,11 @@ const args = await yargs(hideBin(process.argv))
   .option('server', { type: 'string', describe: 'measure this server instead, as a shell command (any language); {port} becomes 0 and the port is read from its "listening on" line' })
   .option('json', { type: 'boolean', default: false, describe: 'end with ONE JSON object on the last line' })
   .option('sweep', { type: 'boolean', default: false, describe: 'increase the clients until ticks are late (> 0.1%) or p99 > 45 ms at two points in a row; write BENCHMARKS.md and bench/sweep.svg' })
+  .option('compare', { type: 'boolean', default: false, describe: 'the same load against stage 04, the Node floor, the C floor (built with cc) and murmur (with --murmur-harness), interleaved; prints CPU-per-frame ratios' })
+  .option('murmur-harness', { type: 'string', describe: 'with --compare: the folder of the Mumble peer harness (its run.sh); it is not part of this project' })
   .option('repeat', { type: 'number', default: 1, describe: 'runs per measurement; the report shows medians (this machine is shared: noisy)' })
+  .option('pin', { type: 'boolean', default: true, describe: 'server on one CPU, load and probe on the others (taskset; on by default where it exists, the output says); --no-pin: share all CPUs' })
+  .option('node-flags', { type: 'string', describe: 'extra node flags for the stage\'s own server, e.g. "--max-semi-space-size=1"' })
   .option('cpu-prof', { type: 'string', describe: 'write a V8 CPU profile of the server into this folder (node --cpu-prof)' })
   .middleware(stopIfNpmSwallowedOptions(hideBin(process.argv), 0), true)
   .check((a) => {
@@ -38,6 +44,9 @@ const args = await yargs(hideBin(process.argv))
     if (!(a.seconds > 0) || !(a.warmup >= 0)) throw new Error('--seconds must be > 0 and --warmup >= 0');
     if (!Number.isInteger(a.repeat) || a.repeat < 1) throw new Error('--repeat must be a whole number >= 1');
     if (a.server !== undefined && a.sweep) throw new Error('--sweep measures the stage 04 server and rewrites BENCHMARKS.md; measure --server with --clients (and --repeat)');
+    if (a.compare && (a.sweep || a.server !== undefined)) throw new Error('--compare runs its own servers; it cannot be combined with --sweep or --server');
+    if (a.murmurHarness !== undefined && !a.compare) throw new Error('--murmur-harness goes with --compare');
+    if (a.server !== undefined && a.nodeFlags !== undefined) throw new Error('--node-flags are for the stage\'s own Node server; put flags into the --server command itself');
     if (a.server !== undefined && a.cpuProf !== undefined) throw new Error('--cpu-prof profiles the Node server; it cannot profile a --server command');
     return true;
   })
@@ -47,9 +56,17 @@ const args = await yargs(hideBin(process.argv))
 // As typed, so it can be pasted back: arguments with spaces or shell characters are quoted.
 const command = `npm run bench -- ${process.argv.slice(2).map(shellQuote).join(' ')}`.trim();
 
-if (args.sweep) {
+if (args.compare) {
+  stopAfter(args.repeat * 4 * (args.warmup + args.seconds + 30) + SAFETY_MARGIN_SECONDS);
+  const { rows, table } = await runComparison(
+    { clients: args.clients, roomSize: args.roomSize, seconds: args.seconds, warmupSeconds: args.warmup, repeat: args.repeat, pin: args.pin, murmurHarness: args.murmurHarness },
+    command,
+  );
+  console.log(table);
+  if (args.json) console.log(JSON.stringify({ command, rows }));
+} else if (args.sweep) {
   stopAfter(SWEEP_CLIENTS.length * args.repeat * (SWEEP_SECONDS + 2 + 20) + SAFETY_MARGIN_SECONDS);
-  await runSweep({ stage: args.stage, maxClients: MAX_LOAD_CLIENTS, repeat: args.repeat });
+  await runSweep({ stage: args.stage, maxClients: MAX_LOAD_CLIENTS, repeat: args.repeat, pin: args.pin });
 } else {
   stopAfter(args.repeat * (args.warmup + args.seconds + 20) + SAFETY_MARGIN_SECONDS);
   const runs: BenchResult[] = [];
@@ -63,7 +80,11 @@ if (args.sweep) {
         seconds: args.seconds,
         warmupSeconds: args.warmup,
         serverCommand: args.server,
-        serverNodeFlags: args.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${args.cpuProf}`, '--import', './bench/exit-on-sigterm.ts'] : [],
+        pin: args.pin,
+        serverNodeFlags: [
+          ...(args.nodeFlags?.split(' ').filter((flag) => flag !== '') ?? []),
+          ...(args.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${args.cpuProf}`, '--import', './bench/exit-on-sigterm.ts'] : []),
+        ],
       },
       command,
     );

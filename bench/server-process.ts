@@ -12,6 +12,8 @@ import { CheckFailure } from '../conformance/harness/check-failure.ts';
 import { cpuMicros, groupMembers, preemptions, rssBytes } from '../conformance/harness/proc-stats.ts';
 import { shellQuote } from '../conformance/harness/run-command.ts';
 import { startServerProcess, type ServerUnderTest } from '../conformance/harness/server-process.ts';
+import type { Diagnostics } from './server-diagnostics.ts';
+import { pinnedServerCommand, pinToServerCpu, type Pinning } from './pinning.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const STATS_TIMEOUT_MS = 2_000;
@@ -27,6 +29,8 @@ export interface ServerCounters {
   tick_work_ms_max?: number;
   frames_received: number;
   frames_dropped: Record<string, number>;
+  /** Why ticks run late, over the time since the previous report (bench/server-diagnostics.ts; older servers: absent). */
+  diagnostics?: Diagnostics;
 }
 
 export interface ServerOptions {
@@ -38,7 +42,17 @@ export interface ServerOptions {
    * is read from its ready line. It must speak the stage's protocol; counters are optional.
    */
   command?: string;
+  /** Where the server may run (bench/pinning.ts); default: anywhere. */
+  pinning?: Pinning;
 }
+
+/**
+ * Node flags the stage's own command uses (package.json "stage:04"): a young generation of at most
+ * 1 MB per semi-space. Left to itself V8 grows it to 16 MB under the allocation rate of hundreds of
+ * talkers, and the garbage Buffers it holds between scavenges: ~70 KB of RSS per talking user
+ * (see BENCHMARKS.md, "Memory"). The benchmark runs the server as that command does.
+ */
+export const STAGE_NODE_FLAGS: Record<string, string[]> = { '04': ['--max-semi-space-size=1'] };
 
 /** The command that starts the stage's reference server, with its counters, on loopback, any free port. */
 export function serverCommand(stage: string): string[] {
@@ -56,12 +70,13 @@ export class ServerProcess {
 
   static async start(options: ServerOptions): Promise<{ server: ServerProcess; port: number }> {
     const statsDir = mkdtempSync(join(tmpdir(), 'voice-bench-'));
-    const reference = [process.execPath, '--import', 'tsx', ...(options.nodeFlags ?? []), ...serverCommand(options.stage)];
+    const reference = [process.execPath, ...(STAGE_NODE_FLAGS[options.stage] ?? []), '--import', 'tsx', ...(options.nodeFlags ?? []), ...serverCommand(options.stage)];
     // The checks' launcher: a process group of its own, so stop() ends the server and anything it
     // started, and /proc measures the whole group. {port} becomes 0: the ready line says the port.
     let launched: ServerUnderTest;
     try {
-      launched = await startServerProcess(options.command ?? reference.map(shellQuote).join(' '), {
+      const command = options.command ?? reference.map(shellQuote).join(' ');
+      launched = await startServerProcess(options.pinning ? pinnedServerCommand(options.pinning, command) : command, {
         cwd: REPO_ROOT,
         port: 0,
         env: { ...process.env, VOICE_STATS_FILE: join(statsDir, 'stats.jsonl') },
@@ -71,6 +86,8 @@ export class ServerProcess {
       if (error instanceof CheckFailure) throw new Error(`${error.summary}; ${error.details.actual ?? ''}`);
       throw error;
     }
+    // The launching shell too, so every process of the group reports the server's CPU alone.
+    if (options.pinning) pinToServerCpu(options.pinning, groupMembers(launched.pid));
     const shown = options.command ?? ['node', ...reference.slice(1)].join(' ').replaceAll(REPO_ROOT, '');
     return { server: new ServerProcess(launched, statsDir, shown), port: launched.port };
   }
@@ -82,6 +99,11 @@ export class ServerProcess {
   /** CPU time of the server's process group, in microseconds. */
   cpuMicros(): number {
     return cpuMicros(groupMembers(this.pid));
+  }
+
+  /** The server's processes (its process group). */
+  members(): number[] {
+    return groupMembers(this.pid);
   }
 
   rssBytes(): number {

@@ -81,6 +81,28 @@ t.test('after a short stall the overdue ticks run back to back', async (t) => {
   ]);
 });
 
+t.test('runIfDue runs an overdue tick at once, and does nothing before its due time', async (t) => {
+  const scheduler = new ManualScheduler(() => 15); // every timer fires 15 ms late: a busy event loop
+  const ticks: Tick[] = [];
+  const clock = new FrameClock((index, lateness) => ticks.push({ index, time: scheduler.now(), lateness }), { scheduler });
+  clock.start();
+  scheduler.advance(15); // tick 0's timer fires (15 ms late)
+  t.same(ticks.map((tick) => tick.index), [0]);
+  scheduler.spend(4); // t = 19: tick 1 is due at 20
+  clock.runIfDue();
+  t.equal(ticks.length, 1, 'nothing runs before its due time');
+  scheduler.spend(2); // t = 21: tick 1 is 1 ms overdue; its timer would fire at 15 + 5 + 15 = 35
+  clock.runIfDue();
+  t.same(ticks.map(({ index, time, lateness }) => [index, time, lateness]), [[0, 15, 15], [1, 21, 1]], 'tick 1 ran at once');
+  t.equal(scheduler.pendingTimers, 1, 'one timer stays armed, for tick 2');
+  scheduler.advance(19); // t = 40: tick 2 (due 40) has a timer for 40 + 15 = 55
+  scheduler.advance(15);
+  t.same(ticks.map((tick) => tick.index), [0, 1, 2], 'no tick runs twice, none is lost');
+  clock.stop();
+  clock.runIfDue();
+  t.equal(ticks.length, 3, 'a stopped clock does not tick');
+});
+
 t.test('after a long stall the clock skips ahead and reports how many ticks it skipped', async (t) => {
   const scheduler = new ManualScheduler();
   const indexes: number[] = [];

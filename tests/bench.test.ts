@@ -5,7 +5,13 @@ import t from 'tap';
 import { percentile } from '../bench/latency-probe.ts';
 import { planUsers } from '../bench/load-plan.ts';
 import { median } from '../bench/median.ts';
+import { allowedCpus, parseCpuList } from '../bench/pinning.ts';
 import { niceTicks } from '../bench/svg-plot.ts';
+
+/** Checked here independently of bench/pinning.ts: can taskset run at all? */
+function hasTaskset(): boolean {
+  return spawnSync('taskset', ['--version'], { encoding: 'utf8' }).status === 0;
+}
 
 t.test('a tiny run prints ONE JSON object on its last line, with the numbers people read', (t) => {
   const args = ['--import', 'tsx', 'bench/run.ts', '--clients', '6', '--room-size', '3', '--talking', '0.5', '--seconds', '2', '--warmup', '0.5', '--json'];
@@ -20,16 +26,35 @@ t.test('a tiny run prints ONE JSON object on its last line, with the numbers peo
     t.type(result[field], 'number', `${field} is a number`);
   }
   t.type(result.frames_dropped_by_reason, 'object', 'drops are broken down by reason');
+  // What the counted server saw inside, over the window (bench/server-diagnostics.ts).
+  const diagnostics = result.diagnostics as Record<string, unknown>;
+  for (const field of ['event_loop_utilization', 'event_loop_delay_ms_p99', 'tick_lateness_ms_p99', 'gc_pauses', 'gc_ms', 'run_queue_wait_ms', 'late_ticks_unexplained', 'heap_used_mb', 'array_buffers_mb']) {
+    t.type(diagnostics?.[field], 'number', `diagnostics.${field} is a number`);
+  }
+  const utilization = diagnostics?.event_loop_utilization as number;
+  t.ok(utilization > 0 && utilization <= 1, `the event loop was busy part of the time (${utilization})`);
+  t.ok((result.server_rss_mb_idle as number) > 0, 'RSS before anyone connected was read');
+  t.type(result.server_rss_kb_per_user_above_idle, 'number', 'memory per user above idle is reported');
   t.ok((result.latency_samples as number) > 0, 'the probe timed some impulses');
   // 3 talkers + the probe send about 50 frames/s each; the exact rate depends on the machine.
   t.ok((result.bytes_in_per_s as number) > 0 && (result.bytes_out_per_s as number) > 0, 'bytes flowed both ways');
   t.match(result.command, /npm run bench -- --clients 6/, 'the command is recorded');
+  // Pinning is on by default where it can be done; either way the JSON says so, and why.
+  const canPin = hasTaskset() && (allowedCpus() ?? []).length >= 2;
+  t.equal(result.pinned, canPin, `pinned where taskset exists and 2+ CPUs are allowed (${result.pinning})`);
+  if (canPin) {
+    const [serverCpu, ...loadCpus] = allowedCpus()!;
+    t.equal(result.server_cpus, String(serverCpu), 'the server\'s processes were allowed only the first CPU (read from /proc during the run)');
+    t.notOk(String(result.load_cpus).split(/[,-]/).includes(String(serverCpu)), `the load generator was kept off the server's CPU (allowed: ${result.load_cpus}; others: ${loadCpus.join(',')})`);
+  } else {
+    t.match(result.pinning, /not pinned: /, 'says why it did not pin');
+  }
   t.end();
 });
 
 t.test('--server measures any server command (here the I/O floor), with the counters it lacks as null', (t) => {
   const server = 'node --import tsx bench/io-floor-server.ts 127.0.0.1 {port}';
-  const args = ['--import', 'tsx', 'bench/run.ts', '--server', server, '--clients', '4', '--room-size', '2', '--seconds', '1', '--warmup', '0.5', '--json'];
+  const args = ['--import', 'tsx', 'bench/run.ts', '--server', server, '--clients', '4', '--room-size', '2', '--seconds', '1', '--warmup', '0.5', '--no-pin', '--json'];
   const run = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 90_000 });
   t.equal(run.status, 0, `bench exits 0; stderr: ${run.stderr.slice(-800)}`);
   const lines = run.stdout.trim().split('\n');
@@ -40,6 +65,34 @@ t.test('--server measures any server command (here the I/O floor), with the coun
   t.equal(result.ticks, null, 'a server without VOICE_STATS_FILE support has no tick counters');
   t.ok((result.server_cpu_pct as number) > 0, 'its CPU is still measured from /proc');
   t.ok((result.mixes_out_per_s as number) > 0, 'the load received its frames');
+  t.equal(result.pinned, false, '--no-pin: not pinned');
+  t.match(result.pinning, /not pinned \(--no-pin\)/, 'and the JSON says why');
+  t.end();
+});
+
+t.test('--compare measures every server it can in one run, and names the ones it cannot with the reason', (t) => {
+  const missing = '/nonexistent/murmur-harness';
+  const args = ['--import', 'tsx', 'bench/run.ts', '--compare', '--clients', '4', '--room-size', '2', '--seconds', '1', '--warmup', '0.5', '--murmur-harness', missing, '--json'];
+  const run = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 120_000 });
+  t.equal(run.status, 0, `bench exits 0; stderr: ${run.stderr.slice(-800)}`);
+  const lines = run.stdout.trim().split('\n');
+  let result: { rows: { server: string; absent: string | null; us_per_frame: number | null; vs_c_floor: number | null; vs_murmur: number | null }[] } = { rows: [] };
+  t.doesNotThrow(() => (result = JSON.parse(lines[lines.length - 1]!)), `last line is JSON: ${lines[lines.length - 1]}`);
+  const [stage, nodeFloor, cFloor, murmur] = result.rows;
+  t.match(stage?.server, /stage 04/);
+  t.ok((stage?.us_per_frame ?? 0) > 0, 'stage 04 was measured');
+  t.ok((nodeFloor?.us_per_frame ?? 0) > 0, 'the Node floor was measured');
+  const hasCc = spawnSync('cc', ['--version']).status === 0;
+  if (hasCc) {
+    t.equal(cFloor?.absent, null, 'with cc, the C floor is built and measured');
+    t.equal(cFloor?.vs_c_floor, 1, 'the C floor is 1× itself');
+    t.ok((stage?.vs_c_floor ?? 0) > 0, 'stage 04 has a ratio to the C floor');
+  } else {
+    t.match(cFloor?.absent, /no C compiler/, 'without cc, it says so');
+  }
+  t.match(murmur?.absent, /no run\.sh in \/nonexistent\/murmur-harness/, 'a wrong harness folder is named, not silently skipped');
+  t.equal(stage?.vs_murmur ?? null, null, 'no murmur, no ratio to it');
+  t.match(run.stdout, /\| murmur \(Mumble server\) \| not measured: no run\.sh/, 'the printed table lists it as not measured');
   t.end();
 });
 
@@ -57,6 +110,13 @@ t.test('load plan: rooms of K with ids like bench-0007, talkers spread evenly', 
   t.equal(new Set(users.map((u) => u.name)).size, 10, 'names are unique');
   t.equal(planUsers({ clients: 7, roomSize: 8, talking: 1 }).filter((u) => u.talks).length, 7, 'talking 1: everyone');
   t.equal(planUsers({ clients: 7, roomSize: 8, talking: 0 }).filter((u) => u.talks).length, 0, 'talking 0: nobody');
+  t.end();
+});
+
+t.test('CPU lists read like the kernel writes them', (t) => {
+  t.same(parseCpuList('0'), [0]);
+  t.same(parseCpuList('0-3,8'), [0, 1, 2, 3, 8]);
+  t.same(parseCpuList('1,3-4\n'), [1, 3, 4]);
   t.end();
 });
 

@@ -1,6 +1,7 @@
 import t from 'tap';
 import { FRAME_BYTES, FRAME_MS, FRAME_SAMPLES, SAMPLE_RATE } from '#shared/audio/format.ts';
 import {
+  OPUS_FEC_DECODING,
   OPUS_MAX_PACKET_BYTES,
   concealmentToc,
   createOpusDecoder,
@@ -167,4 +168,87 @@ t.test('the concealment TOC names one 20 ms frame in the same mode', async (t) =
   t.equal(concealmentToc((15 << 3) | 4 | 3), (15 << 3) | 4, 'hybrid FB 20 ms stereo, code 3 -> code 0, stereo kept');
   t.equal(concealmentToc((14 << 3) | 1), (15 << 3) | 0, 'hybrid FB 10 ms -> 20 ms');
   t.equal(concealmentToc((28 << 3) | 0), (31 << 3) | 0, 'CELT FB 2.5 ms -> 20 ms');
+});
+
+// ---- In-band FEC (stage 06): recovering a lost frame from the copy in the next packet ----
+
+/** A voiced, speech-like frame: three harmonics of 220 Hz under a slow 3 Hz swell. */
+function harmonicFrame(index: number): Buffer {
+  const frame = Buffer.alloc(FRAME_BYTES);
+  for (let i = 0; i < FRAME_SAMPLES; i++) {
+    const n = index * FRAME_SAMPLES + i;
+    const phase = (2 * Math.PI * 220 * n) / SAMPLE_RATE;
+    const swell = 0.6 + 0.4 * Math.sin((2 * Math.PI * 3 * n) / SAMPLE_RATE);
+    frame.writeInt16LE(Math.round(swell * (5000 * Math.sin(phase) + 3000 * Math.sin(2 * phase) + 1500 * Math.sin(3 * phase))), i * 2);
+  }
+  return frame;
+}
+
+/** Signal-to-noise ratio of `heard` against `reference`, in dB (noise = their difference). */
+function snrDb(reference: Buffer, heard: Buffer): number {
+  const a = samplesOf([reference]);
+  const b = samplesOf([heard]);
+  const signal = a.reduce((sum, s) => sum + s * s, 0);
+  const noise = a.reduce((sum, s, i) => sum + (s - b[i]) ** 2, 0);
+  return 10 * Math.log10(signal / Math.max(noise, 1));
+}
+
+const fecPlatformExpected = process.platform === 'linux' || process.platform === 'darwin';
+
+const fecSkip = OPUS_FEC_DECODING.available ? false : `cannot measure FEC: ${OPUS_FEC_DECODING.reason}`;
+
+t.test('decoders reach libopus for FEC where the platform exports it', { skip: fecPlatformExpected ? false : `FEC decoding is only expected on Linux and macOS, not ${process.platform}` }, async (t) => {
+  t.ok(OPUS_FEC_DECODING.available, `FEC decoding is available (${OPUS_FEC_DECODING.reason ?? 'ok'})`);
+  t.ok(createOpusDecoder().fecAvailable, 'a decoder says so');
+});
+
+t.test('FEC recovers a lost frame measurably better than concealment', { skip: fecSkip }, async (t) => {
+  const encoder = createOpusEncoder({ bitrate: 24_000, fec: true, expectedLossPercent: 10 });
+  const packets = Array.from({ length: 400 }, (_, f) => encoder.encode(harmonicFrame(f)));
+  const lossless = createOpusDecoder();
+  const reference = packets.map((p) => lossless.decode(p));
+  const lost = new Set<number>();
+  for (let f = 20; f < packets.length - 1; f += 20) lost.add(f); // every 20th packet: 5 % loss, single losses
+
+  const withFec = createOpusDecoder();
+  const withPlc = createOpusDecoder();
+  let fecSnr = 0;
+  let plcSnr = 0;
+  for (let f = 0; f < packets.length; f++) {
+    if (lost.has(f)) {
+      fecSnr += snrDb(reference[f], withFec.decodeFec(packets[f + 1]));
+      plcSnr += snrDb(reference[f], withPlc.conceal());
+    } else {
+      withFec.decode(packets[f]);
+      withPlc.decode(packets[f]);
+    }
+  }
+  fecSnr /= lost.size;
+  plcSnr /= lost.size;
+  t.ok(fecSnr >= plcSnr + 6, `lost frames: FEC ${fecSnr.toFixed(1)} dB SNR against the lossless decode, concealment ${plcSnr.toFixed(1)} dB (FEC must win by 6 dB or more)`);
+  t.ok(fecSnr >= 10, `FEC-recovered frames are close to the original (${fecSnr.toFixed(1)} dB, at least 10 dB)`);
+});
+
+t.test('FEC from a packet that carries no copy is concealment', { skip: fecSkip }, async (t) => {
+  const encoder = createOpusEncoder({ bitrate: 24_000 }); // no FEC in these packets
+  const packets = Array.from({ length: 12 }, (_, f) => encoder.encode(harmonicFrame(f)));
+  const a = createOpusDecoder();
+  const b = createOpusDecoder();
+  for (const packet of packets.slice(0, 10)) {
+    a.decode(packet);
+    b.decode(packet);
+  }
+  const viaFec = a.decodeFec(packets[11]);
+  const concealed = b.conceal();
+  t.equal(viaFec.length, FRAME_BYTES, 'one whole frame');
+  t.ok(viaFec.equals(concealed), 'the same samples as conceal() from a decoder in the same state');
+  t.ok(rms(samplesOf([viaFec])) > 100, 'and not silence');
+  t.equal(a.decode(packets[11]).length, FRAME_BYTES, 'the next packet then decodes as usual');
+});
+
+t.test('decodeFec refuses what decode refuses', async (t) => {
+  const decoder = createOpusDecoder();
+  t.throws(() => decoder.decodeFec(Buffer.alloc(0)), { name: 'OpusCodecError', code: 'empty_packet' });
+  t.throws(() => decoder.decodeFec(Buffer.alloc(OPUS_MAX_PACKET_BYTES + 1, 0x78)), { name: 'OpusCodecError', code: 'packet_too_large' });
+  if (decoder.fecAvailable) t.throws(() => decoder.decodeFec(Buffer.of(0x7b, 0x00)), { name: 'OpusCodecError', code: 'invalid_packet' });
 });

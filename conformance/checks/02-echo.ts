@@ -7,7 +7,6 @@ import { tmpdir } from 'node:os';
 import { join as joinPath } from 'node:path';
 import wavefile from 'wavefile';
 import { FRAME_BYTES, SAMPLE_RATE } from '#shared/audio/format.ts';
-import { readWavPcm } from '#shared/audio/wav-source.ts';
 import { CheckFailure } from '../harness/check-failure.ts';
 import { expect, type Check, type CheckContext } from '../harness/checks.ts';
 import { FakeServer } from '../harness/fake-server.ts';
@@ -24,10 +23,12 @@ import {
   splitAt,
   type WireFrame,
 } from '../harness/frame-wire.ts';
+import { expectRecording } from '../harness/recording.ts';
 import { freePort } from '../harness/server-process.ts';
 import { runCommand, type CommandResult } from '../harness/run-command.ts';
 import { WireClient } from '../harness/wire-client.ts';
 import { errorLines, hasStackTrace } from '../harness/program-output.ts';
+import { protocolIdClientCheck, protocolIdServerCheck, type ProtocolIdStage } from '../harness/protocol-id-checks.ts';
 
 // The message types of the README's table.
 const HELLO = 0x01;
@@ -48,6 +49,8 @@ function typeName(type: number): string {
 }
 
 const hello = (name: string) => jsonFrameBytes(HELLO, { name });
+/** HELLO and WELCOME of this stage, for the checks of the optional "protocol" field. */
+const PROTOCOL_ID: ProtocolIdStage = { id: '02', hello: (name) => ({ name }), welcome: (name) => ({ name, sample_rate: SAMPLE_RATE, frame_samples: FRAME_BYTES / 2 }) };
 const audio = (pcm: Buffer) => frameBytes(AUDIO, pcm);
 const bye = () => frameBytes(BYE);
 
@@ -281,6 +284,7 @@ const definitions: Check[] = [
       await leave(zoe);
     },
   },
+  protocolIdServerCheck(PROTOCOL_ID),
   {
     name: 'accepts a 32-character name (characters, not bytes) and a HELLO of exactly 1024 bytes',
     async run(context) {
@@ -525,14 +529,11 @@ const definitions: Check[] = [
           expected: 'exit code 0 about 1 s after the input file ends', actual: describeRun(result),
           hint: 'when a FILE input ends (and there is no --duration), wait about a second for the last echoes, send BYE and exit 0',
         });
-        const received = readWavPcm(joinPath(dir, 'out.wav'));
-        const padded = Buffer.alloc(Math.ceil(sent.length / FRAME_BYTES) * FRAME_BYTES); // silence after the end
+        // The echoes in order, the last frame padded with silence; the recording lasts the session (the file's length, and a little).
+        const padded = Buffer.alloc(Math.ceil(sent.length / FRAME_BYTES) * FRAME_BYTES);
         sent.copy(padded);
-        expect(received.equals(sent) || received.equals(padded), 'the echoed WAV differs from the one sent', {
-          expected: `${sent.length} bytes of samples, or ${padded.length} with the last frame padded with silence`,
-          actual: `${received.length} bytes; ${firstDifference(padded.subarray(0, Math.max(received.length, sent.length)), received)}`,
-          hint: 'send the file in 1920-byte frames in order (pad the last one with zeros) and write every echoed frame to the output as received',
-        });
+        const frames = Array.from({ length: padded.length / FRAME_BYTES }, (_, i) => padded.subarray(i * FRAME_BYTES, (i + 1) * FRAME_BYTES));
+        expectRecording(joinPath(dir, 'out.wav'), frames, (samples / SAMPLE_RATE) * 1000, 'the echoes');
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
@@ -602,6 +603,7 @@ const definitions: Check[] = [
       expectOneLineFailure(result, 'the client did not report a garbled answer in one line', /./, 'a frame of an unknown type from the server: print one line and exit non-zero');
     },
   },
+  protocolIdClientCheck(PROTOCOL_ID, QUIET_AUDIO),
   {
     name: 'client: a server that vanishes mid-session gives one line and a non-zero exit',
     subject: 'client',

@@ -15,6 +15,7 @@ import { tickRateCheck } from '../harness/tick-rate-check.ts';
 import { describeWindow, judgeDuration, timingWindow } from '../harness/tolerance.ts';
 import { expectError, expectNever, isEvent, jsonOf, withParty } from '../harness/party.ts';
 import { WireClient } from '../harness/wire-client.ts';
+import { protocolIdServerCheck } from '../harness/protocol-id-checks.ts';
 
 // The message types of the README's table.
 const HELLO = 0x01;
@@ -343,4 +344,5 @@ export const serverChecks: Check[] = [
   tickRateCheck(TYPE_NAMES),
   jitterBufferCheck(TYPE_NAMES),
   standingBacklogCheck(TYPE_NAMES),
+  protocolIdServerCheck({ id: '03', hello: (name) => ({ name }), welcome: (name) => ({ name, sample_rate: 48_000, frame_samples: 960 }) }),
 ];

@@ -7,15 +7,18 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join as joinPath } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { FRAME_BYTES, FRAME_SAMPLES, SAMPLE_RATE } from '#shared/audio/format.ts';
 import { expect, type Check, type CheckContext } from '../harness/checks.ts';
 import { FakeServer } from '../harness/fake-server.ts';
 import { describeFrames, finishSession, orStop, startSession as startClientSession, thenExit, type Session } from '../harness/client-session.ts';
-import { firstDifference, jsonFrameBytes, jsonObjectOf, type WireFrame } from '../harness/frame-wire.ts';
+import { distinctivePcm, firstDifference, frameBytes, jsonFrameBytes, jsonObjectOf, type WireFrame } from '../harness/frame-wire.ts';
+import { expectRecording } from '../harness/recording.ts';
 import { runCommand } from '../harness/run-command.ts';
 import { describeRun } from '../harness/running-client.ts';
 import { writeSpeechWav } from '../harness/speech-wav.ts';
 import { errorLines } from '../harness/program-output.ts';
+import { protocolIdClientCheck } from '../harness/protocol-id-checks.ts';
 
 // The message types of the README's table.
 const HELLO = 0x01;
@@ -41,6 +44,8 @@ const TYPE_NAMES: Record<number, string> = {
 const DEFAULT_ROOM = 'lobby';
 /** How long a command typed on standard input may take to act. */
 const COMMAND_DEADLINE_MS = 3_000;
+/** The --duration of the recording check: long enough that a WAV of only the frames heard (0.4 s) is plainly too short. */
+const RECORDED_SECONDS = 2;
 /** After a client refused its options and exited, how long a late connection is watched for. */
 const NO_CONNECTION_WATCH_MS = 500;
 
@@ -253,4 +258,26 @@ export const clientChecks: Check[] = [
       }
     },
   },
+  {
+    name: 'client: the --output WAV is a recording: the room\'s mix in order and sample-exact, silence where nothing came, as long as the session',
+    subject: 'client',
+    async run(context) {
+      const dir = mkdtempSync(joinPath(tmpdir(), 'rooms-check-'));
+      try {
+        const output = joinPath(dir, 'heard.wav');
+        const mix = distinctivePcm(20, FRAME_BYTES, 44);
+        const frames = Array.from({ length: 20 }, (_, i) => mix.subarray(i * FRAME_BYTES, (i + 1) * FRAME_BYTES));
+        const session = await startSession(context, 'Ada', ['--room', 'game-42', '--input', 'silence', '--output', output, '--duration', String(RECORDED_SECONDS)]);
+        // Two bursts with a pause between: the recording keeps the pause, and the quiet after them.
+        session.connection.send(Buffer.concat(frames.slice(0, 8).map((frame) => frameBytes(AUDIO, frame))));
+        await sleep(300);
+        session.connection.send(Buffer.concat(frames.slice(8).map((frame) => frameBytes(AUDIO, frame))));
+        await finishSession(session, 12_000, `when --duration ${RECORDED_SECONDS} is over`);
+        expectRecording(output, frames, RECORDED_SECONDS * 1000, 'the room\'s mix');
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  },
+  protocolIdClientCheck({ id: '04', hello: (name) => ({ name, room: DEFAULT_ROOM }), welcome: (name) => ({ name, room: DEFAULT_ROOM, sample_rate: SAMPLE_RATE, frame_samples: FRAME_SAMPLES }) }, ['--input', 'silence', '--output', 'null']),
 ];

@@ -18,6 +18,7 @@ import { joinFloodRule } from '../hostile/join-flood-check.ts';
 import { WIRES } from '../hostile/wire-spec.ts';
 import { expectError, expectNever, isEvent, jsonOf, withParty } from '../harness/party.ts';
 import { WireClient } from '../harness/wire-client.ts';
+import { protocolIdServerCheck } from '../harness/protocol-id-checks.ts';
 
 // The message types of the README's table.
 const HELLO = 0x01;
@@ -469,4 +470,5 @@ export const serverChecks: Check[] = [
   // Over the hostile cases' raw connections: they count mixes and keep up with a flood's answers.
   joinFloodRule(WIRES['04']),
   standingBacklogCheck(TYPE_NAMES, inRoom('catch-up')),
+  protocolIdServerCheck({ id: '04', hello: (name) => ({ name, room: 'lobby' }), welcome: (name) => ({ name, room: 'lobby', sample_rate: 48_000, frame_samples: 960 }) }),
 ];

@@ -81,7 +81,7 @@ function talkerAudio(): Buffer {
 const PCM_FRAME = { min: FRAME_BYTES, max: FRAME_BYTES };
 
 const FRAMING_CODES = ['unknown_type', 'frame_too_large', 'bad_utf8', 'bad_json', 'bad_field'];
-const STAGE_CODES = ['bad_name', 'not_joined', 'already_joined', 'bad_audio_size', 'handshake_timeout', 'server_full', 'slow_consumer'];
+const STAGE_CODES = ['bad_name', 'not_joined', 'already_joined', 'bad_audio_size', 'handshake_timeout', 'server_full', 'slow_consumer', 'wrong_protocol'];
 
 const BASE_TYPES: Record<number, string> = { [HELLO]: 'HELLO', [WELCOME]: 'WELCOME', [AUDIO]: 'AUDIO', [BYE]: 'BYE', [ERROR]: 'ERROR' };
 const NEWS_TYPES: Record<number, string> = { ...BASE_TYPES, [USERS]: 'USERS', [JOINED]: 'JOINED', [LEFT]: 'LEFT', [SPEAKING]: 'SPEAKING' };

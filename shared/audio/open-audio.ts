@@ -1,6 +1,6 @@
 // Turns the --input / --output command-line specs into sources and sinks:
 //   --input  mic | tone:HZ | silence | FILE.wav
-//   --output speaker | null | FILE.wav
+//   --output speaker | null | FILE.wav (a recording: as long as the session, silence where nothing arrived)
 // naudiodon (PortAudio) is loaded only for mic and speaker, and only after a
 // quiet probe has shown there is a device, so that everything else works on
 // machines without a sound card or without the native module.
@@ -11,6 +11,7 @@ import { MicSource } from './mic-source.ts';
 import { NullSink } from './null-sink.ts';
 import { createSilenceSource } from './silence-source.ts';
 import { SpeakerSink } from './speaker-sink.ts';
+import { TimeKeepingSink } from './recording-sink.ts';
 import { createToneSource } from './tone-source.ts';
 import { AudioDeviceUnavailable, AudioFormatError, type AudioSink, type AudioSource } from './types.ts';
 import { createWavSource } from './wav-source.ts';
@@ -36,7 +37,8 @@ export async function openSource(spec: string, say: (line: string) => void = con
 export async function openSink(spec: string): Promise<AudioSink> {
   if (spec === 'speaker') return new SpeakerSink(await loadPortAudio('output'));
   if (spec === 'null') return new NullSink();
-  if (/\.wav$/i.test(spec)) return new WavFileSink(spec);
+  // A recording keeps time: silence where nothing arrived (recording-sink.ts).
+  if (/\.wav$/i.test(spec)) return new TimeKeepingSink(new WavFileSink(spec));
   throw new AudioFormatError(`invalid --output "${spec}": use ${OUTPUT_FORMS}`);
 }
 

@@ -7,15 +7,18 @@
 //   const decoder = createOpusDecoder();             // one per speaker: it keeps that stream's history
 //   const pcm = decoder.decode(packet);              // 1920 bytes again
 //   const guess = decoder.conceal();                 // 20 ms of "what probably came next" for a lost packet
+//   const recovered = decoder.decodeFec(nextPacket); // the lost frame, rebuilt from the FEC copy in the next packet
 //
 // The binding is @discordjs/opus (native libopus). This file is the only one that knows it, so
 // swapping bindings touches nothing else.
 //
 // What no npm binding offers (checked: @discordjs/opus 0.10.0, opusscript 0.1.1, @evan/opus
-// 1.0.3): decoding with libopus's decode_fec flag (in-band FEC recovery). So there is no
-// decodeFec() here; the encoder can still *send* FEC (options `fec`, `expectedLossPercent`),
-// which any receiver built on libopus itself can use. See 05-opus-design.md.
+// 1.0.3): decoding with libopus's decode_fec flag (in-band FEC recovery). So the decoder calls
+// libopus's own `opus_decode` in the library @discordjs/opus built (libopus-ffi.ts); where that
+// is not reachable, it decodes through the binding and `decodeFec()` conceals instead
+// (`fecAvailable` is then false).
 import opus from '@discordjs/opus';
+import { libopusDecoderApi, libopusUnavailableReason, type LibopusDecoderApi } from './libopus-ffi.ts';
 import { FRAME_BYTES, FRAME_SAMPLES, SAMPLE_RATE, CHANNELS } from '../audio/format.ts';
 
 const { OpusEncoder: Libopus } = opus;
@@ -33,6 +36,11 @@ const OPUS_SET_APPLICATION = 4000;
 const OPUS_APPLICATION_VOIP = 2048;
 const OPUS_SET_INBAND_FEC = 4012;
 const OPUS_SET_PACKET_LOSS_PERC = 4014;
+
+/** Whether decoders can recover a lost frame from the next packet's FEC copy, and if not, why. */
+export const OPUS_FEC_DECODING: { available: boolean; reason?: string } = libopusDecoderApi
+  ? { available: true }
+  : { available: false, reason: libopusUnavailableReason };
 
 export type OpusCodecErrorCode = 'bad_pcm_frame' | 'bad_bitrate' | 'empty_packet' | 'packet_too_large' | 'invalid_packet' | 'bad_packet_duration';
 
@@ -70,6 +78,15 @@ export interface OpusVoiceDecoder {
    * had been there (it fades out over repeated losses). Silence before any packet was decoded.
    */
   conceal(): Buffer;
+  /**
+   * In-band FEC: the frame BEFORE `nextPacket` (which was lost), rebuilt from the low-rate copy
+   * that `nextPacket` carries when its encoder had `fec: true` and `expectedLossPercent` > 0.
+   * Where `nextPacket` carries no copy, libopus conceals instead (the same as conceal()).
+   * Decode `nextPacket` itself with decode() afterwards, as usual. Throws like decode().
+   */
+  decodeFec(nextPacket: Buffer): Buffer;
+  /** False where libopus's decoder API is unreachable (see OPUS_FEC_DECODING): decodeFec() then conceals. */
+  readonly fecAvailable: boolean;
 }
 
 export function createOpusEncoder(options: OpusEncoderOptions): OpusVoiceEncoder {
@@ -99,15 +116,59 @@ export function createOpusEncoder(options: OpusEncoderOptions): OpusVoiceEncoder
   };
 }
 
-export function createOpusDecoder(): OpusVoiceDecoder {
+/** The one decoding call the decoder needs: a packet (or its FEC copy) in, PCM out, or an Error. */
+type DecodeCall = (packet: Buffer, fec: boolean) => Buffer;
+
+/** Frees each libopus decoder state when its decoder object is garbage-collected. */
+const freeLibopusState = new FinalizationRegistry<{ api: LibopusDecoderApi; state: unknown }>(({ api, state }) => api.destroy(state));
+
+/** libopus's own opus_decode, with the decode_fec flag the bindings leave out. */
+function libopusDecodeCall(api: LibopusDecoderApi, state: unknown): DecodeCall {
+  return (packet, fec) => {
+    const pcm = Buffer.alloc(FRAME_BYTES);
+    // frame_size 960: for FEC it must be exactly the lost frame's duration; otherwise it is the
+    // most we accept, so a longer packet fails here and is reported as the wrong duration.
+    const samples = api.decode(state, packet, pcm, FRAME_SAMPLES, fec);
+    if (samples >= 0) return pcm.subarray(0, samples * 2 * CHANNELS);
+    if (samples === OPUS_BUFFER_TOO_SMALL) {
+      throw new OpusCodecError('bad_packet_duration', 'this Opus packet holds more than 20 ms of audio; every packet must hold exactly 20 ms');
+    }
+    throw new Error(api.errorText(samples));
+  };
+}
+
+/** The binding's decode (no FEC): used only where libopus's own API is not reachable. */
+function bindingDecodeCall(): DecodeCall {
   const libopus = new Libopus(SAMPLE_RATE, CHANNELS);
+  return (packet) => libopus.decode(packet);
+}
+
+// opus_defines.h: the output buffer cannot hold the packet's samples (it is longer than 20 ms).
+const OPUS_BUFFER_TOO_SMALL = -2;
+
+export function createOpusDecoder(): OpusVoiceDecoder {
+  const api = libopusDecoderApi;
+  const fecAvailable = api !== undefined;
+  const libopusState = api?.create(SAMPLE_RATE, CHANNELS);
+  const decodeCall = api ? libopusDecodeCall(api, libopusState) : bindingDecodeCall();
   let lastToc: number | undefined;
 
-  function decodeChecked(packet: Buffer): Buffer {
+  function checkPacket(packet: Buffer): void {
+    if (packet.length === 0) {
+      // The binding would treat an empty buffer as 120 ms lost: a caller's bug, not a loss.
+      throw new OpusCodecError('empty_packet', 'an Opus packet is at least 1 byte; use conceal() for a lost packet');
+    }
+    if (packet.length > OPUS_MAX_PACKET_BYTES) {
+      throw new OpusCodecError('packet_too_large', `an Opus packet is at most ${OPUS_MAX_PACKET_BYTES} bytes; got ${packet.length}`);
+    }
+  }
+
+  function decodeChecked(packet: Buffer, fec = false): Buffer {
     let pcm: Buffer;
     try {
-      pcm = libopus.decode(packet);
+      pcm = decodeCall(packet, fec);
     } catch (error) {
+      if (error instanceof OpusCodecError) throw error;
       const first = packet.length > 0 ? ` (first byte 0x${packet[0].toString(16).padStart(2, '0')})` : '';
       throw new OpusCodecError('invalid_packet', `not a valid Opus packet: ${packet.length} bytes${first}; libopus says: ${(error as Error).message}`);
     }
@@ -118,27 +179,33 @@ export function createOpusDecoder(): OpusVoiceDecoder {
     return pcm;
   }
 
-  return {
+  function conceal(): Buffer {
+    if (lastToc === undefined) return Buffer.alloc(FRAME_BYTES);
+    // Opus defines a "packet lost" of exactly one frame: a packet whose only frame is 0 bytes
+    // long is decoded as lost (RFC 6716, 3.2.1), for the duration its TOC byte names. So send
+    // the last TOC byte, set to 20 ms and one frame. (The binding offers no other way.)
+    return decodeChecked(Buffer.of(concealmentToc(lastToc)));
+  }
+
+  const decoder: OpusVoiceDecoder = {
+    fecAvailable,
     decode(packet: Buffer): Buffer {
-      if (packet.length === 0) {
-        // The binding would treat an empty buffer as 120 ms lost: a caller's bug, not a loss.
-        throw new OpusCodecError('empty_packet', 'an Opus packet is at least 1 byte; use conceal() for a lost packet');
-      }
-      if (packet.length > OPUS_MAX_PACKET_BYTES) {
-        throw new OpusCodecError('packet_too_large', `an Opus packet is at most ${OPUS_MAX_PACKET_BYTES} bytes; got ${packet.length}`);
-      }
+      checkPacket(packet);
       const pcm = decodeChecked(packet);
       lastToc = packet[0];
       return pcm;
     },
-    conceal(): Buffer {
-      if (lastToc === undefined) return Buffer.alloc(FRAME_BYTES);
-      // The binding offers no "packet lost" call of exactly one frame, but Opus defines one:
-      // a packet whose only frame is 0 bytes long is decoded as lost (RFC 6716, 3.2.1), for the
-      // duration its TOC byte names. So send the last TOC byte, set to 20 ms and one frame.
-      return decodeChecked(Buffer.of(concealmentToc(lastToc)));
+    conceal,
+    decodeFec(nextPacket: Buffer): Buffer {
+      checkPacket(nextPacket);
+      if (!fecAvailable) return conceal();
+      const pcm = decodeChecked(nextPacket, true);
+      lastToc = nextPacket[0];
+      return pcm;
     },
   };
+  if (api) freeLibopusState.register(decoder, { api, state: libopusState });
+  return decoder;
 }
 
 /**
