@@ -7,7 +7,6 @@
 // voice-receiver.ts (one decoder and jitter buffer per speaker, mixed at our own clock),
 // client-state.ts (what the server has told us: applyNews) and commands.ts (what the user types).
 import type { Socket } from 'node:net';
-import { createInterface } from 'node:readline';
 import { FRAME_MS } from '#shared/audio/format.ts';
 import { openSink, openSource } from '#shared/audio/open-audio.ts';
 import { AudioDeviceUnavailable, AudioFormatError } from '#shared/audio/types.ts';
@@ -23,7 +22,7 @@ import { AudioPipeline } from './audio-pipeline.ts';
 import { applyNews, ClientState } from './client-state.ts';
 import { type CommandTarget, commandsHint, runCommand, showPushToTalk } from './commands.ts';
 import { byeFrame, ErrorCode, helloFrame, MessageType, parseError, parseWelcome, PROTOCOL, roomProblem, serverMessageLimit } from './protocol.ts';
-import { type ClientDisplay, createDisplay } from './terminal-display.ts';
+import { type ClientDisplay, createCommandInput, createDisplay } from './terminal-display.ts';
 
 const WELCOME_TIMEOUT_MS = 10_000;
 /** After BYE, how long the server gets to close its side before we cut the connection. */
@@ -133,9 +132,9 @@ function talk(socket: Socket, options: ClientOptions & { room: string }, audio: 
   const state = new ClientState(options.room);
   const timers = new Set<NodeJS.Timeout>();
   const after = (ms: number, action: () => void) => timers.add(setTimeout(action, ms));
-  const input = options.commands === false ? undefined : createInterface({ input: process.stdin });
+  const input = options.commands === false ? undefined : createCommandInput();
   // The terminal's status line: who is here, who speaks, and what we are doing.
-  const display = options.display ?? createDisplay(() => `${state.status} | you: ${audio.status}`);
+  const display = options.display ?? createDisplay(() => `${state.status} | you: ${audio.status}`, input);
 
   socket.setNoDelay(true); // send each voice frame at once (see server.ts)
 
