@@ -23,6 +23,9 @@ function markerDecoder(): OpusVoiceDecoder {
       return frameOf(packet[0]! * 100);
     },
     conceal: () => frameOf(CONCEALED),
+    // Stage 05 never asks for FEC (its voice comes over TCP); the stand-in conceals like the real one without a copy.
+    decodeFec: () => frameOf(CONCEALED),
+    fecAvailable: false,
   };
 }
 
