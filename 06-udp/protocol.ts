@@ -1,12 +1,14 @@
-// Stage 05's protocol: stage 04's frames and rooms, with voice compressed by Opus and FORWARDED by
-// the server (see README.md). Every user has a numeric session id; type 0x03 carries one Opus
-// packet with a sequence number (and, from the server, the speaker's id) instead of PCM.
+// Stage 06's protocol over TCP: stage 05's frames (Opus voice forwarded by the server), plus what
+// voice over UDP needs (see README.md): WELCOME hands out a secret token and the server's UDP
+// port, and PATH says how a client wants to receive voice. The datagrams themselves are in
+// datagrams.ts. Type 0x03 VOICE still works, for clients whose UDP is blocked.
 //
 //   every message:  type u8 | length u32 big-endian | payload (length bytes)
 //
-//   0x01 HELLO    client -> server   {"name": string, "room": string, "protocol": "voice-chat/05"}
-//   0x02 WELCOME  server -> client   {"name": string, "room": string, "id": number, "protocol": "voice-chat/05",
-//                                     "codec": "opus", "sample_rate": 48000, "frame_ms": 20, "channels": 1}
+//   0x01 HELLO    client -> server   {"name": string, "room": string, "protocol": "voice-chat/06"}
+//   0x02 WELCOME  server -> client   {"name": string, "room": string, "id": number, "protocol": "voice-chat/06",
+//                                     "codec": "opus", "sample_rate": 48000, "frame_ms": 20, "channels": 1,
+//                                     "token": 16 lowercase hex digits, "udp_port": number}
 //   0x03 VOICE    client -> server   sequence u16 BE | one Opus packet (1-1275 bytes, 20 ms, 48 kHz mono)
 //                 server -> client   speaker u16 BE | sequence u16 BE | the same packet, byte for byte
 //   0x04 BYE      client -> server   empty
@@ -21,16 +23,19 @@
 //                                    refused; you stay where you were (this one does NOT close the connection)
 //   0x0C LIST_ROOMS client -> server empty
 //   0x0D ROOMS    server -> client   {"rooms": [{"room": string, "users": number}]}  every room, by id
+//   0x0E PATH     client -> server   {"path": "udp" | "tcp"}   how this client wants to RECEIVE voice
+//                                    (default tcp; udp takes effect once its UDP address is bound)
 //
 // Control payloads are one UTF-8 JSON object (unknown fields are ignored); VOICE is binary.
 // The server never looks inside an Opus packet: it needs no codec at all.
+import { randomBytes } from 'node:crypto';
 import { CHANNELS, FRAME_MS, SAMPLE_RATE } from '#shared/audio/format.ts';
 import { FRAME_HEADER_BYTES, encodeFrame, writeFrameHeader } from '#shared/framing/frame-encoder.ts';
 import { decodeJsonObject, encodeJsonFrame, type JsonObject, requireString } from '#shared/framing/json-payload.ts';
 import { FRAMING_ERROR_CODES, ProtocolError } from '#shared/protocol-error.ts';
 
 /** The protocol this stage speaks, named in HELLO and WELCOME so stages that share port 8888 notice each other. */
-export const PROTOCOL = 'voice-chat/05';
+export const PROTOCOL = 'voice-chat/06';
 /** The codec fields of WELCOME: what every VOICE packet holds. */
 export const CODEC = 'opus';
 
@@ -48,7 +53,23 @@ export const MessageType = {
   joinRefused: 0x0b,
   listRooms: 0x0c,
   rooms: 0x0d,
+  path: 0x0e,
 } as const;
+
+/** The two ways voice can travel: datagrams, or VOICE frames on the TCP connection (as in stage 05). */
+export type VoicePath = 'udp' | 'tcp';
+
+/**
+ * The session token: 8 random bytes (64 bits), written in WELCOME as 16 lowercase hex digits and
+ * carried in every datagram a client sends. It is the secret that says who sent a datagram.
+ */
+export const TOKEN_BYTES = 8;
+export const TOKEN_PATTERN = /^[0-9a-f]{16}$/;
+
+/** A fresh token for a new session: crypto-random, never derived from the id, name or time. */
+export function newToken(): Buffer {
+  return randomBytes(TOKEN_BYTES);
+}
 
 /**
  * Room identifiers are opaque strings chosen by the clients (later: game session ids such as
@@ -146,6 +167,7 @@ export function clientMessageLimit(type: number): number | undefined {
     case MessageType.listRooms:
       return 0;
     case MessageType.join:
+    case MessageType.path:
       return MAX_HELLO_BYTES;
     default:
       return undefined;
@@ -203,7 +225,7 @@ export const ErrorCode = {
   serverFull: 'server_full',
   /** The client stopped reading: a control message found MAX_QUEUED_BYTES waiting, or every VOICE was skipped for SLOW_CONSUMER_MS. */
   slowConsumer: 'slow_consumer',
-  /** VOICE, BYE, JOIN or LIST_ROOMS before a successful HELLO. */
+  /** VOICE, BYE, JOIN, LIST_ROOMS or PATH before a successful HELLO. */
   notJoined: 'not_joined',
   /** A second HELLO on the same connection. */
   alreadyJoined: 'already_joined',
@@ -213,6 +235,8 @@ export const ErrorCode = {
   rateLimited: 'rate_limited',
   /** No valid HELLO within HANDSHAKE_TIMEOUT_MS. */
   handshakeTimeout: 'handshake_timeout',
+  /** A PATH whose payload is not {"path": "udp"} or {"path": "tcp"} (bad JSON too). */
+  badPath: 'bad_path',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -225,11 +249,16 @@ export interface UserRef {
   name: string;
 }
 
-/** What WELCOME confirms: who you are, where, and the voice format of every VOICE. */
+/**
+ * What WELCOME confirms: who you are, where, the voice format of every VOICE, the token your
+ * datagrams carry (8 bytes) and the server's UDP port.
+ */
 export interface Welcome {
   name: string;
   room: string;
   id: number;
+  token: Buffer;
+  udpPort: number;
 }
 
 // ---------------------------------------------------------------- sequence numbers
@@ -259,7 +288,7 @@ export function helloFrame(name: string, room: string): Buffer {
   return encodeJsonFrame(MessageType.hello, { name, room, protocol: PROTOCOL });
 }
 
-export function welcomeFrame({ name, room, id }: Welcome): Buffer {
+export function welcomeFrame({ name, room, id, token, udpPort }: Welcome): Buffer {
   return encodeJsonFrame(MessageType.welcome, {
     name,
     room,
@@ -269,7 +298,14 @@ export function welcomeFrame({ name, room, id }: Welcome): Buffer {
     sample_rate: SAMPLE_RATE,
     frame_ms: FRAME_MS,
     channels: CHANNELS,
+    token: token.toString('hex'),
+    udp_port: udpPort,
   });
+}
+
+/** Client -> server PATH: where this client wants voice sent to it. */
+export function pathFrame(path: VoicePath): Buffer {
+  return encodeJsonFrame(MessageType.path, { path });
 }
 
 /** Client -> server VOICE: sequence u16 BE, then the Opus packet; one allocation. */
@@ -370,7 +406,7 @@ export function parseHello(payload: Buffer): { name: string; room: string } {
         : typeof protocol === 'string'
           ? JSON.stringify(protocol.slice(0, 64))
           : `a "protocol" that is not a string`;
-    throw new ProtocolError(ErrorCode.wrongProtocol, `this server speaks ${PROTOCOL} (stage 05, Opus voice); your client speaks ${theirs}`);
+    throw new ProtocolError(ErrorCode.wrongProtocol, `this server speaks ${PROTOCOL} (stage 06, voice over UDP); your client speaks ${theirs}`);
   }
   return { name: requireString(object, 'name'), room: requireString(object, 'room') };
 }
@@ -378,6 +414,21 @@ export function parseHello(payload: Buffer): { name: string; room: string } {
 /** The room in a JOIN payload. */
 export function parseJoin(payload: Buffer): string {
   return requireString(decodeJsonObject(payload), 'room');
+}
+
+/** The path in a PATH payload. Anything but {"path": "udp" | "tcp"} (bad UTF-8 or JSON too) throws bad_path. */
+export function parsePath(payload: Buffer): VoicePath {
+  let object: JsonObject;
+  try {
+    object = decodeJsonObject(payload);
+  } catch (error) {
+    throw new ProtocolError(ErrorCode.badPath, `PATH must be {"path": "udp"} or {"path": "tcp"}: ${(error as Error).message}`);
+  }
+  const path = Object.hasOwn(object, 'path') ? object.path : undefined;
+  if (path !== 'udp' && path !== 'tcp') {
+    throw new ProtocolError(ErrorCode.badPath, `PATH must be {"path": "udp"} or {"path": "tcp"}; got "path": ${JSON.stringify(path)?.slice(0, 64) ?? 'nothing'}`);
+  }
+  return path;
 }
 
 /**
@@ -404,7 +455,21 @@ export function parseWelcome(payload: Buffer): Welcome {
       throw new ProtocolError(ErrorCode.badField, `WELCOME field "${field}" must be ${JSON.stringify(expected)}, got ${JSON.stringify(object[field]) ?? 'nothing'}`);
     }
   }
-  return { name: requireString(object, 'name'), room: requireString(object, 'room'), id: requireSessionId(object, 'id') };
+  const token = Object.hasOwn(object, 'token') ? object.token : undefined;
+  if (typeof token !== 'string' || !TOKEN_PATTERN.test(token)) {
+    throw new ProtocolError(ErrorCode.badField, `WELCOME field "token" must be 16 lowercase hex digits, got ${JSON.stringify(token)?.slice(0, 64) ?? 'nothing'}`);
+  }
+  const udpPort = Object.hasOwn(object, 'udp_port') ? object.udp_port : undefined;
+  if (!Number.isInteger(udpPort) || (udpPort as number) < 1 || (udpPort as number) > 0xffff) {
+    throw new ProtocolError(ErrorCode.badField, `WELCOME field "udp_port" must be a port number 1-65535, got ${JSON.stringify(udpPort) ?? 'nothing'}`);
+  }
+  return {
+    name: requireString(object, 'name'),
+    room: requireString(object, 'room'),
+    id: requireSessionId(object, 'id'),
+    token: Buffer.from(token, 'hex'),
+    udpPort: udpPort as number,
+  };
 }
 
 /** The room and members of a USERS message. */

@@ -46,6 +46,7 @@ import {
   VOICE_BURST,
   VOICE_FLOOD_DROPS,
   VOICE_FLOOD_WINDOW_MS,
+  newToken,
   welcomeFrame,
 } from './protocol.ts';
 
@@ -458,7 +459,8 @@ function serveClient(socket: Socket, rooms: Rooms, observer: ServerObserver): vo
       skippingSince: null,
       refuse,
     };
-    socket.write(welcomeFrame(user));
+    // Until the server has its UDP socket (next commits): a token and the TCP port, so WELCOME is valid.
+    socket.write(welcomeFrame({ ...user, token: newToken(), udpPort: socket.localPort ?? 0 }));
     rooms.join(user);
     console.log(`${user.name} (id ${user.id}) joined room ${user.room} from ${peer} (${rooms.size} connected, rooms: ${rooms.roomCount})`);
   };
