@@ -1,24 +1,34 @@
 // The receiving half of client-side mixing: the server forwards each speaker's Opus packets as they
-// come, and this client decodes and mixes them itself, on its own 20 ms playback clock.
+// come (as UDP datagrams or TCP VOICE, both fed here), and this client decodes and mixes them
+// itself, on its own 20 ms playback clock.
 //
 // One SpeakerStream per speaker id: its own Opus decoder (a decoder carries that one stream's
-// history, so two speakers can never share one) and a small jitter buffer of packets ordered by
-// sequence number. Each tick of the playback clock takes at most one 20 ms frame from every
-// stream and mixes them:
+// history, so two speakers can never share one) and a jitter buffer of packets ordered by sequence
+// number. Datagrams come lost, late, twice or out of order; the buffer puts them back in order and
+// plays around what is missing. On each packet:
+//
+//   a sequence seen before (the network duplicated it, or it came both ways during a path switch) -> dropped (duplicate)
+//   a sequence at or before the one due next (its slot was played, rebuilt or concealed)          -> dropped (late)
+//   otherwise stored in order; more than 8 waiting: the oldest is dropped and playing skips past it.
+//
+// Each tick of the playback clock takes at most one 20 ms frame from every stream and mixes them:
 //
 //   not playing: start when 2 packets wait (40 ms of voice) or the oldest has waited 40 ms
 //   playing:     the next sequence is waiting     -> decode it (a packet that does not decode is concealed)
-//                a later one waits, not the next  -> conceal (Opus packet-loss concealment, not a hole)
+//                the one after it waits           -> decodeFec(that packet): one lost packet, rebuilt from
+//                                                    the low-rate copy Opus in-band FEC put in the next one
+//                a later one waits                -> conceal (Opus packet-loss concealment: a burst of losses)
 //                nothing waits                    -> conceal too, for at most 2 ticks (40 ms): the next
 //                                                    packet may only be late; then stop playing (the talk
 //                                                    spurt is over) and rebuffer when voice comes again
-//   a packet at or before the one due next is too late (its slot was played or concealed): dropped. More than 8 waiting: the
-//   oldest is dropped (the sender's clock runs fast) and playing skips past it.
 //   mix = clip(sum of this tick's frames): never an average, and never our own voice.
+//
+// Per speaker it also keeps the statistics the `stats` command shows: packets lost on the way
+// (sequences never received), and RFC 3550's interarrival jitter over the datagrams.
 import { FRAME_BYTES, FRAME_MS } from '#shared/audio/format.ts';
 import type { OpusVoiceDecoder } from '#shared/codec/opus.ts';
 import { RoomMixer } from '#shared/mixer.ts';
-import { isSequenceAfter, nextSequence } from './protocol.ts';
+import { isSequenceAfter, nextSequence, sequenceDistance, type VoicePath } from './protocol.ts';
 
 /** A stream starts playing once this many packets wait (40 ms of voice)... */
 export const START_PACKETS = 2;
@@ -37,6 +47,14 @@ export const MAX_WAITING_PACKETS = 8;
  * name thousands; past this, the stream heard least recently gives its decoder up.
  */
 export const MAX_SPEAKER_STREAMS = 64;
+/** How many recent sequences per speaker are remembered to recognise a duplicate. */
+export const SEEN_WINDOW = 64;
+/**
+ * VOICE carries no timestamp, only a sequence that stands still while the speaker is silent, so
+ * jitter is measured within talk spurts: a packet arriving more than this long after the previous
+ * one starts a new spurt and is not compared with it.
+ */
+export const JITTER_SPURT_GAP_MS = 200;
 
 interface WaitingPacket {
   sequence: number;
@@ -53,16 +71,44 @@ export interface ReceiverCounts {
   decoded: number;
   /** Frames made up by packet-loss concealment (a gap, or a packet that did not decode). */
   concealed: number;
-  /** Packets that came after their turn (or twice), dropped. */
+  /** Lost frames rebuilt from the FEC copy in the packet after them. */
+  fecRecovered: number;
+  /** Packets that came after their turn, dropped. */
   late: number;
+  /** Packets that came a second time, dropped. */
+  duplicates: number;
   /** Packets dropped because MAX_WAITING_PACKETS already waited. */
   overflow: number;
   /** VOICE carrying our own id, ignored. */
   ownVoice: number;
 }
 
+/** What the `stats` command shows for one speaker. */
+export interface SpeakerStats {
+  id: number;
+  /** Distinct packets received, by either path. */
+  received: number;
+  /** Sequences between the first and the highest received that never arrived (by either path). */
+  lost: number;
+  /** RFC 3550 interarrival jitter over the speaker's datagrams, in ms (0 until two arrived). */
+  jitterMs: number;
+  fecRecovered: number;
+  concealed: number;
+  late: number;
+  duplicates: number;
+}
+
 class SpeakerStream {
   readonly waiting: WaitingPacket[] = []; // in sequence order, all after `next` - 1
+  /** seen[sequence % 64] === sequence for the recent sequences received: duplicates are found here. */
+  private readonly seen = new Int32Array(SEEN_WINDOW).fill(-1);
+  /** The first sequence received, and how far the highest one is after it (for the loss count). */
+  private first: number | undefined;
+  private highestOffset = 0;
+  /** RFC 3550 6.4.1: J += (|D| - J) / 16, with D the change in transit time between two datagrams. */
+  jitterMs = 0;
+  private lastUdp: { sequence: number; arrivedAt: number } | undefined;
+  readonly stats = { received: 0, fecRecovered: 0, concealed: 0, late: 0, duplicates: 0 };
   /** The sequence due next; undefined until the stream first plays. */
   next: number | undefined;
   playing = false;
@@ -75,6 +121,48 @@ class SpeakerStream {
   /** Whether `sequence` is too late: at or before a sequence already played or skipped. */
   isLate(sequence: number): boolean {
     return this.next !== undefined && sequence !== this.next && !isSequenceAfter(sequence, this.next);
+  }
+
+  /**
+   * Whether `sequence` came before (within the last SEEN_WINDOW sequences); marks it seen. A
+   * sequence more than 64 before the highest counts as seen: far too late to play anyway.
+   */
+  seenBefore(sequence: number): boolean {
+    if (this.first === undefined) {
+      this.first = sequence;
+    } else {
+      const offset = this.offsetOf(sequence);
+      if (offset > this.highestOffset) {
+        this.highestOffset = offset;
+      } else if (this.highestOffset - offset >= SEEN_WINDOW) {
+        return true;
+      }
+    }
+    const slot = sequence % SEEN_WINDOW;
+    if (this.seen[slot] === sequence) return true;
+    this.seen[slot] = sequence;
+    return false;
+  }
+
+  /** Sequences lost: the span from the first to the highest received, less those received. */
+  get lost(): number {
+    return this.first === undefined ? 0 : Math.max(0, this.highestOffset + 1 - this.stats.received - this.stats.late);
+  }
+
+  /** One datagram's arrival for the jitter estimate: its sequence stands for its send time (20 ms apart). */
+  measureJitter(sequence: number, arrivedAt: number): void {
+    const last = this.lastUdp;
+    this.lastUdp = { sequence, arrivedAt };
+    if (last === undefined || arrivedAt - last.arrivedAt > JITTER_SPURT_GAP_MS) return;
+    const sentApart = signedDistance(last.sequence, sequence) * FRAME_MS;
+    const d = arrivedAt - last.arrivedAt - sentApart;
+    this.jitterMs += (Math.abs(d) - this.jitterMs) / 16;
+  }
+
+  // Distance from the first sequence, unwrapped: sequences run on past 65535 in a long talk.
+  private offsetOf(sequence: number): number {
+    const highest = (this.first! + this.highestOffset) & 0xffff;
+    return this.highestOffset + signedDistance(highest, sequence);
   }
 
   /** Puts a packet in sequence order; false if that sequence already waits. */
@@ -97,7 +185,7 @@ export interface VoiceReceiverOptions {
 export class VoiceReceiver {
   /** Our own session id, from WELCOME: VOICE carrying it is never played. */
   ownId: number | undefined;
-  readonly counts: ReceiverCounts = { received: 0, receivedBytes: 0, decoded: 0, concealed: 0, late: 0, overflow: 0, ownVoice: 0 };
+  readonly counts: ReceiverCounts = { received: 0, receivedBytes: 0, decoded: 0, concealed: 0, fecRecovered: 0, late: 0, duplicates: 0, overflow: 0, ownVoice: 0 };
   private readonly streams = new Map<number, SpeakerStream>();
   private readonly mixer = new RoomMixer();
   private readonly createDecoder: () => OpusVoiceDecoder;
@@ -108,8 +196,11 @@ export class VoiceReceiver {
     this.now = options.now ?? (() => performance.now());
   }
 
-  /** One VOICE from the server. `packet` is copied: it may be a view into a network chunk. */
-  receive(speaker: number, sequence: number, packet: Buffer): void {
+  /**
+   * One VOICE from the server, by `path` (UDP datagrams also feed the jitter estimate). `packet` is
+   * copied: it may be a view into a network chunk.
+   */
+  receive(speaker: number, sequence: number, packet: Buffer, path: VoicePath = 'tcp'): void {
     if (speaker === this.ownId) {
       this.counts.ownVoice++; // the server must never send it; be safe anyway
       return;
@@ -117,10 +208,18 @@ export class VoiceReceiver {
     const stream = this.streamOf(speaker);
     const now = this.now();
     stream.lastHeardAt = now;
-    if (stream.isLate(sequence) || !stream.insert({ sequence, packet: Buffer.from(packet), arrivedAt: now })) {
-      this.counts.late++;
+    if (stream.seenBefore(sequence)) {
+      this.counts.duplicates++;
+      stream.stats.duplicates++;
       return;
     }
+    if (path === 'udp') stream.measureJitter(sequence, now);
+    if (stream.isLate(sequence) || !stream.insert({ sequence, packet: Buffer.from(packet), arrivedAt: now })) {
+      this.counts.late++;
+      stream.stats.late++;
+      return;
+    }
+    stream.stats.received++;
     this.counts.received++;
     this.counts.receivedBytes += packet.length;
     if (stream.waiting.length > MAX_WAITING_PACKETS) {
@@ -138,6 +237,11 @@ export class VoiceReceiver {
   /** Keeps only the streams of these ids (after USERS: a move, or the room as it is now). */
   keepOnly(ids: ReadonlySet<number>): void {
     for (const id of this.streams.keys()) if (!ids.has(id)) this.streams.delete(id);
+  }
+
+  /** Per speaker: received, lost, jitter, FEC-recovered, concealed, late and duplicate packets. */
+  speakerStats(): SpeakerStats[] {
+    return [...this.streams].map(([id, stream]) => ({ id, ...stream.stats, lost: stream.lost, jitterMs: stream.jitterMs }));
   }
 
   /** Speakers with a stream now (for tests and the status line). */
@@ -181,16 +285,18 @@ export class VoiceReceiver {
         return null;
       }
       stream.concealedWaiting++; // the next packet may only be late: conceal its slot meanwhile
-      pcm = stream.decoder.conceal();
-      this.counts.concealed++;
+      pcm = this.conceal(stream);
     } else if (oldest.sequence === stream.next) {
       stream.waiting.shift();
       stream.concealedWaiting = 0;
       pcm = this.decodeOrConceal(stream, oldest.packet);
+    } else if (oldest.sequence === nextSequence(stream.next!)) {
+      // Exactly one packet missing and the one after it here: its FEC copy rebuilds the lost frame.
+      stream.concealedWaiting = 0;
+      pcm = this.recoverFromFec(stream, oldest.packet);
     } else {
       stream.concealedWaiting = 0;
-      pcm = stream.decoder.conceal(); // lost or skipped: what probably came next, not a hole
-      this.counts.concealed++;
+      pcm = this.conceal(stream); // a burst lost: what probably came next, not a hole
     }
     stream.next = nextSequence(stream.next!);
     return pcm;
@@ -204,9 +310,26 @@ export class VoiceReceiver {
     } catch {
       // Not a valid 20 ms Opus packet: the server does not look inside packets, so this is
       // the speaker's fault, and costs only this frame.
-      this.counts.concealed++;
-      return stream.decoder.conceal();
+      return this.conceal(stream);
     }
+  }
+
+  private recoverFromFec(stream: SpeakerStream, nextPacket: Buffer): Buffer {
+    if (!stream.decoder.fecAvailable) return this.conceal(stream); // decodeFec would only conceal: say so
+    try {
+      const pcm = stream.decoder.decodeFec(nextPacket);
+      this.counts.fecRecovered++;
+      stream.stats.fecRecovered++;
+      return pcm;
+    } catch {
+      return this.conceal(stream); // the next packet is broken: its own turn will be concealed too
+    }
+  }
+
+  private conceal(stream: SpeakerStream): Buffer {
+    this.counts.concealed++;
+    stream.stats.concealed++;
+    return stream.decoder.conceal();
   }
 
   private streamOf(speaker: number): SpeakerStream {
@@ -224,4 +347,10 @@ export class VoiceReceiver {
     for (const entry of this.streams) if (quietest === undefined || entry[1].lastHeardAt < quietest[1].lastHeardAt) quietest = entry;
     if (quietest !== undefined) this.streams.delete(quietest[0]);
   }
+}
+
+/** (b - a) mod 2^16 as a signed step: -32768..32767. */
+function signedDistance(a: number, b: number): number {
+  const distance = sequenceDistance(a, b);
+  return distance >= 0x8000 ? distance - 0x1_0000 : distance;
 }
