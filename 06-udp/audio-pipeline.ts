@@ -1,8 +1,10 @@
 // The client's audio, both ways. Every frame the input captures passes the voice gate (or
-// push-to-talk, when chosen) and mute; while we are talking it is encoded with Opus and sent as
-// VOICE with the next sequence number. The server forwards the others' packets as they come;
-// the VoiceReceiver decodes and mixes them, and our own 20 ms playback clock writes one mixed
-// frame to the output per tick (silence when nobody speaks).
+// push-to-talk, when chosen) and mute; while we are talking it is encoded with Opus (with in-band
+// FEC when UDP may carry it) and sent with the next sequence number: as a VOICE_UP datagram while
+// the UDP path is up, else as TCP VOICE (one sequence for both, so a listener's jitter buffer
+// drops a packet that comes both ways). The server forwards the others' packets as they come, by
+// either path; the VoiceReceiver decodes and mixes them, and our own 20 ms playback clock writes
+// one mixed frame to the output per tick (silence when nobody speaks).
 import type { Socket } from 'node:net';
 import { FRAME_MS } from '#shared/audio/format.ts';
 import { FrameClock } from '#shared/audio/frame-clock.ts';
@@ -10,6 +12,7 @@ import type { AudioSink, AudioSource } from '#shared/audio/types.ts';
 import { createOpusDecoder, createOpusEncoder, type OpusVoiceEncoder } from '#shared/codec/opus.ts';
 import type { VoiceGate } from '#shared/voice-gate.ts';
 import { clientVoiceFrame, MAX_QUEUED_VOICE_BYTES, nextSequence, parseServerVoice } from './protocol.ts';
+import { MIN_EXPECTED_LOSS_PERCENT, type UdpPath } from './udp-path.ts';
 import { VoiceReceiver } from './voice-receiver.ts';
 
 export class AudioPipeline {
@@ -20,6 +23,10 @@ export class AudioPipeline {
   /** VOICE messages sent, and the Opus bytes they carried (the packets alone). */
   packetsSent = 0;
   packetBytesSent = 0;
+  /** Of packetsSent, how many went as datagrams. */
+  packetsSentByUdp = 0;
+  /** The UDP path, when there is one (not with --tcp): voice goes there while it says 'udp'. */
+  udp: UdpPath | null = null;
   /** Decodes and mixes the others' voices; its ownId is set from WELCOME. */
   readonly receiver = new VoiceReceiver({ createDecoder: createOpusDecoder });
   /** Whether the last captured frame was sent. */
@@ -40,8 +47,10 @@ export class AudioPipeline {
     readonly pushToTalk: boolean,
     /** Opus bitrate of our voice, in bits per second. */
     readonly bitrate: number,
+    /** In-band FEC in every packet (for UDP; pointless with --tcp, where nothing is lost). */
+    fec = true,
   ) {
-    this.encoder = createOpusEncoder({ bitrate });
+    this.encoder = createOpusEncoder({ bitrate, fec, expectedLossPercent: fec ? MIN_EXPECTED_LOSS_PERCENT : 0 });
     this.playback = new FrameClock(() => this.sink.write(this.receiver.nextFrame()));
   }
 
@@ -59,10 +68,15 @@ export class AudioPipeline {
     void this.source.stop();
   }
 
-  /** One VOICE payload from the server (speaker, sequence, packet): into that speaker's jitter buffer. */
+  /** One TCP VOICE payload from the server (speaker, sequence, packet): into that speaker's jitter buffer. */
   hear(payload: Buffer): void {
     const { speaker, sequence, packet } = parseServerVoice(payload);
-    this.receiver.receive(speaker, sequence, packet);
+    this.receiver.receive(speaker, sequence, packet, 'tcp');
+  }
+
+  /** The loss the encoder should plan its FEC for, measured on the path (udp-path.ts). */
+  expectLoss(percent: number): void {
+    this.encoder.setExpectedLossPercent(percent);
   }
 
   /** Kilobits per second of Opus we sent while talking (packet bytes only, as the README's tables count). */
@@ -84,11 +98,17 @@ export class AudioPipeline {
     const voice = this.gate.accept(frame);
     this.talking = !this.muted && (this.pushToTalk ? this.pushToTalkOn : voice);
     if (!this.talking) return; // silence is not sent: the server forwards only who speaks
+    const byUdp = this.udp !== null && this.udp.path === 'udp';
     // A server that stops reading must not make us buffer voice without bound either. The frame
     // is not encoded and takes no sequence number: a sequence gap means a packet lost on the way.
-    if (this.server.writableLength > MAX_QUEUED_VOICE_BYTES) return;
+    if (!byUdp && this.server.writableLength > MAX_QUEUED_VOICE_BYTES) return;
     const packet = this.encoder.encode(frame);
-    this.server.write(clientVoiceFrame(this.sequence, packet));
+    if (byUdp) {
+      this.udp!.sendVoice(this.sequence, packet);
+      this.packetsSentByUdp++;
+    } else {
+      this.server.write(clientVoiceFrame(this.sequence, packet));
+    }
     this.sequence = nextSequence(this.sequence);
     this.packetsSent++;
     this.packetBytesSent += packet.length;

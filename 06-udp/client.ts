@@ -1,12 +1,16 @@
-// Stage 05 client: joins a room of the server with a name, sends its voice from the --input as
-// Opus packets while the voice gate (or push-to-talk) is open, decodes and mixes the voices the
-// server forwards from the room's other members and writes the mix to the --output, shows who is
-// in the room and who is speaking, lists the rooms and moves between them, until the user leaves.
+// Stage 06 client: joins a room of the server with a name, sends its voice from the --input as
+// Opus packets while the voice gate (or push-to-talk) is open, as UDP datagrams once the server
+// answers our PINGs (else over the TCP connection, as in stage 05), decodes and mixes the voices
+// the server forwards from the room's other members (by either path) and writes the mix to the
+// --output, shows who is in the room and who is speaking, lists the rooms and moves between them,
+// until the user leaves.
 // This file checks the options and holds the conversation on one connection (the handshake,
 // each message routed to its part, leaving); the parts are audio-pipeline.ts (voice both ways),
+// udp-path.ts (the datagram socket, PING/PONG, which path our voice takes, stats),
 // voice-receiver.ts (one decoder and jitter buffer per speaker, mixed at our own clock),
 // client-state.ts (what the server has told us: applyNews) and commands.ts (what the user types).
 import type { Socket } from 'node:net';
+import { realScheduler } from '#shared/audio/frame-clock.ts';
 import { FRAME_MS } from '#shared/audio/format.ts';
 import { openSink, openSource } from '#shared/audio/open-audio.ts';
 import { AudioDeviceUnavailable, AudioFormatError } from '#shared/audio/types.ts';
@@ -21,8 +25,9 @@ import { DEFAULT_GATE, VoiceGate, type VoiceGateOptions } from '#shared/voice-ga
 import { AudioPipeline } from './audio-pipeline.ts';
 import { applyNews, ClientState } from './client-state.ts';
 import { type CommandTarget, commandsHint, runCommand, showPushToTalk } from './commands.ts';
-import { byeFrame, ErrorCode, helloFrame, MessageType, parseError, parseWelcome, PROTOCOL, roomProblem, serverMessageLimit } from './protocol.ts';
+import { byeFrame, ErrorCode, helloFrame, MessageType, parseError, parseWelcome, pathFrame, PROTOCOL, roomProblem, serverMessageLimit, type Welcome } from './protocol.ts';
 import { type ClientDisplay, createCommandInput, createDisplay } from './terminal-display.ts';
+import { type DatagramTarget, openUdpSocket, statsLines, UdpPath } from './udp-path.ts';
 
 const WELCOME_TIMEOUT_MS = 10_000;
 /** After BYE, how long the server gets to close its side before we cut the connection. */
@@ -60,6 +65,20 @@ export interface ClientOptions {
   bitrateKbps?: number;
   /** Where news and the status go (default: a terminal display, or plain lines when not a terminal). */
   display?: ClientDisplay;
+  /** --tcp: never use UDP (no datagram at all; voice over the TCP connection as in stage 05). */
+  tcpOnly?: boolean;
+  /** --udp-via HOST:PORT: send the datagrams there (a relay) instead of to the server's address and udp_port. */
+  udpVia?: DatagramTarget;
+}
+
+/** Reads --udp-via's HOST:PORT ([v6]:PORT for IPv6); throws UserError when it is not one. */
+export function parseUdpVia(text: string): DatagramTarget {
+  const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(text);
+  const port = match ? Number(match[3]) : NaN;
+  if (!match || !(port >= 1 && port <= 0xffff)) {
+    throw new UserError(`invalid --udp-via "${printable(text)}": give HOST:PORT, e.g. 127.0.0.1:9999 or [::1]:9999`, 2);
+  }
+  return { host: match[1] ?? match[2]!, port };
 }
 
 /** Joins, talks until the user leaves, and resolves; throws UserError on refusal or failure. */
@@ -90,7 +109,7 @@ export async function runClient(options: ClientOptions): Promise<void> {
   });
   try {
     const socket = await connect(options.host, options.port);
-    const audio = new AudioPipeline(source, sink, new VoiceGate(gate), options.pushToTalk ?? false, Math.round(bitrateKbps * 1000));
+    const audio = new AudioPipeline(source, sink, new VoiceGate(gate), options.pushToTalk ?? false, Math.round(bitrateKbps * 1000), !options.tcpOnly);
     await talk(socket, { ...options, room }, audio);
   } finally {
     await source.stop();
@@ -135,6 +154,12 @@ function talk(socket: Socket, options: ClientOptions & { room: string }, audio: 
   const input = options.commands === false ? undefined : createCommandInput();
   // The terminal's status line: who is here, who speaks, and what we are doing.
   const display = options.display ?? createDisplay(() => `${state.status} | you: ${audio.status}`, input);
+  /** Closes the datagram socket once it is open (it opens after WELCOME). */
+  let closeUdp: (() => void) | null = null;
+  const nameOf = (id: number) => state.users.find((user) => user.id === id)?.name ?? `id ${id}`;
+  const showStats = () => {
+    for (const line of statsLines(audio.udp?.stats ?? null, audio.receiver.speakerStats(), nameOf)) display.line(line);
+  };
 
   socket.setNoDelay(true); // send each voice frame at once (see server.ts)
 
@@ -151,6 +176,8 @@ function talk(socket: Socket, options: ClientOptions & { room: string }, audio: 
         // close() alone stops reading but leaves an open pipe holding the process: let it go.
         process.stdin.destroy();
       }
+      audio.udp?.stop();
+      closeUdp?.();
       display.close();
       audio.stop();
       if (error) {
@@ -171,9 +198,10 @@ function talk(socket: Socket, options: ClientOptions & { room: string }, audio: 
         const { received, receivedBytes, concealed } = audio.receiver.counts;
         const heardKbps = received === 0 ? 0 : (receivedBytes * 8) / (received * FRAME_MS);
         display.line(
-          `left (${why}): sent ${audio.packetsSent} voice packets (${audio.sentKbps.toFixed(1)} kb/s of Opus while talking), ` +
-            `heard ${received} (${heardKbps.toFixed(1)} kb/s per speaker; ${concealed} frames concealed)`,
+          `left (${why}): sent ${audio.packetsSent} voice packets (${audio.packetsSentByUdp} by UDP; ${audio.sentKbps.toFixed(1)} kb/s of Opus while talking), ` +
+            `heard ${received} (${heardKbps.toFixed(1)} kb/s per speaker; ${audio.receiver.counts.fecRecovered} frames rebuilt from FEC, ${concealed} concealed)`,
         );
+        showStats();
       } else {
         socket.destroy(); // not joined yet: nothing to say goodbye to
         display.line(`left (${why}) before the server answered`);
@@ -198,6 +226,37 @@ function talk(socket: Socket, options: ClientOptions & { room: string }, audio: 
       isJoined: () => phase === 'joined',
       send: (frame) => socket.write(frame),
       leave,
+      showStats,
+    };
+
+    /** The UDP path: a socket to the server's udp_port (or --udp-via), PINGs, and PATH when our voice changes path. */
+    const startUdp = (welcome: Welcome) => {
+      const target = options.udpVia ?? { host: socket.remoteAddress ?? options.host, port: welcome.udpPort };
+      const path = new UdpPath(
+        welcome.token,
+        {
+          send: (datagram) => udpSend?.(datagram),
+          pathChanged: (voicePath, line) => {
+            if (phase !== 'joined') return;
+            socket.write(pathFrame(voicePath));
+            display.line(line);
+          },
+          voice: (speaker, sequence, packet) => audio.receiver.receive(speaker, sequence, packet, 'udp'),
+          expectedLoss: (percent) => audio.expectLoss(percent),
+        },
+        realScheduler,
+      );
+      let udpSend: ((datagram: Buffer) => void) | null = null;
+      audio.udp = path;
+      openUdpSocket(target, (datagram) => path.receive(datagram)).then(
+        (udp) => {
+          if (phase === 'done') return udp.close();
+          closeUdp = udp.close;
+          udpSend = udp.send;
+          path.start();
+        },
+        (error: Error) => display.line(`no UDP (${printable(error.message)}): voice over TCP`),
+      );
     };
 
     const onInputEnd = () => {
@@ -225,6 +284,8 @@ function talk(socket: Socket, options: ClientOptions & { room: string }, audio: 
       audio.receiver.ownId = welcome.id;
       clearTimeout(welcomeTimer);
       display.line(`connected to ${options.host}:${options.port} as ${welcome.name} (id ${welcome.id}, ${PROTOCOL})`);
+      if (options.tcpOnly) display.line('--tcp: voice over the TCP connection only, no UDP');
+      else startUdp(welcome);
       // Silence never opens the gate: with it, nothing at all is sent (the user only listens).
       const sourceName = audio.source.description;
       const sending = audio.pushToTalk ? `${sourceName} as Opus at ${audio.bitrate / 1000} kb/s while push-to-talk is on`

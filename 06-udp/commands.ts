@@ -1,5 +1,5 @@
 // The commands a user types on standard input (or the demo types for them): mute, unmute, users,
-// rooms, join ROOM, exit, and an empty line (Enter) for push-to-talk. runCommand() reads one
+// rooms, join ROOM, stats, exit, and an empty line (Enter) for push-to-talk. runCommand() reads one
 // line and does what it says.
 import type { AudioPipeline } from './audio-pipeline.ts';
 import { type ClientState, showRoom } from './client-state.ts';
@@ -16,11 +16,13 @@ export interface CommandTarget {
   send(frame: Buffer): void;
   /** Leaves cleanly: BYE, then close. */
   leave(why: string): void;
+  /** Shows the voice path and the loss, jitter and round-trip statistics (the command stats). */
+  showStats(): void;
 }
 
 /** The line that tells a user at a terminal what to type. */
 export function commandsHint(pushToTalk: boolean): string {
-  return `type mute, unmute, users, rooms, join ROOM or exit (or press Ctrl+C)${pushToTalk ? '; press Enter to turn push-to-talk on or off' : ''}`;
+  return `type mute, unmute, users, rooms, join ROOM, stats or exit (or press Ctrl+C)${pushToTalk ? '; press Enter to turn push-to-talk on or off' : ''}`;
 }
 
 export function showPushToTalk(audio: AudioPipeline, display: ClientDisplay): void {
@@ -38,6 +40,8 @@ export function runCommand(line: string, client: CommandTarget): void {
   } else if (command === 'mute' || command === 'unmute') {
     audio.muted = command === 'mute';
     display.line(audio.muted ? 'muted: sending nothing' : 'unmuted');
+  } else if (command === 'stats') {
+    client.showStats();
   } else if (command === 'users') {
     showRoom(client.state, display);
   } else if (command === 'rooms') {
@@ -49,7 +53,7 @@ export function runCommand(line: string, client: CommandTarget): void {
     audio.pushToTalkOn = !audio.pushToTalkOn;
     showPushToTalk(audio, display);
   } else if (command !== '') {
-    display.line(`commands: mute, unmute, users, rooms, join ROOM, exit${audio.pushToTalk ? ', and Enter for push-to-talk' : ''}`);
+    display.line(`commands: mute, unmute, users, rooms, join ROOM, stats, exit${audio.pushToTalk ? ', and Enter for push-to-talk' : ''}`);
   }
 }
 

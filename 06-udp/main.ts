@@ -1,4 +1,4 @@
-// npm run stage:05 -- server | client | (nothing: a local demo)
+// npm run stage:06 -- server | client | (nothing: a local demo through a lossy UDP path)
 import { rmSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -11,13 +11,17 @@ import { clientOptions, parseDuration, serverOptions, stageCommandLine } from '#
 import { runMain } from '#shared/user-error.ts';
 import { nameProblem } from '#shared/user-name.ts';
 import { DEFAULT_GATE } from '#shared/voice-gate.ts';
-import { DEFAULT_BITRATE_KBPS, DEFAULT_ROOM, MAX_BITRATE_KBPS, MIN_BITRATE_KBPS, runClient } from './client.ts';
+import { startLossyRelay } from '#shared/net/lossy-relay.ts';
+import { DEFAULT_BITRATE_KBPS, DEFAULT_ROOM, MAX_BITRATE_KBPS, MIN_BITRATE_KBPS, parseUdpVia, runClient } from './client.ts';
 import { startServer } from './server.ts';
 import { silentDisplay } from './terminal-display.ts';
 
 const DEMO_SECONDS_WITHOUT_SPEAKER = 7;
 /** Everyone meets in this room: the server forwards each robot's packets to you, your client mixes them. */
-const DEMO_ROOM = 'opus-demo';
+const DEMO_ROOM = 'udp-demo';
+/** Your client's datagrams (both ways) go through a relay that loses this much, with a fixed seed: the same losses every run. */
+const DEMO_LOSS_PERCENT = 5;
+const DEMO_SEED = 6;
 /** The demo types "users" for you this long after you join: the list shows who is who. */
 const USERS_AFTER_SECONDS = 1;
 
@@ -52,16 +56,16 @@ function writeRobotVoice(robot: Robot, path: string): void {
 
 /** With no sub-command: a server and three users on this machine, in one room: two robots and you. */
 async function runDemo(): Promise<void> {
-  console.log('Stage 05 demo: Opus voice, forwarded. A server and three users on this machine, in one room:');
+  console.log('Stage 06 demo: voice over UDP. A server and three users on this machine, in one room:');
   console.log('robot-low talks on a 300 Hz tone, then robot-high on a 500 Hz tone joins in, then robot-low stops.');
-  console.log(`Each robot sends Opus packets at ${DEFAULT_BITRATE_KBPS} kb/s (stage 04 sent 768 kb/s of PCM); the server forwards them`);
-  console.log('without decoding, and YOUR client decodes both streams and mixes them: while both talk you hear');
-  console.log('the two tones at full level together. When you leave, your client prints the kb/s it received per speaker.');
+  console.log(`The robots' voice goes to the server as UDP datagrams; YOUR client's datagrams pass a relay that loses`);
+  console.log(`${DEMO_LOSS_PERCENT} % of them each way (seed ${DEMO_SEED}), with 20-30 ms of delay. Your client's jitter buffer rebuilds a single lost`);
+  console.log('packet from the FEC copy in the next one and conceals bursts; its stats at the end say how many of each.');
   const devices = probeAudioDevices();
   const hasMic = devices.some((device) => device.maxInputChannels > 0);
   const hasSpeaker = devices.some((device) => device.maxOutputChannels > 0);
   const input = hasMic ? 'mic' : 'silence';
-  const output = hasSpeaker ? 'speaker' : join(tmpdir(), 'stage-05-opus-demo.wav');
+  const output = hasSpeaker ? 'speaker' : join(tmpdir(), 'stage-06-udp-demo.wav');
   console.log(hasMic ? 'input: your microphone, sent as Opus while you speak' : 'input: no microphone found, so you only listen');
   console.log(
     hasSpeaker
@@ -72,10 +76,12 @@ async function runDemo(): Promise<void> {
 
   const user = userInfo().username;
   const name = nameProblem(user) === null && !ROBOTS.some((robot) => robot.name === user) ? user : 'student';
-  const voices = ROBOTS.map((robot) => join(tmpdir(), `stage-05-${robot.name}-${process.pid}.wav`));
+  const voices = ROBOTS.map((robot) => join(tmpdir(), `stage-06-${robot.name}-${process.pid}.wav`));
   ROBOTS.forEach((robot, i) => writeRobotVoice(robot, voices[i]!));
   const server = await startServer('127.0.0.1', 0);
   const port = server.address.port;
+  // The server's UDP port is its TCP port (the README's default), so the relay knows where to send.
+  const relay = await startLossyRelay({ target: { host: '127.0.0.1', port }, lossPercent: DEMO_LOSS_PERCENT, delayMs: 20, jitterMs: 10, seed: DEMO_SEED });
   try {
     const you = runClient({
       name,
@@ -86,6 +92,7 @@ async function runDemo(): Promise<void> {
       output,
       durationSeconds: hasSpeaker ? undefined : DEMO_SECONDS_WITHOUT_SPEAKER,
       scriptedCommands: [{ afterSeconds: USERS_AFTER_SECONDS, command: 'users' }],
+      udpVia: { host: '127.0.0.1', port: relay.port },
     });
     const robots = ROBOTS.map(async (robot, i) => {
       await sleep(robot.joinAfterMs); // a moment apart, so you see each one join
@@ -94,19 +101,23 @@ async function runDemo(): Promise<void> {
     });
     await Promise.all([you, ...robots]);
   } finally {
+    const { toServer, toClient } = relay.counters;
+    console.log(`\nThe relay lost ${toServer.dropped} of your ${toServer.received} datagrams to the server and ${toClient.dropped} of ${toClient.received} to you.`);
+    await relay.close();
     await server.close();
     for (const voice of voices) rmSync(voice, { force: true });
   }
-  if (!hasSpeaker) console.log(`\nWhat you heard is in ${output}: the low tone, both tones together, then the high one.`);
+  if (!hasSpeaker) console.log(`What you heard is in ${output}: the low tone, both tones together, then the high one, without holes.`);
   console.log('\nTry it yourself in three terminals (or on three machines: use the server\'s address as --host):');
-  console.log('  npx voice-chat 05 server');
+  console.log('  npx voice-chat 06 server');
+  console.log(`  npx tsx tools/lossy-relay.ts --to 127.0.0.1:8888 --loss ${DEMO_LOSS_PERCENT}      # optional: a lossy path (prints its port)`);
   // Options that work on THIS machine: without a microphone or speaker, mic and speaker would fail.
   const audioHere = `${hasMic ? '' : ' --input tone:440'}${hasSpeaker ? '' : ' --output ada.wav'}`;
-  console.log(`  npx voice-chat 05 client --name Ada --room game-42${audioHere}`);
-  console.log('  npx voice-chat 05 client --name Bob --room game-42 --input tone:440 --bitrate 16 --output mix.wav --duration 10');
+  console.log(`  npx voice-chat 06 client --name Ada --room game-42${audioHere}      # add --udp-via 127.0.0.1:RELAYPORT for the lossy path`);
+  console.log('  npx voice-chat 06 client --name Bob --room game-42 --input tone:440 --output mix.wav --duration 10 --tcp');
 }
 
-await stageCommandLine('npm run stage:05 --', 'Stage 05: Opus voice, forwarded by the server and mixed by each client.')
+await stageCommandLine('npm run stage:06 --', 'Stage 06: voice over UDP, control over TCP.')
   .command(
     'server',
     'run the server: users in rooms; each Opus packet is forwarded at once to the others in the room',
@@ -162,6 +173,15 @@ await stageCommandLine('npm run stage:05 --', 'Stage 05: Opus voice, forwarded b
           type: 'boolean',
           default: false,
           describe: 'push-to-talk instead of the gate: send only while it is on (Enter turns it on and off)',
+        })
+        .option('tcp', {
+          type: 'boolean',
+          default: false,
+          describe: 'never use UDP: voice over the TCP connection, as in stage 05 (for networks that block UDP, and to compare)',
+        })
+        .option('udp-via', {
+          type: 'string',
+          describe: 'send the datagrams to HOST:PORT (a relay such as tools/lossy-relay.ts) instead of the server',
         }),
     (args) =>
       runMain(() =>
@@ -176,6 +196,8 @@ await stageCommandLine('npm run stage:05 --', 'Stage 05: Opus voice, forwarded b
           gate: { openDb: args.gateOpenDb, closeDb: args.gateCloseDb, hangoverMs: args.gateHangoverMs },
           pushToTalk: args.ptt,
           bitrateKbps: args.bitrate,
+          tcpOnly: args.tcp,
+          udpVia: args.udpVia === undefined ? undefined : parseUdpVia(args.udpVia),
         }),
       ),
   )

@@ -247,3 +247,43 @@ function sameAddress(a: string, b: string): boolean {
   const plain = (address: string) => address.replace(/^::ffff:/, '');
   return plain(a) === plain(b);
 }
+
+/** Per-speaker numbers, as voice-receiver.ts keeps them. */
+export interface SpeakerLine {
+  id: number;
+  received: number;
+  lost: number;
+  jitterMs: number;
+  fecRecovered: number;
+  concealed: number;
+  late: number;
+  duplicates: number;
+}
+
+/**
+ * What the `stats` command (and the line at exit) shows: the path with its round trip and
+ * upstream loss, then one line per speaker heard. `path` is null with --tcp.
+ */
+export function statsLines(path: PathStats | null, speakers: readonly SpeakerLine[], nameOf: (id: number) => string): string[] {
+  const lines: string[] = [];
+  if (path === null) {
+    lines.push('stats: path tcp (--tcp: no UDP)');
+  } else {
+    const ms = (value: number | undefined) => (value === undefined ? '-' : `${value.toFixed(1)} ms`);
+    const loss = path.upstreamLossPercent === undefined ? 'unknown (no PONG yet)' : `${path.upstreamLossPercent.toFixed(1)} %`;
+    lines.push(
+      `stats: path ${path.path}${path.state === 'waiting' ? ' (waiting for a PONG)' : ''}, RTT last ${ms(path.rttLastMs)} mean ${ms(path.rttMeanMs)} ` +
+        `(${path.pongsReceived} PONGs for ${path.pingsSent} PINGs), upstream loss ${loss} of ${path.datagramsSent} datagrams, ` +
+        `switched to tcp ${path.switchesToTcp}x, to udp ${path.switchesToUdp}x`,
+    );
+  }
+  for (const speaker of speakers) {
+    const expected = speaker.received + speaker.late + speaker.lost;
+    const percent = expected === 0 ? 0 : (100 * speaker.lost) / expected;
+    lines.push(
+      `stats: from ${nameOf(speaker.id)}: ${speaker.received} packets, lost ${speaker.lost} (${percent.toFixed(1)} %), jitter ${speaker.jitterMs.toFixed(1)} ms, ` +
+        `${speaker.fecRecovered} rebuilt from FEC, ${speaker.concealed} concealed, ${speaker.late} late, ${speaker.duplicates} duplicates dropped`,
+    );
+  }
+  return lines;
+}
