@@ -7,13 +7,14 @@ import { probeAudioDevices } from '#shared/audio/device-probe.ts';
 import { FRAME_BYTES, FRAME_MS } from '#shared/audio/format.ts';
 import { ToneGenerator } from '#shared/audio/tone-source.ts';
 import { WavFileSink } from '#shared/audio/wav-sink.ts';
-import { clientOptions, parseDuration, serverOptions, stageCommandLine } from '#shared/cli.ts';
+import { clientOptions, parseDuration, parsePort, serverOptions, stageCommandLine } from '#shared/cli.ts';
 import { runMain } from '#shared/user-error.ts';
 import { nameProblem } from '#shared/user-name.ts';
 import { DEFAULT_GATE } from '#shared/voice-gate.ts';
 import { startLossyRelay } from '#shared/net/lossy-relay.ts';
 import { DEFAULT_BITRATE_KBPS, DEFAULT_ROOM, MAX_BITRATE_KBPS, MIN_BITRATE_KBPS, parseUdpVia, runClient } from './client.ts';
 import { startServer } from './server.ts';
+import { countersLine } from './udp-voice.ts';
 import { silentDisplay } from './terminal-display.ts';
 
 const DEMO_SECONDS_WITHOUT_SPEAKER = 7;
@@ -121,8 +122,23 @@ await stageCommandLine('npm run stage:06 --', 'Stage 06: voice over UDP, control
   .command(
     'server',
     'run the server: users in rooms; each Opus packet is forwarded at once to the others in the room',
-    (y) => serverOptions(y),
-    (args) => runMain(async () => void (await startServer(args.host, args.port))),
+    (y) =>
+      serverOptions(y).option('udp-port', {
+        type: 'string', // parsed by parsePort, as --port
+        coerce: parsePort,
+        describe: 'UDP port for voice datagrams (default: the same number as the TCP port; 0 lets the system choose)',
+      }),
+    (args) =>
+      runMain(async () => {
+        const server = await startServer(args.host, args.port, { udpPort: args.udpPort });
+        // The datagram counters once more at exit (Ctrl+C, kill), then end as the signal would.
+        for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+          process.once(signal, () => {
+            console.log(countersLine(server.counters));
+            process.kill(process.pid, signal);
+          });
+        }
+      }),
   )
   .command(
     'client',

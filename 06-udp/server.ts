@@ -1,18 +1,21 @@
-// Stage 05 server: Opus voice in rooms, FORWARDED (an SFU, as Mumble and Discord do). Every user
-// is in exactly one room and hears and sees only that room. There is no mixer and no clock: a
-// VOICE is sent on, byte for byte, to every other member of the sender's room the moment it
-// arrives, tagged with the sender's session id; each client decodes and mixes what it hears.
-// The server never decodes Opus. Users move between rooms without reconnecting; a room exists
-// while someone is in it. Nothing one connection sends can disturb another: a bad frame closes
-// only that connection.
+// Stage 06 server: stage 05's forwarding server (Opus voice in rooms, an SFU), with voice over UDP.
+// Control stays on each user's TCP connection; voice comes in as VOICE_UP datagrams on ONE UDP
+// socket for everyone (udp-voice.ts: tokens, bound addresses, the replay window, silent drops) or
+// as TCP VOICE from clients whose UDP is blocked, and goes out to each listener by the path THEY
+// asked for (PATH): VOICE_DOWN to their bound address, or TCP VOICE as in stage 05. Both paths
+// share one voice rate limit per user and every room rule of stages 04 and 05. Nothing one
+// connection or datagram sends can disturb another user: a bad frame closes only that
+// connection, a bad datagram is dropped and counted.
 import { createServer, type Socket } from 'node:net';
 import { FRAME_MS } from '#shared/audio/format.ts';
 import { FrameParser } from '#shared/framing/frame-parser.ts';
 import { hostPort } from '#shared/host-port.ts';
-import { listenAndAnnounce, type ListeningAddress } from '#shared/listen.ts';
+import { listen, readyLine, type ListeningAddress } from '#shared/listen.ts';
 import { ProtocolError } from '#shared/protocol-error.ts';
 import { TokenBucket } from '#shared/token-bucket.ts';
+import { UserError } from '#shared/user-error.ts';
 import { nameProblem } from '#shared/user-name.ts';
+import { forwardedVoiceDown } from './datagrams.ts';
 import {
   clientMessageLimit,
   clientMessageMinimum,
@@ -36,6 +39,7 @@ import {
   MOVE_REFILL_MS,
   parseHello,
   parseJoin,
+  parsePath,
   roomProblem,
   roomsFrame,
   SLOW_CONSUMER_MS,
@@ -46,9 +50,9 @@ import {
   VOICE_BURST,
   VOICE_FLOOD_DROPS,
   VOICE_FLOOD_WINDOW_MS,
-  newToken,
   welcomeFrame,
 } from './protocol.ts';
+import { type DatagramObserver, UdpSession, UdpVoice } from './udp-voice.ts';
 
 /** Why a VOICE (or one listener's copy of it) was not sent. */
 export type DropReason = 'rate_limited' | 'slow_listener';
@@ -58,10 +62,10 @@ export type DropReason = 'rate_limited' | 'slow_listener';
  * The server calls each at the moment its name says and ignores what it does; without an
  * observer it calls NO_OBSERVER, which does nothing. Nothing here is part of the protocol.
  */
-export interface ServerObserver {
-  /** A joined user's VOICE arrived (before the rate limit). */
+export interface ServerObserver extends DatagramObserver {
+  /** A joined user's VOICE arrived, over TCP or as an accepted VOICE_UP (before the rate limit). */
   packetReceived(): void;
-  /** A VOICE was written to `copies` listeners (0 when the sender is alone in the room). */
+  /** A VOICE was sent to `copies` listeners, by either path (0 when the sender is alone in the room). */
   packetForwarded(copies: number): void;
   /** A VOICE was dropped by the sender's rate limit, or one listener's copy was skipped (slow reader). */
   packetDropped(reason: DropReason): void;
@@ -71,6 +75,8 @@ export const NO_OBSERVER: ServerObserver = {
   packetReceived() {},
   packetForwarded() {},
   packetDropped() {},
+  datagramAccepted() {},
+  datagramDropped() {},
 };
 
 /** One joined user, as the room sees them. */
@@ -78,6 +84,8 @@ interface User extends UserRef {
   /** The id of the room this user is in. */
   room: string;
   socket: Socket;
+  /** Their token, bound address, replay window and receive path; freed when they leave. */
+  udp: UdpSession;
   /** As last announced in SPEAKING. */
   speaking: boolean;
   /** When one of this user's VOICE was last forwarded (performance.now()). */
@@ -157,6 +165,7 @@ class Room {
   constructor(
     readonly id: string,
     private readonly observer: ServerObserver,
+    private readonly udp: UdpVoice,
   ) {}
 
   get size(): number {
@@ -197,9 +206,11 @@ class Room {
   }
 
   /**
-   * Forwards a sender's VOICE payload (sequence + packet, untouched) to every OTHER member, at
-   * once. The message is built once and the same Buffer written to each listener: no copy per
-   * listener. A sender who was silent is announced in SPEAKING before their first VOICE leaves.
+   * Forwards a sender's VOICE payload (sequence + packet, untouched; from a VOICE_UP or a TCP
+   * VOICE) to every OTHER member, at once, each by the path THEY receive on: a VOICE_DOWN
+   * datagram to their bound address, or a TCP VOICE. Each form is built once and the same Buffer
+   * sent to every listener on that path. A sender who was silent is announced in SPEAKING before
+   * their first VOICE leaves.
    */
   forward(sender: User, payload: Buffer): void {
     sender.lastVoiceAt = performance.now();
@@ -207,10 +218,17 @@ class Room {
       sender.speaking = true;
       this.announceSpeakers();
     }
-    const frame = forwardedVoiceFrame(sender.id, payload);
+    let frame: Buffer | undefined;
+    let datagram: Buffer | undefined;
     let copies = 0;
     for (const listener of this.users.values()) {
-      if (listener !== sender && sendVoice(listener, frame, this.observer)) copies++;
+      if (listener === sender) continue;
+      if (listener.udp.receivesByUdp) {
+        this.udp.sendTo(listener.udp, (datagram ??= forwardedVoiceDown(sender.id, payload)));
+        copies++;
+      } else if (sendVoice(listener, (frame ??= forwardedVoiceFrame(sender.id, payload)), this.observer)) {
+        copies++;
+      }
     }
     sender.packetsForwarded++;
     this.observer.packetForwarded(copies);
@@ -285,7 +303,10 @@ class Rooms {
   private speakingTimer: NodeJS.Timeout | null = null;
   readonly ids = new SessionIds();
 
-  constructor(private readonly observer: ServerObserver) {}
+  constructor(
+    private readonly observer: ServerObserver,
+    private readonly udp: UdpVoice,
+  ) {}
 
   /** Users in all rooms. */
   get size(): number {
@@ -359,7 +380,7 @@ class Rooms {
   private enter(user: User): void {
     let room = this.rooms.get(user.room);
     if (room === undefined) {
-      room = new Room(user.room, this.observer);
+      room = new Room(user.room, this.observer, this.udp);
       this.rooms.set(room.id, room);
     }
     this.roomsFrame = null;
@@ -387,15 +408,17 @@ class Rooms {
 /** How long a connection we refused may linger before we cut it off. */
 const CLOSE_GRACE_MS = 2_000;
 
-/** Talks to one connection: handshake, then voice into its room and moves between rooms, until it leaves or breaks the protocol. */
-function serveClient(socket: Socket, rooms: Rooms, observer: ServerObserver): void {
+/** Talks to one connection: handshake, then voice into its room, moves between rooms and PATH, until it leaves or breaks the protocol. */
+function serveClient(socket: Socket, rooms: Rooms, udp: UdpVoice, observer: ServerObserver): void {
   const peer = hostPort(socket.remoteAddress, socket.remotePort); // [::1]:50000 for IPv6
   let user: User | null = null; // set once this connection has joined a room
   let finished = false; // after BYE, an error or a lost connection, nothing more is handled
   // Moves notify two rooms: a user may make MOVE_BURST of them at once, then one per MOVE_REFILL_MS.
+  // PATH takes from the same bucket (and counts in the same refusals in a row).
   const moves = new TokenBucket(MOVE_REFILL_MS, MOVE_BURST);
   let movesRefusedInARow = 0;
   // Forwarding multiplies every VOICE by the room's size: one per FRAME_MS, bursts of VOICE_BURST.
+  // ONE bucket for both paths: switching between UDP and TCP buys no extra voice.
   const voiceTokens = new TokenBucket(FRAME_MS, VOICE_BURST);
   let voiceDropped = 0;
   let voiceDroppedInWindow = 0;
@@ -409,6 +432,7 @@ function serveClient(socket: Socket, rooms: Rooms, observer: ServerObserver): vo
   const leave = (reason: LeaveReason, how: string) => {
     finished = true; // frames of this connection still in a chunk being parsed are not handled
     clearTimeout(handshakeTimer);
+    if (user !== null) udp.close(user.udp); // the token is invalid from now on: a late datagram is bad_token
     if (user !== null && rooms.leave(user, reason)) {
       const drops = voiceDropped + user.voiceSkipped > 0
         ? `; dropped ${voiceDropped} of their VOICE (over the rate limit) and skipped ${user.voiceSkipped} VOICE to them (slow reader)`
@@ -447,11 +471,13 @@ function serveClient(socket: Socket, rooms: Rooms, observer: ServerObserver): vo
       throw new ProtocolError(ErrorCode.nameTaken, `someone called "${requested.name}" is already in room "${requested.room}"; pick another name`);
     }
     clearTimeout(handshakeTimer);
-    user = {
-      id: rooms.ids.take(),
+    const id = rooms.ids.take();
+    const joined: User = {
+      id,
       name: requested.name,
       room: requested.room,
       socket,
+      udp: udp.open(`${requested.name} (id ${id})`, (payload) => admitVoice(joined, payload)),
       speaking: false,
       lastVoiceAt: -Infinity,
       packetsForwarded: 0,
@@ -459,30 +485,63 @@ function serveClient(socket: Socket, rooms: Rooms, observer: ServerObserver): vo
       skippingSince: null,
       refuse,
     };
-    // Until the server has its UDP socket (next commits): a token and the TCP port, so WELCOME is valid.
-    socket.write(welcomeFrame({ ...user, token: newToken(), udpPort: socket.localPort ?? 0 }));
+    user = joined;
+    socket.write(welcomeFrame({ ...user, token: user.udp.token, udpPort: udp.port }));
     rooms.join(user);
     console.log(`${user.name} (id ${user.id}) joined room ${user.room} from ${peer} (${rooms.size} connected, rooms: ${rooms.roomCount})`);
   };
 
+  /**
+   * A joined user's voice payload (sequence + packet), from TCP VOICE or an accepted VOICE_UP:
+   * forwarded if their voice bucket has a token. Faster than real time, it is dropped; a sender
+   * who keeps it up is flooding and loses the connection (the datagrams carried their token, so
+   * this proves it was them).
+   */
+  const admitVoice = (sender: User, payload: Buffer): 'forwarded' | 'rate_limited' => {
+    observer.packetReceived();
+    if (voiceTokens.tryTake()) {
+      rooms.forward(sender, payload);
+      return 'forwarded';
+    }
+    voiceDropped++;
+    observer.packetDropped('rate_limited');
+    const now = performance.now();
+    if (now - voiceFloodWindowStart > VOICE_FLOOD_WINDOW_MS) {
+      voiceFloodWindowStart = now;
+      voiceDroppedInWindow = 0;
+    }
+    if (++voiceDroppedInWindow > VOICE_FLOOD_DROPS) {
+      refuse(ErrorCode.rateLimited, `more than ${VOICE_FLOOD_DROPS} VOICE in ${VOICE_FLOOD_WINDOW_MS / 1000} s came faster than one per ${FRAME_MS} ms and were dropped: you are flooding`);
+    }
+    return 'rate_limited';
+  };
+
   const onVoice = (payload: Buffer) => {
     if (user === null) throw new ProtocolError(ErrorCode.notJoined, 'send HELLO before VOICE');
-    observer.packetReceived();
-    if (!voiceTokens.tryTake()) {
-      // Faster than real time: dropped, not forwarded; a sender who keeps it up is flooding.
-      voiceDropped++;
-      observer.packetDropped('rate_limited');
-      const now = performance.now();
-      if (now - voiceFloodWindowStart > VOICE_FLOOD_WINDOW_MS) {
-        voiceFloodWindowStart = now;
-        voiceDroppedInWindow = 0;
-      }
-      if (++voiceDroppedInWindow > VOICE_FLOOD_DROPS) {
-        throw new ProtocolError(ErrorCode.rateLimited, `more than ${VOICE_FLOOD_DROPS} VOICE in ${VOICE_FLOOD_WINDOW_MS / 1000} s came faster than one per ${FRAME_MS} ms and were dropped: you are flooding`);
-      }
-      return;
+    admitVoice(user, payload);
+  };
+
+  /** Takes a token from the move bucket; false if there is none (the 20th refusal in a row ends the connection). */
+  const takeMoveToken = (what: string): boolean => {
+    if (moves.tryTake()) {
+      movesRefusedInARow = 0;
+      return true;
     }
-    rooms.forward(user, payload);
+    if (++movesRefusedInARow >= MAX_MOVES_REFUSED) {
+      throw new ProtocolError(ErrorCode.rateLimited, `${MAX_MOVES_REFUSED} ${what} in a row were refused for coming too often; you kept sending them regardless`);
+    }
+    return false;
+  };
+
+  // Where this user wants to RECEIVE voice. It costs a move token: switching is not free, and a
+  // PATH without one is ignored (the client's next PATH, a few seconds later, will do).
+  const onPath = (payload: Buffer) => {
+    if (user === null) throw new ProtocolError(ErrorCode.notJoined, 'send HELLO before PATH');
+    const path = parsePath(payload);
+    if (path === user.udp.path) return;
+    if (!takeMoveToken('moves or PATH changes')) return;
+    user.udp.path = path;
+    console.log(`${user.name} (id ${user.id}) receives voice over ${path.toUpperCase()}${path === 'udp' && user.udp.bound === null ? ' (once their UDP address is bound)' : ''}`);
   };
 
   // A refused move is not a protocol error: the user stays where they were, connected.
@@ -500,15 +559,11 @@ function serveClient(socket: Socket, rooms: Rooms, observer: ServerObserver): vo
     }
     if (target !== user.room) {
       // A move tells everyone in two rooms: it costs a token. A JOIN of your own room tells nobody.
-      if (!moves.tryTake()) {
-        if (++movesRefusedInARow >= MAX_MOVES_REFUSED) {
-          throw new ProtocolError(ErrorCode.rateLimited, `${MAX_MOVES_REFUSED} moves in a row were refused for moving too often; you kept sending JOIN regardless`);
-        }
+      if (!takeMoveToken('moves or PATH changes')) {
         const wait = Math.ceil(moves.msUntilNextToken());
         sendControl(user, joinRefusedFrame(target, ErrorCode.rateLimited, `too many moves: at most ${MOVE_BURST} at once, then one every ${MOVE_REFILL_MS / 1000} s; try again in ${wait} ms`));
         return;
       }
-      movesRefusedInARow = 0;
     }
     const from = user.room;
     rooms.move(user, target);
@@ -540,6 +595,7 @@ function serveClient(socket: Socket, rooms: Rooms, observer: ServerObserver): vo
       else if (type === MessageType.voice) onVoice(payload);
       else if (type === MessageType.join) onJoin(payload);
       else if (type === MessageType.listRooms) onListRooms();
+      else if (type === MessageType.path) onPath(payload);
       else onBye(); // the parser lets through only the types clientMessageLimit knows
     },
   });
@@ -569,13 +625,36 @@ function refuseConnection(socket: Socket): void {
 
 export interface RunningServer {
   address: ListeningAddress;
+  /** The UDP socket's port (the TCP port unless told otherwise). */
+  udpPort: number;
+  /** The datagram counters so far. */
+  counters: UdpVoice['counters'];
   close(): Promise<void>;
 }
 
-/** Starts the server; `observer` watches it from outside (see ServerObserver). */
-export async function startServer(host: string, port: number, observer: ServerObserver = NO_OBSERVER): Promise<RunningServer> {
-  const rooms = new Rooms(observer);
+export interface ServerOptions {
+  /** The UDP port: undefined = the same number as the TCP port; 0 = the system chooses. */
+  udpPort?: number;
+  /** Watches the server from outside (see ServerObserver). */
+  observer?: ServerObserver;
+}
+
+/** Opens the UDP socket, or says in one line why it could not (the port is taken, ...). */
+async function openUdp(host: string, port: number, observer: ServerObserver): Promise<UdpVoice> {
+  try {
+    return await UdpVoice.open(host, port, observer);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === 'EADDRINUSE' ? 'another program uses it' : code === 'EACCES' ? 'permission denied' : (error as Error).message;
+    throw new UserError(`cannot listen for UDP on ${hostPort(host, port)}: ${why}; pick another with --udp-port N (0: any free port)`, 1, { cause: error });
+  }
+}
+
+/** Starts the server: TCP on host:port, UDP on host:udpPort; prints the ready line once both are open. */
+export async function startServer(host: string, port: number, options: ServerOptions = {}): Promise<RunningServer> {
+  const observer = options.observer ?? NO_OBSERVER;
   const connections = new Set<Socket>();
+  let rooms: Rooms | undefined; // made once the UDP socket is open; no connection is served before
   const server = createServer((socket) => {
     if (connections.size >= MAX_CONNECTIONS) {
       refuseConnection(socket);
@@ -583,18 +662,35 @@ export async function startServer(host: string, port: number, observer: ServerOb
     }
     connections.add(socket);
     socket.on('close', () => connections.delete(socket));
-    serveClient(socket, rooms, observer);
+    serveClient(socket, rooms!, udp, observer);
   });
-  const address = await listenAndAnnounce(server, host, port);
+  server.maxConnections = 0; // accept nothing until the UDP socket is open too
+  const address = await listen(server, host, port);
+  let udp: UdpVoice;
+  try {
+    udp = await openUdp(address.host, options.udpPort ?? address.port, observer);
+  } catch (error) {
+    server.close();
+    throw error;
+  }
+  rooms = new Rooms(observer, udp);
+  server.maxConnections = Infinity;
+  // "listening on HOST:PORT" first: harnesses read the TCP port from it.
+  const udpAt = `udp ${hostPort(address.host, udp.port)}`;
+  const line = readyLine(address); // "... (every IPv4 and IPv6 address of this machine)" for "::"
+  console.log(line.includes(' (') ? line.replace(' (', ` (${udpAt}; `) : `${line} (${udpAt})`);
   // Once listening, the only server errors are failed accepts (EMFILE: no file descriptor left):
   // that one connection is lost, everyone else carries on.
   server.on('error', (error) => console.log(`could not accept a connection: ${error.message}`));
   return {
     address,
+    udpPort: udp.port,
+    counters: udp.counters,
     // Stops accepting; connections get a moment to finish (a BYE in flight), then are cut.
     close: () =>
       new Promise((resolve) => {
-        rooms.stop();
+        rooms!.stop();
+        udp.stop(); // prints the counters one last time
         server.close(() => resolve());
         for (const socket of connections) setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
       }),
