@@ -36,7 +36,7 @@ export const stages: readonly Stage[] = [
   { id: '03', folder: '03-multiuser', checks: [...multiuserServerChecks, ...multiuserClientChecks], wire: WIRES['03'] },
   { id: '04', folder: '04-rooms', checks: [...roomsServerChecks, ...roomsClientChecks], wire: WIRES['04'] },
   { id: '05', folder: '05-opus', checks: [...opusServerChecks, ...opusClientChecks], wire: WIRES['05'] },
-  { id: '06', folder: '06-udp', checks: [...udpServerChecks, ...udpClientChecks] },
+  { id: '06', folder: '06-udp', checks: [...udpServerChecks, ...udpClientChecks], wire: WIRES['06'] },
 ];
 
 export const wireStages: readonly WireStage[] = stages.filter((entry): entry is WireStage => entry.wire !== undefined);

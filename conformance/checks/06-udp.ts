@@ -4,6 +4,8 @@
 // is imported), so they grade a server in any language. Packets are seeded random bytes: a
 // forwarding server never looks inside them.
 //
+// The helpers are exported for the hostile datagram cases (conformance/hostile/datagram-checks.ts).
+//
 // "Nothing came" needs an end to the waiting. Over TCP: LIST_ROOMS, then ROOMS (the server writes
 // one connection in order). Over UDP: a bounded wait (NOTHING_MS), then a valid PING from the
 // same socket must still get its PONG: the server is alive, and on loopback anything it sent
@@ -59,7 +61,7 @@ const PACE_MS = 25;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Client -> server VOICE_UP: 01 | token 8 | sequence u16 | packet. */
-function voiceUp(token: Buffer, sequence: number, packet: Buffer): Buffer {
+export function voiceUp(token: Buffer, sequence: number, packet: Buffer): Buffer {
   const head = Buffer.alloc(11);
   head[0] = VOICE_UP;
   token.copy(head, 1);
@@ -68,7 +70,7 @@ function voiceUp(token: Buffer, sequence: number, packet: Buffer): Buffer {
 }
 
 /** What a PATH udp listener must get for it: 02 | speaker u16 | sequence u16 | the same packet. */
-function voiceDown(speaker: number, sequence: number, packet: Buffer): Buffer {
+export function voiceDown(speaker: number, sequence: number, packet: Buffer): Buffer {
   const head = Buffer.alloc(5);
   head[0] = VOICE_DOWN;
   head.writeUInt16BE(speaker, 1);
@@ -89,7 +91,7 @@ function tcpVoice(sequence: number, packet: Buffer): Buffer {
 }
 
 /** Client -> server PING: 03 | token 8 | ping u32 | client_time u32. */
-function ping(token: Buffer, number: number, clientTime: number): Buffer {
+export function ping(token: Buffer, number: number, clientTime: number): Buffer {
   const datagram = Buffer.alloc(PING_BYTES);
   datagram[0] = PING;
   token.copy(datagram, 1);
@@ -98,21 +100,21 @@ function ping(token: Buffer, number: number, clientTime: number): Buffer {
   return datagram;
 }
 
-function packets(seed: number, sizes: number[]): Buffer[] {
+export function packets(seed: number, sizes: number[]): Buffer[] {
   const random = new SeededRandom(seed);
   return sizes.map((size) => random.bytes(size));
 }
 
 /** "PONG ping 3 time 42 received 3 (13 bytes)" / "VOICE_DOWN speaker 2 seq 7 (60-byte packet)" / hex. */
-function describeDatagram(data: Buffer): string {
+export function describeDatagram(data: Buffer): string {
   if (data[0] === PONG && data.length === PONG_BYTES) return `PONG ping ${data.readUInt32BE(1)} time ${data.readUInt32BE(5)} received ${data.readUInt32BE(9)} (13 bytes)`;
   if (data[0] === VOICE_DOWN && data.length >= 6) return `VOICE_DOWN speaker ${data.readUInt16BE(1)} seq ${data.readUInt16BE(3)} (${data.length - 5}-byte packet)`;
   return showBytes(data, 24);
 }
-const describeAll = (list: ReceivedDatagram[]) => (list.length === 0 ? 'nothing' : list.slice(0, 8).map((d) => describeDatagram(d.data)).join('; ') + (list.length > 8 ? `; ... (${list.length} in all)` : ''));
+export const describeAll = (list: ReceivedDatagram[]) => (list.length === 0 ? 'nothing' : list.slice(0, 8).map((d) => describeDatagram(d.data)).join('; ') + (list.length > 8 ? `; ... (${list.length} in all)` : ''));
 
 /** One joined user with their TCP connection, WELCOME's token and a UDP socket of the test. */
-interface Member {
+export interface Member {
   user: FramedUser;
   id: number;
   token: Buffer;
@@ -124,7 +126,7 @@ interface Member {
 }
 
 /** The members of one check, so their UDP sockets are closed whatever happens. */
-class Members {
+export class Members {
   readonly list: Member[] = [];
   constructor(readonly party: Party, readonly host: string) {}
 
@@ -155,7 +157,7 @@ class Members {
   }
 }
 
-async function withMembers(context: Parameters<Check['run']>[0], body: (members: Members) => Promise<void>): Promise<void> {
+export async function withMembers(context: Parameters<Check['run']>[0], body: (members: Members) => Promise<void>): Promise<void> {
   await withParty(context, TYPE_NAMES, async (party) => {
     const members = new Members(party, context.server.host);
     try {
@@ -167,7 +169,7 @@ async function withMembers(context: Parameters<Check['run']>[0], body: (members:
 }
 
 /** Sends a PING from `from` (default: the member's own socket) and waits for its PONG there; returns the PONG. */
-async function pingPong(member: Member, hint: string, from: DatagramPeer = member.udp): Promise<Buffer> {
+export async function pingPong(member: Member, hint: string, from: DatagramPeer = member.udp): Promise<Buffer> {
   const number = member.nextPing++;
   const time = Math.floor(performance.now()) >>> 0;
   const since = from.received.length;
@@ -184,7 +186,7 @@ async function pingPong(member: Member, hint: string, from: DatagramPeer = membe
 }
 
 /** Binds the member's UDP socket (a PING answered), then sends PATH and waits until the server has read it. */
-async function bindAndPath(member: Member, path: 'udp' | 'tcp'): Promise<void> {
+export async function bindAndPath(member: Member, path: 'udp' | 'tcp'): Promise<void> {
   await pingPong(member, 'answer a PING that carries a connected user\'s token with a PONG to its source address (binding that address)');
   member.user.send(jsonFrameBytes(PATH, { path }));
   await barrier(member.user);
@@ -198,12 +200,12 @@ async function barrier(user: FramedUser): Promise<void> {
 }
 
 /** Waits NOTHING_MS, then proves the server alive with a PING from each member: their sockets now hold all the server sent them. */
-async function udpBarrier(members: Member[]): Promise<void> {
+export async function udpBarrier(members: Member[]): Promise<void> {
   await sleep(NOTHING_MS);
   await Promise.all(members.map((m) => pingPong(m, 'the server stopped answering valid PINGs after the datagrams above: a bad datagram must be dropped, not break the server')));
 }
 
-const voiceDownsAt = (member: Member, since: number) => member.udp.received.slice(since).filter((d) => d.data[0] === VOICE_DOWN);
+export const voiceDownsAt = (member: Member, since: number) => member.udp.received.slice(since).filter((d) => d.data[0] === VOICE_DOWN);
 const tcpVoicesAt = (member: Member, since: number) => member.user.framesOfType(VOICE, since);
 
 /** Requires `member`'s UDP socket to have got exactly `expected` VOICE_DOWN since `since`, byte for byte, in order. */

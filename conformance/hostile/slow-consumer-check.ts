@@ -42,7 +42,7 @@ export function slowConsumer(wire: StageWire): Check {
       const server = findServerProcess(context.server.port);
       const unmeasured = new Unmeasured();
       // What a server that never skips would queue for the hog by the deadline, past the kernels' 4 MB.
-      const echoedPerSecond = wire.id === '05' ? 50 * LOUD_TALKERS * loudVoice(0).length : (wire.mixes ? 50 : 500) * floodFrame(0).length;
+      const echoedPerSecond = wire.opusVoice ? 50 * LOUD_TALKERS * loudVoice(0).length : (wire.mixes ? 50 : 500) * floodFrame(0).length;
       const memoryLimit = memoryLimitFor(Math.max(0, (deadlineMs / 1000) * echoedPerSecond - KERNEL_BUFFERS));
       if (!wire.mixes) {
         // The hog holds the only slot, sends in real time and reads none of its echoes.
@@ -73,7 +73,7 @@ export function slowConsumer(wire: StageWire): Check {
         const hog = await ListeningUser.join(context, wire, 'hog', room);
         hog.socket.pause(); // reads nothing from now on: the talker's mixes pile up for it
         const since = pair.mark();
-        const loud = wire.id === '05' ? await Promise.all(Array.from({ length: LOUD_TALKERS }, (_, i) => ListeningUser.join(context, wire, `loud-${i}`, room))) : [];
+        const loud = wire.opusVoice ? await Promise.all(Array.from({ length: LOUD_TALKERS }, (_, i) => ListeningUser.join(context, wire, `loud-${i}`, room))) : [];
         let sequence = 0;
         const loudTimer = setInterval(() => {
           sequence++;
