@@ -654,17 +654,20 @@ async function openUdp(host: string, port: number, observer: ServerObserver): Pr
 export async function startServer(host: string, port: number, options: ServerOptions = {}): Promise<RunningServer> {
   const observer = options.observer ?? NO_OBSERVER;
   const connections = new Set<Socket>();
-  let rooms: Rooms | undefined; // made once the UDP socket is open; no connection is served before
+  let rooms: Rooms | undefined; // made once the UDP socket is open
   const server = createServer((socket) => {
+    if (rooms === undefined) {
+      socket.destroy(); // before the ready line (the UDP socket is still opening): nobody was told to connect yet
+      return;
+    }
     if (connections.size >= MAX_CONNECTIONS) {
       refuseConnection(socket);
       return;
     }
     connections.add(socket);
     socket.on('close', () => connections.delete(socket));
-    serveClient(socket, rooms!, udp, observer);
+    serveClient(socket, rooms, udp, observer);
   });
-  server.maxConnections = 0; // accept nothing until the UDP socket is open too
   const address = await listen(server, host, port);
   let udp: UdpVoice;
   try {
@@ -674,7 +677,6 @@ export async function startServer(host: string, port: number, options: ServerOpt
     throw error;
   }
   rooms = new Rooms(observer, udp);
-  server.maxConnections = Infinity;
   // "listening on HOST:PORT" first: harnesses read the TCP port from it.
   const udpAt = `udp ${hostPort(address.host, udp.port)}`;
   const line = readyLine(address); // "... (every IPv4 and IPv6 address of this machine)" for "::"
