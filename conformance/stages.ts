@@ -12,6 +12,8 @@ import { serverChecks as roomsServerChecks } from './checks/04-rooms.ts';
 import { clientChecks as roomsClientChecks } from './checks/04-rooms-client.ts';
 import { serverChecks as opusServerChecks } from './checks/05-opus.ts';
 import { clientChecks as opusClientChecks } from './checks/05-opus-client.ts';
+import { serverChecks as udpServerChecks } from './checks/06-udp.ts';
+import { clientChecks as udpClientChecks } from './checks/06-udp-client.ts';
 import { WIRES, type StageWire } from './hostile/wire-spec.ts';
 
 export interface Stage {
@@ -34,6 +36,7 @@ export const stages: readonly Stage[] = [
   { id: '03', folder: '03-multiuser', checks: [...multiuserServerChecks, ...multiuserClientChecks], wire: WIRES['03'] },
   { id: '04', folder: '04-rooms', checks: [...roomsServerChecks, ...roomsClientChecks], wire: WIRES['04'] },
   { id: '05', folder: '05-opus', checks: [...opusServerChecks, ...opusClientChecks], wire: WIRES['05'] },
+  { id: '06', folder: '06-udp', checks: [...udpServerChecks, ...udpClientChecks], wire: WIRES['06'] },
 ];
 
 export const wireStages: readonly WireStage[] = stages.filter((entry): entry is WireStage => entry.wire !== undefined);

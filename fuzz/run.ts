@@ -1,6 +1,7 @@
 // The fuzzer: thousands of random and mutated streams (conformance/hostile/fuzz-case.ts) against a server
-// of stage 02, 03 or 04, each judged against the README model (conformance/hostile/spec-model.ts); after
-// every round a new user must still be able to join, and see nobody who has left.
+// of stage 02 to 06, each judged against the README model (conformance/hostile/spec-model.ts); after
+// every round a new user must still be able to join, and see nobody who has left. Stage 06 then plays
+// as many datagram cases (conformance/hostile/datagram-fuzz.ts), one every 25 ms, with the same seeds.
 //
 //   npm run fuzz -- --cases 10000 --seed 1 --stage 03
 //   SERVER_CMD="python3 my_server.py --port {port}" npm run fuzz -- --stage 02
@@ -14,6 +15,7 @@ import { startServerProcess, type ServerUnderTest } from '../conformance/harness
 import { FUZZ_ROOM, fuzzCase } from '../conformance/hostile/fuzz-case.ts';
 import { probeServer } from '../conformance/hostile/probe-user.ts';
 import { runFuzzCase } from '../conformance/hostile/run-fuzz-case.ts';
+import { fuzzDatagrams } from '../conformance/hostile/datagram-fuzz.ts';
 import { wireStages, type WireStage } from '../conformance/stages.ts';
 
 /** Cases played between two probes: the probe needs a quiet server to count users. */
@@ -114,6 +116,10 @@ async function fuzzStage({ id: stage, folder, wire }: WireStage): Promise<number
         const seconds = ((lastProgress - started) / 1000).toFixed(0);
         console.log(`stage ${stage}: ${played}/${cases} cases, ${failed} failed, ${seconds} s`);
       }
+    }
+    if (wire.datagrams && server.isRunning()) {
+      console.log(`stage ${stage}: ${cases} datagram cases, one every 25 ms (${Math.ceil(cases / 40)} s)`);
+      failed += await fuzzDatagrams(server, wire, seed, cases, stage);
     }
     if (!server.isRunning()) {
       failed++;

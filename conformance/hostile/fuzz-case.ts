@@ -7,7 +7,7 @@
 // a reset (TCP cuts streams anywhere; a server must not care).
 import { jsonFrame, frame } from './frames.ts';
 import { SeededRandom } from '../harness/seeded-random.ts';
-import { AUDIO, BYE, FRAME_BYTES, HELLO, JOIN, LIST_ROOMS, type StageWire } from './wire-spec.ts';
+import { AUDIO, BYE, FRAME_BYTES, HELLO, JOIN, LIST_ROOMS, PATH, type StageWire } from './wire-spec.ts';
 
 export interface FuzzCase {
   seed: number;
@@ -53,12 +53,14 @@ function mutatedStream(wire: StageWire, random: SeededRandom, seed: number): { b
   const frames: Buffer[] = [jsonFrame(HELLO, wire.hello(name as string, room as string))];
   const count = random.int(0, 6);
   for (let i = 0; i < count; i++) {
-    const choice = random.int(0, wire.moves !== undefined ? 5 : 3);
+    // Stage 06 adds PATH (choice 6); the draws of earlier stages stay as they were (their seeds replay).
+    const choice = random.int(0, wire.moves === undefined ? 3 : wire.clientLimits.has(PATH) ? 6 : 5);
     // Stage 05's VOICE: a sequence number and a (random, never decoded) packet of 1-200 bytes.
-    if (choice <= 2) frames.push(frame(AUDIO, random.bytes(wire.id === '05' ? random.int(3, 202) : FRAME_BYTES)));
+    if (choice <= 2) frames.push(frame(AUDIO, random.bytes(wire.opusVoice ? random.int(3, 202) : FRAME_BYTES)));
     else if (choice === 3) frames.push(frame(BYE));
     else if (choice === 4) frames.push(jsonFrame(JOIN, { room: random.pick([FUZZ_ROOM, 'fuzz-2', 'fuzz:3']) }));
-    else frames.push(frame(LIST_ROOMS));
+    else if (choice === 5) frames.push(frame(LIST_ROOMS));
+    else frames.push(jsonFrame(PATH, { path: random.pick(['udp', 'tcp']) }));
   }
   const steps: string[] = [];
   const mutations = random.int(1, 3);

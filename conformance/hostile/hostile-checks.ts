@@ -5,6 +5,7 @@
 //   - a newcomer can join and is told only the users really present (no ghosts);
 //   - the server's memory and open files stay bounded (when the server runs on this machine).
 // Only the wire protocol is used, so the checks grade a server in any language (SERVER_CMD).
+import { datagramChecks } from './datagram-checks.ts';
 import { CheckFailure } from '../harness/check-failure.ts';
 import type { Check } from '../harness/checks.ts';
 import { floodFrame, memoryLimitFor, playViolations, sendAll, sleep, withSteadyPair } from './check-helpers.ts';
@@ -142,7 +143,7 @@ function voiceFlood(wire: StageWire): Check {
 }
 
 function flood(wire: StageWire): Check {
-  if (wire.id === '05') return voiceFlood(wire);
+  if (wire.opusVoice) return voiceFlood(wire);
   const frames = 10_000; // 19 MB, 200 s of audio, sent as fast as TCP takes it
   const floodBytes = frames * floodFrame(0).length;
   const room = 'hostile-c';
@@ -271,7 +272,7 @@ function churn(wire: StageWire): Check {
             user.send(hello);
             if (!wire.mixes && random.chance(0.5)) user.send(floodFrame(0));
             await user.waitFor('WELCOME or ERROR', (f) => f.type === WELCOME || f.type === ERROR, 3_000).catch(() => undefined);
-            if (wire.mixes) user.send(wire.id === '05' ? wire.talkerFrame() : floodFrame(n));
+            if (wire.mixes) user.send(wire.opusVoice ? wire.talkerFrame() : floodFrame(n));
             await sleep(random.int(0, 30));
             if (way === 2) user.socket.end(frame(BYE));
             else if (way === 3) user.socket.end();
@@ -338,5 +339,6 @@ export function hostileChecks(wire: StageWire): Check[] {
     churn(wire),
     ...(wire.moves === undefined ? [] : [joinFlood(wire)]), // stages with rooms: a flood of moves
     ...(wire.moves === undefined ? [] : [sendLimit(wire)]), // stages with LIST_ROOMS: answers never read
+    ...(wire.datagrams ? datagramChecks : []), // stage 06 on: hostile datagrams
   ];
 }

@@ -88,9 +88,9 @@ export function slowConsumer(wire: StageWire): Check {
       const server = findServerProcess(context.server.port);
       const unmeasured = new Unmeasured();
       // What reaches the hog each second: a mix per tick (03, 04), the echo of its 10 frames per 20 ms (02),
-      // or the loud talkers' VOICE (05).
-      const echoedPerSecond = wire.id === '05' ? 50 * LOUD_TALKERS * loudVoice(0).length : (wire.mixes ? 50 : 500) * floodFrame(0).length;
-      const what = wire.id === '05' ? 'VOICE' : wire.mixes ? 'mix' : 'echo';
+      // or the loud talkers' VOICE (05 on).
+      const echoedPerSecond = wire.opusVoice ? 50 * LOUD_TALKERS * loudVoice(0).length : (wire.mixes ? 50 : 500) * floodFrame(0).length;
+      const what = wire.opusVoice ? 'VOICE' : wire.mixes ? 'mix' : 'echo';
       const kernelBytes = await loopbackBuffering();
       const { deadlineMs, fillMs } = slowConsumerDeadline(kernelBytes, echoedPerSecond, wire.slowConsumerMs);
       const why = `the README: after ${wire.slowConsumerMs / 1000} s in which every ${what} for it was skipped, ERROR slow_consumer; `
@@ -127,7 +127,7 @@ export function slowConsumer(wire: StageWire): Check {
         const hog = await ListeningUser.join(context, wire, 'hog', room);
         hog.socket.pause(); // reads nothing from now on: the talker's mixes pile up for it
         const since = pair.mark();
-        const loud = wire.id === '05' ? await Promise.all(Array.from({ length: LOUD_TALKERS }, (_, i) => ListeningUser.join(context, wire, `loud-${i}`, room))) : [];
+        const loud = wire.opusVoice ? await Promise.all(Array.from({ length: LOUD_TALKERS }, (_, i) => ListeningUser.join(context, wire, `loud-${i}`, room))) : [];
         let sequence = 0;
         const loudTimer = setInterval(() => {
           sequence++;

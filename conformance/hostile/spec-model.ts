@@ -2,7 +2,7 @@
 // out from the README's rules alone (frame type and length first, then the message's own checks,
 // in the documented order). The fuzzer compares the real answer with this.
 import { HEADER_BYTES } from './frames.ts';
-import { AUDIO, BYE, HELLO, JOIN, LIST_ROOMS, nameIsValid, roomIsValid, type StageWire } from './wire-spec.ts';
+import { AUDIO, BYE, HELLO, JOIN, LIST_ROOMS, nameIsValid, PATH, roomIsValid, type StageWire } from './wire-spec.ts';
 
 export type Expectation =
   /** The stream breaks the protocol: ERROR with one of `codes`, then a close. */
@@ -38,8 +38,8 @@ const own = (object: Record<string, unknown>, field: string): unknown => (Object
 function helloProblems(wire: StageWire, payload: Buffer): string[] {
   const parsed = parseControl(payload);
   if ('code' in parsed) return [parsed.code];
-  // Stage 05 checks the protocol right after the JSON, before the name and room.
-  if (wire.id === '05' && own(parsed.object, 'protocol') !== 'voice-chat/05') return ['wrong_protocol'];
+  // Stage 05 on checks the protocol right after the JSON, before the name and room.
+  if (wire.protocol !== undefined && own(parsed.object, 'protocol') !== wire.protocol) return ['wrong_protocol'];
   const name = own(parsed.object, 'name');
   const room = own(parsed.object, 'room');
   if (typeof name !== 'string') return ['bad_field'];
@@ -71,8 +71,8 @@ export function expectationFor(wire: StageWire, bytes: Buffer): Expectation {
     if (bytes.length - offset < HEADER_BYTES) return { kind: 'open', joined };
     const length = bytes.readUInt32BE(offset + 1);
     if (length > limit) return error(['frame_too_large'], `frame ${index} declares ${length} bytes (limit ${limit})`);
-    // Stage 05: a VOICE too short for a sequence number and a packet is refused on its header.
-    if (wire.id === '05' && type === AUDIO && length < 3) return error(['bad_voice_size'], `frame ${index} is VOICE declaring ${length} bytes`);
+    // Stage 05 on: a VOICE too short for a sequence number and a packet is refused on its header.
+    if (wire.opusVoice && type === AUDIO && length < 3) return error(['bad_voice_size'], `frame ${index} is VOICE declaring ${length} bytes`);
     if (bytes.length - offset - HEADER_BYTES < length) return { kind: 'open', joined };
     const payload = bytes.subarray(offset + HEADER_BYTES, offset + HEADER_BYTES + length);
     offset += HEADER_BYTES + length;
@@ -85,12 +85,17 @@ export function expectationFor(wire: StageWire, bytes: Buffer): Expectation {
     } else if (!joined) {
       return error(['not_joined'], `frame ${index} (type 0x${type.toString(16)}) comes before HELLO`);
     } else if (type === AUDIO) {
-      if (wire.id !== '05' && length !== limit) return error(['bad_audio_size'], `frame ${index} is AUDIO of ${length} bytes`);
+      if (!wire.opusVoice && length !== limit) return error(['bad_audio_size'], `frame ${index} is AUDIO of ${length} bytes`);
     } else if (type === BYE) {
       return { kind: 'bye', joined: true };
     } else if (type === JOIN) {
       const codes = joinProblems(payload);
       if (codes.length > 0) return error(codes, `frame ${index} is a bad JOIN`);
+    } else if (type === PATH) {
+      // Stage 06: exactly {"path": "udp"} or {"path": "tcp"}; anything else, bad UTF-8 and JSON included, is bad_path.
+      const parsed = parseControl(payload);
+      const path = 'object' in parsed ? own(parsed.object, 'path') : undefined;
+      if (path !== 'udp' && path !== 'tcp') return error(['bad_path'], `frame ${index} is a bad PATH`);
     } else if (type !== LIST_ROOMS) {
       throw new Error(`the model does not know client type 0x${type.toString(16)}`);
     }

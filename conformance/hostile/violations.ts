@@ -1,7 +1,7 @@
 // The protocol violations every stage README names, as bytes and the ERROR code they must get.
 import { frame, header, jsonFrame } from './frames.ts';
 import { HOSTILE_NAMES } from './fuzz-case.ts';
-import { AUDIO, BYE, ERROR, FRAME_BYTES, HELLO, JOIN, LIST_ROOMS, MAX_HELLO_BYTES, USERS, WELCOME, type StageWire } from './wire-spec.ts';
+import { AUDIO, BYE, ERROR, FRAME_BYTES, HELLO, JOIN, LIST_ROOMS, MAX_HELLO_BYTES, PATH, USERS, WELCOME, type StageWire } from './wire-spec.ts';
 
 export interface Violation {
   what: string;
@@ -13,7 +13,7 @@ const audioOf = (bytes: number) => frame(AUDIO, Buffer.alloc(bytes, 0x11));
 /** The most a client's 0x03 frame may carry: one PCM frame, or (stage 05) a sequence number and the largest Opus packet. */
 const audioLimit = (wire: StageWire) => wire.clientLimits.get(AUDIO)!;
 /** A 0x03 frame the stage accepts from a joined user. */
-const goodAudio = (wire: StageWire) => (wire.id === '05' ? wire.talkerFrame() : audioOf(FRAME_BYTES));
+const goodAudio = (wire: StageWire) => (wire.opusVoice ? wire.talkerFrame() : audioOf(FRAME_BYTES));
 
 /** Violations on a fresh connection, before any HELLO. */
 export function beforeJoining(wire: StageWire, room: string): Violation[] {
@@ -49,12 +49,13 @@ export function beforeJoining(wire: StageWire, room: string): Violation[] {
     if (typeof name !== 'string') continue; // not a string: bad_field, above
     list.push({ what: `the name ${JSON.stringify(name)}`, bytes: hello({ name }), code: 'bad_name' });
   }
-  if (wire.id === '05') {
+  if (wire.protocol !== undefined) {
     list.push(
       { what: 'HELLO without "protocol" (a stage 04 client)', bytes: jsonFrame(HELLO, { name: 'Mallory', room }), code: 'wrong_protocol' },
       { what: 'HELLO with "protocol": "voice-chat/04"', bytes: hello({ protocol: 'voice-chat/04' }), code: 'wrong_protocol' },
       { what: 'VOICE declaring 2 bytes before HELLO (header only)', bytes: header(AUDIO, 2), code: 'bad_voice_size' },
     );
+    if (wire.clientLimits.has(PATH)) list.push({ what: 'PATH before HELLO', bytes: jsonFrame(PATH, { path: 'udp' }), code: 'not_joined' });
   }
   if (wire.moves !== undefined) {
     list.push(
@@ -76,8 +77,16 @@ export function beforeJoining(wire: StageWire, room: string): Violation[] {
 
 /** Violations by a user who has joined (the bytes follow a valid HELLO). */
 export function afterJoining(wire: StageWire, room: string): Violation[] {
-  if (wire.id === '05') {
+  if (wire.opusVoice) {
+    const paths: Violation[] = wire.clientLimits.has(PATH)
+      ? [
+          { what: 'PATH {"path": "pigeon"}', bytes: jsonFrame(PATH, { path: 'pigeon' }), code: 'bad_path' },
+          { what: 'PATH that is not JSON', bytes: frame(PATH, '{path'), code: 'bad_path' },
+          { what: 'PATH declaring 1025 bytes', bytes: header(PATH, 1025), code: 'frame_too_large' },
+        ]
+      : [];
     return [
+      ...paths,
       { what: 'a second HELLO', bytes: jsonFrame(HELLO, wire.hello('Again', room)), code: 'already_joined' },
       { what: 'VOICE of 2 bytes (no packet)', bytes: audioOf(2), code: 'bad_voice_size' },
       { what: 'VOICE of 0 bytes', bytes: audioOf(0), code: 'bad_voice_size' },

@@ -4,7 +4,7 @@
 // characters come from shared/user-name.ts, the one place every stage and test takes them from.)
 import { FORBIDDEN_IN_NAMES } from '#shared/user-name.ts';
 
-export type StageId = '02' | '03' | '04' | '05';
+export type StageId = '02' | '03' | '04' | '05' | '06';
 
 export const HELLO = 0x01;
 export const WELCOME = 0x02;
@@ -19,6 +19,7 @@ export const JOIN = 0x0a;
 export const JOIN_REFUSED = 0x0b;
 export const LIST_ROOMS = 0x0c;
 export const ROOMS = 0x0d;
+export const PATH = 0x0e;
 
 export const FRAME_BYTES = 1920;
 export const TICK_MS = 20;
@@ -50,6 +51,12 @@ export interface StageWire {
    * JOIN_REFUSED rate_limited; the `refusalsBeforeError`-th refusal in a row is ERROR rate_limited.
    */
   moves?: { burst: number; refillMs: number; refusalsBeforeError: number };
+  /** Stage 05 on: type 0x03 is Opus VOICE (sequence + packet), forwarded, not PCM. */
+  opusVoice?: true;
+  /** Stage 05 on: the "protocol" HELLO must name; another (or none) is ERROR wrong_protocol, checked right after the JSON. */
+  protocol?: string;
+  /** Stage 06 on: voice also as datagrams (the hostile datagram cases apply). */
+  datagrams?: true;
   /** HELLO's JSON object for `name` (stage 04 adds the room, 05 the protocol). */
   hello(name: string, room: string): Record<string, unknown>;
   /**
@@ -155,6 +162,8 @@ const stage05: StageWire = {
   errorCodes: new Set([...FRAMING_CODES, ...STAGE_CODES.filter((code) => code !== 'bad_audio_size'), 'bad_voice_size', 'name_taken', 'bad_room', 'rate_limited', 'wrong_protocol']),
   jitterBufferFrames: 0,
   serverVoiceBytes: { min: 5, max: 1279 },
+  opusVoice: true,
+  protocol: 'voice-chat/05',
   talkerFrame: (() => {
     let sequence = 0;
     return () => clientVoice(sequence++);
@@ -163,8 +172,24 @@ const stage05: StageWire = {
   typeNames: { ...stage04.typeNames, [AUDIO]: 'VOICE' },
 };
 
+/**
+ * Stage 06 over TCP: stage 05's messages under the protocol "voice-chat/06", plus PATH (0x0E,
+ * {"path": "udp" | "tcp"}, at most 1024 bytes; anything else is bad_path). Its datagrams are
+ * attacked by conformance/hostile/datagram-checks.ts.
+ */
+const stage06: StageWire = {
+  ...stage05,
+  id: '06',
+  clientLimits: new Map([...stage05.clientLimits, [PATH, MAX_HELLO_BYTES]]),
+  errorCodes: new Set([...stage05.errorCodes, 'bad_path']),
+  protocol: 'voice-chat/06',
+  datagrams: true,
+  hello: (name, room) => ({ name, room, protocol: 'voice-chat/06' }),
+  typeNames: { ...stage05.typeNames, [PATH]: 'PATH' },
+};
+
 /** Each framed stage's wire, by id; conformance/stages.ts gives each to its stage. */
-export const WIRES: Readonly<Record<StageId, StageWire>> = { '02': stage02, '03': stage03, '04': stage04, '05': stage05 };
+export const WIRES: Readonly<Record<StageId, StageWire>> = { '02': stage02, '03': stage03, '04': stage04, '05': stage05, '06': stage06 };
 
 /** The README's name rule: 1-32 code points, no controls, separators or bidi controls, no space at either end. */
 export function nameIsValid(name: string): boolean {

@@ -68,6 +68,8 @@ export interface OpusVoiceEncoder {
   readonly bitrate: number;
   /** One 20 ms PCM frame (exactly 1920 bytes) in, one Opus packet out. */
   encode(pcmFrame: Buffer): Buffer;
+  /** Changes the expected loss (0-100 %, an integer) for the next packets: a client measures its path's loss as it goes. */
+  setExpectedLossPercent(percent: number): void;
 }
 
 export interface OpusVoiceDecoder {
@@ -94,9 +96,7 @@ export function createOpusEncoder(options: OpusEncoderOptions): OpusVoiceEncoder
   if (!Number.isInteger(bitrate) || bitrate < OPUS_MIN_BITRATE || bitrate > OPUS_MAX_BITRATE) {
     throw new OpusCodecError('bad_bitrate', `bitrate ${bitrate} b/s is not an integer from ${OPUS_MIN_BITRATE} to ${OPUS_MAX_BITRATE}`);
   }
-  if (!Number.isInteger(expectedLossPercent) || expectedLossPercent < 0 || expectedLossPercent > 100) {
-    throw new OpusCodecError('bad_bitrate', `expected loss ${expectedLossPercent} % is not an integer from 0 to 100`);
-  }
+  checkLossPercent(expectedLossPercent);
   const libopus = new Libopus(SAMPLE_RATE, CHANNELS);
   // VOIP favours speech intelligibility; it must be chosen before the first frame is encoded.
   libopus.applyEncoderCTL(OPUS_SET_APPLICATION, OPUS_APPLICATION_VOIP);
@@ -113,7 +113,17 @@ export function createOpusEncoder(options: OpusEncoderOptions): OpusVoiceEncoder
       }
       return libopus.encode(pcmFrame);
     },
+    setExpectedLossPercent(percent: number): void {
+      checkLossPercent(percent);
+      libopus.applyEncoderCTL(OPUS_SET_PACKET_LOSS_PERC, percent);
+    },
   };
+}
+
+function checkLossPercent(percent: number): void {
+  if (!Number.isInteger(percent) || percent < 0 || percent > 100) {
+    throw new OpusCodecError('bad_bitrate', `expected loss ${percent} % is not an integer from 0 to 100`);
+  }
 }
 
 /** The one decoding call the decoder needs: a packet (or its FEC copy) in, PCM out, or an Error. */

@@ -1,0 +1,534 @@
+// Stage 06's server checks: voice as UDP datagrams, control over TCP. Asserted over raw sockets
+// only: a TCP connection per user (stage 05's frames, protocol "voice-chat/06") and a UDP socket
+// of the test per user, speaking the datagram layouts of 06-udp/README.md (nothing from 06-udp/
+// is imported), so they grade a server in any language. Packets are seeded random bytes: a
+// forwarding server never looks inside them.
+//
+// The helpers are exported for the hostile datagram cases (conformance/hostile/datagram-checks.ts).
+//
+// "Nothing came" needs an end to the waiting. Over TCP: LIST_ROOMS, then ROOMS (the server writes
+// one connection in order). Over UDP: a bounded wait (NOTHING_MS), then a valid PING from the
+// same socket must still get its PONG: the server is alive, and on loopback anything it sent
+// before that PONG has arrived.
+import { showBytes } from '../harness/check-failure.ts';
+import { expect, type Check } from '../harness/checks.ts';
+import { DatagramPeer, type ReceivedDatagram } from '../harness/datagram-peer.ts';
+import { frameBytes, framesIn, jsonFrameBytes, jsonObjectOf } from '../harness/frame-wire.ts';
+import type { FramedUser } from '../harness/framed-user.ts';
+import { expectError, jsonOf, type Party, withParty } from '../harness/party.ts';
+import { SeededRandom } from '../harness/seeded-random.ts';
+import { WireClient } from '../harness/wire-client.ts';
+
+// TCP frames (the README's first table).
+const HELLO = 0x01;
+const WELCOME = 0x02;
+const VOICE = 0x03;
+const BYE = 0x04;
+const ERROR = 0x05;
+const USERS = 0x06;
+const JOINED = 0x07;
+const LEFT = 0x08;
+const SPEAKING = 0x09;
+const JOIN = 0x0a;
+const JOIN_REFUSED = 0x0b;
+const LIST_ROOMS = 0x0c;
+const ROOMS = 0x0d;
+const PATH = 0x0e;
+const TYPE_NAMES: Record<number, string> = {
+  [HELLO]: 'HELLO', [WELCOME]: 'WELCOME', [VOICE]: 'VOICE', [BYE]: 'BYE', [ERROR]: 'ERROR', [USERS]: 'USERS', [JOINED]: 'JOINED',
+  [LEFT]: 'LEFT', [SPEAKING]: 'SPEAKING', [JOIN]: 'JOIN', [JOIN_REFUSED]: 'JOIN_REFUSED', [LIST_ROOMS]: 'LIST_ROOMS', [ROOMS]: 'ROOMS', [PATH]: 'PATH',
+};
+// Datagrams (the README's second table).
+const VOICE_UP = 0x01;
+const VOICE_DOWN = 0x02;
+const PING = 0x03;
+const PONG = 0x04;
+const PING_BYTES = 17;
+const PONG_BYTES = 13;
+
+const PROTOCOL = 'voice-chat/06';
+/** The README's limits. */
+const MAX_OPUS_PACKET_BYTES = 1275;
+const VOICE_BURST = 10;
+const PONGS_PER_SECOND = 5;
+/** "At once", with room for a busy machine. */
+const DEADLINE_MS = 1_500;
+/** How long a check waits for a datagram that must NOT come before proving the server alive. */
+const NOTHING_MS = 400;
+/** Slower than one per 20 ms, so a well-behaved sender never meets the rate limit. */
+const PACE_MS = 25;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Client -> server VOICE_UP: 01 | token 8 | sequence u16 | packet. */
+export function voiceUp(token: Buffer, sequence: number, packet: Buffer): Buffer {
+  const head = Buffer.alloc(11);
+  head[0] = VOICE_UP;
+  token.copy(head, 1);
+  head.writeUInt16BE(sequence & 0xffff, 9);
+  return Buffer.concat([head, packet]);
+}
+
+/** What a PATH udp listener must get for it: 02 | speaker u16 | sequence u16 | the same packet. */
+export function voiceDown(speaker: number, sequence: number, packet: Buffer): Buffer {
+  const head = Buffer.alloc(5);
+  head[0] = VOICE_DOWN;
+  head.writeUInt16BE(speaker, 1);
+  head.writeUInt16BE(sequence & 0xffff, 3);
+  return Buffer.concat([head, packet]);
+}
+
+/** What a PATH tcp listener must get for it: a VOICE frame whose payload is speaker u16 | sequence u16 | packet. */
+function tcpVoicePayload(speaker: number, sequence: number, packet: Buffer): Buffer {
+  return voiceDown(speaker, sequence, packet).subarray(1);
+}
+
+/** Client -> server TCP VOICE (stage 05): sequence u16, then the packet. */
+function tcpVoice(sequence: number, packet: Buffer): Buffer {
+  const head = Buffer.alloc(2);
+  head.writeUInt16BE(sequence & 0xffff);
+  return frameBytes(VOICE, Buffer.concat([head, packet]));
+}
+
+/** Client -> server PING: 03 | token 8 | ping u32 | client_time u32. */
+export function ping(token: Buffer, number: number, clientTime: number): Buffer {
+  const datagram = Buffer.alloc(PING_BYTES);
+  datagram[0] = PING;
+  token.copy(datagram, 1);
+  datagram.writeUInt32BE(number >>> 0, 9);
+  datagram.writeUInt32BE(clientTime >>> 0, 13);
+  return datagram;
+}
+
+export function packets(seed: number, sizes: number[]): Buffer[] {
+  const random = new SeededRandom(seed);
+  return sizes.map((size) => random.bytes(size));
+}
+
+/** "PONG ping 3 time 42 received 3 (13 bytes)" / "VOICE_DOWN speaker 2 seq 7 (60-byte packet)" / hex. */
+export function describeDatagram(data: Buffer): string {
+  if (data[0] === PONG && data.length === PONG_BYTES) return `PONG ping ${data.readUInt32BE(1)} time ${data.readUInt32BE(5)} received ${data.readUInt32BE(9)} (13 bytes)`;
+  if (data[0] === VOICE_DOWN && data.length >= 6) return `VOICE_DOWN speaker ${data.readUInt16BE(1)} seq ${data.readUInt16BE(3)} (${data.length - 5}-byte packet)`;
+  return showBytes(data, 24);
+}
+export const describeAll = (list: ReceivedDatagram[]) => (list.length === 0 ? 'nothing' : list.slice(0, 8).map((d) => describeDatagram(d.data)).join('; ') + (list.length > 8 ? `; ... (${list.length} in all)` : ''));
+
+/** One joined user with their TCP connection, WELCOME's token and a UDP socket of the test. */
+export interface Member {
+  user: FramedUser;
+  id: number;
+  token: Buffer;
+  udp: DatagramPeer;
+  /** The server's UDP address (the TCP host, WELCOME's udp_port). */
+  server: { address: string; port: number };
+  /** The next PING number this member sends. */
+  nextPing: number;
+}
+
+/** The members of one check, so their UDP sockets are closed whatever happens. */
+export class Members {
+  readonly list: Member[] = [];
+  constructor(readonly party: Party, readonly host: string) {}
+
+  /** Joins `room` with a stage 06 HELLO and requires WELCOME's id, 16-hex token and udp_port. */
+  async join(name: string, room: string): Promise<Member> {
+    const user = await this.party.join(name, { room, protocol: PROTOCOL });
+    const first = framesIn(user.wire.received).frames[0];
+    const parsed = first ? jsonObjectOf(first.payload) : { problem: 'no frame' };
+    const welcome = 'object' in parsed ? parsed.object : {};
+    const { id, token, udp_port: udpPort } = welcome;
+    expect(
+      Number.isInteger(id) && (id as number) >= 1 && (id as number) <= 0xffff && typeof token === 'string' && /^[0-9a-f]{16}$/.test(token) && Number.isInteger(udpPort) && (udpPort as number) >= 1 && (udpPort as number) <= 0xffff,
+      `WELCOME to ${name} lacks a session id, a token or a UDP port`,
+      {
+        expected: `WELCOME {"name", "room", "id": 1..65535, "protocol": "${PROTOCOL}", "codec": "opus", ..., "token": 16 lowercase hex digits, "udp_port": 1..65535}`,
+        actual: `WELCOME ${JSON.stringify(welcome)}`,
+        hint: 'WELCOME hands out the secret token (8 random bytes as 16 hex digits) that every datagram carries, and the port of the server\'s UDP socket',
+      },
+    );
+    const udp = await DatagramPeer.start();
+    const member: Member = { user, id: id as number, token: Buffer.from(token as string, 'hex'), udp, server: { address: this.host, port: udpPort as number }, nextPing: 1 };
+    this.list.push(member);
+    return member;
+  }
+
+  closeAll(): void {
+    for (const member of this.list) member.udp.close();
+  }
+}
+
+export async function withMembers(context: Parameters<Check['run']>[0], body: (members: Members) => Promise<void>): Promise<void> {
+  await withParty(context, TYPE_NAMES, async (party) => {
+    const members = new Members(party, context.server.host);
+    try {
+      await body(members);
+    } finally {
+      members.closeAll();
+    }
+  });
+}
+
+/** Sends a PING from `from` (default: the member's own socket) and waits for its PONG there; returns the PONG. */
+export async function pingPong(member: Member, hint: string, from: DatagramPeer = member.udp): Promise<Buffer> {
+  const number = member.nextPing++;
+  const time = Math.floor(performance.now()) >>> 0;
+  const since = from.received.length;
+  const sent = ping(member.token, number, time);
+  from.send(sent, member.server);
+  const pong = await from.waitFor(
+    () => from.received.slice(since).find((d) => d.data[0] === PONG && d.data.length >= 9 && d.data.readUInt32BE(1) === number),
+    DEADLINE_MS,
+    `PONG to ${member.user.name}'s PING ${number} (sent ${showBytes(sent, 17)})`,
+    hint,
+    () => `received: ${describeAll(from.received.slice(since))}`,
+  );
+  return pong.data;
+}
+
+/** Binds the member's UDP socket (a PING answered), then sends PATH and waits until the server has read it. */
+export async function bindAndPath(member: Member, path: 'udp' | 'tcp'): Promise<void> {
+  await pingPong(member, 'answer a PING that carries a connected user\'s token with a PONG to its source address (binding that address)');
+  member.user.send(jsonFrameBytes(PATH, { path }));
+  await barrier(member.user);
+}
+
+/** Sends LIST_ROOMS and waits for ROOMS: afterwards, everything sent to `user` before has arrived. */
+async function barrier(user: FramedUser): Promise<void> {
+  const since = user.mark();
+  user.send(frameBytes(LIST_ROOMS));
+  await user.waitForFrame('ROOMS in answer to LIST_ROOMS', (f) => f.type === ROOMS, { since, timeoutMs: DEADLINE_MS, hint: 'answer LIST_ROOMS with ROOMS, as in stage 04' });
+}
+
+/** Waits NOTHING_MS, then proves the server alive with a PING from each member: their sockets now hold all the server sent them. */
+export async function udpBarrier(members: Member[]): Promise<void> {
+  await sleep(NOTHING_MS);
+  await Promise.all(members.map((m) => pingPong(m, 'the server stopped answering valid PINGs after the datagrams above: a bad datagram must be dropped, not break the server')));
+}
+
+export const voiceDownsAt = (member: Member, since: number) => member.udp.received.slice(since).filter((d) => d.data[0] === VOICE_DOWN);
+const tcpVoicesAt = (member: Member, since: number) => member.user.framesOfType(VOICE, since);
+
+/** Requires `member`'s UDP socket to have got exactly `expected` VOICE_DOWN since `since`, byte for byte, in order. */
+function expectVoiceDowns(member: Member, expected: Buffer[], since: number, hint: string): void {
+  const got = voiceDownsAt(member, since).map((d) => d.data);
+  const wrong = expected.findIndex((e, i) => got[i] === undefined || !got[i]!.equals(e));
+  expect(got.length === expected.length && wrong === -1, `${member.user.name} did not get exactly the VOICE_DOWN expected by UDP`, {
+    expected: `${expected.length} VOICE_DOWN: ${expected.slice(0, 3).map(describeDatagram).join('; ')}${expected.length > 3 ? '; ...' : ''}`,
+    actual: `${got.length} VOICE_DOWN: ${got.slice(0, 6).map(describeDatagram).join('; ') || 'none'}${wrong === -1 ? '' : `; #${wrong} differs`}`,
+    received: wrong === -1 ? undefined : got[wrong],
+    hint,
+  });
+}
+
+/** Requires `member`'s TCP connection to have got exactly these VOICE payloads since `since` (from `speaker` only, if given). */
+function expectTcpVoices(member: Member, expected: Buffer[], since: number, hint: string, speaker?: number): void {
+  const got = tcpVoicesAt(member, since).map((f) => f.payload).filter((p) => speaker === undefined || (p.length >= 2 && p.readUInt16BE(0) === speaker));
+  const wrong = expected.findIndex((e, i) => got[i] === undefined || !got[i]!.equals(e));
+  expect(got.length === expected.length && wrong === -1, `${member.user.name} did not get exactly the TCP VOICE expected`, {
+    expected: `${expected.length} VOICE frames (speaker u16 | sequence u16 | packet)`,
+    actual: `${got.length} VOICE frames${wrong === -1 ? '' : `; #${wrong} is ${got[wrong] ? showBytes(got[wrong], 12) : 'missing'}`}`,
+    received: wrong === -1 ? undefined : got[wrong],
+    hint,
+  });
+}
+
+/** Requires every datagram `peer` got since `since` to be no larger than `limit` (the datagram that provoked it). */
+function expectNoAmplification(peer: DatagramPeer, since: number, limit: number, what: string): void {
+  const larger = peer.received.slice(since).find((d) => d.data.length > limit);
+  expect(larger === undefined, `the server answered ${what} with a larger datagram`, {
+    expected: `no answer larger than the ${limit} bytes that provoked it`,
+    actual: larger ? `${larger.data.length} bytes: ${describeDatagram(larger.data)}` : '',
+    received: larger?.data,
+    hint: 'never answer with more bytes than you received: a spoofed source address would turn the server into an amplifier',
+  });
+}
+
+export const serverChecks: Check[] = [
+  {
+    name: 'welcome and ping: WELCOME carries a 16-hex token and udp_port (different tokens per user); a PING with the token gets a 13-byte PONG echoing ping and time, with "received" counting',
+    run: (context) =>
+      withMembers(context, async (members) => {
+        const ada = await members.join('Ada', 'pong');
+        const bob = await members.join('Bob', 'pong');
+        expect(!ada.token.equals(bob.token), 'two users got the same token', {
+          expected: 'a fresh random token per session',
+          actual: `Ada ${ada.token.toString('hex')}, Bob ${bob.token.toString('hex')}`,
+          hint: 'crypto-random 8 bytes per WELCOME (crypto.randomBytes, secrets.token_bytes, SecureRandom), never derived from the id, name or time',
+        });
+        const hint = 'PONG is 04 | ping u32 | client_time u32 (both as received) | received u32: 13 bytes, to the PING\'s source address';
+        for (let i = 1; i <= 3; i++) {
+          const since = ada.udp.received.length;
+          const number = ada.nextPing;
+          const time = (0xfedcba00 + i) >>> 0;
+          ada.nextPing++;
+          const sent = ping(ada.token, number, time);
+          ada.udp.send(sent, ada.server);
+          const got = await ada.udp.waitFor(() => ada.udp.received[since], DEADLINE_MS, `PONG to PING ${number}`, hint, () => 'nothing');
+          const expected = Buffer.alloc(PONG_BYTES);
+          expected[0] = PONG;
+          expected.writeUInt32BE(number, 1);
+          expected.writeUInt32BE(time, 5);
+          expected.writeUInt32BE(i, 9);
+          expect(got.data.equals(expected), `PING ${number} got a wrong answer`, {
+            expected: `${describeDatagram(expected)}: ${showBytes(expected)}`,
+            actual: describeDatagram(got.data),
+            sent,
+            received: got.data,
+            hint: `${hint}; "received" counts the datagrams (PING and VOICE_UP) accepted from this user so far`,
+          });
+          expect(got.port === ada.server.port, 'the PONG came from another port than udp_port', {
+            expected: `from port ${ada.server.port} (WELCOME's udp_port)`,
+            actual: `from port ${got.port}`,
+            hint: 'one UDP socket for everyone: answer from the socket the PING came to (a NAT lets only that address back in)',
+          });
+        }
+        expectNoAmplification(ada.udp, 0, PING_BYTES, 'a PING');
+      }),
+  },
+  {
+    name: 'silent drops: a wrong token, an unknown type, 11/16/18/1287-byte datagrams, a replayed VOICE_UP and a PING with an old number from a second address get no answer and are never forwarded',
+    run: (context) =>
+      withMembers(context, async (members) => {
+        const eve = await members.join('Eve', 'drops');
+        const bob = await members.join('Bob', 'drops'); // hears by UDP
+        const cy = await members.join('Cy', 'drops'); // hears by TCP
+        await bindAndPath(eve, 'tcp');
+        await bindAndPath(bob, 'udp');
+        await bindAndPath(cy, 'tcp');
+        const stranger = await DatagramPeer.start();
+        try {
+          const since = { eve: eve.udp.received.length, bob: bob.udp.received.length, bobTcp: bob.user.mark(), cyTcp: cy.user.mark() };
+          const packet = packets(21, [60])[0]!;
+          const wrongToken = Buffer.from(eve.token);
+          wrongToken[7]! ^= 0x01;
+          const valid = voiceUp(eve.token, 500, packet);
+          const bad: [string, Buffer][] = [
+            ['VOICE_UP with a wrong token (last bit flipped)', voiceUp(wrongToken, 100, packet)],
+            ['PING with a wrong token', ping(wrongToken, 1_000, 1)],
+            ['an unknown type 0x07 with the token', Buffer.concat([Buffer.of(0x07), eve.token, Buffer.alloc(8)])],
+            ['a VOICE_DOWN (a server\'s type) sent to the server', voiceDown(eve.id, 1, packet)],
+            ['an 11-byte VOICE_UP (no packet)', voiceUp(eve.token, 101, Buffer.alloc(0))],
+            ['a 16-byte PING', ping(eve.token, 1_001, 1).subarray(0, 16)],
+            ['an 18-byte PING', Buffer.concat([ping(eve.token, 1_002, 1), Buffer.of(0)])],
+            ['a 1287-byte VOICE_UP', voiceUp(eve.token, 102, Buffer.alloc(MAX_OPUS_PACKET_BYTES + 1, 0x55))],
+            ['an empty datagram', Buffer.alloc(0)],
+          ];
+          for (const [, datagram] of bad) eve.udp.send(datagram, eve.server);
+          for (const [, datagram] of bad) stranger.send(datagram, eve.server);
+          // A valid VOICE_UP once, then the same bytes again (from Eve's socket and from a stranger's).
+          eve.udp.send(valid, eve.server);
+          await sleep(50);
+          eve.udp.send(valid, eve.server);
+          stranger.send(valid, eve.server);
+          // A PING with a number already used (1), from an address that is not Eve's.
+          stranger.send(ping(eve.token, 1, 7), eve.server);
+          // Eve's own socket must stay silent too: Bob's PING proves the server alive.
+          await udpBarrier([bob]);
+          await Promise.all([barrier(bob.user), barrier(cy.user)]);
+          expect(stranger.received.length === 0, 'the server answered a datagram it had to drop', {
+            expected: 'no answer at all to a second address: bad tokens, bad types and sizes, a replayed VOICE_UP, a PING whose number was already used',
+            actual: `the stranger's socket received: ${describeAll(stranger.received)}`,
+            received: stranger.received[0]?.data,
+            hint: 'drop silently (no answer, nothing over TCP) and count: a wrong token, a bad type or size, and a datagram that is not NEW from an address that is not bound',
+          });
+          const answers = eve.udp.received.slice(since.eve);
+          expect(answers.length === 0, 'the server answered one of the bad datagrams', {
+            expected: 'nothing at all (the VOICE_UP is forwarded to others, never answered)',
+            actual: `Eve's socket received: ${describeAll(answers)}`,
+            received: answers[0]?.data,
+            hint: bad.map(([what]) => what).join(', ') + ': all dropped silently',
+          });
+          const hint = 'forward only VOICE_UP that passed every check: the right token, a valid size, and a sequence the replay window has not seen';
+          expectVoiceDowns(bob, [voiceDown(eve.id, 500, packet)], since.bob, hint);
+          expectTcpVoices(cy, [tcpVoicePayload(eve.id, 500, packet)], since.cyTcp, hint);
+          expectTcpVoices(bob, [], since.bobTcp, 'a PATH udp listener with a bound address gets voice by UDP only');
+          // The stranger's replay did not steal Eve's binding: her PONGs still come to her socket.
+          await pingPong(eve, 'a replayed datagram from another address must not rebind the user: their PONGs still go to the address they bound');
+        } finally {
+          stranger.close();
+        }
+      }),
+  },
+  {
+    name: 'forwarding: a VOICE_UP goes byte for byte as VOICE_DOWN to room-mates with PATH udp and as TCP VOICE to those with PATH tcp; a TCP VOICE too; never to the sender, never to another room',
+    run: (context) =>
+      withMembers(context, async (members) => {
+        const ada = await members.join('Ada', 'fwd-a'); // talks by UDP, hears by TCP
+        const bob = await members.join('Bob', 'fwd-a'); // talks by TCP, hears by UDP
+        const cy = await members.join('Cy', 'fwd-a'); // never bound: hears by TCP
+        const dee = await members.join('Dee', 'fwd-b'); // another room, hears by UDP
+        await bindAndPath(ada, 'tcp');
+        await bindAndPath(bob, 'udp');
+        await bindAndPath(dee, 'udp');
+        cy.user.send(jsonFrameBytes(PATH, { path: 'udp' })); // asks for UDP but never sends a datagram: no address to send to
+        await barrier(cy.user);
+        const udpSince = new Map([ada, bob, cy, dee].map((m) => [m, m.udp.received.length]));
+        const tcpSince = new Map([ada, bob, cy, dee].map((m) => [m, m.user.mark()]));
+        const adaPackets = packets(31, [1, MAX_OPUS_PACKET_BYTES, ...Array.from({ length: 10 }, (_, i) => 40 + i * 9)]);
+        const bobPackets = packets(32, Array.from({ length: 8 }, (_, i) => 60 + i));
+        const adaFirst = 65_533; // across the wrap
+        const talkUdp = async () => {
+          for (const [i, p] of adaPackets.entries()) {
+            ada.udp.send(voiceUp(ada.token, adaFirst + i, p), ada.server);
+            await sleep(PACE_MS);
+          }
+        };
+        const talkTcp = async () => {
+          for (const [i, p] of bobPackets.entries()) {
+            bob.user.send(tcpVoice(i, p));
+            await sleep(PACE_MS);
+          }
+        };
+        await Promise.all([talkUdp(), talkTcp()]);
+        await bob.udp.waitFor(() => (voiceDownsAt(bob, udpSince.get(bob)!).length >= adaPackets.length ? true : undefined), DEADLINE_MS * 2, `${adaPackets.length} VOICE_DOWN at Bob`, 'forward each VOICE_UP at once', () => describeAll(voiceDownsAt(bob, udpSince.get(bob)!))).catch(() => undefined);
+        await udpBarrier([ada, bob, dee]);
+        await Promise.all([ada, bob, cy, dee].map((m) => barrier(m.user)));
+        const hint = 'forward to every OTHER member of the sender\'s room, each by the path THEY asked for (PATH udp and a bound address: VOICE_DOWN to that address; otherwise TCP VOICE), whatever path the speaker used';
+        const fromAdaDown = adaPackets.map((p, i) => voiceDown(ada.id, adaFirst + i, p));
+        expectVoiceDowns(bob, fromAdaDown, udpSince.get(bob)!, `${hint}; VOICE_DOWN = 02 | speaker u16 | the sender's sequence u16 | the packet, unchanged`);
+        expectTcpVoices(bob, [], tcpSince.get(bob)!, `${hint}; a listener on UDP gets no TCP copy`);
+        expectTcpVoices(cy, adaPackets.map((p, i) => tcpVoicePayload(ada.id, adaFirst + i, p)), tcpSince.get(cy)!, hint, ada.id);
+        expectTcpVoices(cy, bobPackets.map((p, i) => tcpVoicePayload(bob.id, i, p)), tcpSince.get(cy)!, hint, bob.id);
+        expect(tcpVoicesAt(cy, tcpSince.get(cy)!).length === adaPackets.length + bobPackets.length, 'Cy got VOICE from a speaker she must not hear', { expected: 'VOICE from Ada and Bob only', actual: cy.user.describeFrames(tcpSince.get(cy)!), hint });
+        expectTcpVoices(ada, bobPackets.map((p, i) => tcpVoicePayload(bob.id, i, p)), tcpSince.get(ada)!, `${hint}; never back to the sender`);
+        expectVoiceDowns(ada, [], udpSince.get(ada)!, 'Ada asked for PATH tcp: nothing by UDP, and never her own voice');
+        expectVoiceDowns(dee, [], udpSince.get(dee)!, 'never to another room');
+        expectTcpVoices(dee, [], tcpSince.get(dee)!, 'never to another room');
+        expectVoiceDowns(cy, [], udpSince.get(cy)!, 'Cy never sent a datagram: no address is bound, so voice goes by TCP');
+        const down = voiceDownsAt(bob, udpSince.get(bob)!);
+        expect(down.every((d) => d.port === bob.server.port), 'VOICE_DOWN came from another port than udp_port', {
+          expected: `every VOICE_DOWN from port ${bob.server.port}`,
+          actual: `ports ${[...new Set(down.map((d) => d.port))].join(', ')}`,
+          hint: 'send from the one UDP socket the client pings: a NAT lets only that address back in',
+        });
+      }),
+  },
+  {
+    name: 'moving: a mover\'s UDP voice follows the move at once; the token (and the binding) stay',
+    run: (context) =>
+      withMembers(context, async (members) => {
+        const ann = await members.join('Ann', 'mv-a');
+        const mo = await members.join('Mo', 'mv-a');
+        const bea = await members.join('Bea', 'mv-b');
+        await bindAndPath(ann, 'udp');
+        await bindAndPath(mo, 'tcp');
+        await bindAndPath(bea, 'udp');
+        const since = new Map([ann, bea].map((m) => [m, m.udp.received.length]));
+        const before = packets(41, [30, 31, 32]);
+        const after = packets(42, [40, 41, 42]);
+        for (const [i, p] of before.entries()) mo.udp.send(voiceUp(mo.token, i + 1, p), mo.server);
+        await udpBarrier([mo]);
+        const moved = mo.user.mark();
+        mo.user.send(jsonFrameBytes(JOIN, { room: 'mv-b' }));
+        await mo.user.waitForFrame('USERS of room mv-b', (f) => f.type === USERS && jsonOf(f).room === 'mv-b', { since: moved, timeoutMs: DEADLINE_MS, hint: 'answer a move with the new room\'s USERS' });
+        for (const [i, p] of after.entries()) mo.udp.send(voiceUp(mo.token, i + 4, p), mo.server);
+        await udpBarrier([mo, ann, bea]);
+        const hint = 'a VOICE_UP goes to the room its sender is in when it arrives; the token identifies the user, not a room';
+        expectVoiceDowns(ann, before.map((p, i) => voiceDown(mo.id, i + 1, p)), since.get(ann)!, `${hint}: after the move, nothing more to the old room`);
+        expectVoiceDowns(bea, after.map((p, i) => voiceDown(mo.id, i + 4, p)), since.get(bea)!, `${hint}: after the move, to the new room, with the same id`);
+      }),
+  },
+  {
+    name: 'leaving: after BYE the old token gets no PONG and its VOICE_UP is not forwarded',
+    run: (context) =>
+      withMembers(context, async (members) => {
+        const ada = await members.join('Ada', 'bye');
+        const bob = await members.join('Bob', 'bye');
+        await bindAndPath(ada, 'tcp');
+        await bindAndPath(bob, 'udp');
+        ada.user.send(frameBytes(BYE));
+        await ada.user.waitForClose(DEADLINE_MS, 'the server to close after BYE');
+        await bob.user.waitForFrame('LEFT Ada', (f) => f.type === LEFT && jsonOf(f).name === 'Ada', { timeoutMs: DEADLINE_MS, hint: 'announce a leave with LEFT' });
+        const since = { ada: ada.udp.received.length, bob: bob.udp.received.length };
+        const late = ping(ada.token, ada.nextPing + 10, 1);
+        ada.udp.send(late, ada.server);
+        ada.udp.send(voiceUp(ada.token, 999, packets(51, [60])[0]!), ada.server);
+        await udpBarrier([bob]);
+        expect(ada.udp.received.length === since.ada, 'the server answered a token of a user who left', {
+          expected: 'no PONG: the token stops being valid when its user leaves',
+          actual: `received: ${describeAll(ada.udp.received.slice(since.ada))}`,
+          sent: late,
+          received: ada.udp.received[since.ada]?.data,
+          hint: 'free the user\'s UDP state (token, binding, windows) on BYE, error or a lost connection; a later datagram with the token is bad_token',
+        });
+        expectVoiceDowns(bob, [], since.bob, 'the token of a user who left is dead: their late VOICE_UP is dropped, not forwarded under their old id');
+      }),
+  },
+  {
+    name: `limits: one voice bucket for both paths (${VOICE_BURST} at once); a VOICE_UP flood ends the TCP connection with rate_limited; at most ${PONGS_PER_SECOND} PONGs per second; no answer larger than its datagram`,
+    run: (context) =>
+      withMembers(context, async (members) => {
+        const flo = await members.join('Flo', 'lim');
+        const lis = await members.join('Lis', 'lim');
+        await bindAndPath(flo, 'tcp');
+        await bindAndPath(lis, 'udp');
+        // 20 over TCP and 20 over UDP at once: one bucket forwards about 10; a bucket per path 20 or more.
+        const since = lis.udp.received.length;
+        const burst = packets(61, Array.from({ length: 20 }, () => 60));
+        flo.user.send(Buffer.concat(burst.map((p, i) => tcpVoice(i, p))));
+        for (const [i, p] of burst.entries()) flo.udp.send(voiceUp(flo.token, 100 + i, p), flo.server);
+        await udpBarrier([lis]);
+        const forwarded = voiceDownsAt(lis, since).length;
+        const allowed = VOICE_BURST + 6; // the burst, and refill for ~120 ms of a busy machine between the two paths
+        expect(forwarded >= VOICE_BURST && forwarded <= allowed, '20 VOICE over TCP and 20 VOICE_UP at once were not limited as one', {
+          expected: `${VOICE_BURST} to ${allowed} forwarded to Lis`,
+          actual: `${forwarded} forwarded`,
+          hint: `one token bucket per user for voice by EITHER path (${VOICE_BURST} at once, then one per 20 ms): switching paths must not double the rate`,
+        });
+        // PINGs: 20 at once, at most 5 (+1 for refill) answered.
+        const pingSince = flo.udp.received.length;
+        for (let i = 0; i < 20; i++) flo.udp.send(ping(flo.token, flo.nextPing++, i), flo.server);
+        await sleep(NOTHING_MS);
+        const pongs = flo.udp.received.slice(pingSince).filter((d) => d.data[0] === PONG).length;
+        expect(pongs >= 1 && pongs <= PONGS_PER_SECOND + 1, `20 PINGs at once got ${pongs} PONGs`, {
+          expected: `1 to ${PONGS_PER_SECOND + 1} PONGs`,
+          actual: `${pongs}`,
+          hint: `answer at most ${PONGS_PER_SECOND} PINGs per second per user (drop the rest as ping_flood): a PONG is cheap, but a flood of them is not`,
+        });
+        expectNoAmplification(flo.udp, 0, PING_BYTES, 'a PING');
+        const downs = voiceDownsAt(lis, since);
+        const tooBig = downs.find((d) => d.data.length > 11 + 60);
+        expect(tooBig === undefined, 'a VOICE_DOWN was larger than the VOICE_UP it forwards', {
+          expected: `VOICE_DOWN of ${5 + 60} bytes for a ${11 + 60}-byte VOICE_UP`,
+          actual: tooBig ? `${tooBig.data.length} bytes` : '',
+          received: tooBig?.data,
+          hint: 'VOICE_DOWN = 02 | speaker | sequence | packet: 6 bytes smaller than the VOICE_UP',
+        });
+        // A flood over UDP with Flo's token: ERROR rate_limited on her TCP connection.
+        const flood = packets(62, [60])[0]!;
+        for (let i = 0; i < 400; i++) {
+          flo.udp.send(voiceUp(flo.token, 1_000 + i, flood), flo.server);
+          if (i % 25 === 24) await sleep(2); // paced a little, so the kernel's receive buffer does not drop them
+        }
+        const error = await flo.user.waitForFrame('ERROR "rate_limited"', (f) => f.type === ERROR, { timeoutMs: DEADLINE_MS * 3, hint: 'more than 250 voice packets dropped within 5 s, by either path: ERROR rate_limited, then close' });
+        expect(jsonOf(error).code === 'rate_limited', 'a VOICE_UP flood got the wrong ERROR', { expected: 'ERROR {"code": "rate_limited", ...}', actual: error.payload.toString('utf8').slice(0, 200), hint: 'the flood rule of stage 05 counts voice by either path' });
+        await flo.user.waitForClose(3_000, 'the server to close the flooder after ERROR');
+      }),
+  },
+  {
+    name: 'PATH: {"path": "udp"|"tcp"} only (else ERROR bad_path), after HELLO (else not_joined); HELLO of another protocol gets wrong_protocol; 20 PATH changes refused in a row get rate_limited',
+    run: (context) =>
+      withMembers(context, async (members) => {
+        const rogue = async (bytes: Buffer, code: string, hint: string) => {
+          const client = await WireClient.connect(context.server.host, context.server.port);
+          client.send(bytes);
+          await expectError(client, code, hint, TYPE_NAMES);
+        };
+        await Promise.all([
+          rogue(jsonFrameBytes(HELLO, { name: 'Old', room: 'lobby', protocol: 'voice-chat/05' }), 'wrong_protocol', 'a HELLO whose "protocol" is not "voice-chat/06": ERROR wrong_protocol'),
+          rogue(jsonFrameBytes(PATH, { path: 'udp' }), 'not_joined', 'PATH is only accepted after a successful HELLO'),
+        ]);
+        for (const [i, payload] of [{ path: 'pigeon' }, { way: 'udp' }, 'udp'].entries()) {
+          const member = await members.join(`Pat${i}`, 'path');
+          member.user.send(jsonFrameBytes(PATH, payload));
+          const error = await member.user.waitForFrame('ERROR "bad_path"', (f) => f.type === ERROR, { timeoutMs: DEADLINE_MS, hint: 'PATH must be {"path": "udp"} or {"path": "tcp"}' });
+          expect(jsonOf(error).code === 'bad_path', 'a bad PATH got the wrong ERROR', { expected: 'ERROR {"code": "bad_path", ...}', actual: error.payload.toString('utf8').slice(0, 200), sent: jsonFrameBytes(PATH, payload), hint: 'PATH must be {"path": "udp"} or {"path": "tcp"}: anything else is ERROR bad_path, then close' });
+          await member.user.waitForClose(3_000, 'the server to close after ERROR');
+        }
+        const flipper = await members.join('Flip', 'path');
+        flipper.user.send(Buffer.concat(Array.from({ length: 60 }, (_, i) => jsonFrameBytes(PATH, { path: i % 2 === 0 ? 'udp' : 'tcp' }))));
+        const error = await flipper.user.waitForFrame('ERROR "rate_limited"', (f) => f.type === ERROR, { timeoutMs: DEADLINE_MS * 2, hint: 'a PATH change takes a token from the move bucket (10 at once, then 1 per second); the 20th refused in a row is ERROR rate_limited' });
+        expect(jsonOf(error).code === 'rate_limited', '60 PATH changes at once got the wrong ERROR', { expected: 'ERROR {"code": "rate_limited", ...}', actual: error.payload.toString('utf8').slice(0, 200), hint: 'PATH shares the move limit' });
+      }),
+  },
+];
