@@ -241,7 +241,11 @@ function talk(socket: Socket, options: ClientOptions & { room: string }, audio: 
             socket.write(pathFrame(voicePath));
             display.line(line);
           },
-          voice: (speaker, sequence, packet) => audio.receiver.receive(speaker, sequence, packet, 'udp'),
+          voice: (speaker, sequence, packet) => {
+            // A datagram can arrive after the LEFT (over TCP) that ended its speaker's stream: drop
+            // it, or it would start a new stream for someone who is gone.
+            if (state.users.some((user) => user.id === speaker)) audio.receiver.receive(speaker, sequence, packet, 'udp');
+          },
           expectedLoss: (percent) => audio.expectLoss(percent),
         },
         realScheduler,
