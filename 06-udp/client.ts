@@ -17,6 +17,7 @@ import { AudioDeviceUnavailable, AudioFormatError } from '#shared/audio/types.ts
 import { OPUS_DEFAULT_BITRATE } from '#shared/codec/opus.ts';
 import { connect } from '#shared/connect.ts';
 import { FrameParser } from '#shared/framing/frame-parser.ts';
+import { hostPort } from '#shared/host-port.ts';
 import { explainConnectError } from '#shared/network-errors.ts';
 import { FRAMING_ERROR_CODES, ProtocolError } from '#shared/protocol-error.ts';
 import { UserError } from '#shared/user-error.ts';
@@ -287,7 +288,7 @@ function talk(socket: Socket, options: ClientOptions & { room: string }, audio: 
       state.ownId = welcome.id;
       audio.receiver.ownId = welcome.id;
       clearTimeout(welcomeTimer);
-      display.line(`connected to ${options.host}:${options.port} as ${welcome.name} (id ${welcome.id}, ${PROTOCOL})`);
+      display.line(`connected to ${hostPort(options.host, options.port)} as ${welcome.name} (id ${welcome.id}, ${PROTOCOL})`);
       if (options.tcpOnly) display.line('--tcp: voice over the TCP connection only, no UDP');
       else startUdp(welcome);
       // Silence never opens the gate: with it, nothing at all is sent (the user only listens).
