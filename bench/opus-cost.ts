@@ -19,7 +19,7 @@ const FRAMES_PER_SECOND = 1000 / FRAME_MS;
 
 /** Stage 02-04 frame header: type u8 + length u32. */
 const FRAME_HEADER_BYTES = 5;
-/** Stage 05 VOICE payload header, client -> server: sequence u16 (05-opus-design.md). */
+/** Stage 05 VOICE payload header, client -> server: sequence u16 (docs/design/05-opus.md). */
 const VOICE_UP_HEADER_BYTES = 2;
 /** Stage 05 VOICE payload header, server -> listener: speaker u16 + sequence u16. */
 const VOICE_DOWN_HEADER_BYTES = 4;
