@@ -6,6 +6,7 @@
 // does. The server runs as its own process, pinned to its own CPU (bench/pinning.ts), and is
 // measured from outside through /proc (bench/server-process.ts).
 import { connect, type Socket } from 'node:net';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FRAME_MS } from '#shared/audio/format.ts';
 import { FrameParser } from '#shared/framing/frame-parser.ts';
@@ -52,6 +53,10 @@ export interface ForwardingResult {
   kept_up: boolean;
   server_rss_mb_idle: number;
   server_rss_mb: number;
+  /** The load generator (this process, which also times every copy): its CPU, and how late its event loop ran. A late
+   * loop delays reading, so it shows in the latency without being the server's: compare its p99 with latency_ms_p99. */
+  load_cpu_pct: number;
+  load_event_loop_delay_ms_p99: number;
   machine_load_average: number;
 }
 
@@ -113,6 +118,9 @@ export async function runForwardingBenchmark(options: ForwardingOptions, command
     }, 1);
     await sleep(options.warmupSeconds * 1000);
     const cpuBefore = server.cpuMicros();
+    const loadCpuBefore = process.cpuUsage();
+    const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+    loopDelay.enable();
     let sent = -sequences.reduce((a, b) => a + b, 0);
     measuring = true;
     const t0 = performance.now();
@@ -120,6 +128,8 @@ export async function runForwardingBenchmark(options: ForwardingOptions, command
     measuring = false;
     const elapsed = (performance.now() - t0) / 1000;
     const cpu = server.cpuMicros() - cpuBefore;
+    const loadCpu = process.cpuUsage(loadCpuBefore);
+    loopDelay.disable();
     sent += sequences.reduce((a, b) => a + b, 0);
     const rss = server.rssBytes();
     clearInterval(talk);
@@ -151,6 +161,8 @@ export async function runForwardingBenchmark(options: ForwardingOptions, command
       kept_up: worst >= KEPT_UP_SHARE && p99 < KEPT_UP_P99_MS,
       server_rss_mb_idle: round(rssIdle / 2 ** 20),
       server_rss_mb: round(rss / 2 ** 20),
+      load_cpu_pct: round(((loadCpu.user + loadCpu.system) / 1e6 / elapsed) * 100),
+      load_event_loop_delay_ms_p99: round(loopDelay.percentile(99) / 1e6, 2),
       machine_load_average: round(loadAverage(), 2),
     };
   } finally {
@@ -171,6 +183,7 @@ export function forwardingTable(r: ForwardingResult): string {
     ['latency added', `send -> receive per copy: p50 ${r.latency_ms_p50} ms, p99 ${r.latency_ms_p99} ms, max ${r.latency_ms_max} ms`],
     ['kept up', `${r.kept_up ? 'yes' : 'no'} (worst client got ${(r.worst_client_share * 100).toFixed(1)}% of its copies; needs ≥ ${KEPT_UP_SHARE * 100}% and p99 < ${KEPT_UP_P99_MS} ms)`],
     ['server RSS', `${r.server_rss_mb_idle} MB idle -> ${r.server_rss_mb} MB at the end of the window`],
+    ['load generator', `${r.load_cpu_pct}% of one core; its event loop ran late by p99 ${r.load_event_loop_delay_ms_p99} ms (that much of the latency can be its own)`],
     ['machine', `load average ${r.machine_load_average}`],
   ];
   const width = Math.max(...rows.map(([label]) => label.length));
