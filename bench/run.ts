@@ -44,7 +44,9 @@ const args = await yargs(hideBin(process.argv))
     if (a.stage === '05') {
       if (!Number.isInteger(a.clients) || a.clients < 2 || a.clients > MAX_USERS) throw new Error(`--clients must be 2..${MAX_USERS} for stage 05`);
       if (a.sweep || a.server !== undefined || a.talking !== 1 || a.nodeFlags !== undefined || a.cpuProf !== undefined) throw new Error('--stage 05 takes --clients, --room-size, --seconds, --warmup, --repeat, --no-pin, --json, --compare (--murmur-harness, --capacity); everyone talks');
-    } else if (a.capacity !== undefined) throw new Error('--capacity goes with --compare --stage 05');
+    }
+    if (a.capacity !== undefined && !(a.compare && a.stage === '05')) throw new Error('--capacity goes with --compare --stage 05');
+    if (a.capacity !== undefined && !/^\d+(,\d+)*$/.test(a.capacity)) throw new Error('--capacity takes user counts separated by commas, e.g. 200,400,800');
     if (a.stage !== '05' && (!Number.isInteger(a.clients) || a.clients < 1 || a.clients > MAX_LOAD_CLIENTS)) throw new Error(`--clients must be 1..${MAX_LOAD_CLIENTS}`);
     if (!Number.isInteger(a['room-size']) || a['room-size'] < 2) throw new Error('--room-size must be a whole number >= 2');
     if (!(a.talking >= 0 && a.talking <= 1)) throw new Error('--talking must be between 0 and 1');
@@ -81,7 +83,9 @@ if (args.stage === '05' && args.compare) {
     console.log(forwardingTable(result));
     runs.push(result);
   }
-  const result = medianResult(runs as never) as unknown as ForwardingResult;
+  // Numbers are medians; kept up only if every run kept up.
+  const medians = Object.entries(medianResult(runs as never)).map(([key, value]) => [key, typeof value === 'number' ? Math.round(value * 100) / 100 : value]);
+  const result = { ...(Object.fromEntries(medians) as ForwardingResult), kept_up: runs.every((r) => r.kept_up) };
   if (args.repeat > 1) console.log(`median of ${args.repeat} runs:\n${forwardingTable(result)}`);
   if (args.json) console.log(JSON.stringify(result));
 } else if (args.compare) {
