@@ -108,11 +108,15 @@ export async function runForwardingComparison(o: ForwardingCompareOptions, comma
     lines.push('', '| users | stage 05: µs/packet, CPU, p99, kept up | murmur: µs/packet, CPU, p99, kept up |', '|---:|---|---|');
     const cell = (r: Run | null) => (r === null ? 'not measured' : `${r.us_per_packet} µs, ${r.cpu_pct}%, ${r.p99} ms, ${r.kept_up ? 'yes' : `no (worst client ${(r.worst_client_share * 100).toFixed(0)}%)`}`);
     for (const s of sweep) lines.push(`| ${s.clients} | ${cell(s.stage05)} | ${cell(s.murmur)} |`);
-    const capacity = (pick: (s: (typeof sweep)[number]) => Run | null) => {
-      const ok = sweep.filter((s) => pick(s)?.kept_up).map((s) => s.clients);
+    // The main rounds count too: a server kept up at --clients if it did in every round.
+    const tried = [{ clients: o.clients, stage05: rounds.every((r) => r.stage05.kept_up), murmur: rounds.every((r) => r.murmur?.kept_up) }];
+    for (const s of sweep) tried.push({ clients: s.clients, stage05: s.stage05.kept_up, murmur: s.murmur?.kept_up === true });
+    const capacity = (server: 'stage05' | 'murmur') => {
+      const ok = tried.filter((t) => t[server]).map((t) => t.clients);
       return ok.length ? `${Math.max(...ok)} users` : 'none of these';
     };
-    lines.push('', `Kept up at most (of ${o.capacity.join(', ')}): stage 05 ${capacity((s) => s.stage05)}; murmur ${murmurAbsent === null ? capacity((s) => s.murmur) : 'not measured'}.`);
+    const counts = [...new Set(tried.map((t) => t.clients))].sort((a, b) => a - b);
+    lines.push('', `Kept up at most (of ${counts.join(', ')}): stage 05 ${capacity('stage05')}; murmur ${murmurAbsent === null ? capacity('murmur') : 'not measured'}.`);
   }
   return lines.join('\n');
 }
