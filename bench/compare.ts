@@ -195,19 +195,27 @@ function murmurd(): string | null {
   return onPath('murmurd') ?? (existsSync('/usr/sbin/murmurd') ? '/usr/sbin/murmurd' : null);
 }
 
-function murmurProblem(harness: string | undefined): string | null {
+export function murmurProblem(harness: string | undefined): string | null {
   if (harness === undefined) return 'no --murmur-harness DIR given (the Mumble peer harness is not part of this project)';
   if (!existsSync(join(harness, 'run.sh'))) return `no run.sh in ${harness} (--murmur-harness must be the harness's folder)`;
   if (murmurd() === null) return 'murmurd is not installed (apt-get install -y mumble-server)';
   return null;
 }
 
-/** One run of the harness: `run.sh N --warmup W --measure S`, from its own folder; its last line is JSON. */
-async function measureMurmur(options: CompareOptions): Promise<Measured> {
-  const harness = resolve(options.murmurHarness!);
-  const args = [join(harness, 'run.sh'), String(options.clients), '--group', String(options.roomSize), '--warmup', String(options.warmupSeconds), '--measure', String(options.seconds)];
+/** What the harness prints (its last line is one JSON object); the fields this benchmark reads. */
+export interface MurmurRun {
+  server: { us_per_packet: number; us_per_delivered_copy: number; cpu_pct_of_one_core: number; rss_idle_mb: number; rss_mb: number };
+  latency_ms: { p50: number; p99: number };
+  per_client_ratio: { min: number };
+  server_kept_up: boolean;
+}
+
+/** One run of the harness: `run.sh N --group K --warmup W --measure S`, from its own folder. */
+export async function runMurmurHarness(harnessFolder: string, o: { clients: number; roomSize: number; warmupSeconds: number; seconds: number; pin: boolean }): Promise<MurmurRun> {
+  const harness = resolve(harnessFolder);
+  const args = [join(harness, 'run.sh'), String(o.clients), '--group', String(o.roomSize), '--warmup', String(o.warmupSeconds), '--measure', String(o.seconds)];
   // The harness pins murmur to CPU 0 and its generator to CPU 1 itself; PIN=0 when we do not pin.
-  const env = { ...process.env, PIN: options.pin ? '1' : '0', MURMURD: murmurd()! };
+  const env = { ...process.env, PIN: o.pin ? '1' : '0', MURMURD: murmurd()! };
   const output = await new Promise<string>((done, fail) => {
     const child = spawn('bash', args, { cwd: harness, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -217,12 +225,11 @@ async function measureMurmur(options: CompareOptions): Promise<Measured> {
     child.on('error', fail);
     child.on('close', (code) => (code === 0 ? done(stdout) : fail(new Error(`murmur harness exited ${code}: ${stderr.slice(-600)}`))));
   });
-  const lastLine = output.trim().split('\n').pop() ?? '';
-  const r = JSON.parse(lastLine) as {
-    server: { us_per_packet: number; cpu_pct_of_one_core: number; rss_idle_mb: number; rss_mb: number };
-    latency_ms: { p99: number };
-    server_kept_up: boolean;
-  };
+  return JSON.parse(output.trim().split('\n').pop() ?? '') as MurmurRun;
+}
+
+async function measureMurmur(options: CompareOptions): Promise<Measured> {
+  const r = await runMurmurHarness(options.murmurHarness!, options);
   return {
     us_per_frame: r.server.us_per_packet,
     cpu_pct: r.server.cpu_pct_of_one_core,

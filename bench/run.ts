@@ -7,6 +7,8 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { shellQuote } from '../conformance/harness/run-command.ts';
 import { runComparison } from './compare.ts';
+import { forwardingTable, runForwardingBenchmark, type ForwardingResult } from './forwarding-bench.ts';
+import { runForwardingComparison } from './forwarding-compare.ts';
 import { runBenchmark, type BenchResult } from './measure.ts';
 import { medianResult } from './median.ts';
 import { resultJson, resultTable } from './report.ts';
@@ -26,11 +28,12 @@ const args = await yargs(hideBin(process.argv))
   .option('talking', { type: 'number', default: 1, describe: 'fraction of the users that talk (0..1)' })
   .option('seconds', { type: 'number', default: 10, describe: 'measured seconds (after the warm-up)' })
   .option('warmup', { type: 'number', default: 2, describe: 'seconds of load before measuring' })
-  .option('stage', { type: 'string', default: '04', describe: 'the stage whose server is measured; "floor": a server that reads and writes the same frames without mixing' })
+  .option('stage', { type: 'string', default: '04', describe: 'the stage whose server is measured (04 mixes; 05 forwards Opus, measured on murmur\'s load shape: 60-byte packets); "floor": a server that reads and writes the same frames without mixing' })
   .option('server', { type: 'string', describe: 'measure this server instead, as a shell command (any language); {port} becomes 0 and the port is read from its "listening on" line' })
   .option('json', { type: 'boolean', default: false, describe: 'end with ONE JSON object on the last line' })
   .option('sweep', { type: 'boolean', default: false, describe: 'increase the clients until ticks are late (> 0.1%) or p99 > 45 ms at two points in a row; write BENCHMARKS.md and bench/sweep.svg' })
   .option('compare', { type: 'boolean', default: false, describe: 'the same load against stage 04, the Node floor, the C floor (built with cc) and murmur (with --murmur-harness), interleaved; prints CPU-per-frame ratios' })
+  .option('capacity', { type: 'string', describe: 'with --compare --stage 05: also one interleaved round at each of these user counts, e.g. 200,400,800 (where each server keeps up)' })
   .option('murmur-harness', { type: 'string', describe: 'with --compare: the folder of the Mumble peer harness (its run.sh); it is not part of this project' })
   .option('repeat', { type: 'number', default: 1, describe: 'runs per measurement; the report shows medians (this machine is shared: noisy)' })
   .option('pin', { type: 'boolean', default: true, describe: 'server on one CPU, load and probe on the others (taskset; on by default where it exists, the output says); --no-pin: share all CPUs' })
@@ -38,7 +41,13 @@ const args = await yargs(hideBin(process.argv))
   .option('cpu-prof', { type: 'string', describe: 'write a V8 CPU profile of the server into this folder (node --cpu-prof)' })
   .middleware(stopIfNpmSwallowedOptions(hideBin(process.argv), 0), true)
   .check((a) => {
-    if (!Number.isInteger(a.clients) || a.clients < 1 || a.clients > MAX_LOAD_CLIENTS) throw new Error(`--clients must be 1..${MAX_LOAD_CLIENTS}`);
+    if (a.stage === '05') {
+      if (!Number.isInteger(a.clients) || a.clients < 2 || a.clients > MAX_USERS) throw new Error(`--clients must be 2..${MAX_USERS} for stage 05`);
+      if (a.sweep || a.server !== undefined || a.talking !== 1 || a.nodeFlags !== undefined || a.cpuProf !== undefined) throw new Error('--stage 05 takes --clients, --room-size, --seconds, --warmup, --repeat, --no-pin, --json, --compare (--murmur-harness, --capacity); everyone talks');
+    }
+    if (a.capacity !== undefined && !(a.compare && a.stage === '05')) throw new Error('--capacity goes with --compare --stage 05');
+    if (a.capacity !== undefined && !/^\d+(,\d+)*$/.test(a.capacity)) throw new Error('--capacity takes user counts separated by commas, e.g. 200,400,800');
+    if (a.stage !== '05' && (!Number.isInteger(a.clients) || a.clients < 1 || a.clients > MAX_LOAD_CLIENTS)) throw new Error(`--clients must be 1..${MAX_LOAD_CLIENTS}`);
     if (!Number.isInteger(a['room-size']) || a['room-size'] < 2) throw new Error('--room-size must be a whole number >= 2');
     if (!(a.talking >= 0 && a.talking <= 1)) throw new Error('--talking must be between 0 and 1');
     if (!(a.seconds > 0) || !(a.warmup >= 0)) throw new Error('--seconds must be > 0 and --warmup >= 0');
@@ -56,7 +65,30 @@ const args = await yargs(hideBin(process.argv))
 // As typed, so it can be pasted back: arguments with spaces or shell characters are quoted.
 const command = `npm run bench -- ${process.argv.slice(2).map(shellQuote).join(' ')}`.trim();
 
-if (args.compare) {
+if (args.stage === '05' && args.compare) {
+  const capacity = (args.capacity ?? '').split(',').filter((n) => n !== '').map(Number);
+  stopAfter((args.repeat + capacity.length) * 2 * (args.warmup + args.seconds + 40) + SAFETY_MARGIN_SECONDS);
+  console.log(
+    await runForwardingComparison(
+      { clients: args.clients, roomSize: args.roomSize, seconds: args.seconds, warmupSeconds: args.warmup, repeat: args.repeat, pin: args.pin, murmurHarness: args.murmurHarness, capacity },
+      command,
+    ),
+  );
+} else if (args.stage === '05') {
+  stopAfter(args.repeat * (args.warmup + args.seconds + 30) + SAFETY_MARGIN_SECONDS);
+  const runs: ForwardingResult[] = [];
+  for (let i = 0; i < args.repeat; i++) {
+    const result = await runForwardingBenchmark({ clients: args.clients, roomSize: args.roomSize, seconds: args.seconds, warmupSeconds: args.warmup, pin: args.pin }, command);
+    if (args.repeat > 1) console.log(`run ${i + 1}/${args.repeat}:`);
+    console.log(forwardingTable(result));
+    runs.push(result);
+  }
+  // Numbers are medians; kept up only if every run kept up.
+  const medians = Object.entries(medianResult(runs as never)).map(([key, value]) => [key, typeof value === 'number' ? Math.round(value * 100) / 100 : value]);
+  const result = { ...(Object.fromEntries(medians) as ForwardingResult), kept_up: runs.every((r) => r.kept_up) };
+  if (args.repeat > 1) console.log(`median of ${args.repeat} runs:\n${forwardingTable(result)}`);
+  if (args.json) console.log(JSON.stringify(result));
+} else if (args.compare) {
   stopAfter(args.repeat * 4 * (args.warmup + args.seconds + 30) + SAFETY_MARGIN_SECONDS);
   const { rows, table } = await runComparison(
     { clients: args.clients, roomSize: args.roomSize, seconds: args.seconds, warmupSeconds: args.warmup, repeat: args.repeat, pin: args.pin, murmurHarness: args.murmurHarness },

@@ -58,7 +58,9 @@ export const STAGE_NODE_FLAGS: Record<string, string[]> = { '04': ['--max-semi-s
 export function serverCommand(stage: string): string[] {
   if (stage === 'floor') return [join(REPO_ROOT, 'bench', 'io-floor-server.ts'), '127.0.0.1', '0'];
   if (stage === '04') return [join(REPO_ROOT, 'bench', 'counted-server.ts'), '127.0.0.1', '0'];
-  throw new Error(`stage ${stage}: only stage 04 (rooms) has a benchmark (and "floor", the I/O floor server in bench/)`);
+  // Stage 05 forwards Opus packets as they come (no tick): bench/forwarding-bench.ts measures it.
+  if (stage === '05') return [join(REPO_ROOT, 'bench', 'forwarding-server.ts'), '127.0.0.1', '0'];
+  throw new Error(`stage ${stage}: only stages 04 (rooms) and 05 (Opus forwarding) have a benchmark (and "floor", the I/O floor server in bench/)`);
 }
 
 export class ServerProcess {

@@ -138,3 +138,25 @@ t.test('plot axes use round ticks that cover the data', (t) => {
   t.same(niceTicks(7.5), [0, 2, 4, 6, 8]);
   t.end();
 });
+
+t.test('--stage 05 forwards Opus-sized packets on murmur\'s load shape and prints its fields as JSON', (t) => {
+  const args = ['--import', 'tsx', 'bench/run.ts', '--stage', '05', '--clients', '16', '--seconds', '2', '--warmup', '0.5', '--json'];
+  const run = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 90_000 });
+  t.equal(run.status, 0, `bench exits 0; stderr: ${run.stderr.slice(-800)}`);
+  const lines = run.stdout.trim().split('\n');
+  let result: Record<string, unknown> = {};
+  t.doesNotThrow(() => (result = JSON.parse(lines[lines.length - 1]!)), `last line is JSON: ${lines[lines.length - 1]}`);
+  t.equal(result.stage, '05', 'stage 05 was measured');
+  t.equal(result.packet_bytes, 60, 'Opus-sized packets, as murmur\'s harness sends');
+  for (const field of ['cpu_us_per_received_packet', 'cpu_us_per_forwarded_copy', 'latency_ms_p50', 'latency_ms_p99', 'server_rss_mb_idle', 'server_rss_mb', 'worst_client_share']) {
+    t.type(result[field], 'number', `${field} is a number`);
+  }
+  // 16 talkers send ~800 packets/s; each reaches its 7 room-mates, so copies are ~7x the packets.
+  const sent = result.packets_sent_per_s as number;
+  const copies = result.copies_received_per_s as number;
+  t.ok(sent > 0, `packets were sent (${sent}/s)`);
+  t.ok(copies > 5 * sent && copies <= 7.1 * sent, `each packet reached up to 7 room-mates and no one else (${copies} copies/s for ${sent} packets/s)`);
+  t.ok((result.latency_ms_p50 as number) > 0, 'send -> receive time was measured');
+  t.type(result.kept_up, 'boolean', 'kept up is judged');
+  t.end();
+});
