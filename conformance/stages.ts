@@ -39,7 +39,7 @@ export const stages: readonly Stage[] = [
   { id: '05', folder: '05-opus', checks: [...opusServerChecks, ...opusClientChecks], wire: WIRES['05'] },
   { id: '06', folder: '06-udp', checks: [...udpServerChecks, ...udpClientChecks], wire: WIRES['06'] },
   // The client checks (07-chat-files-client.ts) join this list when the client side lands.
-  { id: '07', folder: '07-chat-files', checks: [...chatFilesServerChecks] },
+  { id: '07', folder: '07-chat-files', checks: [...chatFilesServerChecks], wire: WIRES['07'] },
 ];
 
 export const wireStages: readonly WireStage[] = stages.filter((entry): entry is WireStage => entry.wire !== undefined);
