@@ -429,15 +429,6 @@ export const serverChecks: Check[] = [
         const bobReceiver = new AckingReceiver(bob, transfer);
         cleanups.push(() => bobReceiver.stop());
         await sendWithinCredit(ada, transfer, file, { timeoutMs: 40_000 });
-        await bob.user.waitForFrame('TRANSFER_END complete at Bob', isEnd(transfer, 'complete'), { timeoutMs: 30_000, hint: 'the receiver that reads completes once the one that never reads is dropped' });
-        expect(sha256(bobReceiver.bytes()) === sha256(file), 'Bob got a different file', { expected: sha256(file), actual: sha256(bobReceiver.bytes()), hint: 'relay the bytes unchanged' });
-        const end = await ada.user.waitForFrame('TRANSFER_END complete to the sender', isEnd(transfer), { timeoutMs: 10_000 });
-        expect(jsonOf(end).result === 'complete' && jsonOf(end).delivered === 1 && jsonOf(end).dropped === 1, 'the sender was told the wrong outcome', { expected: '{"result": "complete", "delivered": 1, "dropped": 1}', actual: end.payload.toString(), hint: 'the never-reader counts as dropped' });
-        clearInterval(sampler);
-        cat.user.resumeReading();
-        await cat.user.waitForFrame('TRANSFER_END too_slow at Cat', isEnd(transfer, 'too_slow'), { timeoutMs: 10_000, hint: 'a receiver that held the transfer back 10 s and acknowledged under 256 KiB gets TRANSFER_END too_slow' });
-        const catBytes = chunkDataSince(cat.user, transfer);
-        expect(catBytes <= RECEIVE_WINDOW, 'a receiver that never ACKed was sent more than its window', { expected: `at most ${RECEIVE_WINDOW} bytes of file data (its ACK, 0, + 64 KiB)`, actual: `${catBytes} bytes`, hint: 'send a receiver a transfer\'s bytes only below its last ACK + 64 KiB' });
         // Credit: while Cat (ACK 0) is in the transfer, no CREDIT may pass 0 + 256 KiB; Cat is dropped
         // no sooner than the too_slow tolerance (7.9 s) after the buffer fills.
         const credits = ada.user.framesOfType(CREDIT).filter((f) => f.payload.readUInt16BE(0) === transfer);
@@ -448,6 +439,15 @@ export const serverChecks: Check[] = [
           actual: `first CREDIT until ${credits[0]?.payload.readUInt32BE(2)}; the first CREDIT past ${TRANSFER_BUFFER} came ${heldFor.toFixed(0)} ms after it`,
           hint: 'grant the sender CREDIT only up to the slowest receiver\'s ACK + 256 KiB: the server then never holds more than 256 KiB of a transfer',
         });
+        await bob.user.waitForFrame('TRANSFER_END complete at Bob', isEnd(transfer, 'complete'), { timeoutMs: 30_000, hint: 'the receiver that reads completes once the one that never reads is dropped' });
+        expect(sha256(bobReceiver.bytes()) === sha256(file), 'Bob got a different file', { expected: sha256(file), actual: sha256(bobReceiver.bytes()), hint: 'relay the bytes unchanged' });
+        const end = await ada.user.waitForFrame('TRANSFER_END complete to the sender', isEnd(transfer), { timeoutMs: 10_000 });
+        expect(jsonOf(end).result === 'complete' && jsonOf(end).delivered === 1 && jsonOf(end).dropped === 1, 'the sender was told the wrong outcome', { expected: '{"result": "complete", "delivered": 1, "dropped": 1}', actual: end.payload.toString(), hint: 'the never-reader counts as dropped' });
+        clearInterval(sampler);
+        cat.user.resumeReading();
+        await cat.user.waitForFrame('TRANSFER_END too_slow at Cat', isEnd(transfer, 'too_slow'), { timeoutMs: 10_000, hint: 'a receiver that held the transfer back 10 s and acknowledged under 256 KiB gets TRANSFER_END too_slow' });
+        const catBytes = chunkDataSince(cat.user, transfer);
+        expect(catBytes <= RECEIVE_WINDOW, 'a receiver that never ACKed was sent more than its window', { expected: `at most ${RECEIVE_WINDOW} bytes of file data (its ACK, 0, + 64 KiB)`, actual: `${catBytes} bytes`, hint: 'send a receiver a transfer\'s bytes only below its last ACK + 64 KiB' });
         // RSS includes garbage the collector has not reclaimed yet (V8 lets tens of MiB of freed
         // Buffers wait), so the bound is loose: it catches a server that keeps the file per receiver.
         const growth = rssPeak - rssBefore;
