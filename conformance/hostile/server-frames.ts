@@ -2,7 +2,7 @@
 // stage: a known server type, a length within the README's limit, control payloads that are UTF-8
 // JSON objects, ERROR with string "code" and "message". The first thing wrong is kept as `problem`.
 import { HEADER_BYTES } from './frames.ts';
-import { AUDIO, ERROR, FRAME_BYTES, type StageWire } from './wire-spec.ts';
+import { AUDIO, CHUNK, CREDIT, ERROR, FRAME_BYTES, type StageWire } from './wire-spec.ts';
 
 export interface ServerFrame {
   type: number;
@@ -49,6 +49,8 @@ export class ServerFrameReader {
 
   private check(type: number, payload: Buffer): ServerFrame {
     if (type === AUDIO) return { type, payload };
+    // Stage 07's CHUNK and CREDIT are binary (transfer u16 | u32 | data); their sizes were checked above.
+    if (this.wire.chat && (type === CHUNK || type === CREDIT)) return { type, payload };
     let json: unknown;
     try {
       json = JSON.parse(strictUtf8.decode(payload));
