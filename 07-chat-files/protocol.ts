@@ -1,12 +1,12 @@
-// Stage 06's protocol over TCP: stage 05's frames (Opus voice forwarded by the server), plus what
-// voice over UDP needs (see README.md): WELCOME hands out a secret token and the server's UDP
-// port, and PATH says how a client wants to receive voice. The datagrams themselves are in
-// datagrams.ts. Type 0x03 VOICE still works, for clients whose UDP is blocked.
+// Stage 07's protocol over TCP: stage 06's frames (Opus voice over UDP or TCP, see README.md),
+// plus text chat and file transfers in rooms (0x0F-0x17). This file keeps the frames every stage
+// has; the new messages' layouts, limits, encoders and parsers are in chat-messages.ts. The
+// datagrams are unchanged (datagrams.ts).
 //
 //   every message:  type u8 | length u32 big-endian | payload (length bytes)
 //
-//   0x01 HELLO    client -> server   {"name": string, "room": string, "protocol": "voice-chat/06"}
-//   0x02 WELCOME  server -> client   {"name": string, "room": string, "id": number, "protocol": "voice-chat/06",
+//   0x01 HELLO    client -> server   {"name": string, "room": string, "protocol": "voice-chat/07"}
+//   0x02 WELCOME  server -> client   {"name": string, "room": string, "id": number, "protocol": "voice-chat/07",
 //                                     "codec": "opus", "sample_rate": 48000, "frame_ms": 20, "channels": 1,
 //                                     "token": 16 lowercase hex digits, "udp_port": number}
 //   0x03 VOICE    client -> server   sequence u16 BE | one Opus packet (1-1275 bytes, 20 ms, 48 kHz mono)
@@ -25,6 +25,7 @@
 //   0x0D ROOMS    server -> client   {"rooms": [{"room": string, "users": number}]}  every room, by id
 //   0x0E PATH     client -> server   {"path": "udp" | "tcp"}   how this client wants to RECEIVE voice
 //                                    (default tcp; udp takes effect once its UDP address is bound)
+//   0x0F-0x17 TEXT, REFUSED, OFFER, OFFERED, CHUNK, ACK, CREDIT, CANCEL, TRANSFER_END: see chat-messages.ts
 //
 // Control payloads are one UTF-8 JSON object (unknown fields are ignored); VOICE is binary.
 // The server never looks inside an Opus packet: it needs no codec at all.
@@ -33,9 +34,17 @@ import { CHANNELS, FRAME_MS, SAMPLE_RATE } from '#shared/audio/format.ts';
 import { FRAME_HEADER_BYTES, encodeFrame, writeFrameHeader } from '#shared/framing/frame-encoder.ts';
 import { decodeJsonObject, encodeJsonFrame, type JsonObject, requireString } from '#shared/framing/json-payload.ts';
 import { FRAMING_ERROR_CODES, ProtocolError } from '#shared/protocol-error.ts';
+import {
+  ACK_PAYLOAD_BYTES,
+  CREDIT_PAYLOAD_BYTES,
+  MAX_CHUNK_PAYLOAD_BYTES,
+  MAX_OFFER_PAYLOAD_BYTES,
+  MAX_TEXT_PAYLOAD_BYTES,
+  MIN_CHUNK_PAYLOAD_BYTES,
+} from './chat-limits.ts';
 
 /** The protocol this stage speaks, named in HELLO and WELCOME so stages that share port 8888 notice each other. */
-export const PROTOCOL = 'voice-chat/06';
+export const PROTOCOL = 'voice-chat/07';
 /** The codec fields of WELCOME: what every VOICE packet holds. */
 export const CODEC = 'opus';
 
@@ -54,6 +63,15 @@ export const MessageType = {
   listRooms: 0x0c,
   rooms: 0x0d,
   path: 0x0e,
+  text: 0x0f,
+  refused: 0x10,
+  offer: 0x11,
+  offered: 0x12,
+  chunk: 0x13,
+  ack: 0x14,
+  credit: 0x15,
+  cancel: 0x16,
+  transferEnd: 0x17,
 } as const;
 
 /** The two ways voice can travel: datagrams, or VOICE frames on the TCP connection (as in stage 05). */
@@ -168,7 +186,16 @@ export function clientMessageLimit(type: number): number | undefined {
       return 0;
     case MessageType.join:
     case MessageType.path:
+    case MessageType.cancel:
       return MAX_HELLO_BYTES;
+    case MessageType.text:
+      return MAX_TEXT_PAYLOAD_BYTES;
+    case MessageType.offer:
+      return MAX_OFFER_PAYLOAD_BYTES;
+    case MessageType.chunk:
+      return MAX_CHUNK_PAYLOAD_BYTES;
+    case MessageType.ack:
+      return ACK_PAYLOAD_BYTES;
     default:
       return undefined;
   }
@@ -179,7 +206,17 @@ export function clientMessageLimit(type: number): number | undefined {
  * least one byte). A shorter declared length gets ERROR bad_voice_size on the header.
  */
 export function clientMessageMinimum(type: number): number {
-  return type === MessageType.voice ? MIN_CLIENT_VOICE_BYTES : 0;
+  if (type === MessageType.voice) return MIN_CLIENT_VOICE_BYTES;
+  if (type === MessageType.chunk) return MIN_CHUNK_PAYLOAD_BYTES;
+  if (type === MessageType.ack) return ACK_PAYLOAD_BYTES;
+  return 0;
+}
+
+/** The code of ERROR for a client frame shorter than clientMessageMinimum (on the header). */
+export function tooShortCode(type: number): ErrorCode {
+  if (type === MessageType.chunk) return ErrorCode.badChunk;
+  if (type === MessageType.ack) return ErrorCode.badAck;
+  return ErrorCode.badVoiceSize;
 }
 
 /** Payload limits of the frames a SERVER may send. */
@@ -193,9 +230,18 @@ export function serverMessageLimit(type: number): number | undefined {
     case MessageType.speaking:
     case MessageType.joinRefused:
     case MessageType.rooms:
+    case MessageType.text:
+    case MessageType.refused:
+    case MessageType.offer:
+    case MessageType.offered:
+    case MessageType.transferEnd:
       return MAX_SERVER_CONTROL_BYTES;
     case MessageType.voice:
       return MAX_SERVER_VOICE_BYTES;
+    case MessageType.chunk:
+      return MAX_CHUNK_PAYLOAD_BYTES;
+    case MessageType.credit:
+      return CREDIT_PAYLOAD_BYTES;
     default:
       return undefined;
   }
@@ -237,6 +283,25 @@ export const ErrorCode = {
   handshakeTimeout: 'handshake_timeout',
   /** A PATH whose payload is not {"path": "udp"} or {"path": "tcp"} (bad JSON too). */
   badPath: 'bad_path',
+  // Stage 07. REFUSED (connection stays): bad_text ... no_receivers, rate_limited. ERROR: bad_chunk, bad_ack.
+  /** REFUSED: the text breaks the text rule (1-1000 code points, not blank, no forbidden characters). */
+  badText: 'bad_text',
+  /** REFUSED: "to" is not the id of another member of your room. */
+  noSuchMember: 'no_such_member',
+  /** REFUSED: the offered file name breaks the file name rule. */
+  badFileName: 'bad_file_name',
+  /** REFUSED: the offered size is over MAX_FILE_BYTES. */
+  fileTooLarge: 'file_too_large',
+  /** REFUSED: you already send MAX_TRANSFERS_PER_SENDER transfers. */
+  tooManyTransfers: 'too_many_transfers',
+  /** REFUSED: MAX_TRANSFERS_PER_SERVER transfers are running. */
+  serverBusy: 'server_busy',
+  /** REFUSED (an OFFER to an empty room) and TRANSFER_END result (every receiver is gone). */
+  noReceivers: 'no_receivers',
+  /** ERROR: a CHUNK under 7 bytes, out of order, past the size or credit, or not for your transfer. */
+  badChunk: 'bad_chunk',
+  /** ERROR: an ACK of the wrong size, or whose "received" decreases or passes what was sent to you. */
+  badAck: 'bad_ack',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -406,7 +471,7 @@ export function parseHello(payload: Buffer): { name: string; room: string } {
         : typeof protocol === 'string'
           ? JSON.stringify(protocol.slice(0, 64))
           : `a "protocol" that is not a string`;
-    throw new ProtocolError(ErrorCode.wrongProtocol, `this server speaks ${PROTOCOL} (stage 06, voice over UDP); your client speaks ${theirs}`);
+    throw new ProtocolError(ErrorCode.wrongProtocol, `this server speaks ${PROTOCOL} (stage 07, chat and files); your client speaks ${theirs}`);
   }
   return { name: requireString(object, 'name'), room: requireString(object, 'room') };
 }
