@@ -13,6 +13,7 @@ import { nameProblem } from '#shared/user-name.ts';
 import { DEFAULT_GATE } from '#shared/voice-gate.ts';
 import { startLossyRelay } from '#shared/net/lossy-relay.ts';
 import { DEFAULT_BITRATE_KBPS, DEFAULT_ROOM, MAX_BITRATE_KBPS, MIN_BITRATE_KBPS, parseUdpVia, runClient } from './client.ts';
+import { defaultDownloadsFolder } from './downloads.ts';
 import { startServer } from './server.ts';
 import { countersLine } from './udp-voice.ts';
 import { silentDisplay } from './terminal-display.ts';
@@ -198,6 +199,25 @@ await stageCommandLine('npm run stage:06 --', 'Stage 06: voice over UDP, control
         .option('udp-via', {
           type: 'string',
           describe: 'send the datagrams to HOST:PORT (a relay such as tools/lossy-relay.ts) instead of the server',
+        })
+        .option('downloads', {
+          type: 'string',
+          describe: `where received files land (default ${defaultDownloadsFolder()}; created if missing)`,
+        })
+        .option('no-files', {
+          type: 'boolean',
+          default: false,
+          describe: 'decline every file offered to you (you are still told what was offered)',
+        })
+        .option('send', {
+          type: 'string',
+          array: true,
+          describe: 'offer this file to the room as soon as you join (repeatable; for scripts and tests)',
+        })
+        .option('say', {
+          type: 'string',
+          array: true,
+          describe: 'send this chat line to the room as soon as you join (repeatable; for scripts and tests)',
         }),
     (args) =>
       runMain(() =>
@@ -214,6 +234,10 @@ await stageCommandLine('npm run stage:06 --', 'Stage 06: voice over UDP, control
           bitrateKbps: args.bitrate,
           tcpOnly: args.tcp,
           udpVia: args.udpVia === undefined ? undefined : parseUdpVia(args.udpVia),
+          downloads: args.downloads,
+          noFiles: args.noFiles,
+          sendFiles: args.send,
+          sayLines: args.say,
         }),
       ),
   )
