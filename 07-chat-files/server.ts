@@ -1,11 +1,11 @@
-// Stage 06 server: stage 05's forwarding server (Opus voice in rooms, an SFU), with voice over UDP.
-// Control stays on each user's TCP connection; voice comes in as VOICE_UP datagrams on ONE UDP
-// socket for everyone (udp-voice.ts: tokens, bound addresses, the replay window, silent drops) or
-// as TCP VOICE from clients whose UDP is blocked, and goes out to each listener by the path THEY
-// asked for (PATH): VOICE_DOWN to their bound address, or TCP VOICE as in stage 05. Both paths
-// share one voice rate limit per user and every room rule of stages 04 and 05. Nothing one
-// connection or datagram sends can disturb another user: a bad frame closes only that
-// connection, a bad datagram is dropped and counted.
+// Stage 07 server: stage 06's server (Opus voice in rooms over UDP or TCP) with text chat and file
+// transfers in rooms, on each user's TCP connection. Text (chat.ts) is stamped with the sender and
+// sent to their room; files (file-relay.ts) are relayed chunk by chunk to the room's members at the
+// time of the offer, with credit, windows and the too_slow rule bounding memory per transfer, and
+// each connection's chunks go out through a ChunkScheduler (write-scheduler.ts) so nothing waits
+// behind more than one chunk. Voice over UDP (udp-voice.ts: tokens, bound addresses, the replay
+// window, silent drops) and every rule of stages 04-06 are unchanged. Nothing one connection or
+// datagram sends can disturb another user: a bad frame closes only that connection.
 import { createServer, type Socket } from 'node:net';
 import { FRAME_MS } from '#shared/audio/format.ts';
 import { FrameParser } from '#shared/framing/frame-parser.ts';
@@ -19,6 +19,7 @@ import { forwardedVoiceDown } from './datagrams.ts';
 import {
   clientMessageLimit,
   clientMessageMinimum,
+  tooShortCode,
   ErrorCode,
   errorFrame,
   forwardedVoiceFrame,
@@ -53,6 +54,10 @@ import {
   welcomeFrame,
 } from './protocol.ts';
 import { type DatagramObserver, UdpSession, UdpVoice } from './udp-voice.ts';
+import { TextSender } from './chat.ts';
+import { parseAck, parseCancel, parseChunk } from './chat-messages.ts';
+import { FileRelay, OfferGate, type TransferPeer } from './file-relay.ts';
+import { ChunkScheduler } from './write-scheduler.ts';
 
 /** Why a VOICE (or one listener's copy of it) was not sent. */
 export type DropReason = 'rate_limited' | 'slow_listener';
@@ -79,8 +84,8 @@ export const NO_OBSERVER: ServerObserver = {
   datagramDropped() {},
 };
 
-/** One joined user, as the room sees them. */
-interface User extends UserRef {
+/** One joined user, as the room sees them (and as the file relay and the chat see them). */
+interface User extends UserRef, TransferPeer {
   /** The id of the room this user is in. */
   room: string;
   socket: Socket;
@@ -109,13 +114,13 @@ interface User extends UserRef {
  */
 const corkedThisTurn = new Set<Socket>();
 
-function writeThisTurn(socket: Socket, frame: Buffer): void {
+function writeThisTurn(socket: Socket, frame: Buffer, flushed?: () => void): void {
   if (!corkedThisTurn.has(socket)) {
     if (corkedThisTurn.size === 0) setImmediate(uncorkAll);
     corkedThisTurn.add(socket);
     socket.cork();
   }
-  socket.write(frame);
+  socket.write(frame, flushed);
 }
 
 function uncorkAll(): void {
@@ -128,7 +133,8 @@ function uncorkAll(): void {
  * still passes MAX_QUEUED_BYTES has stopped reading, and is disconnected.
  */
 function sendControl(user: User, frame: Buffer): void {
-  if (user.socket.writableLength > MAX_QUEUED_BYTES) {
+  // The one file chunk that may wait in the queue is not a sign of a reader that stopped.
+  if (user.socket.writableLength - user.chunks.queuedChunkBytes > MAX_QUEUED_BYTES) {
     user.refuse(ErrorCode.slowConsumer, `more than ${MAX_QUEUED_BYTES} bytes are waiting to be sent to you: you stopped reading`);
     return;
   }
@@ -142,7 +148,8 @@ function sendControl(user: User, frame: Buffer): void {
  * Returns whether it was written.
  */
 function sendVoice(listener: User, frame: Buffer, observer: ServerObserver): boolean {
-  if (!listener.socket.writable || listener.socket.writableLength > MAX_QUEUED_VOICE_BYTES) {
+  // Counted besides the one file chunk that may be queued: otherwise every transfer would skip the receivers' voice.
+  if (!listener.socket.writable || listener.socket.writableLength - listener.chunks.queuedChunkBytes > MAX_QUEUED_VOICE_BYTES) {
     listener.voiceSkipped++;
     observer.packetDropped('slow_listener');
     const now = performance.now();
@@ -174,6 +181,11 @@ class Room {
 
   has(name: string): boolean {
     return this.users.has(name);
+  }
+
+  /** The members now, in join order (text and offers go to them). */
+  members(): IterableIterator<User> {
+    return this.users.values();
   }
 
   /** Adds a user: USERS and (if anyone speaks) SPEAKING to them, JOINED to the other members. */
@@ -317,6 +329,12 @@ class Rooms {
     return this.rooms.size;
   }
 
+  /** The members of room `id` now (none if it does not exist). */
+  members(id: string): User[] {
+    const room = this.rooms.get(id);
+    return room === undefined ? [] : [...room.members()];
+  }
+
   /** True if room `id` exists and has a member called `name` (names are unique within a room). */
   has(id: string, name: string): boolean {
     return this.rooms.get(id)?.has(name) ?? false;
@@ -409,7 +427,7 @@ class Rooms {
 const CLOSE_GRACE_MS = 2_000;
 
 /** Talks to one connection: handshake, then voice into its room, moves between rooms and PATH, until it leaves or breaks the protocol. */
-function serveClient(socket: Socket, rooms: Rooms, udp: UdpVoice, observer: ServerObserver): void {
+function serveClient(socket: Socket, rooms: Rooms, udp: UdpVoice, relay: FileRelay, observer: ServerObserver): void {
   const peer = hostPort(socket.remoteAddress, socket.remotePort); // [::1]:50000 for IPv6
   let user: User | null = null; // set once this connection has joined a room
   let finished = false; // after BYE, an error or a lost connection, nothing more is handled
@@ -423,6 +441,9 @@ function serveClient(socket: Socket, rooms: Rooms, udp: UdpVoice, observer: Serv
   let voiceDropped = 0;
   let voiceDroppedInWindow = 0;
   let voiceFloodWindowStart = -Infinity;
+  // Text and offers notify the whole room: each has its own bucket (issue 18's rule).
+  const texts = new TextSender();
+  const offers = new OfferGate();
 
   // Voice is a stream of small messages that should leave at once: do not let Nagle's
   // algorithm hold one back waiting to fill a TCP segment.
@@ -433,6 +454,10 @@ function serveClient(socket: Socket, rooms: Rooms, udp: UdpVoice, observer: Serv
     finished = true; // frames of this connection still in a chunk being parsed are not handled
     clearTimeout(handshakeTimer);
     if (user !== null) udp.close(user.udp); // the token is invalid from now on: a late datagram is bad_token
+    if (user !== null) {
+      relay.leaveRoom(user, 'left'); // what they send ends, what they receive goes on without them
+      user.chunks.close();
+    }
     if (user !== null && rooms.leave(user, reason)) {
       const drops = voiceDropped + user.voiceSkipped > 0
         ? `; dropped ${voiceDropped} of their VOICE (over the rate limit) and skipped ${user.voiceSkipped} VOICE to them (slow reader)`
@@ -484,6 +509,14 @@ function serveClient(socket: Socket, rooms: Rooms, udp: UdpVoice, observer: Serv
       voiceSkipped: 0,
       skippingSince: null,
       refuse,
+      sendControl: (frame) => sendControl(joined, frame),
+      chunks: new ChunkScheduler(
+        (frame, flushed) => writeThisTurn(socket, frame, flushed),
+        (frame) => sendControl(joined, frame),
+      ),
+      sending: new Map(),
+      recentlyEnded: [],
+      receiving: new Map(),
     };
     user = joined;
     socket.write(welcomeFrame({ ...user, token: user.udp.token, udpPort: udp.port }));
@@ -566,6 +599,7 @@ function serveClient(socket: Socket, rooms: Rooms, udp: UdpVoice, observer: Serv
       }
     }
     const from = user.room;
+    if (from !== target) relay.leaveRoom(user, 'moved'); // a mover stops receiving (and sending) at once
     rooms.move(user, target);
     if (from !== target) console.log(`${user.name} (id ${user.id}) moved from room ${from} to room ${target} (rooms: ${rooms.roomCount})`);
   };
@@ -573,6 +607,32 @@ function serveClient(socket: Socket, rooms: Rooms, udp: UdpVoice, observer: Serv
   const onListRooms = () => {
     if (user === null) throw new ProtocolError(ErrorCode.notJoined, 'send HELLO before LIST_ROOMS');
     sendControl(user, rooms.list());
+  };
+
+  const onText = (payload: Buffer) => {
+    if (user === null) throw new ProtocolError(ErrorCode.notJoined, 'send HELLO before TEXT');
+    texts.handle(user, payload, rooms.members(user.room));
+  };
+
+  const onOffer = (payload: Buffer) => {
+    if (user === null) throw new ProtocolError(ErrorCode.notJoined, 'send HELLO before OFFER');
+    offers.handle(user, payload, rooms.members(user.room), relay);
+  };
+
+  const onChunk = (payload: Buffer) => {
+    if (user === null) throw new ProtocolError(ErrorCode.notJoined, 'send HELLO before CHUNK');
+    relay.chunk(user, parseChunk(payload), payload);
+  };
+
+  const onAck = (payload: Buffer) => {
+    if (user === null) throw new ProtocolError(ErrorCode.notJoined, 'send HELLO before ACK');
+    const { transfer, received } = parseAck(payload);
+    relay.ack(user, transfer, received);
+  };
+
+  const onCancel = (payload: Buffer) => {
+    if (user === null) throw new ProtocolError(ErrorCode.notJoined, 'send HELLO before CANCEL');
+    relay.cancel(user, parseCancel(payload));
   };
 
   const onBye = () => {
@@ -583,10 +643,11 @@ function serveClient(socket: Socket, rooms: Rooms, udp: UdpVoice, observer: Serv
 
   const parser = new FrameParser({
     maxPayload: clientMessageLimit,
-    // A VOICE too short to hold a packet is refused on its header, like one that is too long.
+    // A VOICE, CHUNK or ACK too short to be one is refused on its header, like one that is too long.
     onHeader: (type, length) => {
       if (length < clientMessageMinimum(type)) {
-        throw new ProtocolError(ErrorCode.badVoiceSize, `VOICE declares ${length} payload bytes; it must carry a 2-byte sequence number and an Opus packet of at least 1 byte`);
+        const what = type === MessageType.chunk ? 'CHUNK' : type === MessageType.ack ? 'ACK' : 'VOICE';
+        throw new ProtocolError(tooShortCode(type), `${what} declares ${length} payload bytes; it must carry at least ${clientMessageMinimum(type)}`);
       }
     },
     onFrame: (type, payload) => {
@@ -596,6 +657,11 @@ function serveClient(socket: Socket, rooms: Rooms, udp: UdpVoice, observer: Serv
       else if (type === MessageType.join) onJoin(payload);
       else if (type === MessageType.listRooms) onListRooms();
       else if (type === MessageType.path) onPath(payload);
+      else if (type === MessageType.text) onText(payload);
+      else if (type === MessageType.offer) onOffer(payload);
+      else if (type === MessageType.chunk) onChunk(payload);
+      else if (type === MessageType.ack) onAck(payload);
+      else if (type === MessageType.cancel) onCancel(payload);
       else onBye(); // the parser lets through only the types clientMessageLimit knows
     },
   });
@@ -654,6 +720,7 @@ async function openUdp(host: string, port: number, observer: ServerObserver): Pr
 export async function startServer(host: string, port: number, options: ServerOptions = {}): Promise<RunningServer> {
   const observer = options.observer ?? NO_OBSERVER;
   const connections = new Set<Socket>();
+  const relay = new FileRelay();
   let rooms: Rooms | undefined; // made once the UDP socket is open
   const server = createServer((socket) => {
     if (rooms === undefined) {
@@ -666,7 +733,7 @@ export async function startServer(host: string, port: number, options: ServerOpt
     }
     connections.add(socket);
     socket.on('close', () => connections.delete(socket));
-    serveClient(socket, rooms, udp, observer);
+    serveClient(socket, rooms, udp, relay, observer);
   });
   const address = await listen(server, host, port);
   let udp: UdpVoice;
@@ -692,6 +759,7 @@ export async function startServer(host: string, port: number, options: ServerOpt
     close: () =>
       new Promise((resolve) => {
         rooms!.stop();
+        relay.stop();
         udp.stop(); // prints the counters one last time
         server.close(() => resolve());
         for (const socket of connections) setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();

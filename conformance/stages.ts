@@ -14,6 +14,7 @@ import { serverChecks as opusServerChecks } from './checks/05-opus.ts';
 import { clientChecks as opusClientChecks } from './checks/05-opus-client.ts';
 import { serverChecks as udpServerChecks } from './checks/06-udp.ts';
 import { clientChecks as udpClientChecks } from './checks/06-udp-client.ts';
+import { serverChecks as chatFilesServerChecks } from './checks/07-chat-files.ts';
 import { clientChecks as chatFilesClientChecks } from './checks/07-chat-files-client.ts';
 import { WIRES, type StageWire } from './hostile/wire-spec.ts';
 
@@ -38,8 +39,7 @@ export const stages: readonly Stage[] = [
   { id: '04', folder: '04-rooms', checks: [...roomsServerChecks, ...roomsClientChecks], wire: WIRES['04'] },
   { id: '05', folder: '05-opus', checks: [...opusServerChecks, ...opusClientChecks], wire: WIRES['05'] },
   { id: '06', folder: '06-udp', checks: [...udpServerChecks, ...udpClientChecks], wire: WIRES['06'] },
-  // Stage 07's server checks join this entry from their own file (conformance/checks/07-chat-files.ts).
-  { id: '07', folder: '07-chat-files', checks: [...chatFilesClientChecks] },
+  { id: '07', folder: '07-chat-files', checks: [...chatFilesServerChecks, ...chatFilesClientChecks] },
 ];
 
 export const wireStages: readonly WireStage[] = stages.filter((entry): entry is WireStage => entry.wire !== undefined);

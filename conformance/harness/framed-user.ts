@@ -127,6 +127,9 @@ export class FramedUser {
   pauseReading(): void {
     this.wire.pauseReading();
   }
+  resumeReading(): void {
+    this.wire.resumeReading();
+  }
   /** Sends FIN after what was sent: a clean close at the TCP level (no BYE unless sent first). */
   end(): void {
     this.wire.end();

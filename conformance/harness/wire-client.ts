@@ -77,6 +77,10 @@ export class WireClient {
   pauseReading(): void {
     this.socket.pause();
   }
+  /** Reads again after pauseReading (what the server queued meanwhile arrives). */
+  resumeReading(): void {
+    this.socket.resume();
+  }
 
   /** Waits until `ready()` returns a value, the connection closes, or the time runs out. */
   async waitFor<T>(ready: () => T | undefined, timeoutMs: number, what: string, hint?: string): Promise<T> {

@@ -1,0 +1,471 @@
+// Stage 07's server checks: text chat and file transfers in rooms, over raw sockets only (the
+// layouts of 07-chat-files/README.md; nothing from 07-chat-files/ is imported), so they grade a
+// server in any language. Files are seeded random bytes; the grader plays every client: it sends
+// CHUNKs within CREDIT only, ACKs what it read, or plays a receiver that never reads.
+//
+// "Nothing came" needs an end to the waiting: LIST_ROOMS, then ROOMS (the server writes one
+// connection in order, so anything sent before ROOMS has arrived).
+import { createHash } from 'node:crypto';
+import { expect, type Check } from '../harness/checks.ts';
+import { frameBytes, jsonFrameBytes } from '../harness/frame-wire.ts';
+import type { FramedUser, ReceivedFrame } from '../harness/framed-user.ts';
+import { jsonOf, type Party, withParty } from '../harness/party.ts';
+import { findServerProcess, MB } from '../harness/proc-stats.ts';
+import { SeededRandom } from '../harness/seeded-random.ts';
+import { processNotFound, Unmeasured } from '../harness/unmeasured.ts';
+
+export const HELLO = 0x01;
+const ERROR = 0x05;
+const USERS = 0x06;
+const JOINED = 0x07;
+const LEFT = 0x08;
+const JOIN = 0x0a;
+const LIST_ROOMS = 0x0c;
+const ROOMS = 0x0d;
+export const TEXT = 0x0f;
+export const REFUSED = 0x10;
+export const OFFER = 0x11;
+export const OFFERED = 0x12;
+export const CHUNK = 0x13;
+export const ACK = 0x14;
+export const CREDIT = 0x15;
+export const CANCEL = 0x16;
+export const TRANSFER_END = 0x17;
+const TYPE_NAMES: Record<number, string> = {
+  0x01: 'HELLO', 0x02: 'WELCOME', 0x03: 'VOICE', 0x04: 'BYE', [ERROR]: 'ERROR', [USERS]: 'USERS', [JOINED]: 'JOINED', [LEFT]: 'LEFT',
+  0x09: 'SPEAKING', [JOIN]: 'JOIN', 0x0b: 'JOIN_REFUSED', [LIST_ROOMS]: 'LIST_ROOMS', [ROOMS]: 'ROOMS', 0x0e: 'PATH',
+  [TEXT]: 'TEXT', [REFUSED]: 'REFUSED', [OFFER]: 'OFFER', [OFFERED]: 'OFFERED', [CHUNK]: 'CHUNK', [ACK]: 'ACK', [CREDIT]: 'CREDIT',
+  [CANCEL]: 'CANCEL', [TRANSFER_END]: 'TRANSFER_END',
+};
+
+export const PROTOCOL = 'voice-chat/07';
+/** The README's limits. */
+const MAX_TEXT_CHARS = 1000;
+const TEXT_BURST = 10;
+const MAX_TEXTS_REFUSED = 20;
+const CHUNK_DATA = 16_384;
+const RECEIVE_WINDOW = 64 * 1024;
+const TRANSFER_BUFFER = 256 * 1024;
+/** "At once", with room for a busy machine. */
+const DEADLINE_MS = 2_000;
+
+const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+
+/** A member of a check: their connection and WELCOME's id. */
+export interface Member {
+  user: FramedUser;
+  id: number;
+  name: string;
+}
+
+export async function join(party: Party, name: string, room: string): Promise<Member> {
+  const user = await party.join(name, { room, protocol: PROTOCOL });
+  const welcome = jsonOf({ ...firstFrame(user), at: 0 });
+  return { user, id: welcome.id as number, name };
+}
+
+function firstFrame(user: FramedUser): { type: number; payload: Buffer } {
+  const received = user.wire.received;
+  return { type: received[0]!, payload: received.subarray(5, 5 + received.readUInt32BE(1)) };
+}
+
+/** Sends LIST_ROOMS and waits for ROOMS: afterwards, everything sent to `user` before has arrived. */
+export async function barrier(user: FramedUser): Promise<void> {
+  const since = user.mark();
+  user.send(frameBytes(LIST_ROOMS));
+  await user.waitForFrame('ROOMS in answer to LIST_ROOMS', (f) => f.type === ROOMS, { since, timeoutMs: 10_000, hint: 'answer LIST_ROOMS with ROOMS, as in stage 04' });
+}
+
+export function chunkBytes(transfer: number, offset: number, data: Buffer): Buffer {
+  const head = Buffer.alloc(6);
+  head.writeUInt16BE(transfer);
+  head.writeUInt32BE(offset, 2);
+  return frameBytes(CHUNK, Buffer.concat([head, data]));
+}
+
+export function ackBytes(transfer: number, received: number): Buffer {
+  const payload = Buffer.alloc(6);
+  payload.writeUInt16BE(transfer);
+  payload.writeUInt32BE(received, 2);
+  return frameBytes(ACK, payload);
+}
+
+const chunkOf = (frame: ReceivedFrame) => ({ transfer: frame.payload.readUInt16BE(0), offset: frame.payload.readUInt32BE(2), data: frame.payload.subarray(6) });
+const isEnd = (transfer: number, result?: string) => (frame: ReceivedFrame) =>
+  frame.type === TRANSFER_END && jsonOf(frame).transfer === transfer && (result === undefined || jsonOf(frame).result === result);
+
+/** Offers `file` and waits for OFFERED; returns the transfer id. */
+export async function offer(sender: Member, name: string, file: Buffer, fields: Record<string, unknown> = {}): Promise<number> {
+  const since = sender.user.mark();
+  sender.user.send(jsonFrameBytes(OFFER, { name, size: file.length, sha256: sha256(file), ...fields }));
+  const answer = await sender.user.waitForFrame('OFFERED (or REFUSED) for the OFFER', (f) => f.type === OFFERED || f.type === REFUSED || f.type === ERROR, {
+    since,
+    timeoutMs: DEADLINE_MS,
+    hint: 'answer an OFFER with OFFERED {"transfer", "name", "size", "sha256", "receivers"}, then CREDIT',
+  });
+  expect(answer.type === OFFERED && Number.isInteger(jsonOf(answer).transfer), `the OFFER of "${name}" was not taken`, {
+    expected: 'OFFERED {"transfer": 1..65535, ...}',
+    actual: `${TYPE_NAMES[answer.type]} ${answer.payload.toString().slice(0, 200)}`,
+    hint: 'an OFFER to a room with others in it, within the limits, gets OFFERED',
+  });
+  return jsonOf(answer).transfer as number;
+}
+
+/**
+ * Plays a sender that follows CREDIT: sends `file` in CHUNKs of 16 KiB, never past the latest
+ * CREDIT's until. Stops at `stopAt` bytes (a sender that lies or stops). Returns when all is sent.
+ */
+export async function sendWithinCredit(sender: Member, transfer: number, file: Buffer, options: { stopAt?: number; lastChunk?: (offset: number, data: Buffer) => Buffer; timeoutMs?: number } = {}): Promise<void> {
+  const stopAt = options.stopAt ?? file.length;
+  let sent = 0;
+  let creditIndex = 0;
+  let until = 0;
+  while (sent < stopAt) {
+    for (; creditIndex < sender.user.frames.length; creditIndex++) {
+      const frame = sender.user.frames[creditIndex]!;
+      if (frame.type === CREDIT && frame.payload.readUInt16BE(0) === transfer) until = Math.max(until, frame.payload.readUInt32BE(2));
+      if (isEnd(transfer)(frame)) return;
+    }
+    if (sent < Math.min(until, stopAt)) {
+      const end = Math.min(sent + CHUNK_DATA, until, stopAt);
+      const data = file.subarray(sent, end);
+      sender.user.send(end === file.length && options.lastChunk ? options.lastChunk(sent, data) : chunkBytes(transfer, sent, data));
+      sent = end;
+      if (sent % (16 * CHUNK_DATA) === 0) await new Promise((resolve) => setImmediate(resolve));
+      continue;
+    }
+    await sender.user.waitForFrame(`CREDIT for transfer ${transfer} past ${until} (${sent} of ${file.length} bytes sent)`, (f) => (f.type === CREDIT && f.payload.readUInt16BE(0) === transfer && f.payload.readUInt32BE(2) > until) || isEnd(transfer)(f), {
+      since: creditIndex,
+      timeoutMs: options.timeoutMs ?? 30_000,
+      hint: 'grant CREDIT (transfer u16, until u32) as receivers ACK: until = the slowest receiver\'s ACK + 256 KiB',
+    });
+  }
+}
+
+/** A receiver that reads and ACKs every CHUNK of `transfer` as it arrives (after `delayMs`). Stop with stop(). */
+export class AckingReceiver {
+  private index = 0;
+  received = 0;
+  readonly pieces: Buffer[] = [];
+  private readonly timer: NodeJS.Timeout;
+  constructor(readonly member: Member, readonly transfer: number, delayMs = 0) {
+    this.timer = setInterval(() => this.poll(delayMs), 5);
+  }
+  poll(delayMs: number): void {
+    const frames = this.member.user.frames;
+    const now = performance.now();
+    let acked = false;
+    for (; this.index < frames.length; this.index++) {
+      const frame = frames[this.index]!;
+      if (frame.type !== CHUNK) continue;
+      if (now - frame.at < delayMs) break;
+      const chunk = chunkOf(frame);
+      if (chunk.transfer !== this.transfer || chunk.offset !== this.received) continue;
+      this.pieces.push(chunk.data);
+      this.received += chunk.data.length;
+      acked = true;
+    }
+    if (acked && !this.member.user.isClosed) this.member.user.send(ackBytes(this.transfer, this.received));
+  }
+  /** Everything received so far, read at once (also what the poll has not reached yet). */
+  bytes(): Buffer {
+    this.poll(0);
+    return Buffer.concat(this.pieces);
+  }
+  stop(): void {
+    clearInterval(this.timer);
+  }
+}
+
+/** The CHUNK data bytes of `transfer` that `user` received since `since`. */
+function chunkDataSince(user: FramedUser, transfer: number, since = 0): number {
+  return user.framesOfType(CHUNK, since).filter((f) => chunkOf(f).transfer === transfer).reduce((sum, f) => sum + f.payload.length - 6, 0);
+}
+
+async function expectRefused(member: Member, request: 'text' | 'offer', code: string, sent: string, since: number, hint: string): Promise<void> {
+  const frame = await member.user.waitForFrame(`REFUSED ${code} for ${sent}`, (f) => f.type === REFUSED || f.type === TEXT || f.type === ERROR || f.type === OFFERED, { since, timeoutMs: DEADLINE_MS, hint });
+  const object = jsonOf(frame);
+  expect(frame.type === REFUSED && object.request === request && object.code === code && typeof object.message === 'string', `${sent}: expected REFUSED ${code}`, {
+    expected: `REFUSED (0x10) {"request": "${request}", "code": "${code}", "message": ...}, the connection open`,
+    actual: `${TYPE_NAMES[frame.type]} ${frame.payload.toString().slice(0, 200)}`,
+    hint,
+  });
+}
+
+/** Waits for ERROR with `code` among the frames `member` was sent, then for the server to close the connection. */
+export async function expectError(member: Member, code: string, hint: string, since = 0): Promise<void> {
+  const frame = await member.user.waitForFrame(`ERROR "${code}"`, (f) => f.type === ERROR, { since, timeoutMs: DEADLINE_MS * 2, hint });
+  expect(jsonOf(frame).code === code, `expected ERROR "${code}"`, { expected: `ERROR (0x05) {"code": "${code}", "message": ...}`, actual: `ERROR ${frame.payload.toString().slice(0, 200)}`, hint });
+  await member.user.waitForClose(3_000, 'the server to close the connection after ERROR', 'after sending ERROR, close that connection');
+}
+
+const randomFile = (seed: number, bytes: number) => new SeededRandom(seed).bytes(bytes);
+
+/** Runs `body`, then drops whatever the check started (receivers' timers). */
+async function withMembers(context: Parameters<Check['run']>[0], body: (party: Party, cleanups: (() => void)[]) => Promise<void>): Promise<void> {
+  const cleanups: (() => void)[] = [];
+  await withParty(context, TYPE_NAMES, async (party) => {
+    try {
+      await body(party, cleanups);
+    } finally {
+      for (const cleanup of cleanups) cleanup();
+    }
+  });
+}
+
+export const serverChecks: Check[] = [
+  {
+    name: 'text: a TEXT reaches every member of the room and the sender, stamped by the server with the sender\'s id and name (a "from" in it is ignored), never another room; "to" reaches only the two',
+    run: (context) =>
+      withMembers(context, async (party) => {
+        const ada = await join(party, 'Ada', 'text-a');
+        const bob = await join(party, 'Bob', 'text-a');
+        const dan = await join(party, 'Dan', 'text-a');
+        const cat = await join(party, 'Cat', 'text-b');
+        const marks = [ada, bob, dan, cat].map((m) => m.user.mark());
+        ada.user.send(jsonFrameBytes(TEXT, { text: 'hi all', from: { id: cat.id, name: 'Cat' } }));
+        const stamped = { from: { id: ada.id, name: 'Ada' }, text: 'hi all' };
+        for (const [i, member] of [ada, bob, dan].entries()) {
+          const got = await member.user.waitForFrame(`TEXT from Ada at ${member.name}`, (f) => f.type === TEXT, { since: marks[i], timeoutMs: DEADLINE_MS, hint: 'send TEXT {"from": {"id", "name"}, "text"} to every member of the sender\'s room, the sender included' });
+          expect(JSON.stringify(jsonOf(got)) === JSON.stringify(stamped), `${member.name} got the line with the wrong stamp`, {
+            expected: `TEXT ${JSON.stringify(stamped)}`,
+            actual: `TEXT ${got.payload.toString()}`,
+            hint: 'the server stamps "from" with the connection\'s own id and name; a "from" in the client\'s TEXT is ignored',
+          });
+        }
+        await barrier(cat.user);
+        expect(cat.user.framesOfType(TEXT, marks[3]).length === 0, 'a TEXT reached another room', { expected: 'nothing for Cat (room text-b)', actual: cat.user.describeFrames(marks[3]), hint: 'TEXT goes to the sender\'s room only' });
+        const since = [ada, bob, dan].map((m) => m.user.mark());
+        ada.user.send(jsonFrameBytes(TEXT, { text: 'psst', to: bob.id }));
+        const privateLine = await bob.user.waitForFrame('the private TEXT at Bob', (f) => f.type === TEXT, { since: since[1], timeoutMs: DEADLINE_MS, hint: 'TEXT with "to": id goes to that member and the sender, with "to": {"id", "name"}' });
+        const to = jsonOf(privateLine).to as { id?: number } | undefined;
+        expect(to?.id === bob.id, 'a private TEXT lacks "to"', { expected: `"to": {"id": ${bob.id}, "name": "Bob"}`, actual: privateLine.payload.toString(), hint: 'a private line names its receiver in "to"' });
+        await ada.user.waitForFrame('the echo of the private TEXT at Ada', (f) => f.type === TEXT, { since: since[0], timeoutMs: DEADLINE_MS });
+        await barrier(dan.user);
+        expect(dan.user.framesOfType(TEXT, since[2]).length === 0, 'a private TEXT reached a third member', { expected: 'nothing for Dan', actual: dan.user.describeFrames(since[2]), hint: '"to" means that member and the sender only' });
+        const refusedSince = ada.user.mark();
+        ada.user.send(jsonFrameBytes(TEXT, { text: 'over there?', to: cat.id }));
+        await expectRefused(ada, 'text', 'no_such_member', 'a TEXT "to" a member of another room', refusedSince, 'you cannot write to people you cannot see');
+      }),
+  },
+  {
+    name: 'text: refusals keep the connection: 1001 characters, ESC, U+202E and a blank line get REFUSED bad_text (1000 characters pass)',
+    run: (context) =>
+      withMembers(context, async (party) => {
+        const ada = await join(party, 'Ada', 'text-rule');
+        const bob = await join(party, 'Bob', 'text-rule');
+        for (const [text, what] of [
+          ['x'.repeat(MAX_TEXT_CHARS + 1), '1001 characters'],
+          ['clear \x1b[2J', 'an ESC'],
+          ['abc\u202Etxt.exe', 'U+202E'],
+          ['   ', 'a blank line'],
+        ] as const) {
+          const since = ada.user.mark();
+          ada.user.send(jsonFrameBytes(TEXT, { text }));
+          await expectRefused(ada, 'text', 'bad_text', `a TEXT of ${what}`, since, 'a text is 1-1000 code points, not blank, with no control, line-separator or bidi-override characters; refused with the connection open');
+        }
+        const since = bob.user.mark();
+        ada.user.send(jsonFrameBytes(TEXT, { text: 'é'.repeat(MAX_TEXT_CHARS) }));
+        const got = await bob.user.waitForFrame('the 1000-character TEXT at Bob', (f) => f.type === TEXT, { since, timeoutMs: DEADLINE_MS, hint: '1000 code points are allowed' });
+        expect(jsonOf(got).text === 'é'.repeat(MAX_TEXT_CHARS), 'the 1000-character line changed on the way', { expected: '1000 × é', actual: String(jsonOf(got).text).slice(0, 40), hint: 'relay the text unchanged' });
+        await barrier(bob.user);
+        expect(bob.user.framesOfType(TEXT, since).length === 1, 'a refused line reached the room', { expected: 'only the 1000-character line', actual: bob.user.describeFrames(since), hint: 'REFUSED lines go to nobody' });
+      }),
+  },
+  {
+    name: `text: a flood of 30 TEXT at once: exactly ${TEXT_BURST} reach the room, the rest get REFUSED rate_limited, and the ${MAX_TEXTS_REFUSED}th refusal in a row is ERROR rate_limited; the room is told LEFT error`,
+    run: (context) =>
+      withMembers(context, async (party) => {
+        const ada = await join(party, 'Ada', 'text-flood');
+        const bob = await join(party, 'Bob', 'text-flood');
+        const since = bob.user.mark();
+        const adaSince = ada.user.mark();
+        ada.user.send(Buffer.concat(Array.from({ length: 30 }, (_, i) => jsonFrameBytes(TEXT, { text: `line ${i}` }))));
+        await expectError(ada, 'rate_limited', `after ${TEXT_BURST} lines, REFUSED rate_limited; the ${MAX_TEXTS_REFUSED}th such refusal in a row is ERROR rate_limited and the connection closes`);
+        await bob.user.waitForFrame('LEFT Ada "error"', (f) => f.type === LEFT && jsonOf(f).name === 'Ada', { since, timeoutMs: DEADLINE_MS });
+        const delivered = bob.user.framesOfType(TEXT, since).length;
+        const refused = ada.user.framesOfType(REFUSED, adaSince).filter((f) => jsonOf(f).code === 'rate_limited').length;
+        expect(delivered === TEXT_BURST && refused === MAX_TEXTS_REFUSED - 1, 'the text rate limit let the wrong number through', {
+          expected: `${TEXT_BURST} TEXT at Bob, ${MAX_TEXTS_REFUSED - 1} REFUSED rate_limited at Ada, then ERROR`,
+          actual: `${delivered} TEXT at Bob, ${refused} REFUSED rate_limited at Ada`,
+          hint: 'a bucket of 10 TEXT per user, refilled at 1 per second (issue 18)',
+        });
+      }),
+  },
+  {
+    name: 'relay: a random 2 MiB file sent within CREDIT arrives byte for byte (SHA-256 equal) at two ACKing receivers, TRANSFER_END complete to each and complete "delivered": 2 to the sender',
+    run: (context) =>
+      withMembers(context, async (party, cleanups) => {
+        const ada = await join(party, 'Ada', 'relay');
+        const bob = await join(party, 'Bob', 'relay');
+        const cat = await join(party, 'Cat', 'relay');
+        const file = randomFile(7, 2 * MB + 123);
+        const transfer = await offer(ada, 'report.bin', file);
+        const receivers = [bob, cat].map((m) => new AckingReceiver(m, transfer));
+        cleanups.push(() => receivers.forEach((r) => r.stop()));
+        await sendWithinCredit(ada, transfer, file);
+        for (const receiver of receivers) {
+          await receiver.member.user.waitForFrame('TRANSFER_END complete', isEnd(transfer, 'complete'), { timeoutMs: 30_000, hint: 'after the last chunk (hash checked), TRANSFER_END {"result": "complete"} to each receiver' });
+          const got = receiver.bytes();
+          expect(sha256(got) === sha256(file), `${receiver.member.name} got a different file`, { expected: `${file.length} bytes, SHA-256 ${sha256(file)}`, actual: `${got.length} bytes, SHA-256 ${sha256(got)}`, hint: 'relay each CHUNK payload unchanged, in order, to every receiver' });
+        }
+        const end = await ada.user.waitForFrame('TRANSFER_END complete to the sender', isEnd(transfer), { timeoutMs: 10_000, hint: 'once every receiver ACKed all bytes: TRANSFER_END complete with "delivered" and "dropped"' });
+        expect(jsonOf(end).result === 'complete' && jsonOf(end).delivered === 2, 'the sender was not told of a complete delivery', { expected: '{"result": "complete", "delivered": 2, "dropped": 0}', actual: end.payload.toString(), hint: 'count receivers that ACKed every byte' });
+        const credits = ada.user.framesOfType(CREDIT).map((f) => f.payload.readUInt32BE(2));
+        expect(credits[0] === TRANSFER_BUFFER, 'the first CREDIT is not 256 KiB', { expected: `until ${TRANSFER_BUFFER}`, actual: `CREDITs: ${credits.slice(0, 5).join(', ')}`, hint: 'the first CREDIT grants the transfer buffer, 256 KiB' });
+      }),
+  },
+  {
+    name: 'integrity: a sender whose bytes do not match the offered SHA-256 is refused at the end: the receivers never get the last chunk, everyone gets TRANSFER_END hash_mismatch, the sender stays connected',
+    run: (context) =>
+      withMembers(context, async (party, cleanups) => {
+        const ada = await join(party, 'Ada', 'lies');
+        const bob = await join(party, 'Bob', 'lies');
+        const cat = await join(party, 'Cat', 'lies');
+        const file = randomFile(8, 200_000);
+        const lie = Buffer.from(file);
+        lie[lie.length - 1]! ^= 0xff; // the last byte differs from the offered hash
+        const transfer = await offer(ada, 'lie.bin', file);
+        const receivers = [bob, cat].map((m) => new AckingReceiver(m, transfer));
+        cleanups.push(() => receivers.forEach((r) => r.stop()));
+        await sendWithinCredit(ada, transfer, lie);
+        for (const member of [ada, bob, cat]) {
+          await member.user.waitForFrame('TRANSFER_END hash_mismatch', isEnd(transfer, 'hash_mismatch'), { timeoutMs: DEADLINE_MS * 2, hint: 'hash the bytes as they pass; hold back the last chunk; on a mismatch TRANSFER_END hash_mismatch to everyone in the transfer' });
+        }
+        for (const member of [bob, cat]) {
+          const got = chunkDataSince(member.user, transfer);
+          expect(got < file.length, `${member.name} got every byte of a file whose hash did not match`, { expected: `fewer than ${file.length} bytes (the last chunk withheld)`, actual: `${got} bytes`, hint: 'check the SHA-256 before forwarding the last chunk' });
+        }
+        await barrier(ada.user); // still connected
+      }),
+  },
+  {
+    name: 'integrity: a CHUNK past the offered size, out of order, or for a transfer that is not yours gets ERROR bad_chunk; the receivers are told sender_left',
+    run: (context) =>
+      withMembers(context, async (party) => {
+        const ada = await join(party, 'Ada', 'chunks');
+        const bob = await join(party, 'Bob', 'chunks');
+        const eve = await join(party, 'Eve', 'chunks');
+        eve.user.send(chunkBytes(1, 0, Buffer.from('before any offer')));
+        await expectError(eve, 'bad_chunk', 'a CHUNK for a transfer id this connection does not send is ERROR bad_chunk');
+        const file = randomFile(9, 40_000);
+        const transfer = await offer(ada, 'a.bin', file);
+        await ada.user.waitForFrame('CREDIT', (f) => f.type === CREDIT, { timeoutMs: DEADLINE_MS });
+        ada.user.send(chunkBytes(transfer, 0, file.subarray(0, 10_000)));
+        ada.user.send(chunkBytes(transfer, 20_000, file.subarray(20_000, 30_000))); // skips 10 000 bytes
+        await expectError(ada, 'bad_chunk', 'each CHUNK\'s offset must equal the bytes received so far');
+        await bob.user.waitForFrame('TRANSFER_END sender_left', isEnd(transfer, 'sender_left'), { timeoutMs: DEADLINE_MS, hint: 'a sender that is disconnected ends its transfers: sender_left to every receiver' });
+        const carol = await join(party, 'Carol', 'chunks');
+        const small = randomFile(10, 100);
+        const second = await offer(bob, 'b.bin', small);
+        await bob.user.waitForFrame('CREDIT', (f) => f.type === CREDIT && f.payload.readUInt16BE(0) === second, { timeoutMs: DEADLINE_MS });
+        bob.user.send(chunkBytes(second, 0, Buffer.concat([small, Buffer.from('more than offered')])));
+        await expectError(bob, 'bad_chunk', 'a CHUNK may not end past the offered size (a sender lying about the size)');
+        await carol.user.waitForFrame('TRANSFER_END sender_left', isEnd(second, 'sender_left'), { timeoutMs: DEADLINE_MS });
+      }),
+  },
+  {
+    name: 'flow: a receiver that never reads gets at most 64 KiB past its last ACK, is dropped with TRANSFER_END too_slow while the other receiver completes, and the server\'s memory stays bounded (a 24 MiB file)',
+    timeLimitMs: 90_000,
+    run: (context) =>
+      withMembers(context, async (party, cleanups) => {
+        const unmeasured = new Unmeasured();
+        const process = findServerProcess(context.server.port);
+        if (process === undefined) unmeasured.note(processNotFound('memory'));
+        const ada = await join(party, 'Ada', 'slow');
+        const bob = await join(party, 'Bob', 'slow');
+        const cat = await join(party, 'Cat', 'slow');
+        cat.user.pauseReading();
+        const file = randomFile(11, 24 * MB);
+        const rssBefore = process?.rss() ?? 0;
+        let rssPeak = rssBefore;
+        const sampler = setInterval(() => {
+          try {
+            if (process) rssPeak = Math.max(rssPeak, process.rss());
+          } catch {
+            /* gone: the check fails elsewhere */
+          }
+        }, 50);
+        cleanups.push(() => clearInterval(sampler));
+        const transfer = await offer(ada, 'big.bin', file);
+        const bobReceiver = new AckingReceiver(bob, transfer);
+        cleanups.push(() => bobReceiver.stop());
+        await sendWithinCredit(ada, transfer, file, { timeoutMs: 40_000 });
+        await bob.user.waitForFrame('TRANSFER_END complete at Bob', isEnd(transfer, 'complete'), { timeoutMs: 30_000, hint: 'the receiver that reads completes once the one that never reads is dropped' });
+        expect(sha256(bobReceiver.bytes()) === sha256(file), 'Bob got a different file', { expected: sha256(file), actual: sha256(bobReceiver.bytes()), hint: 'relay the bytes unchanged' });
+        const end = await ada.user.waitForFrame('TRANSFER_END complete to the sender', isEnd(transfer), { timeoutMs: 10_000 });
+        expect(jsonOf(end).result === 'complete' && jsonOf(end).delivered === 1 && jsonOf(end).dropped === 1, 'the sender was told the wrong outcome', { expected: '{"result": "complete", "delivered": 1, "dropped": 1}', actual: end.payload.toString(), hint: 'the never-reader counts as dropped' });
+        clearInterval(sampler);
+        cat.user.resumeReading();
+        await cat.user.waitForFrame('TRANSFER_END too_slow at Cat', isEnd(transfer, 'too_slow'), { timeoutMs: 10_000, hint: 'a receiver that held the transfer back 10 s and acknowledged under 256 KiB gets TRANSFER_END too_slow' });
+        const catBytes = chunkDataSince(cat.user, transfer);
+        expect(catBytes <= RECEIVE_WINDOW, 'a receiver that never ACKed was sent more than its window', { expected: `at most ${RECEIVE_WINDOW} bytes of file data (its ACK, 0, + 64 KiB)`, actual: `${catBytes} bytes`, hint: 'send a receiver a transfer\'s bytes only below its last ACK + 64 KiB' });
+        const growth = rssPeak - rssBefore;
+        expect(process === undefined || growth < 16 * MB, 'the server\'s memory grew with the file', { expected: `RSS growth under 16 MiB for one transfer (its buffer is 256 KiB)`, actual: `${(growth / MB).toFixed(1)} MiB over ${(rssBefore / MB).toFixed(1)} MiB while relaying a ${file.length / MB} MiB file`, hint: 'grant the sender CREDIT only up to the slowest receiver\'s ACK + 256 KiB, and drop a receiver that holds it back' });
+        unmeasured.settle();
+      }),
+  },
+  {
+    name: 'interleaving: during a 16 MiB transfer to R, a TEXT and a JOINED reach R with at most 64 KiB + one chunk of file data ahead of them',
+    timeLimitMs: 90_000,
+    run: (context) =>
+      withMembers(context, async (party, cleanups) => {
+        const ada = await join(party, 'Ada', 'mux');
+        const rob = await join(party, 'Rob', 'mux');
+        const tom = await join(party, 'Tom', 'mux');
+        const file = randomFile(12, 16 * MB);
+        const transfer = await offer(ada, 'big.bin', file);
+        const receivers = [new AckingReceiver(rob, transfer, 20), new AckingReceiver(tom, transfer)];
+        cleanups.push(() => receivers.forEach((r) => r.stop()));
+        const sending = sendWithinCredit(ada, transfer, file, { timeoutMs: 40_000 });
+        let worst = 0;
+        for (let i = 0; i < 10; i++) {
+          await new Promise((resolve) => setTimeout(resolve, 100));
+          const tomSince = tom.user.mark();
+          const robSince = rob.user.mark();
+          tom.user.send(jsonFrameBytes(TEXT, { text: `line ${i}` }));
+          const echo = await tom.user.waitForFrame('the echo of Tom\'s TEXT', (f) => f.type === TEXT, { since: tomSince, timeoutMs: 10_000 });
+          const line = await rob.user.waitForFrame('Tom\'s TEXT at Rob', (f) => f.type === TEXT, { since: robSince, timeoutMs: 10_000, hint: 'control messages are written at once, never behind more than one chunk' });
+          const lineIndex = rob.user.frames.indexOf(line);
+          const ahead = rob.user.frames.slice(robSince, lineIndex).filter((f) => f.type === CHUNK && f.at > echo.at).reduce((sum, f) => sum + f.payload.length - 6, 0);
+          worst = Math.max(worst, ahead);
+        }
+        const robSince = rob.user.mark();
+        const joinedAt = performance.now();
+        await join(party, 'Zed', 'mux');
+        const joined = await rob.user.waitForFrame('JOINED Zed at Rob', (f) => f.type === JOINED, { since: robSince, timeoutMs: 10_000 });
+        const aheadOfJoined = rob.user.frames.slice(robSince, rob.user.frames.indexOf(joined)).filter((f) => f.type === CHUNK && f.at > joinedAt).reduce((sum, f) => sum + f.payload.length - 6, 0);
+        worst = Math.max(worst, aheadOfJoined);
+        expect(worst <= RECEIVE_WINDOW + CHUNK_DATA, 'a control message waited behind more file data than the window and one chunk', {
+          expected: `at most ${RECEIVE_WINDOW + CHUNK_DATA} bytes of CHUNK data between the moment the line was sent to the room and its arrival at Rob`,
+          actual: `${worst} bytes`,
+          hint: 'write a CHUNK only when no other chunk waits in the socket\'s queue, and never past the receiver\'s window; control and voice go at once',
+        });
+        await sending;
+      }),
+  },
+  {
+    name: 'room rules: a receiver who moves mid-transfer gets TRANSFER_END moved and no CHUNK of it afterwards; the other receiver completes',
+    timeLimitMs: 90_000,
+    run: (context) =>
+      withMembers(context, async (party, cleanups) => {
+        const ada = await join(party, 'Ada', 'movers');
+        const bob = await join(party, 'Bob', 'movers');
+        const cat = await join(party, 'Cat', 'movers');
+        const file = randomFile(13, 4 * MB);
+        const transfer = await offer(ada, 'm.bin', file);
+        const receivers = [new AckingReceiver(bob, transfer), new AckingReceiver(cat, transfer, 5)];
+        cleanups.push(() => receivers.forEach((r) => r.stop()));
+        const sending = sendWithinCredit(ada, transfer, file);
+        await bob.user.waitForFrame('a first CHUNK at Bob', (f) => f.type === CHUNK, { timeoutMs: 10_000 });
+        bob.user.send(jsonFrameBytes(JOIN, { room: 'elsewhere' }));
+        const moved = await bob.user.waitForFrame('TRANSFER_END moved at Bob', isEnd(transfer, 'moved'), { timeoutMs: DEADLINE_MS, hint: 'a receiver that JOINs another room stops receiving at once: TRANSFER_END {"result": "moved"}' });
+        const movedIndex = bob.user.frames.indexOf(moved);
+        await sending;
+        await cat.user.waitForFrame('TRANSFER_END complete at Cat', isEnd(transfer, 'complete'), { timeoutMs: 30_000 });
+        await barrier(bob.user);
+        const after = chunkDataSince(bob.user, transfer, movedIndex);
+        expect(after === 0, 'a receiver who moved kept receiving the file', { expected: 'no CHUNK of the transfer after TRANSFER_END moved', actual: `${after} bytes of CHUNK data after it`, hint: 'take a mover out of every transfer it receives before handling the move' });
+      }),
+  },
+];
