@@ -17,6 +17,8 @@ interface Incoming {
   /** Bytes received so far (CHUNKs accepted; written a moment later). */
   received: number;
   progress: Progress;
+  /** Set when we leave the transfer (cancel, a failed write, leaving): chunks still queued are not written. */
+  abandoned: boolean;
 }
 
 export class FileReceiver {
@@ -50,7 +52,7 @@ export class FileReceiver {
       this.incoming.delete(offer.transfer);
       return null;
     });
-    this.incoming.set(offer.transfer, { offer, work, received: 0, progress: new Progress(`transfer ${offer.transfer} "${offer.name}"`, offer.size) });
+    this.incoming.set(offer.transfer, { offer, work, received: 0, progress: new Progress(`transfer ${offer.transfer} "${offer.name}"`, offer.size), abandoned: false });
   }
 
   /** CHUNK: written in order, then acknowledged. A chunk for a transfer we are not in is discarded. */
@@ -60,7 +62,7 @@ export class FileReceiver {
     if (!entry) return; // after our own CANCEL or a move: it was already on its way
     entry.received += data.length;
     entry.work = entry.work.then(async (part) => {
-      if (!part || this.incoming.get(transfer) !== entry) return part;
+      if (!part || entry.abandoned) return part;
       try {
         await part.write(offset, data);
       } catch (error) {
@@ -86,6 +88,7 @@ export class FileReceiver {
     this.incoming.delete(end.transfer);
     const { offer } = entry;
     if (end.result !== 'complete') {
+      entry.abandoned = true; // chunks still queued are not written: the part file goes
       const by = end.by ? ` by ${end.by.name}` : '';
       this.settle(entry, async (part) => {
         await part?.discard();
@@ -135,6 +138,7 @@ export class FileReceiver {
   }
 
   private abandon(id: number, entry: Incoming, what: string): void {
+    entry.abandoned = true;
     if (this.incoming.get(id) === entry) this.incoming.delete(id);
     this.settle(entry, async (part) => {
       await part?.discard();

@@ -97,11 +97,18 @@ async function inSandbox<T>(steps: (root: string, downloads: string) => Promise<
   }
 }
 
-/** Offers `data` as transfer `transfer` named `name` (with `announced` as its SHA-256), sends it in chunks within the window, and waits for the ACK of every byte. */
-async function relayFile(session: Session, transfer: number, name: string, data: Buffer, announcedSha256 = sha256(data)): Promise<void> {
+/**
+ * Offers `data` as transfer `transfer` named `name` (with `announced` as its SHA-256), sends it in
+ * chunks within the window, and waits for the ACK of every byte; with `holdLast`, of every byte
+ * but the last chunk's, which it returns for the check to send (as a server does, with TRANSFER_END
+ * right behind it).
+ */
+async function relayFile(session: Session, transfer: number, name: string, data: Buffer, { announcedSha256 = sha256(data), holdLast = false } = {}): Promise<Buffer | null> {
   const { connection } = session;
   connection.send(jsonFrameBytes(OFFER, { transfer, from: BOB, name, size: data.length, sha256: announcedSha256, private: false }));
-  for (let offset = 0; offset < data.length; offset += CHUNK_DATA) {
+  const lastOffset = Math.floor((data.length - 1) / CHUNK_DATA) * CHUNK_DATA;
+  const until = holdLast ? lastOffset : data.length;
+  for (let offset = 0; offset < until; offset += CHUNK_DATA) {
     // Within the README's receive window: never more than 64 KiB past the client's last ACK.
     await connection.waitFor(
       () => (offset + CHUNK_DATA <= Math.max(0, ackedOf(session.sent(), transfer)) + RECEIVE_WINDOW ? true : undefined),
@@ -112,11 +119,12 @@ async function relayFile(session: Session, transfer: number, name: string, data:
     connection.send(chunkBytes(transfer, offset, data.subarray(offset, offset + CHUNK_DATA)));
   }
   await connection.waitFor(
-    () => (ackedOf(session.sent(), transfer) === data.length ? true : undefined),
+    () => (ackedOf(session.sent(), transfer) === until ? true : undefined),
     10_000,
-    `an ACK (0x14) for transfer ${transfer} with received = ${data.length} (every byte)`,
+    `an ACK (0x14) for transfer ${transfer} with received = ${until}${holdLast ? ' (every byte before the last chunk)' : ' (every byte)'}`,
     'ACK each chunk once it is written: transfer u16 | received u32, the bytes of the file written so far',
   );
+  return holdLast ? chunkBytes(transfer, lastOffset, data.subarray(lastOffset)) : null;
 }
 
 /**
@@ -185,15 +193,16 @@ export const clientChecks: Check[] = [
         const data = randomBytes(40_000);
         const session = await startSession(context, ['--downloads', downloads, '--duration', '4']);
         await orStop(session, async () => {
-          await relayFile(session, 5, '../../x', data);
+          const lastChunk = (await relayFile(session, 5, '../../x', data, { holdLast: true }))!;
           const before = filesUnder(root);
           const visible = before.filter((path) => !(path.startsWith('a/b/downloads/') && basename(path).startsWith('.')));
           expect(visible.length === 0, 'a file appeared under a visible name before TRANSFER_END complete', {
-            expected: 'before TRANSFER_END complete, only a temporary hidden file (a name starting with ".") in the downloads folder',
+            expected: 'while the last chunk is withheld, only a temporary hidden file (a name starting with ".") in the downloads folder',
             actual: `files under the sandbox: ${JSON.stringify(before)}`,
             hint: 'write to a temporary part file (.voice-chat-<transfer>-<random>.part) and give the file its final name only after size and SHA-256 are checked',
           });
-          session.connection.send(jsonFrameBytes(TRANSFER_END, { transfer: 5, result: 'complete', message: 'all bytes sent, SHA-256 matches' }));
+          // The last chunk and TRANSFER_END in one write, as a server sends them: the chunk must still be written first.
+          session.connection.send(Buffer.concat([lastChunk, jsonFrameBytes(TRANSFER_END, { transfer: 5, result: 'complete', message: 'all bytes sent, SHA-256 matches' })]));
           await session.connection.waitFor(
             () => {
               const files = filesUnder(root);
@@ -229,7 +238,7 @@ export const clientChecks: Check[] = [
         const session = await startSession(context, ['--downloads', downloads, '--duration', '3']);
         await orStop(session, async () => {
           const data = randomBytes(20_000);
-          await relayFile(session, 6, 'lie.bin', data, sha256(Buffer.from('something else')));
+          await relayFile(session, 6, 'lie.bin', data, { announcedSha256: sha256(Buffer.from('something else')) });
           // A server that does not check the hash (or lies): the client must check it itself.
           session.connection.send(jsonFrameBytes(TRANSFER_END, { transfer: 6, result: 'complete', message: 'all bytes sent' }));
           session.connection.send(jsonFrameBytes(OFFER, { transfer: 8, from: BOB, name: 'half.bin', size: 100_000, sha256: sha256(Buffer.alloc(100_000)), private: false }));
