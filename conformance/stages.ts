@@ -39,7 +39,7 @@ export const stages: readonly Stage[] = [
   { id: '04', folder: '04-rooms', checks: [...roomsServerChecks, ...roomsClientChecks], wire: WIRES['04'] },
   { id: '05', folder: '05-opus', checks: [...opusServerChecks, ...opusClientChecks], wire: WIRES['05'] },
   { id: '06', folder: '06-udp', checks: [...udpServerChecks, ...udpClientChecks], wire: WIRES['06'] },
-  { id: '07', folder: '07-chat-files', checks: [...chatFilesServerChecks, ...chatFilesClientChecks] },
+  { id: '07', folder: '07-chat-files', checks: [...chatFilesServerChecks, ...chatFilesClientChecks], wire: WIRES['07'] },
 ];
 
 export const wireStages: readonly WireStage[] = stages.filter((entry): entry is WireStage => entry.wire !== undefined);

@@ -128,11 +128,12 @@ export interface Member {
 /** The members of one check, so their UDP sockets are closed whatever happens. */
 export class Members {
   readonly list: Member[] = [];
-  constructor(readonly party: Party, readonly host: string) {}
+  /** `protocol`: what HELLO names (later stages reuse these helpers with their own). */
+  constructor(readonly party: Party, readonly host: string, readonly protocol: string = PROTOCOL) {}
 
   /** Joins `room` with a stage 06 HELLO and requires WELCOME's id, 16-hex token and udp_port. */
   async join(name: string, room: string): Promise<Member> {
-    const user = await this.party.join(name, { room, protocol: PROTOCOL });
+    const user = await this.party.join(name, { room, protocol: this.protocol });
     const first = framesIn(user.wire.received).frames[0];
     const parsed = first ? jsonObjectOf(first.payload) : { problem: 'no frame' };
     const welcome = 'object' in parsed ? parsed.object : {};
@@ -157,9 +158,9 @@ export class Members {
   }
 }
 
-export async function withMembers(context: Parameters<Check['run']>[0], body: (members: Members) => Promise<void>): Promise<void> {
+export async function withMembers(context: Parameters<Check['run']>[0], body: (members: Members) => Promise<void>, protocol: string = PROTOCOL): Promise<void> {
   await withParty(context, TYPE_NAMES, async (party) => {
-    const members = new Members(party, context.server.host);
+    const members = new Members(party, context.server.host, protocol);
     try {
       await body(members);
     } finally {

@@ -5,6 +5,7 @@
 // reflection, no amplification), none may reach the room, and the conversation must go on.
 import { expect, type Check } from '../harness/checks.ts';
 import { DatagramPeer } from '../harness/datagram-peer.ts';
+import type { StageWire } from './wire-spec.ts';
 import { SeededRandom } from '../harness/seeded-random.ts';
 import { FRAME_MS } from '#shared/audio/format.ts';
 import { bindAndPath, describeAll, packets, ping, pingPong, udpBarrier, voiceDown, voiceDownsAt, voiceUp, withMembers } from '../checks/06-udp.ts';
@@ -44,9 +45,10 @@ function hostileDatagram(random: SeededRandom, talker: { id: number; token: Buff
   }
 }
 
-export const datagramChecks: Check[] = [
+/** The hostile datagram checks for a stage with datagrams (06 on), joining with its protocol. */
+export const datagramChecks = (wire: StageWire): Check[] => [
   {
-    name: 'hostile 06: random datagrams, guessed and flipped tokens, another user\'s id, truncated and oversized datagrams, replays and a flood get no answer and never reach the room; the conversation goes on',
+    name: `hostile ${wire.id}: random datagrams, guessed and flipped tokens, another user\'s id, truncated and oversized datagrams, replays and a flood get no answer and never reach the room; the conversation goes on`,
     run: (context) =>
       withMembers(context, async (members) => {
         const tal = await members.join('Tal', 'hostile-udp');
@@ -108,6 +110,6 @@ export const datagramChecks: Check[] = [
         } finally {
           stranger.close();
         }
-      }),
+      }, wire.protocol),
   },
 ];

@@ -7,7 +7,7 @@
 // a reset (TCP cuts streams anywhere; a server must not care).
 import { jsonFrame, frame } from './frames.ts';
 import { SeededRandom } from '../harness/seeded-random.ts';
-import { AUDIO, BYE, FRAME_BYTES, HELLO, JOIN, LIST_ROOMS, PATH, type StageWire } from './wire-spec.ts';
+import { ACK, AUDIO, BYE, CANCEL, CHUNK, FRAME_BYTES, HELLO, JOIN, LIST_ROOMS, OFFER, PATH, type StageWire, TEXT } from './wire-spec.ts';
 
 export interface FuzzCase {
   seed: number;
@@ -54,13 +54,19 @@ function mutatedStream(wire: StageWire, random: SeededRandom, seed: number): { b
   const count = random.int(0, 6);
   for (let i = 0; i < count; i++) {
     // Stage 06 adds PATH (choice 6); the draws of earlier stages stay as they were (their seeds replay).
-    const choice = random.int(0, wire.moves === undefined ? 3 : wire.clientLimits.has(PATH) ? 6 : 5);
+    // Stage 07 adds TEXT, OFFER, CHUNK, ACK and CANCEL (choices 7-11).
+    const choice = random.int(0, wire.moves === undefined ? 3 : wire.chat ? 11 : wire.clientLimits.has(PATH) ? 6 : 5);
     // Stage 05's VOICE: a sequence number and a (random, never decoded) packet of 1-200 bytes.
     if (choice <= 2) frames.push(frame(AUDIO, random.bytes(wire.opusVoice ? random.int(3, 202) : FRAME_BYTES)));
     else if (choice === 3) frames.push(frame(BYE));
     else if (choice === 4) frames.push(jsonFrame(JOIN, { room: random.pick([FUZZ_ROOM, 'fuzz-2', 'fuzz:3']) }));
     else if (choice === 5) frames.push(frame(LIST_ROOMS));
-    else frames.push(jsonFrame(PATH, { path: random.pick(['udp', 'tcp']) }));
+    else if (choice === 6) frames.push(jsonFrame(PATH, { path: random.pick(['udp', 'tcp']) }));
+    else if (choice === 7) frames.push(jsonFrame(TEXT, { text: random.pick(['hi', 'x'.repeat(1001), 'esc\x1b[2J', '   ', 'psst']), ...(random.chance(0.3) ? { to: random.int(0, 70000) } : {}) }));
+    else if (choice === 8) frames.push(jsonFrame(OFFER, { name: random.pick(['a.txt', '../../x', '..', 'a/b']), size: random.pick([0, 1, 16384, 67108865]), sha256: random.pick(['ab'.repeat(32), 'AB'.repeat(32), 'x']) }));
+    else if (choice === 9) frames.push(frame(CHUNK, random.bytes(random.int(7, 300))));
+    else if (choice === 10) frames.push(frame(ACK, random.bytes(6)));
+    else frames.push(jsonFrame(CANCEL, { transfer: random.int(0, 70000) }));
   }
   const steps: string[] = [];
   const mutations = random.int(1, 3);

@@ -339,6 +339,6 @@ export function hostileChecks(wire: StageWire): Check[] {
     churn(wire),
     ...(wire.moves === undefined ? [] : [joinFlood(wire)]), // stages with rooms: a flood of moves
     ...(wire.moves === undefined ? [] : [sendLimit(wire)]), // stages with LIST_ROOMS: answers never read
-    ...(wire.datagrams ? datagramChecks : []), // stage 06 on: hostile datagrams
+    ...(wire.datagrams ? datagramChecks(wire) : []), // stage 06 on: hostile datagrams
   ];
 }

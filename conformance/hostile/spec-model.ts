@@ -2,7 +2,7 @@
 // out from the README's rules alone (frame type and length first, then the message's own checks,
 // in the documented order). The fuzzer compares the real answer with this.
 import { HEADER_BYTES } from './frames.ts';
-import { AUDIO, BYE, HELLO, JOIN, LIST_ROOMS, nameIsValid, PATH, roomIsValid, type StageWire } from './wire-spec.ts';
+import { ACK, AUDIO, BYE, CANCEL, CHUNK, HELLO, JOIN, LIST_ROOMS, nameIsValid, OFFER, PATH, roomIsValid, type StageWire, TEXT } from './wire-spec.ts';
 
 export type Expectation =
   /** The stream breaks the protocol: ERROR with one of `codes`, then a close. */
@@ -58,6 +58,26 @@ function joinProblems(payload: Buffer): string[] {
   return typeof own(parsed.object, 'room') === 'string' ? [] : ['bad_field'];
 }
 
+const isId = (value: unknown) => Number.isInteger(value) && (value as number) >= 1 && (value as number) <= 0xffff;
+
+/**
+ * Stage 07: the codes a TEXT, OFFER or CANCEL payload earns as an ERROR (bad_utf8, bad_json,
+ * bad_field), or [] when its fields are right (what follows is a REFUSED or an answer: the
+ * connection stays).
+ */
+function chatProblems(type: number, payload: Buffer): string[] {
+  const parsed = parseControl(payload);
+  if ('code' in parsed) return [parsed.code];
+  const object = parsed.object;
+  const to = own(object, 'to');
+  if (type === TEXT) return typeof own(object, 'text') === 'string' && (to === undefined || isId(to)) ? [] : ['bad_field'];
+  if (type === CANCEL) return isId(own(object, 'transfer')) ? [] : ['bad_field'];
+  const size = own(object, 'size');
+  const sha = own(object, 'sha256');
+  const ok = typeof own(object, 'name') === 'string' && Number.isSafeInteger(size) && (size as number) >= 0 && typeof sha === 'string' && /^[0-9a-f]{64}$/.test(sha) && (to === undefined || isId(to));
+  return ok ? [] : ['bad_field'];
+}
+
 /** Walks the stream frame by frame, as the README's server would. */
 export function expectationFor(wire: StageWire, bytes: Buffer): Expectation {
   let joined = false;
@@ -73,6 +93,9 @@ export function expectationFor(wire: StageWire, bytes: Buffer): Expectation {
     if (length > limit) return error(['frame_too_large'], `frame ${index} declares ${length} bytes (limit ${limit})`);
     // Stage 05 on: a VOICE too short for a sequence number and a packet is refused on its header.
     if (wire.opusVoice && type === AUDIO && length < 3) return error(['bad_voice_size'], `frame ${index} is VOICE declaring ${length} bytes`);
+    // Stage 07: a CHUNK without a data byte, or an ACK of under 6 bytes, is refused on its header too.
+    if (wire.chat && type === CHUNK && length < 7) return error(['bad_chunk'], `frame ${index} is CHUNK declaring ${length} bytes`);
+    if (wire.chat && type === ACK && length < 6) return error(['bad_ack'], `frame ${index} is ACK declaring ${length} bytes`);
     if (bytes.length - offset - HEADER_BYTES < length) return { kind: 'open', joined };
     const payload = bytes.subarray(offset + HEADER_BYTES, offset + HEADER_BYTES + length);
     offset += HEADER_BYTES + length;
@@ -96,6 +119,14 @@ export function expectationFor(wire: StageWire, bytes: Buffer): Expectation {
       const parsed = parseControl(payload);
       const path = 'object' in parsed ? own(parsed.object, 'path') : undefined;
       if (path !== 'udp' && path !== 'tcp') return error(['bad_path'], `frame ${index} is a bad PATH`);
+    } else if (type === TEXT || type === OFFER || type === CANCEL) {
+      const codes = chatProblems(type, payload);
+      if (codes.length > 0) return error(codes, `frame ${index} is a bad ${type === TEXT ? 'TEXT' : type === OFFER ? 'OFFER' : 'CANCEL'}`);
+    } else if (type === CHUNK) {
+      // A fuzz connection is alone in its room: its OFFERs are refused (no_receivers), so no CHUNK is ever its own.
+      return error(['bad_chunk'], `frame ${index} is a CHUNK for a transfer this connection does not send`);
+    } else if (type === ACK) {
+      // An ACK for a transfer you do not receive is ignored (a race with TRANSFER_END).
     } else if (type !== LIST_ROOMS) {
       throw new Error(`the model does not know client type 0x${type.toString(16)}`);
     }

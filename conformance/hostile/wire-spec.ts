@@ -4,7 +4,7 @@
 // characters come from shared/user-name.ts, the one place every stage and test takes them from.)
 import { FORBIDDEN_IN_NAMES } from '#shared/user-name.ts';
 
-export type StageId = '02' | '03' | '04' | '05' | '06';
+export type StageId = '02' | '03' | '04' | '05' | '06' | '07';
 
 export const HELLO = 0x01;
 export const WELCOME = 0x02;
@@ -20,6 +20,16 @@ export const JOIN_REFUSED = 0x0b;
 export const LIST_ROOMS = 0x0c;
 export const ROOMS = 0x0d;
 export const PATH = 0x0e;
+// Stage 07: text and files.
+export const TEXT = 0x0f;
+export const REFUSED = 0x10;
+export const OFFER = 0x11;
+export const OFFERED = 0x12;
+export const CHUNK = 0x13;
+export const ACK = 0x14;
+export const CREDIT = 0x15;
+export const CANCEL = 0x16;
+export const TRANSFER_END = 0x17;
 
 export const FRAME_BYTES = 1920;
 export const TICK_MS = 20;
@@ -57,6 +67,8 @@ export interface StageWire {
   protocol?: string;
   /** Stage 06 on: voice also as datagrams (the hostile datagram cases apply). */
   datagrams?: true;
+  /** Stage 07 on: TEXT, OFFER, CHUNK, ACK and CANCEL from clients (the model knows their checks). */
+  chat?: true;
   /** HELLO's JSON object for `name` (stage 04 adds the room, 05 the protocol). */
   hello(name: string, room: string): Record<string, unknown>;
   /**
@@ -188,8 +200,33 @@ const stage06: StageWire = {
   typeNames: { ...stage05.typeNames, [PATH]: 'PATH' },
 };
 
+/**
+ * Stage 07: stage 06's wire under "voice-chat/07", plus text and files: TEXT (8 KiB), OFFER
+ * (2 KiB), CHUNK (7-16 390 bytes: shorter is bad_chunk on the header), ACK (exactly 6: shorter is
+ * bad_ack), CANCEL (1 KiB) from clients; REFUSED, OFFERED, CREDIT and TRANSFER_END from the server.
+ */
+const stage07: StageWire = {
+  ...stage06,
+  id: '07',
+  clientLimits: new Map([...stage06.clientLimits, [TEXT, 8192], [OFFER, 2048], [CHUNK, 16_390], [ACK, 6], [CANCEL, MAX_HELLO_BYTES]]),
+  serverLimits: new Map([
+    ...stage06.serverLimits,
+    ...[TEXT, REFUSED, OFFER, OFFERED, TRANSFER_END].map((type) => [type, 256 * 1024] as const),
+    [CHUNK, 16_390],
+    [CREDIT, 6],
+  ]),
+  errorCodes: new Set([...stage06.errorCodes, 'bad_text', 'no_such_member', 'bad_file_name', 'file_too_large', 'too_many_transfers', 'server_busy', 'no_receivers', 'bad_chunk', 'bad_ack']),
+  protocol: 'voice-chat/07',
+  chat: true,
+  hello: (name, room) => ({ name, room, protocol: 'voice-chat/07' }),
+  typeNames: {
+    ...stage06.typeNames,
+    [TEXT]: 'TEXT', [REFUSED]: 'REFUSED', [OFFER]: 'OFFER', [OFFERED]: 'OFFERED', [CHUNK]: 'CHUNK', [ACK]: 'ACK', [CREDIT]: 'CREDIT', [CANCEL]: 'CANCEL', [TRANSFER_END]: 'TRANSFER_END',
+  },
+};
+
 /** Each framed stage's wire, by id; conformance/stages.ts gives each to its stage. */
-export const WIRES: Readonly<Record<StageId, StageWire>> = { '02': stage02, '03': stage03, '04': stage04, '05': stage05, '06': stage06 };
+export const WIRES: Readonly<Record<StageId, StageWire>> = { '02': stage02, '03': stage03, '04': stage04, '05': stage05, '06': stage06, '07': stage07 };
 
 /** The README's name rule: 1-32 code points, no controls, separators or bidi controls, no space at either end. */
 export function nameIsValid(name: string): boolean {
