@@ -69,10 +69,15 @@ function numberedName(name: string, n: number): string {
  */
 export async function prepareDownloadsFolder(folder: string): Promise<string> {
   const absolute = resolve(folder);
-  await mkdir(absolute, { recursive: true, mode: 0o700 });
-  const info = await stat(absolute);
-  if (!info.isDirectory()) throw new Error(`${absolute} is not a folder`);
-  await access(absolute, constants.W_OK);
+  const info = await stat(absolute).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'ENOENT') throw error;
+    return null;
+  });
+  if (info === null) await mkdir(absolute, { recursive: true, mode: 0o700 });
+  else if (!info.isDirectory()) throw new Error(`${absolute} exists and is not a folder`);
+  await access(absolute, constants.W_OK).catch(() => {
+    throw new Error(`${absolute} is not writable`);
+  });
   return absolute;
 }
 
