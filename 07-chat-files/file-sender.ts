@@ -205,6 +205,7 @@ export class FileSender {
       },
       (error: Error) => {
         this.writing = false;
+        if (this.stopped || !this.active.has(outgoing.id!)) return; // it ended meanwhile and its file was closed
         this.display.line(`cannot read "${outgoing.name}" (${error.message}): cancelling transfer ${outgoing.id}`);
         this.cancel(outgoing.id!);
       },

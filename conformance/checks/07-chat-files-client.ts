@@ -231,7 +231,7 @@ export const clientChecks: Check[] = [
     },
   },
   {
-    name: 'client: a file whose bytes do not match the offered SHA-256, and one cancelled mid-way, leave no file at all',
+    name: 'client: a file whose bytes do not match the offered SHA-256, one cancelled mid-way and one ended "moved" mid-way leave no file at all',
     subject: 'client',
     async run(context) {
       await inSandbox(async (root, downloads) => {
@@ -245,11 +245,16 @@ export const clientChecks: Check[] = [
           session.connection.send(chunkBytes(8, 0, Buffer.alloc(CHUNK_DATA)));
           await session.connection.waitFor(() => (ackedOf(session.sent(), 8) === CHUNK_DATA ? true : undefined), 5_000, 'the ACK of the first chunk of transfer 8', 'ACK each chunk once written');
           session.connection.send(jsonFrameBytes(TRANSFER_END, { transfer: 8, result: 'cancelled', message: 'Bob cancelled', by: BOB }));
+          // A receiver that moved (or whose transfer ended otherwise) removes its part file too.
+          session.connection.send(jsonFrameBytes(OFFER, { transfer: 10, from: BOB, name: 'moved.bin', size: 100_000, sha256: sha256(Buffer.alloc(100_000)), private: false }));
+          session.connection.send(chunkBytes(10, 0, Buffer.alloc(CHUNK_DATA)));
+          await session.connection.waitFor(() => (ackedOf(session.sent(), 10) === CHUNK_DATA ? true : undefined), 5_000, 'the ACK of the first chunk of transfer 10', 'ACK each chunk once written');
+          session.connection.send(jsonFrameBytes(TRANSFER_END, { transfer: 10, result: 'moved', message: 'you moved to another room' }));
         });
         await finishSession(session, 6_000, 'when --duration 3 is over');
         const files = filesUnder(root);
         expect(files.length === 0, 'a file was left behind by a failed or cancelled transfer', {
-          expected: 'nothing under the sandbox: a hash mismatch keeps nothing, a cancelled transfer\'s part file is removed',
+          expected: 'nothing under the sandbox: a hash mismatch keeps nothing, the part files of transfers ended cancelled or moved are removed',
           actual: `files under the sandbox: ${JSON.stringify(files)}`,
           hint: 'compare the SHA-256 of what you wrote with the OFFER\'s before keeping a file; on any other TRANSFER_END remove the part file',
         });
