@@ -55,10 +55,10 @@ export class ChunkScheduler {
   pump(): void {
     if (this.closed || this.queuedChunkBytes > 0 || this.sources.length === 0) return;
     for (let tried = 0; tried < this.sources.length; tried++) {
-      const source = this.sources[this.turn % this.sources.length]!;
-      this.turn = (this.turn + 1) % this.sources.length;
-      const frame = source.nextChunk();
+      const index = (this.turn + tried) % this.sources.length;
+      const frame = this.sources[index]!.nextChunk();
       if (frame === null) continue;
+      this.turn = index + 1; // the next pump starts with the source after this one
       this.queuedChunkBytes = frame.length;
       this.write(frame, () => {
         this.queuedChunkBytes = 0;

@@ -293,6 +293,44 @@ export const serverChecks: Check[] = [
       }),
   },
   {
+    name: 'offers: bad_file_name (a/b, .., 256 bytes, ESC), file_too_large (64 MiB + 1; 64 MiB is OFFERED), no_receivers, too_many_transfers; a later joiner is not a receiver; a size-0 file ends complete at once; CANCEL by the sender ends it for everyone',
+    run: (context) =>
+      withMembers(context, async (party) => {
+        const ada = await join(party, 'Ada', 'offers');
+        const hint = 'OFFER checks in order: fields (ERROR), the file name rule, size <= 64 MiB, receivers, 2 transfers per sender, the offer bucket; each refusal is REFUSED with the connection open';
+        const refusedOffer = async (fields: Record<string, unknown>, code: string, what: string) => {
+          const since = ada.user.mark();
+          ada.user.send(jsonFrameBytes(OFFER, { name: 'a.bin', size: 10, sha256: 'ab'.repeat(32), ...fields }));
+          await expectRefused(ada, 'offer', code, what, since, hint);
+        };
+        await refusedOffer({}, 'no_receivers', 'an OFFER in a room with nobody else');
+        const bob = await join(party, 'Bob', 'offers');
+        await refusedOffer({ name: 'a/b' }, 'bad_file_name', 'an OFFER of "a/b"');
+        await refusedOffer({ name: '..' }, 'bad_file_name', 'an OFFER of ".."');
+        await refusedOffer({ name: 'x'.repeat(256) }, 'bad_file_name', 'an OFFER of a 256-byte name');
+        await refusedOffer({ name: 'a\x1b[2J.txt' }, 'bad_file_name', 'an OFFER of a name with ESC');
+        await refusedOffer({ size: 64 * MB + 1 }, 'file_too_large', 'an OFFER of 64 MiB + 1 bytes');
+        const empty = Buffer.alloc(0);
+        const zero = await offer(ada, 'empty.txt', empty);
+        await bob.user.waitForFrame('TRANSFER_END complete for the empty file', isEnd(zero, 'complete'), { timeoutMs: DEADLINE_MS, hint: 'a file of size 0 has no CHUNK: TRANSFER_END complete right after the OFFERs' });
+        await ada.user.waitForFrame('TRANSFER_END complete to the sender of the empty file', isEnd(zero, 'complete'), { timeoutMs: DEADLINE_MS });
+        const big = await offer(ada, 'big.bin', Buffer.alloc(0), { size: 64 * MB, sha256: 'cd'.repeat(32) });
+        const second = await offer(ada, 'two.bin', Buffer.alloc(0), { size: 100, sha256: 'cd'.repeat(32) });
+        expect(second !== big, 'two transfers got the same id', { expected: 'distinct transfer ids', actual: `${big} and ${second}`, hint: 'ids are u16, increasing, skipping ids in use' });
+        await refusedOffer({}, 'too_many_transfers', 'a third OFFER while two are running');
+        const cat = await join(party, 'Cat', 'offers');
+        const catSince = cat.user.mark();
+        const bobSince = bob.user.mark();
+        ada.user.send(jsonFrameBytes(CANCEL, { transfer: big }));
+        const cancelled = await bob.user.waitForFrame('TRANSFER_END cancelled at Bob', isEnd(big, 'cancelled'), { since: bobSince, timeoutMs: DEADLINE_MS, hint: 'CANCEL by the sender: TRANSFER_END cancelled, "by" the sender, to everyone in the transfer' });
+        expect((jsonOf(cancelled).by as { id?: number } | undefined)?.id === ada.id, 'TRANSFER_END cancelled does not say who cancelled', { expected: `"by": {"id": ${ada.id}, "name": "Ada"}`, actual: cancelled.payload.toString(), hint: 'say who cancelled in "by"' });
+        await ada.user.waitForFrame('TRANSFER_END cancelled at Ada', isEnd(big, 'cancelled'), { timeoutMs: DEADLINE_MS });
+        await barrier(cat.user);
+        const catGot = cat.user.frames.slice(catSince).filter((f) => f.type === OFFER || f.type === TRANSFER_END || f.type === CHUNK);
+        expect(catGot.length === 0, 'a member who joined after the offer was told of the transfer', { expected: 'nothing about transfers for Cat', actual: cat.user.describeFrames(catSince), hint: 'receivers are the room\'s members at the time of the OFFER' });
+      }),
+  },
+  {
     name: 'relay: a random 2 MiB file sent within CREDIT arrives byte for byte (SHA-256 equal) at two ACKing receivers, TRANSFER_END complete to each and complete "delivered": 2 to the sender',
     run: (context) =>
       withMembers(context, async (party, cleanups) => {
