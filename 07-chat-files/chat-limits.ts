@@ -44,6 +44,14 @@ export const CREDIT_PAYLOAD_BYTES = 6;
 export const RECEIVE_WINDOW_BYTES = 64 * 1024;
 /** Transfer buffer: the sender's credit is the slowest receiver's ACK + 256 KiB; the server never holds more. */
 export const TRANSFER_BUFFER_BYTES = 256 * 1024;
+/**
+ * What the server counts for each chunk it holds besides its bytes (the Buffer and the map entry),
+ * and the most a transfer's held chunks may cost with it: 2 x the buffer. Full 16 KiB chunks cost
+ * ~259 KiB; only a sender of chunks under ~256 bytes reaches the limit (ERROR bad_chunk), so one
+ * cannot make the server keep a Buffer per byte.
+ */
+export const CHUNK_BOOKKEEPING_BYTES = 256;
+export const MAX_HELD_CHUNK_COST = 2 * 256 * 1024;
 /** A receiver that, while it holds the transfer back, acknowledged under 256 KiB in 10 s is dropped: too_slow. */
 export const TOO_SLOW_MS = 10_000;
 export const TOO_SLOW_MIN_BYTES = 256 * 1024;

@@ -18,8 +18,10 @@ import { ProtocolError } from '#shared/protocol-error.ts';
 import { TokenBucket } from '#shared/token-bucket.ts';
 import {
   type Chunk,
+  CHUNK_BOOKKEEPING_BYTES,
   creditFrame,
   fileNameProblem,
+  MAX_HELD_CHUNK_COST,
   MAX_FILE_BYTES,
   MAX_OFFERS_REFUSED,
   MAX_TRANSFERS_PER_SENDER,
@@ -150,6 +152,9 @@ export class Transfer {
     }
     if (end > this.creditUntil) {
       throw new ProtocolError(ErrorCode.badChunk, `CHUNK of transfer ${this.id} ends at ${end}, past your credit (until ${this.creditUntil}); wait for CREDIT`);
+    }
+    if (this.heldBytes + (this.chunks.size + 1) * CHUNK_BOOKKEEPING_BYTES + payload.length > MAX_HELD_CHUNK_COST) {
+      throw new ProtocolError(ErrorCode.badChunk, `transfer ${this.id}: ${this.chunks.size + 1} chunks held at once; send chunks of 16 384 bytes (tiny chunks cost the server more than their bytes)`);
     }
     this.hash.update(chunk.data);
     this.received = end;
