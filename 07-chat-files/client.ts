@@ -1,14 +1,16 @@
-// Stage 06 client: joins a room of the server with a name, sends its voice from the --input as
+// Stage 07 client: joins a room of the server with a name, sends its voice from the --input as
 // Opus packets while the voice gate (or push-to-talk) is open, as UDP datagrams once the server
 // answers our PINGs (else over the TCP connection, as in stage 05), decodes and mixes the voices
 // the server forwards from the room's other members (by either path) and writes the mix to the
 // --output, shows who is in the room and who is speaking, lists the rooms and moves between them,
-// until the user leaves.
+// chats with the room (a typed line is TEXT; commands start with "/") and sends and receives
+// files, until the user leaves.
 // This file checks the options and holds the conversation on one connection (the handshake,
 // each message routed to its part, leaving); the parts are audio-pipeline.ts (voice both ways),
 // udp-path.ts (the datagram socket, PING/PONG, which path our voice takes, stats),
 // voice-receiver.ts (one decoder and jitter buffer per speaker, mixed at our own clock),
-// client-state.ts (what the server has told us: applyNews) and commands.ts (what the user types).
+// client-state.ts (what the server has told us: applyNews), commands.ts (what the user types),
+// file-sender.ts and file-receiver.ts (our transfers both ways) and downloads.ts (where files land).
 import type { Socket } from 'node:net';
 import { realScheduler } from '#shared/audio/frame-clock.ts';
 import { FRAME_MS } from '#shared/audio/format.ts';
@@ -25,9 +27,13 @@ import { nameProblem, printable } from '#shared/user-name.ts';
 import { DEFAULT_GATE, VoiceGate, type VoiceGateOptions } from '#shared/voice-gate.ts';
 import { AudioPipeline } from './audio-pipeline.ts';
 import { applyNews, ClientState } from './client-state.ts';
+import { parseRefused, parseServerText, parseTransferEnd } from './chat-messages.ts';
 import { type CommandTarget, commandsHint, runCommand, showPushToTalk } from './commands.ts';
+import { defaultDownloadsFolder, prepareDownloadsFolder } from './downloads.ts';
+import { FileReceiver } from './file-receiver.ts';
+import { FileSender, sendableProblem } from './file-sender.ts';
 import { byeFrame, ErrorCode, helloFrame, MessageType, parseError, parseWelcome, pathFrame, PROTOCOL, roomProblem, serverMessageLimit, type Welcome } from './protocol.ts';
-import { type ClientDisplay, createCommandInput, createDisplay } from './terminal-display.ts';
+import { type ClientDisplay, createCommandInput, createDisplay, PlainDisplay } from './terminal-display.ts';
 import { type DatagramTarget, openUdpSocket, statsLines, UdpPath } from './udp-path.ts';
 
 const WELCOME_TIMEOUT_MS = 10_000;
@@ -70,6 +76,14 @@ export interface ClientOptions {
   tcpOnly?: boolean;
   /** --udp-via HOST:PORT: send the datagrams there (a relay) instead of to the server's address and udp_port. */
   udpVia?: DatagramTarget;
+  /** --downloads DIR: where received files land (default ~/Downloads/voice-chat; created if missing). */
+  downloads?: string;
+  /** --no-files: cancel every offer at once (we are still told what was offered). */
+  noFiles?: boolean;
+  /** --send FILE (repeatable): offer each file to the room as soon as we are welcomed. */
+  sendFiles?: string[];
+  /** --say TEXT (repeatable): send each as a chat line as soon as we are welcomed. */
+  sayLines?: string[];
 }
 
 /** Reads --udp-via's HOST:PORT ([v6]:PORT for IPv6); throws UserError when it is not one. */
@@ -102,6 +116,18 @@ export async function runClient(options: ClientOptions): Promise<void> {
     throw new UserError(`invalid --bitrate ${bitrateKbps}: give kilobits per second from ${MIN_BITRATE_KBPS} to ${MAX_BITRATE_KBPS} (default ${DEFAULT_BITRATE_KBPS})`, 2);
   }
 
+  // Files next, before the server is bothered: a bad --downloads or --send is the user's to fix.
+  let downloads: string;
+  try {
+    downloads = await prepareDownloadsFolder(options.downloads ?? defaultDownloadsFolder());
+  } catch (error) {
+    throw new UserError(`invalid --downloads ${printable(options.downloads ?? defaultDownloadsFolder())}: ${printable((error as Error).message)}`, 2);
+  }
+  for (const path of options.sendFiles ?? []) {
+    const unsendable = await sendableProblem(path);
+    if (unsendable) throw new UserError(`invalid --send: ${printable(unsendable)}`, 2);
+  }
+
   // Audio first: a missing sound card is reported before we bother the server.
   const source = await openAudio(() => openSource(options.input));
   const sink = await openAudio(() => openSink(options.output)).catch(async (error: unknown) => {
@@ -111,7 +137,7 @@ export async function runClient(options: ClientOptions): Promise<void> {
   try {
     const socket = await connect(options.host, options.port);
     const audio = new AudioPipeline(source, sink, new VoiceGate(gate), options.pushToTalk ?? false, Math.round(bitrateKbps * 1000), !options.tcpOnly);
-    await talk(socket, { ...options, room }, audio);
+    await talk(socket, { ...options, room, downloads }, audio);
   } finally {
     await source.stop();
     await sink.close(); // a WAV file is complete, the speaker has played what it holds
@@ -146,15 +172,26 @@ async function openAudio<T>(open: () => Promise<T>): Promise<T> {
 }
 
 /** The conversation on one connection: HELLO, WELCOME, USERS, then voice both ways, news and moves until BYE. */
-function talk(socket: Socket, options: ClientOptions & { room: string }, audio: AudioPipeline): Promise<void> {
+function talk(socket: Socket, options: ClientOptions & { room: string; downloads: string }, audio: AudioPipeline): Promise<void> {
   const server = { host: options.host, port: options.port };
   let phase: 'handshake' | 'joined' | 'done' = 'handshake';
   const state = new ClientState(options.room);
   const timers = new Set<NodeJS.Timeout>();
   const after = (ms: number, action: () => void) => timers.add(setTimeout(action, ms));
   const input = options.commands === false ? undefined : createCommandInput();
-  // The terminal's status line: who is here, who speaks, and what we are doing.
-  const display = options.display ?? createDisplay(() => `${state.status} | you: ${audio.status}`, input);
+  // The terminal's status line: who is here, who speaks, each transfer's progress (before the level meter, so an
+  // 80-column terminal still shows it), and what we are doing.
+  const transferFields = () => [...sender.describe(), ...receiver.describe()].map((transfer) => ` | ${transfer.field}`).join('');
+  const display = options.display ?? createDisplay(() => `${state.status}${transferFields()} | you: ${audio.status}`, input);
+  // Progress goes to the status line on a terminal; elsewhere, plain lines at 25, 50 and 75 %.
+  const onStatusLine = !(display instanceof PlainDisplay);
+  const sender = new FileSender(socket, display, onStatusLine);
+  const receiver = new FileReceiver(socket, display, options.downloads, options.noFiles ?? false, onStatusLine);
+  const showTransfers = () => {
+    const all = [...sender.describe(), ...receiver.describe()];
+    if (all.length === 0) display.line('transfers: none');
+    else display.list('transfers', all.map((transfer) => transfer.line));
+  };
   /** Closes the datagram socket once it is open (it opens after WELCOME). */
   let closeUdp: (() => void) | null = null;
   const nameOf = (id: number) => state.users.find((user) => user.id === id)?.name ?? `id ${id}`;
@@ -179,14 +216,18 @@ function talk(socket: Socket, options: ClientOptions & { room: string }, audio: 
       }
       audio.udp?.stop();
       closeUdp?.();
-      display.close();
       audio.stop();
-      if (error) {
-        if (!keepSocket) socket.destroy();
-        reject(error);
-      } else {
-        resolve();
-      }
+      sender.stop();
+      // Part files of unfinished transfers are removed before we say we are done.
+      void receiver.stop(error ? 'the session ended' : 'you left').finally(() => {
+        display.close();
+        if (error) {
+          if (!keepSocket) socket.destroy();
+          reject(error);
+        } else {
+          resolve();
+        }
+      });
     };
 
     /** Leaves cleanly: BYE, then close. */
@@ -203,6 +244,7 @@ function talk(socket: Socket, options: ClientOptions & { room: string }, audio: 
             `heard ${received} (${heardKbps.toFixed(1)} kb/s per speaker; ${audio.receiver.counts.fecRecovered} frames rebuilt from FEC, ${concealed} concealed)`,
         );
         showStats();
+        for (const transfer of [...sender.describe(), ...receiver.describe()]) display.line(`unfinished: ${transfer.line}`);
       } else {
         socket.destroy(); // not joined yet: nothing to say goodbye to
         display.line(`left (${why}) before the server answered`);
@@ -228,6 +270,24 @@ function talk(socket: Socket, options: ClientOptions & { room: string }, audio: 
       send: (frame) => socket.write(frame),
       leave,
       showStats,
+      sendFile: (path, to) => {
+        if (phase !== 'joined') return display.line('not sent: not in a room yet (wait for the server to answer)');
+        sender.offer(path, to).catch((error: Error) => display.line(`not sent: ${error.message}`));
+      },
+      showTransfers,
+      cancelTransfer: (id) => {
+        const ids = [...sender.ids(), ...receiver.ids()];
+        if (id === undefined && ids.length !== 1) {
+          if (ids.length === 0) display.line('no transfer to cancel');
+          else {
+            display.line('which one? /cancel ID, with an id from this list:');
+            showTransfers();
+          }
+          return;
+        }
+        const target = id ?? ids[0]!;
+        if (!sender.cancel(target) && !receiver.cancel(target)) display.line(`no transfer ${target} (see /transfers)`);
+      },
     };
 
     /** The UDP path: a socket to the server's udp_port (or --udp-via), PINGs, and PATH when our voice changes path. */
@@ -306,6 +366,31 @@ function talk(socket: Socket, options: ClientOptions & { room: string }, audio: 
         });
       }
       audio.start(socket, onInputEnd);
+      for (const text of options.sayLines ?? []) runCommand(`/say ${text}`, commandTarget);
+      for (const path of options.sendFiles ?? []) commandTarget.sendFile(path);
+    };
+
+    /** TEXT, REFUSED and the transfers' messages: chat and files. */
+    const onChatOrFile = (type: number, payload: Buffer) => {
+      if (type === MessageType.text) {
+        const { from, text, to } = parseServerText(payload);
+        display.line(`${from.name}${to ? ` (to ${to.name})` : ''}: ${text}`); // the display makes it printable()
+      } else if (type === MessageType.refused) {
+        const { request, code, message } = parseRefused(payload);
+        if (request === 'offer') sender.onRefused(code, message);
+        else display.line(`not sent: ${code} (${message})`);
+      } else if (type === MessageType.offer) {
+        receiver.onOffer(payload);
+      } else if (type === MessageType.offered) {
+        sender.onOffered(payload, state.room);
+      } else if (type === MessageType.chunk) {
+        receiver.onChunk(payload);
+      } else if (type === MessageType.credit) {
+        sender.onCredit(payload);
+      } else {
+        const end = parseTransferEnd(payload);
+        if (!sender.onEnd(end)) receiver.onEnd(end); // one we are in neither any more: nothing to do
+      }
     };
 
     const onError = (payload: Buffer) => {
@@ -323,6 +408,7 @@ function talk(socket: Socket, options: ClientOptions & { room: string }, audio: 
         else if (type === MessageType.error) onError(payload);
         else if (phase !== 'joined') throw new ProtocolError('unexpected_message', `message type ${type} before WELCOME`);
         else if (type === MessageType.voice) audio.hear(payload);
+        else if (type >= MessageType.text) onChatOrFile(type, payload);
         else applyNews(state, type, payload, display, audio.receiver); // the only other types serverMessageLimit lets through
       },
     });

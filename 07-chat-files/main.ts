@@ -1,5 +1,5 @@
-// npm run stage:06 -- server | client | (nothing: a local demo through a lossy UDP path)
-import { rmSync } from 'node:fs';
+// npm run stage:07 -- server | client | (nothing: a local demo of chat lines and a file in a room)
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -11,35 +11,41 @@ import { clientOptions, parseDuration, parsePort, serverOptions, stageCommandLin
 import { runMain } from '#shared/user-error.ts';
 import { nameProblem } from '#shared/user-name.ts';
 import { DEFAULT_GATE } from '#shared/voice-gate.ts';
-import { startLossyRelay } from '#shared/net/lossy-relay.ts';
 import { DEFAULT_BITRATE_KBPS, DEFAULT_ROOM, MAX_BITRATE_KBPS, MIN_BITRATE_KBPS, parseUdpVia, runClient } from './client.ts';
+import { defaultDownloadsFolder } from './downloads.ts';
 import { startServer } from './server.ts';
 import { countersLine } from './udp-voice.ts';
 import { silentDisplay } from './terminal-display.ts';
 
-const DEMO_SECONDS_WITHOUT_SPEAKER = 7;
-/** Everyone meets in this room: the server forwards each robot's packets to you, your client mixes them. */
-const DEMO_ROOM = 'udp-demo';
-/** Your client's datagrams (both ways) go through a relay that loses this much, with a fixed seed: the same losses every run. */
-const DEMO_LOSS_PERCENT = 5;
-const DEMO_SEED = 6;
-/** The demo types "users" for you this long after you join: the list shows who is who. */
-const USERS_AFTER_SECONDS = 1;
+/** Your client leaves by itself after this long (the robots are done by then). */
+const DEMO_SECONDS = 7;
+/** Everyone meets in this room: the robots' lines, files and voices reach you there. */
+const DEMO_ROOM = 'chat-demo';
+/** The demo types "/users" for you this long after you join: the list shows who is who. */
+const USERS_AFTER_SECONDS = 1.5;
 
-/** A demo user who "talks" on a tone in a room: [seconds of silence, seconds of tone, ...], then leaves. */
+/** A demo user in the room: a tone as voice, then a chat line and (for one) a file, then it leaves. */
 interface Robot {
   name: string;
-  room: string;
   toneHz: number;
   joinAfterMs: number;
+  /** [seconds of silence, seconds of tone, ...] */
   script: number[];
+  say: string[];
+  /** A file the robot writes and then sends (its name and text). */
+  file?: { name: string; text: string };
 }
 
-// One talks, then both at once, then the other alone: your client decodes the two streams
-// and adds them up itself, so both tones keep their full level while they overlap.
 const ROBOTS: Robot[] = [
-  { name: 'robot-low', room: DEMO_ROOM, toneHz: 300, joinAfterMs: 500, script: [0.3, 3.0] },
-  { name: 'robot-high', room: DEMO_ROOM, toneHz: 500, joinAfterMs: 700, script: [1.8, 3.0] },
+  {
+    name: 'robot-low',
+    toneHz: 300,
+    joinAfterMs: 500,
+    script: [0.3, 2.0, 1.0],
+    say: ['hello from robot-low: I am sending you a file'],
+    file: { name: 'notes from robot-low.txt', text: 'Stage 07: this file came in 16 KiB chunks, paced by the server\'s credit, and was checked with SHA-256.\n' },
+  },
+  { name: 'robot-high', toneHz: 500, joinAfterMs: 800, script: [1.0, 2.0, 0.5], say: ['robot-high here: type a line to chat, /send FILE to share one'] },
 ];
 
 /** Writes a robot's script as a WAV file: the voice gate then opens and closes on it like on speech. */
@@ -57,32 +63,35 @@ function writeRobotVoice(robot: Robot, path: string): void {
 
 /** With no sub-command: a server and three users on this machine, in one room: two robots and you. */
 async function runDemo(): Promise<void> {
-  console.log('Stage 06 demo: voice over UDP. A server and three users on this machine, in one room:');
-  console.log('robot-low talks on a 300 Hz tone, then robot-high on a 500 Hz tone joins in, then robot-low stops.');
-  console.log(`The robots' voice goes to the server as UDP datagrams; YOUR client's datagrams pass a relay that loses`);
-  console.log(`${DEMO_LOSS_PERCENT} % of them each way (seed ${DEMO_SEED}), with 20-30 ms of delay. Your client's jitter buffer rebuilds a single lost`);
-  console.log('packet from the FEC copy in the next one and conceals bursts; its stats at the end say how many of each.');
+  console.log('Stage 07 demo: text chat and files in a room. A server and three users on this machine:');
+  console.log('robot-low and robot-high talk on tones and each send a chat line; robot-low sends you a small file.');
+  console.log('The file is offered with its size and SHA-256, sent in chunks within the server\'s credit, written to a');
+  console.log('hidden part file in your downloads folder, checked, and only then given its name.');
   const devices = probeAudioDevices();
   const hasMic = devices.some((device) => device.maxInputChannels > 0);
   const hasSpeaker = devices.some((device) => device.maxOutputChannels > 0);
   const input = hasMic ? 'mic' : 'silence';
-  const output = hasSpeaker ? 'speaker' : join(tmpdir(), 'stage-06-udp-demo.wav');
+  const output = hasSpeaker ? 'speaker' : 'null';
+  const work = mkdtempSync(join(tmpdir(), 'stage-07-demo-'));
+  const downloads = join(work, 'downloads');
   console.log(hasMic ? 'input: your microphone, sent as Opus while you speak' : 'input: no microphone found, so you only listen');
-  console.log(
-    hasSpeaker
-      ? 'output: your speaker; the robots leave after a few seconds: then type exit (or Ctrl+C)'
-      : `output: no speaker found, so what you hear is recorded to ${output} for ${DEMO_SECONDS_WITHOUT_SPEAKER} seconds`,
-  );
+  console.log(hasSpeaker ? 'output: your speaker' : 'output: no speaker found, so the voices are decoded and discarded (the chat and the file are the point here)');
+  console.log(`downloads: ${downloads} (a temporary folder, removed at the end; your own client uses --downloads DIR)`);
+  console.log(`Type a line to chat, or a command (/help); your client leaves by itself after ${DEMO_SECONDS} seconds.`);
   console.log('');
 
   const user = userInfo().username;
   const name = nameProblem(user) === null && !ROBOTS.some((robot) => robot.name === user) ? user : 'student';
-  const voices = ROBOTS.map((robot) => join(tmpdir(), `stage-06-${robot.name}-${process.pid}.wav`));
+  const voices = ROBOTS.map((robot) => join(work, `${robot.name}.wav`));
   ROBOTS.forEach((robot, i) => writeRobotVoice(robot, voices[i]!));
+  const files = ROBOTS.map((robot) => {
+    if (!robot.file) return [];
+    const path = join(work, robot.file.name);
+    writeFileSync(path, robot.file.text);
+    return [path];
+  });
   const server = await startServer('127.0.0.1', 0);
   const port = server.address.port;
-  // The server's UDP port is its TCP port (the README's default), so the relay knows where to send.
-  const relay = await startLossyRelay({ target: { host: '127.0.0.1', port }, lossPercent: DEMO_LOSS_PERCENT, delayMs: 20, jitterMs: 10, seed: DEMO_SEED });
   try {
     const you = runClient({
       name,
@@ -91,34 +100,47 @@ async function runDemo(): Promise<void> {
       port,
       input,
       output,
-      durationSeconds: hasSpeaker ? undefined : DEMO_SECONDS_WITHOUT_SPEAKER,
-      scriptedCommands: [{ afterSeconds: USERS_AFTER_SECONDS, command: 'users' }],
-      udpVia: { host: '127.0.0.1', port: relay.port },
+      downloads,
+      durationSeconds: DEMO_SECONDS,
+      scriptedCommands: [{ afterSeconds: USERS_AFTER_SECONDS, command: '/users' }],
     });
     const robots = ROBOTS.map(async (robot, i) => {
       await sleep(robot.joinAfterMs); // a moment apart, so you see each one join
-      // Quiet: their news is yours too. Without --duration they leave when their WAV file ends.
-      await runClient({ name: robot.name, room: robot.room, host: '127.0.0.1', port, input: voices[i]!, output: 'null', commands: false, display: silentDisplay });
+      // Quiet: their news is yours too. They leave when their WAV file ends; a robot sending a
+      // file stays until its transfer is over (--duration), so the file is complete when it goes.
+      await runClient({
+        name: robot.name,
+        room: DEMO_ROOM,
+        host: '127.0.0.1',
+        port,
+        input: voices[i]!,
+        output: 'null',
+        commands: false,
+        display: silentDisplay,
+        downloads: join(work, `${robot.name}-downloads`),
+        noFiles: true,
+        sayLines: robot.say,
+        sendFiles: files[i],
+        durationSeconds: robot.script.reduce((sum, seconds) => sum + seconds, 0) + 0.5,
+      });
     });
     await Promise.all([you, ...robots]);
   } finally {
-    const { toServer, toClient } = relay.counters;
-    console.log(`\nThe relay lost ${toServer.dropped} of your ${toServer.received} datagrams to the server and ${toClient.dropped} of ${toClient.received} to you.`);
-    await relay.close();
     await server.close();
-    for (const voice of voices) rmSync(voice, { force: true });
   }
-  if (!hasSpeaker) console.log(`What you heard is in ${output}: the low tone, both tones together, then the high one, without holes.`);
+  const received = readdirSync(downloads);
+  for (const file of received) console.log(`\nin ${downloads}: "${file}": ${JSON.stringify(readFileSync(join(downloads, file), 'utf8'))}`);
+  if (received.length === 0) console.log(`\nnothing arrived in ${downloads}`);
+  rmSync(work, { recursive: true, force: true });
   console.log('\nTry it yourself in three terminals (or on three machines: use the server\'s address as --host):');
-  console.log('  npx voice-chat 06 server');
-  console.log(`  npx tsx tools/lossy-relay.ts --to 127.0.0.1:8888 --loss ${DEMO_LOSS_PERCENT}      # optional: a lossy path (prints its port)`);
+  console.log('  npx voice-chat 07 server');
   // Options that work on THIS machine: without a microphone or speaker, mic and speaker would fail.
-  const audioHere = `${hasMic ? '' : ' --input tone:440'}${hasSpeaker ? '' : ' --output ada.wav'}`;
-  console.log(`  npx voice-chat 06 client --name Ada --room game-42${audioHere}      # add --udp-via 127.0.0.1:RELAYPORT for the lossy path`);
-  console.log('  npx voice-chat 06 client --name Bob --room game-42 --input tone:440 --output mix.wav --duration 10 --tcp');
+  const audioHere = `${hasMic ? '' : ' --input silence'}${hasSpeaker ? '' : ' --output null'}`;
+  console.log(`  npx voice-chat 07 client --name Ada --room game-42${audioHere}      # then type a line, or /send FILE`);
+  console.log(`  npx voice-chat 07 client --name Bob --room game-42${audioHere} --downloads ./bob-downloads`);
 }
 
-await stageCommandLine('npm run stage:06 --', 'Stage 06: voice over UDP, control over TCP.')
+await stageCommandLine('npm run stage:07 --', 'Stage 07: text chat and file sharing in rooms, beside voice over UDP.')
   .command(
     'server',
     'run the server: users in rooms; each Opus packet is forwarded at once to the others in the room',
@@ -198,6 +220,25 @@ await stageCommandLine('npm run stage:06 --', 'Stage 06: voice over UDP, control
         .option('udp-via', {
           type: 'string',
           describe: 'send the datagrams to HOST:PORT (a relay such as tools/lossy-relay.ts) instead of the server',
+        })
+        .option('downloads', {
+          type: 'string',
+          describe: `where received files land (default ${defaultDownloadsFolder()}; created if missing)`,
+        })
+        .option('no-files', {
+          type: 'boolean',
+          default: false,
+          describe: 'decline every file offered to you (you are still told what was offered)',
+        })
+        .option('send', {
+          type: 'string',
+          array: true,
+          describe: 'offer this file to the room as soon as you join (repeatable; for scripts and tests)',
+        })
+        .option('say', {
+          type: 'string',
+          array: true,
+          describe: 'send this chat line to the room as soon as you join (repeatable; for scripts and tests)',
         }),
     (args) =>
       runMain(() =>
@@ -214,8 +255,12 @@ await stageCommandLine('npm run stage:06 --', 'Stage 06: voice over UDP, control
           bitrateKbps: args.bitrate,
           tcpOnly: args.tcp,
           udpVia: args.udpVia === undefined ? undefined : parseUdpVia(args.udpVia),
+          downloads: args.downloads,
+          noFiles: args.noFiles,
+          sendFiles: args.send,
+          sayLines: args.say,
         }),
       ),
   )
-  .command('$0', 'run a local demo (a server, two robots talking over each other, and your client mixing them)', (y) => y, () => runMain(runDemo))
+  .command('$0', 'run a local demo (a server, two robots sending chat lines and a file, and your client)', (y) => y, () => runMain(runDemo))
   .parseAsync();

@@ -15,6 +15,7 @@ import { clientChecks as opusClientChecks } from './checks/05-opus-client.ts';
 import { serverChecks as udpServerChecks } from './checks/06-udp.ts';
 import { clientChecks as udpClientChecks } from './checks/06-udp-client.ts';
 import { serverChecks as chatFilesServerChecks } from './checks/07-chat-files.ts';
+import { clientChecks as chatFilesClientChecks } from './checks/07-chat-files-client.ts';
 import { WIRES, type StageWire } from './hostile/wire-spec.ts';
 
 export interface Stage {
@@ -38,8 +39,7 @@ export const stages: readonly Stage[] = [
   { id: '04', folder: '04-rooms', checks: [...roomsServerChecks, ...roomsClientChecks], wire: WIRES['04'] },
   { id: '05', folder: '05-opus', checks: [...opusServerChecks, ...opusClientChecks], wire: WIRES['05'] },
   { id: '06', folder: '06-udp', checks: [...udpServerChecks, ...udpClientChecks], wire: WIRES['06'] },
-  // The client checks (07-chat-files-client.ts) join this list when the client side lands.
-  { id: '07', folder: '07-chat-files', checks: [...chatFilesServerChecks], wire: WIRES['07'] },
+  { id: '07', folder: '07-chat-files', checks: [...chatFilesServerChecks, ...chatFilesClientChecks], wire: WIRES['07'] },
 ];
 
 export const wireStages: readonly WireStage[] = stages.filter((entry): entry is WireStage => entry.wire !== undefined);

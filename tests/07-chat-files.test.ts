@@ -1,6 +1,6 @@
-// Stage 07: text chat and file transfers in rooms. Grades the server named by SERVER_CMD (and the
-// client named by CLIENT_CMD, once its checks are listed; default: the references). See
-// 07-chat-files/README.md. The checks: conformance/stages.ts (the same list `npm run grade` uses).
+// Stage 07: text chat and file sharing in rooms. Grades the server named by SERVER_CMD and the client named by
+// CLIENT_CMD (default: the references). See 07-chat-files/README.md.
+// The checks: conformance/stages.ts (the same list `npm run grade` uses).
 import t from 'tap';
 import { runChecksWithTap } from '../conformance/harness/checks.ts';
 import { stage } from '../conformance/stages.ts';
