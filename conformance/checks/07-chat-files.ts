@@ -43,6 +43,8 @@ export const PROTOCOL = 'voice-chat/07';
 const MAX_TEXT_CHARS = 1000;
 const TEXT_BURST = 10;
 const MAX_TEXTS_REFUSED = 20;
+const OFFER_BURST = 5;
+const MAX_OFFERS_REFUSED = 20;
 const CHUNK_DATA = 16_384;
 const RECEIVE_WINDOW = 64 * 1024;
 const TRANSFER_BUFFER = 256 * 1024;
@@ -289,6 +291,29 @@ export const serverChecks: Check[] = [
           expected: `${TEXT_BURST} TEXT at Bob, ${MAX_TEXTS_REFUSED - 1} REFUSED rate_limited at Ada, then ERROR`,
           actual: `${delivered} TEXT at Bob, ${refused} REFUSED rate_limited at Ada`,
           hint: 'a bucket of 10 TEXT per user, refilled at 1 per second (issue 18)',
+        });
+      }),
+  },
+  {
+    name: `offers: a flood of 30 OFFERs of empty files at once: exactly ${OFFER_BURST} are OFFERED to the room, the rest get REFUSED rate_limited, and the ${MAX_OFFERS_REFUSED}th refusal in a row is ERROR rate_limited; the room is told LEFT error`,
+    run: (context) =>
+      withMembers(context, async (party) => {
+        // Empty files end complete at once, so the 2-transfers-per-sender rule never stands in
+        // front of the offer bucket: what limits these offers is the bucket alone (issue 18).
+        const ada = await join(party, 'Ada', 'offer-flood');
+        const bob = await join(party, 'Bob', 'offer-flood');
+        const since = bob.user.mark();
+        const adaSince = ada.user.mark();
+        const empty = createHash('sha256').update(Buffer.alloc(0)).digest('hex');
+        ada.user.send(Buffer.concat(Array.from({ length: 30 }, (_, i) => jsonFrameBytes(OFFER, { name: `empty-${i}.txt`, size: 0, sha256: empty }))));
+        await expectError(ada, 'rate_limited', `after ${OFFER_BURST} offers, REFUSED rate_limited; the ${MAX_OFFERS_REFUSED}th such refusal in a row is ERROR rate_limited and the connection closes`);
+        await bob.user.waitForFrame('LEFT Ada "error"', (f) => f.type === LEFT && jsonOf(f).name === 'Ada', { since, timeoutMs: DEADLINE_MS });
+        const offered = bob.user.framesOfType(OFFER, since).length;
+        const refused = ada.user.framesOfType(REFUSED, adaSince).filter((f) => jsonOf(f).code === 'rate_limited').length;
+        expect(offered === OFFER_BURST && refused === MAX_OFFERS_REFUSED - 1, 'the offer rate limit let the wrong number through', {
+          expected: `${OFFER_BURST} OFFER at Bob, ${MAX_OFFERS_REFUSED - 1} REFUSED rate_limited at Ada, then ERROR`,
+          actual: `${offered} OFFER at Bob, ${refused} REFUSED rate_limited at Ada`,
+          hint: 'a bucket of 5 OFFERs per user, refilled at 1 per 5 s (issue 18); an empty file ends at once, so it does not count against the 2 running transfers',
         });
       }),
   },
