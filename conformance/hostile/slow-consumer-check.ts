@@ -99,10 +99,12 @@ export function slowConsumer(wire: StageWire): Check {
         + `the kernels of this machine hold ${(kernelBytes / MB).toFixed(1)} MB for a reader that never reads (counted as at least 4 MB), ${(fillMs / 1000).toFixed(0)} s of ${what} traffic, before a server can see anything waiting, `
         + `so a correct server disconnects it within ${(deadlineMs / 1000).toFixed(0)} s`;
       // What a server that never skips would queue for the hog by the deadline, past the kernels' 4 MB.
-      // The loud talkers of 05 on push ~1.5 MB/s of copies through the server: a garbage-collected
-      // server holds up to its young generation of that (V8: 16 MB, BENCHMARKS.md "Memory") before
-      // collecting, whatever it skips. Measured: 13 MB of growth for the stage 06 reference.
-      const memoryLimit = memoryLimitFor(Math.max(0, (deadlineMs / 1000) * echoedPerSecond - KERNEL_BUFFERS), wire.opusVoice ? YOUNG_GENERATION : 0);
+      // Every stage's hog pushes about 1 MB/s or more through the server (02: its own 10 frames per
+      // 20 ms; 05 on: the loud talkers' copies): a garbage-collected server holds up to its young
+      // generation of that (V8: 16 MB, BENCHMARKS.md "Memory") before collecting, whatever it skips.
+      // Measured on a busy machine: 13 MB of growth for the 02 and 06 references. The deadline, not
+      // the memory, is what fails a server that keeps queueing (mutant slow-consumer-never).
+      const memoryLimit = memoryLimitFor(Math.max(0, (deadlineMs / 1000) * echoedPerSecond - KERNEL_BUFFERS), YOUNG_GENERATION);
       if (!wire.mixes) {
         // The hog holds the only slot, sends in real time and reads none of its echoes.
         const hog = await ListeningUser.join(context, wire, 'hog', room);
