@@ -164,7 +164,7 @@ await stageCommandLine('npm run stage:07 --', 'Stage 07: text chat and file shar
   )
   .command(
     'client',
-    'join a room with your name, send your voice as Opus while you speak, decode and mix the others there',
+    'join a room with your name: talk (Opus, decoded and mixed by your client), chat, and send and receive files',
     (y) =>
       clientOptions(y)
         .option('room', {
