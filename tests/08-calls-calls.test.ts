@@ -2,7 +2,7 @@
 // frame they are sent: each ending of a call with its reason and `by`, the ring timeout, glare,
 // the refusals in the README's order, late messages, the relay's rules and the guard. What goes on
 // the wire is read back with the protocol's own parsers, and held to README.md's tables.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { CALL_GUARD_MS, INVITE_BURST, INVITE_REFILL_MS, MAX_INVITES_REFUSED, type UdpAddress } from '../08-calls/call-messages.ts';
 import { CallTable, type CallParty, type Clock } from '../08-calls/calls.ts';
 import { RequestLimit } from '../08-calls/request-limit.ts';
@@ -109,7 +109,7 @@ function setup(clock = new FakeClock()) {
   const limits = new Map([ada, bob, cat].map((party) => [party, limit()]));
   const invite = (from: Party, to: string, relayOnly = false) => table.invite(from, { to, relayOnly }, limits.get(from)!);
   /** Ada calls Bob: returns the call id after checking INVITE and RINGING. */
-  const ring = (t: Tap.Test): number => {
+  const ring = (t: Test): number => {
     invite(ada, 'Bob');
     const [rang] = bob.take();
     const [ringing] = ada.take();
@@ -118,11 +118,6 @@ function setup(clock = new FakeClock()) {
     return rang!.body.call as number;
   };
   return { clock, table, users, add, ada, bob, cat, invite, ring, limits };
-}
-
-// tap's types for the callback parameter.
-declare namespace Tap {
-  type Test = Parameters<Parameters<typeof t.test>[1]>[0];
 }
 
 const callEnd = (call: number, reason: string, by?: Party) => ({ type: 'CALL_END', body: by === undefined ? { call, reason } : { call, reason, by: { id: by.id, name: by.name } } });
