@@ -64,8 +64,8 @@ interface Message {
 class Party implements CallParty {
   inCall = false;
   readonly sent: Message[] = [];
-  started = 0;
-  ended = 0;
+  /** PRESENCE frames sent to this party's room. */
+  readonly told: Record<string, unknown>[] = [];
 
   constructor(
     readonly id: number,
@@ -100,7 +100,8 @@ function setup(clock = new FakeClock()) {
     find: (name) => users.get(name),
     ringTimeoutMs: RING_MS,
     clock,
-    events: { started: (party) => party.started++, ended: (party) => party.ended++ },
+    events: { tellRoom: (party, frame) => party.told.push(JSON.parse(frame.subarray(5).toString())) },
+    log: () => {},
   });
   const limit = () => new RequestLimit('INVITE', INVITE_BURST, INVITE_REFILL_MS, MAX_INVITES_REFUSED, () => clock.now());
   const ada = add(2, 'Ada');
@@ -136,13 +137,15 @@ t.test('accept: CALL_START to both, one fresh token, each the OTHER\'s address',
   t.same(toAda!.body, { call, peer: { id: 5, name: 'Bob' }, token: toAda!.body.token, peer_address: { address: '127.0.0.1', port: 40005 } }, 'Ada gets Bob\'s address');
   t.same(toBob!.body, { call, peer: { id: 2, name: 'Ada' }, token: toAda!.body.token, peer_address: { address: '127.0.0.1', port: 40002 } }, 'Bob gets Ada\'s address');
   t.equal(ada.inCall && bob.inCall, true);
-  t.equal(ada.started + bob.started, 2, 'the rooms are told once for each party');
+  t.same(ada.told, [{ id: 2, name: 'Ada', in_call: true }], 'Ada\'s room is told once: her id, name and in_call, never the peer');
+  t.same(bob.told, [{ id: 5, name: 'Bob', in_call: true }], 'Bob\'s room likewise');
 
   table.hangup(ada, call);
   t.same(ada.take(), [callEnd(call, 'hangup', ada)]);
   t.same(bob.take(), [callEnd(call, 'hangup', ada)]);
   t.equal(ada.inCall || bob.inCall, false);
-  t.equal(ada.ended + bob.ended, 2);
+  t.same(ada.told.at(-1), { id: 2, name: 'Ada', in_call: false }, 'and of the end');
+  t.same(bob.told.at(-1), { id: 5, name: 'Bob', in_call: false });
   t.equal(table.size, 0);
 
   const second = ring(t);
@@ -207,7 +210,7 @@ t.test('every ending while it rings, with its reason and by', async (t) => {
   t.same(ada.take(), [callEnd(call, 'no_answer')], 'no answer: no by');
   t.same(bob.take(), [callEnd(call, 'no_answer')]);
   t.equal(table.size, 0);
-  t.equal(ada.ended + bob.ended + ada.started + bob.started, 0, 'a call that never started changes no presence');
+  t.same([ada.told, bob.told], [[], []], 'a call that never started changes no presence');
 
   call = ring(t);
   table.leave(ada);
@@ -234,7 +237,8 @@ t.test('endings of an active call', async (t) => {
   t.same(ada.take(), [callEnd(call, 'peer_left', bob)]);
   t.same(bob.take(), []);
   t.equal(ada.inCall, false);
-  t.equal(ada.ended, 2, 'Ada\'s room hears the end of both calls');
+  t.same(ada.told.map((presence) => presence.in_call), [true, false, true, false], 'Ada\'s room hears the start and end of both calls');
+  t.same(bob.told.map((presence) => presence.in_call), [true, false, true], 'nothing to the room of the one who left (LEFT says it)');
   t.equal(table.isBusy(ada), false, 'Ada can be called again');
 });
 
