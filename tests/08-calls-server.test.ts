@@ -8,7 +8,7 @@ import { connect, type Socket } from 'node:net';
 import t from 'tap';
 import { acceptFrame, inviteFrame, lookupFrame } from '../08-calls/call-messages.ts';
 import { callProbeDatagram, callVoiceDatagram, pingDatagram, voiceUpDatagram } from '../08-calls/datagrams.ts';
-import { clientVoiceFrame, helloFrame, MessageType, pathFrame } from '../08-calls/protocol.ts';
+import { clientVoiceFrame, helloFrame, joinFrame, MessageType, pathFrame } from '../08-calls/protocol.ts';
 import { startServer } from '../08-calls/server.ts';
 
 const WAIT_MS = 3_000;
@@ -178,14 +178,35 @@ t.test('a call over real sockets', async (t) => {
   t.equal(bob.frames.filter((frame) => frame.type === MessageType.voice).length, 1, 'and nothing forwarded');
   t.equal(server.counters.bad_type, 2, 'both dropped as bad_type');
 
+  const bobMark = bob.frames.length;
+  const adaMark = ada.frames.length;
+  ada.socket.write(joinFrame('game-42'));
+  const usersAfterMove = await ada.waitJson(MessageType.users, 'USERS after Ada\'s move', adaMark);
+  t.same(usersAfterMove.users, [{ id: bobId, name: 'Bob', in_call: true }, { id: adaId, name: 'Ada', in_call: true }], 'USERS shows in_call');
+  const joinedThenPresence = bob.frames.slice(bobMark).filter((frame) => frame.type === MessageType.joined || frame.type === MessageType.presence);
+  t.same(joinedThenPresence.map((frame) => frame.type), [MessageType.joined, MessageType.presence], 'the new room: JOINED, then PRESENCE');
+  t.same(JSON.parse(joinedThenPresence[1]!.payload.toString()), { id: adaId, name: 'Ada', in_call: true });
+  t.equal(cat.json(MessageType.presence, catMark).length, 1, 'the old room gets no PRESENCE for the move (LEFT moved says it)');
+  ada.udp.send(voiceUpDatagram(ada.token, 2, packet), serverUdp.port, serverUdp.address);
+  await bob.waitFor('the call goes on after the move', (frame) => frame.type === MessageType.voice, bobMark);
+
+  const moved = createSocket('udp4');
+  await new Promise<void>((resolve) => moved.bind(0, '127.0.0.1', resolve));
+  moved.send(pingDatagram(ada.token, 3, 0), serverUdp.port, serverUdp.address);
+  t.same(await ada.waitJson(MessageType.address, 'ADDRESS after a rebind', adaMark), { address: '127.0.0.1', port: moved.address().port }, 'ADDRESS again after a rebind');
+  moved.close();
+
   const catPresence = cat.frames.length;
+  ada.socket.write(joinFrame('lobby'));
+  t.same(await cat.waitJson(MessageType.presence, 'PRESENCE as Ada moves back in', catPresence), { id: adaId, name: 'Ada', in_call: true }, 'a party who moves in: PRESENCE after JOINED');
+  const catBeforeEnd = cat.frames.length;
   bob.socket.resetAndDestroy();
   t.same(await ada.waitJson(MessageType.callEnd, 'CALL_END peer_left'), { call: rang.call, reason: 'peer_left', by: { id: bobId, name: 'Bob' } });
-  t.same(await cat.waitJson(MessageType.presence, 'PRESENCE in_call false', catPresence), { id: adaId, name: 'Ada', in_call: false });
+  t.same(await cat.waitJson(MessageType.presence, 'PRESENCE in_call false', catBeforeEnd), { id: adaId, name: 'Ada', in_call: false }, 'the end: Ada\'s room is told');
 
   const mark = ada.frames.length;
   ada.socket.write(inviteFrame('Cat'));
-  await cat.waitJson(MessageType.invite, 'INVITE to Cat', catPresence);
+  await cat.waitJson(MessageType.invite, 'INVITE to Cat', catBeforeEnd);
   const rungAt = performance.now();
   t.same(await ada.waitJson(MessageType.callEnd, 'CALL_END no_answer', mark), { call: (rang.call as number) + 1, reason: 'no_answer' });
   t.ok(performance.now() - rungAt > 300, 'not before the ring timeout');
