@@ -375,3 +375,21 @@ t.test('call ids: increasing, 1-65535, never two calls with one id', async (t) =
   t.equal(ids.size, 3, 'three calls, three ids');
   t.same([...ids], [...ids].sort((a, b) => a - b), 'increasing');
 });
+
+t.test('a party dropped as it is told (it stopped reading) ends the call cleanly', async (t) => {
+  const { table, ada, bob, ring } = setup();
+  const call = ring(t);
+  // The server drops a slow reader inside sendControl, and its leave() runs at once.
+  ada.sendControl = (frame: Buffer) => {
+    Party.prototype.sendControl.call(ada, frame);
+    table.leave(ada);
+  };
+  table.accept(bob, call, false);
+  const toBob = bob.take();
+  t.same(toBob, [callEnd(call, 'peer_left', ada)], 'Bob: CALL_END peer_left, and no CALL_START for a call that is over');
+  t.equal(bob.inCall, false, 'Bob is not left in_call');
+  t.same(table.voiceRoute(bob), { to: 'nobody' }, 'Bob\'s guard runs');
+  t.same(bob.told, [], 'no PRESENCE true for a call that never got going');
+  t.equal(table.size, 0);
+  t.equal(table.isBusy(bob), false, 'Bob can be called again');
+});
