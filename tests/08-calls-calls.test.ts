@@ -3,7 +3,7 @@
 // the refusals in the README's order, late messages, the relay's rules and the guard. What goes on
 // the wire is read back with the protocol's own parsers, and held to README.md's tables.
 import t, { type Test } from 'tap';
-import { CALL_GUARD_MS, INVITE_BURST, INVITE_REFILL_MS, MAX_INVITES_REFUSED, type UdpAddress } from '../08-calls/call-messages.ts';
+import { CALL_GUARD_MS, INVITE_BURST, INVITE_REFILL_MS, LOOKUP_BURST, LOOKUP_REFILL_MS, MAX_INVITES_REFUSED, MAX_LOOKUPS_REFUSED, type UdpAddress } from '../08-calls/call-messages.ts';
 import { CallTable, type CallParty, type Clock } from '../08-calls/calls.ts';
 import { RequestLimit } from '../08-calls/request-limit.ts';
 import { MessageType } from '../08-calls/protocol.ts';
@@ -392,4 +392,17 @@ t.test('a party dropped as it is told (it stopped reading) ends the call cleanly
   t.same(bob.told, [], 'no PRESENCE true for a call that never got going');
   t.equal(table.size, 0);
   t.equal(table.isBusy(bob), false, 'Bob can be called again');
+});
+
+t.test('the look-up bucket: 10 at once, 1 a second; refusals in a row reset by one let through', async (t) => {
+  t.same([LOOKUP_BURST, LOOKUP_REFILL_MS, MAX_LOOKUPS_REFUSED], [10, 1000, 20], 'the README\'s numbers');
+  const clock = new FakeClock();
+  const lookups = new RequestLimit('LOOKUP', LOOKUP_BURST, LOOKUP_REFILL_MS, MAX_LOOKUPS_REFUSED, () => clock.now());
+  for (let i = 0; i < 10; i++) t.equal(lookups.take(), true, `look-up ${i + 1} of the burst`);
+  for (let i = 1; i < 20; i++) t.equal(lookups.take(), false);
+  t.match(lookups.refusal(), /at most 10 at once, then 1 every 1 s; try again in 1000 ms/);
+  clock.advance(1_000);
+  t.equal(lookups.take(), true, 'one a second later: the refusals in a row start again');
+  for (let i = 1; i < 20; i++) t.equal(lookups.take(), false, `refusal ${i} in a row`);
+  t.throws(() => lookups.take(), { code: 'rate_limited', message: /20 LOOKUP in a row/ }, 'the 20th in a row: ERROR');
 });
