@@ -148,16 +148,16 @@ export class CallTable<Party extends CallParty> {
 
   /** ACCEPT: starts the call if it rings `callee`; otherwise (ended, never theirs, already active) ignored. */
   accept(callee: Party, call: number, relayOnly: boolean): void {
-    const found = this.byId.get(call);
-    if (found === undefined || found.state !== 'ringing' || found.callee !== callee) return;
-    this.start(found, relayOnly);
+    const target = this.byId.get(call);
+    if (target === undefined || target.state !== 'ringing' || target.callee !== callee) return;
+    this.start(target, relayOnly);
   }
 
   /** DECLINE: ends a call that rings `callee` (declined); otherwise ignored. */
   decline(callee: Party, call: number): void {
-    const found = this.byId.get(call);
-    if (found === undefined || found.state !== 'ringing' || found.callee !== callee) return;
-    this.end(found, 'declined', callee);
+    const target = this.byId.get(call);
+    if (target === undefined || target.state !== 'ringing' || target.callee !== callee) return;
+    this.end(target, 'declined', callee);
   }
 
   /**
@@ -165,10 +165,10 @@ export class CallTable<Party extends CallParty> {
    * either in a call, hangup. A call that is not `user`'s (or has ended) is ignored.
    */
   hangup(user: Party, call: number): void {
-    const found = this.byId.get(call);
-    if (found === undefined || (found.caller !== user && found.callee !== user)) return;
-    if (found.state === 'active') return this.end(found, 'hangup', user);
-    this.end(found, user === found.caller ? 'cancelled' : 'declined', user);
+    const target = this.byId.get(call);
+    if (target === undefined || (target.caller !== user && target.callee !== user)) return;
+    if (target.state === 'active') return this.end(target, 'hangup', user);
+    this.end(target, user === target.caller ? 'cancelled' : 'declined', user);
   }
 
   /** `user` leaves the server (BYE, lost, error): their call ends, peer_left, told to the other only. */
