@@ -16,6 +16,8 @@ const WAIT_MS = 3_000;
 interface Frame {
   type: number;
   payload: Buffer;
+  /** performance.now() when it was read. */
+  at: number;
 }
 
 /** A raw protocol user: a TCP connection that keeps every frame, and a UDP socket of its own. */
@@ -35,7 +37,7 @@ class RawUser {
       this.buffered = Buffer.concat([this.buffered, chunk]);
       while (this.buffered.length >= 5 && this.buffered.length >= 5 + this.buffered.readUInt32BE(1)) {
         const length = this.buffered.readUInt32BE(1);
-        this.frames.push({ type: this.buffered[0]!, payload: this.buffered.subarray(5, 5 + length) });
+        this.frames.push({ type: this.buffered[0]!, payload: this.buffered.subarray(5, 5 + length), at: performance.now() });
         this.buffered = this.buffered.subarray(5 + length);
       }
       this.wake();
@@ -141,6 +143,12 @@ t.test('a call over real sockets', async (t) => {
   ada.socket.write(lookupFrame('Bob'));
   t.same(await ada.waitJson(MessageType.found, 'FOUND'), { name: 'Bob', online: true, state: 'available' }, 'FOUND: online and available, nothing more');
 
+  // Ada talks in her room (a VOICE_UP every 20 ms) until her call starts: Cat sees her in SPEAKING.
+  let roomSequence = 60_000;
+  const talking = setInterval(() => ada.udp.send(voiceUpDatagram(ada.token, roomSequence++, Buffer.from('room')), serverUdp.port, serverUdp.address), 20);
+  t.teardown(() => clearInterval(talking));
+  await cat.waitFor('SPEAKING with Ada', (frame) => frame.type === MessageType.speaking && frame.payload.toString().includes('"Ada"'));
+
   ada.socket.write(inviteFrame('Bob'));
   const rang = await bob.waitJson(MessageType.invite, 'INVITE to Bob');
   t.same(rang, { call: rang.call, from: { id: adaId, name: 'Ada' } });
@@ -148,12 +156,18 @@ t.test('a call over real sockets', async (t) => {
   const catMark = cat.frames.length;
   bob.socket.write(acceptFrame(rang.call as number));
   const startAda = await ada.waitJson(MessageType.callStart, 'CALL_START to Ada');
+  clearInterval(talking);
   const startBob = await bob.waitJson(MessageType.callStart, 'CALL_START to Bob');
   t.same(startAda.peer_address, { address: '127.0.0.1', port: bob.udpPort }, 'Ada gets Bob\'s exact bound address');
   t.same(startBob.peer_address, { address: '127.0.0.1', port: ada.udpPort }, 'Bob gets Ada\'s');
   t.equal(startAda.token, startBob.token);
   t.same(await cat.waitJson(MessageType.presence, 'PRESENCE to Ada\'s room', catMark), { id: adaId, name: 'Ada', in_call: true }, 'the room learns Ada is in a call, not with whom');
   t.same(bob.json(MessageType.presence), [], 'Bob\'s room (only him) hears nothing of Ada');
+  const presenceAt = cat.frames.findIndex((frame, i) => i >= catMark && frame.type === MessageType.presence);
+  const silent = await cat.waitFor('SPEAKING without Ada', (frame) => frame.type === MessageType.speaking && !frame.payload.toString().includes('"Ada"'), presenceAt);
+  // Without the rule, Ada would leave SPEAKING only when her last room voice is 200 ms old.
+  t.ok(silent.at - cat.frames[presenceAt]!.at < 100, `Ada leaves SPEAKING as her call starts (${(silent.at - cat.frames[presenceAt]!.at).toFixed(0)} ms after PRESENCE)`);
+  const inCallMark = cat.frames.length;
 
   await new Promise((resolve) => setTimeout(resolve, 1_100)); // past the guard
   const packet = Buffer.from('ada-voice');
@@ -165,7 +179,7 @@ t.test('a call over real sockets', async (t) => {
   t.same(down, Buffer.concat([Buffer.from([0x02, bobId >> 8, bobId & 0xff, 0, 7]), Buffer.from('bob-voice')]), 'VOICE_DOWN to Ada by her PATH');
   cat.socket.write(clientVoiceFrame(1, Buffer.from('cat-voice')));
   await new Promise((resolve) => setTimeout(resolve, 300));
-  t.equal(cat.frames.slice(catMark).some((frame) => frame.type === MessageType.voice), false, 'the room never hears Ada in the call');
+  t.equal(cat.frames.slice(inCallMark).some((frame) => frame.type === MessageType.voice), false, 'the room never hears Ada in the call');
   t.equal(ada.datagrams.filter((datagram) => datagram[0] === 0x02).length, 1, 'Ada hears Bob only, not Cat\'s room voice');
   t.equal(ada.frames.some((frame) => frame.type === MessageType.voice), false);
 
@@ -186,7 +200,7 @@ t.test('a call over real sockets', async (t) => {
   const joinedThenPresence = bob.frames.slice(bobMark).filter((frame) => frame.type === MessageType.joined || frame.type === MessageType.presence);
   t.same(joinedThenPresence.map((frame) => frame.type), [MessageType.joined, MessageType.presence], 'the new room: JOINED, then PRESENCE');
   t.same(JSON.parse(joinedThenPresence[1]!.payload.toString()), { id: adaId, name: 'Ada', in_call: true });
-  t.equal(cat.json(MessageType.presence, catMark).length, 1, 'the old room gets no PRESENCE for the move (LEFT moved says it)');
+  t.equal(cat.json(MessageType.presence, inCallMark).length, 0, 'the old room gets no PRESENCE for the move (LEFT moved says it)');
   ada.udp.send(voiceUpDatagram(ada.token, 2, packet), serverUdp.port, serverUdp.address);
   await bob.waitFor('the call goes on after the move', (frame) => frame.type === MessageType.voice, bobMark);
 
