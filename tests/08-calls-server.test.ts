@@ -6,7 +6,7 @@
 import { createSocket, type Socket as DatagramSocket } from 'node:dgram';
 import { connect, type Socket } from 'node:net';
 import t from 'tap';
-import { acceptFrame, inviteFrame, lookupFrame } from '../08-calls/call-messages.ts';
+import { acceptFrame, hangupFrame, inviteFrame, lookupFrame } from '../08-calls/call-messages.ts';
 import { callProbeDatagram, callVoiceDatagram, pingDatagram, voiceUpDatagram } from '../08-calls/datagrams.ts';
 import { clientVoiceFrame, helloFrame, joinFrame, MessageType, pathFrame } from '../08-calls/protocol.ts';
 import { startServer } from '../08-calls/server.ts';
@@ -226,4 +226,42 @@ t.test('a call over real sockets', async (t) => {
   t.ok(performance.now() - rungAt > 300, 'not before the ring timeout');
   ada.socket.write(lookupFrame('Bob'));
   t.same(await ada.waitJson(MessageType.found, 'FOUND for Bob, gone', mark), { name: 'Bob', online: false });
+});
+
+t.test('errors: frame limits on the header, server-only types, fields, not_joined', async (t) => {
+  const server = await startServer('127.0.0.1', 0, { udpPort: 0 });
+  const sockets: Socket[] = [];
+  t.teardown(async () => {
+    for (const socket of sockets) socket.destroy();
+    await server.close();
+  });
+  /** Sends `bytes` (after a HELLO when `joined`) and returns the ERROR's code, once the server closed. */
+  const errorFor = async (bytes: Buffer, joined: boolean, name: string): Promise<string> => {
+    const socket = connect(server.address.port, '127.0.0.1');
+    sockets.push(socket);
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk) => chunks.push(chunk));
+    socket.on('error', () => {});
+    const closed = new Promise((resolve) => socket.on('close', resolve));
+    if (joined) socket.write(helloFrame(name, 'lobby'));
+    socket.write(bytes);
+    await closed;
+    const all = Buffer.concat(chunks);
+    let offset = 0;
+    while (offset + 5 <= all.length) {
+      const length = all.readUInt32BE(offset + 1);
+      if (all[offset] === MessageType.error) return JSON.parse(all.subarray(offset + 5, offset + 5 + length).toString()).code;
+      offset += 5 + length;
+    }
+    return 'no ERROR';
+  };
+  const header = (type: number, length: number) => Buffer.from([type, length >>> 24, (length >>> 16) & 0xff, (length >>> 8) & 0xff, length & 0xff]);
+  t.equal(await errorFor(header(0x1b, 1025), true, 'a1'), 'frame_too_large', 'INVITE declaring 1025 bytes, refused on the header');
+  t.equal(await errorFor(header(0x19, 1025), true, 'a2'), 'frame_too_large', 'LOOKUP declaring 1025 bytes');
+  for (const type of [0x1d, 0x1e, 0x1f]) t.equal(await errorFor(header(type, 257), true, `b${type}`), 'frame_too_large', `0x${type.toString(16)} declaring 257 bytes`);
+  for (const type of [0x18, 0x1a, 0x1c, 0x20, 0x21, 0x22]) t.equal(await errorFor(header(type, 2), true, `c${type}`), 'unknown_type', `0x${type.toString(16)} from a client`);
+  t.equal(await errorFor(inviteFrame('Bob'), false, ''), 'not_joined', 'INVITE before HELLO');
+  t.equal(await errorFor(hangupFrame(0), true, 'd1'), 'bad_field', 'HANGUP of call 0');
+  t.equal(await errorFor(Buffer.concat([header(0x1b, 9), Buffer.from('{"to":7}\n')]), true, 'd2'), 'bad_field', 'INVITE with a number for "to"');
+  t.equal(await errorFor(Buffer.concat([header(0x19, 1), Buffer.from([0xff])]), true, 'd3'), 'bad_utf8', 'LOOKUP that is not UTF-8');
 });
