@@ -93,6 +93,8 @@ interface User extends UserRef, TransferPeer {
   udp: UdpSession;
   /** As last announced in SPEAKING. */
   speaking: boolean;
+  /** In an active call (after CALL_START, before CALL_END): USERS and PRESENCE say so. */
+  inCall: boolean;
   /** When one of this user's VOICE was last forwarded (performance.now()). */
   lastVoiceAt: number;
   packetsForwarded: number;
@@ -504,6 +506,7 @@ function serveClient(socket: Socket, rooms: Rooms, udp: UdpVoice, relay: FileRel
       socket,
       udp: udp.open(`${requested.name} (id ${id})`, (payload) => admitVoice(joined, payload)),
       speaking: false,
+      inCall: false,
       lastVoiceAt: -Infinity,
       packetsForwarded: 0,
       voiceSkipped: 0,
