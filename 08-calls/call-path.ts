@@ -26,77 +26,28 @@ import { timingSafeEqual } from 'node:crypto';
 import type { Scheduler } from '#shared/audio/frame-clock.ts';
 import { hostPort } from '#shared/host-port.ts';
 import { TokenBucket } from '#shared/token-bucket.ts';
-import { FRAME_MS } from '#shared/audio/format.ts';
-import { MAX_OPUS_PACKET_BYTES, TOKEN_BYTES } from './protocol.ts';
+import {
+  CALL_VOICE_BURST,
+  CALL_VOICE_PER_SECOND,
+  callProbeDatagram,
+  callVoiceDatagram,
+  DIRECT_TIMEOUT_MS,
+  type PeerDatagram,
+  type PeerDropReason,
+  parsePeerDatagram,
+  PROBE_INTERVAL_MS,
+  PROBE_KEEPALIVE_MS,
+} from './datagrams.ts';
 import { MAX_EXPECTED_LOSS_PERCENT, MIN_EXPECTED_LOSS_PERCENT } from './udp-path.ts';
+import type { UdpAddress } from './call-messages.ts';
 import { ReplayWindow } from './udp-voice.ts';
-
-/** Probes every 200 ms while connecting... */
-export const CONNECTING_PROBE_MS = 200;
-/** ...and every 1 s once direct or relayed. */
-export const PROBE_MS = 1_000;
-/** connecting -> relayed, and direct -> relayed, after this long without proof. */
-export const DIRECT_TIMEOUT_MS = 3_000;
-/** CALL_VOICE accepted from the peer: 50 a second (one per 20 ms), bursts of 10. */
-export const CALL_VOICE_PER_SECOND = 1000 / FRAME_MS;
-export const CALL_VOICE_BURST = 10;
-
-// ---------------------------------------------------------------- the two datagrams between clients
-
-export const CallDatagramType = { probe: 0x05, voice: 0x06 } as const;
-/** CALL_PROBE: type | token 8 | probe u32 | received u32: exactly 17 bytes. */
-export const CALL_PROBE_BYTES = 1 + TOKEN_BYTES + 4 + 4;
-/** CALL_VOICE: type | token 8 | sequence u16 | Opus packet (1-1275): 12-1286 bytes. */
-export const CALL_VOICE_HEADER_BYTES = 1 + TOKEN_BYTES + 2;
-export const MIN_CALL_VOICE_BYTES = CALL_VOICE_HEADER_BYTES + 1;
-export const MAX_CALL_VOICE_BYTES = CALL_VOICE_HEADER_BYTES + MAX_OPUS_PACKET_BYTES;
-
-export function callProbeDatagram(token: Buffer, probe: number, received: number): Buffer {
-  const datagram = Buffer.allocUnsafe(CALL_PROBE_BYTES);
-  datagram[0] = CallDatagramType.probe;
-  token.copy(datagram, 1, 0, TOKEN_BYTES);
-  datagram.writeUInt32BE(probe >>> 0, 1 + TOKEN_BYTES);
-  datagram.writeUInt32BE(received >>> 0, 1 + TOKEN_BYTES + 4);
-  return datagram;
-}
-
-export function callVoiceDatagram(token: Buffer, sequence: number, packet: Buffer): Buffer {
-  const datagram = Buffer.allocUnsafe(CALL_VOICE_HEADER_BYTES + packet.length);
-  datagram[0] = CallDatagramType.voice;
-  token.copy(datagram, 1, 0, TOKEN_BYTES);
-  datagram.writeUInt16BE(sequence, 1 + TOKEN_BYTES);
-  packet.copy(datagram, CALL_VOICE_HEADER_BYTES);
-  return datagram;
-}
-
-/** A datagram from a peer, parsed (check 1: type and size); `token` and `packet` are views. */
-export type PeerDatagram =
-  | { type: 'probe'; token: Buffer; probe: number; received: number }
-  | { type: 'voice'; token: Buffer; sequence: number; packet: Buffer };
-
-export function parsePeerDatagram(datagram: Buffer): PeerDatagram | { drop: 'bad_type' | 'bad_size' } {
-  if (datagram.length < 1 || datagram.length > MAX_CALL_VOICE_BYTES) return { drop: 'bad_type' };
-  const token = datagram.subarray(1, 1 + TOKEN_BYTES);
-  if (datagram[0] === CallDatagramType.probe) {
-    if (datagram.length !== CALL_PROBE_BYTES) return { drop: 'bad_size' };
-    return { type: 'probe', token, probe: datagram.readUInt32BE(1 + TOKEN_BYTES), received: datagram.readUInt32BE(1 + TOKEN_BYTES + 4) };
-  }
-  if (datagram[0] === CallDatagramType.voice) {
-    if (datagram.length < MIN_CALL_VOICE_BYTES) return { drop: 'bad_size' };
-    return { type: 'voice', token, sequence: datagram.readUInt16BE(1 + TOKEN_BYTES), packet: datagram.subarray(CALL_VOICE_HEADER_BYTES) };
-  }
-  return { drop: 'bad_type' };
-}
 
 // ---------------------------------------------------------------- the path of one call
 
 export type CallPathState = 'connecting' | 'direct' | 'relayed';
 
 /** A UDP address as CALL_START and ADDRESS give it. */
-export interface PeerAddress {
-  address: string;
-  port: number;
-}
+export type PeerAddress = UdpAddress;
 
 export interface CallPathHooks {
   /** Sends a datagram to the peer, from the socket we use for the server. */
@@ -214,15 +165,15 @@ export class CallPath {
   take(datagram: PeerDatagram, from: PeerAddress, blockDirect: boolean): 'replayed' | 'rate_limited' | 'blocked' | null {
     if (this.stopped) return 'replayed'; // cannot happen: DirectDatagrams forgets the call at stop
     // Check 3 (and 4's window): only a NEW datagram counts, from anywhere; from a new address it rebinds.
-    const fresh = datagram.type === 'probe' ? datagram.probe > this.lastProbe : this.replay.isNew(datagram.sequence);
+    const fresh = datagram.type === 'call_probe' ? datagram.probe > this.lastProbe : this.replay.isNew(datagram.sequence);
     if (!fresh) return 'replayed';
-    if (datagram.type === 'voice' && !this.voiceBucket.tryTake()) return 'rate_limited'; // check 4
+    if (datagram.type === 'call_voice' && !this.voiceBucket.tryTake()) return 'rate_limited'; // check 4
     if (blockDirect) return 'blocked'; // check 5: the test hook behaves as a filtering NAT
     if (this.bound === null || this.bound.address !== from.address || this.bound.port !== from.port) this.bound = { address: from.address, port: from.port };
     const now = this.clock.now();
     this.received++;
     this.lastValidAt = now;
-    if (datagram.type === 'probe') {
+    if (datagram.type === 'call_probe') {
       this.lastProbe = datagram.probe;
       if (datagram.received > this.peerReceived) this.lastGrowthAt = now;
       this.peerReceived = datagram.received;
@@ -261,7 +212,7 @@ export class CallPath {
       this.armDirectWatch();
       // Probes every 1 s from now: the 200 ms ones were only to open the path.
       this.clock.clearTimeout(this.probeTimer);
-      this.probeTimer = this.clock.setTimeout(() => this.probe(), PROBE_MS);
+      this.probeTimer = this.clock.setTimeout(() => this.probe(), PROBE_KEEPALIVE_MS);
     }
   }
 
@@ -292,7 +243,7 @@ export class CallPath {
   private probe(): void {
     if (!this.probing) return;
     this.sendProbe();
-    this.probeTimer = this.clock.setTimeout(() => this.probe(), this.currentState === 'connecting' ? CONNECTING_PROBE_MS : PROBE_MS);
+    this.probeTimer = this.clock.setTimeout(() => this.probe(), this.currentState === 'connecting' ? PROBE_INTERVAL_MS : PROBE_KEEPALIVE_MS);
   }
 
   private sendProbe(): void {
@@ -321,10 +272,7 @@ export class CallPath {
 
 // ---------------------------------------------------------------- every direct datagram, call or not
 
-/** Why a direct datagram was dropped; each has its own counter (/stats). */
-export type DirectDropReason = 'bad_type' | 'bad_size' | 'bad_token' | 'replayed' | 'rate_limited' | 'blocked';
-
-export interface DirectCounters extends Record<DirectDropReason, number> {
+export interface DirectCounters extends Record<PeerDropReason, number> {
   accepted: number;
 }
 

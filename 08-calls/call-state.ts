@@ -13,13 +13,11 @@
 // CallState only decides: what it sends goes out as requests (the client turns them into frames),
 // what it says goes to `line`, and the call's start and end go to hooks, so the tests drive it alone.
 import type { Scheduler } from '#shared/audio/frame-clock.ts';
-import type { PeerAddress } from './call-path.ts';
+import { CALL_GUARD_MS, type CallStart } from './call-messages.ts';
+import type { UserRef } from './protocol.ts';
 
 /** A user as the server names them in calls: their session id and name. */
-export interface CallParty {
-  id: number;
-  name: string;
-}
+export type CallParty = UserRef;
 
 /** What CallState asks the client to send to the server. */
 export type CallRequest =
@@ -28,15 +26,6 @@ export type CallRequest =
   | { kind: 'accept'; call: number; relayOnly: boolean }
   | { kind: 'decline'; call: number }
   | { kind: 'hangup'; call: number };
-
-/** CALL_START, as the client needs it. */
-export interface CallStart {
-  call: number;
-  peer: CallParty;
-  /** 16 hex digits. */
-  token: string;
-  peerAddress: PeerAddress | null;
-}
 
 export interface CallStateHooks {
   send(request: CallRequest): void;
@@ -59,8 +48,6 @@ export interface CallStateOptions {
 /** --call NAME looks NAME up once a second, for up to 10 s, while NAME is not online. */
 export const CALL_LOOKUP_EVERY_MS = 1_000;
 export const CALL_LOOKUP_FOR_MS = 10_000;
-/** After CALL_END, no room voice is sent for this long (README: the guard). */
-export const GUARD_MS = 1_000;
 
 export type CallPhase =
   | { name: 'idle' }
@@ -91,7 +78,7 @@ export class CallState {
 
   /** Whether our voice may go to the room: not in a call, and not within the guard second after one. */
   get roomVoiceAllowed(): boolean {
-    return this.phase.name !== 'in call' && this.clock.now() >= this.endedAt + GUARD_MS;
+    return this.phase.name !== 'in call' && this.clock.now() >= this.endedAt + CALL_GUARD_MS;
   }
 
   /** The status line's call part: "☎ ringing Bob 12s", "☎ Bob direct 01:23"; '' when idle. `path` is the media path's state. */

@@ -3,12 +3,13 @@
 // ringing-out, ringing-in and in call, with the races the README names (glare, INVITE while
 // busy, hang-up before RINGING), on a manual clock.
 import t from 'tap';
-import { type CallRequest, type CallStart, CallState, type CallStateOptions } from '../08-calls/call-state.ts';
+import type { CallStart } from '../08-calls/call-messages.ts';
+import { type CallRequest, CallState, type CallStateOptions } from '../08-calls/call-state.ts';
 import { ManualScheduler } from './support/manual-scheduler.ts';
 
 const ada = { id: 2, name: 'Ada' };
 const bob = { id: 5, name: 'Bob' };
-const start = (call: number, peer = bob): CallStart => ({ call, peer, token: '7e21c4095b3af0d2', peerAddress: { address: '198.51.100.4', port: 40001 } });
+const start = (call: number, peer = bob): CallStart => ({ call, peer, token: Buffer.from('7e21c4095b3af0d2', 'hex'), peerAddress: { address: '198.51.100.4', port: 40001 } });
 
 function machine(options: CallStateOptions = {}) {
   const clock = new ManualScheduler();
