@@ -239,6 +239,25 @@ await stageCommandLine('npm run stage:07 --', 'Stage 07: text chat and file shar
           type: 'string',
           array: true,
           describe: 'send this chat line to the room as soon as you join (repeatable; for scripts and tests)',
+        })
+        .option('call', {
+          type: 'string',
+          describe: 'call this user as soon as you join (looked up once a second for up to 10 s while not online)',
+        })
+        .option('auto-accept', {
+          type: 'boolean',
+          default: false,
+          describe: 'accept every call at once (scripts, tests, robots)',
+        })
+        .option('relay', {
+          type: 'boolean',
+          default: false,
+          describe: 'every call goes through the server: your address is never given to a peer (relay_only)',
+        })
+        .option('block-direct', {
+          type: 'boolean',
+          default: false,
+          describe: 'for tests: drop every direct datagram from a peer, as a filtering NAT would, so calls fall back to the relay',
         }),
     (args) =>
       runMain(() =>
@@ -259,6 +278,10 @@ await stageCommandLine('npm run stage:07 --', 'Stage 07: text chat and file shar
           noFiles: args.noFiles,
           sendFiles: args.send,
           sayLines: args.say,
+          callName: args.call,
+          autoAccept: args.autoAccept,
+          relay: args.relay,
+          blockDirect: args.blockDirect,
         }),
       ),
   )
