@@ -34,8 +34,8 @@ export interface CallStateHooks {
   ring(): void;
   /** CALL_START: the media begins (call-path.ts). */
   started(start: CallStart): void;
-  /** CALL_END of an active call: the media stops; returns what the end line shows in brackets ("02:13, direct, ..."). */
-  ended(): string;
+  /** CALL_END of an active call that lasted `durationMs`: the media stops; returns what the end line shows in brackets ("02:13, direct, ..."). */
+  ended(durationMs: number): string;
 }
 
 export interface CallStateOptions {
@@ -277,7 +277,7 @@ export class CallState {
     this.phase = { name: 'idle' };
     if (phase.name === 'in call') {
       this.endedAt = this.clock.now();
-      text += ` (${this.hooks.ended()})`;
+      text += ` (${this.hooks.ended(this.endedAt - phase.since)})`;
     }
     this.hooks.line(text);
   }

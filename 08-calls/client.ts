@@ -264,7 +264,7 @@ function talk(socket: Socket, options: ClientOptions & { room: string; downloads
       line: (text) => display.line(text),
       ring: ringBell,
       started: (start) => startCall(start),
-      ended: () => endCall(),
+      ended: (durationMs) => endCall(durationMs),
     },
     realScheduler,
     { relayOnly: options.relay ?? false, autoAccept: options.autoAccept ?? false },
@@ -299,11 +299,11 @@ function talk(socket: Socket, options: ClientOptions & { room: string; downloads
   };
 
   /** CALL_END of an active call: the token is dead (its datagrams are dropped), the peer's stream ends. */
-  const endCall = (): string => {
+  const endCall = (durationMs: number): string => {
     if (call === null) return '';
     const { path, start, sentBefore } = call;
     const peerStats = audio.receiver.speakerStats().find((speaker) => speaker.id === start.peer.id);
-    const summary = `${clockTime(calls.activeCall ? performance.now() - calls.activeCall.since : 0)}, ${path.state}, sent ${audio.packetsSent - sentBefore} voice packets, ` +
+    const summary = `${clockTime(durationMs)}, ${path.state}, sent ${audio.packetsSent - sentBefore} voice packets, ` +
       `heard ${peerStats?.received ?? 0}, ${peerStats?.concealed ?? 0} concealed`;
     path.stop();
     direct.call = null;

@@ -22,8 +22,8 @@ function machine(options: CallStateOptions = {}) {
       line: (text) => lines.push(text),
       ring: () => events.push('ring'),
       started: (s) => events.push(`started ${s.call} with ${s.peer.name}`),
-      ended: () => {
-        events.push('ended');
+      ended: (durationMs) => {
+        events.push(`ended after ${durationMs} ms`);
         return '00:05, direct, sent 250 voice packets, heard 248, 2 concealed';
       },
     },
@@ -54,6 +54,7 @@ t.test('/call NAME: LOOKUP, then INVITE when FOUND says available; RINGING rings
   t.same(sent.at(-1), { kind: 'hangup', call: 7 });
   calls.onCallEnd(7, 'hangup', ada);
   t.equal(lines.at(-1), 'call 7 with Bob ended: hung up by Ada (00:05, direct, sent 250 voice packets, heard 248, 2 concealed)');
+  t.equal(events.at(-1), 'ended after 83000 ms', 'the media stops, told how long the call lasted');
   t.equal(calls.phase.name, 'idle');
   t.equal(calls.status(''), '');
   t.notOk(calls.roomVoiceAllowed, 'the guard second after CALL_END');
