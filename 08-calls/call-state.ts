@@ -13,7 +13,7 @@
 // CallState only decides: what it sends goes out as requests (the client turns them into frames),
 // what it says goes to `line`, and the call's start and end go to hooks, so the tests drive it alone.
 import type { Scheduler } from '#shared/audio/frame-clock.ts';
-import { CALL_GUARD_MS, type CallStart } from './call-messages.ts';
+import { acceptFrame, CALL_GUARD_MS, type CallStart, declineFrame, hangupFrame, inviteFrame, lookupFrame } from './call-messages.ts';
 import type { UserRef } from './protocol.ts';
 
 /** A user as the server names them in calls: their session id and name. */
@@ -290,6 +290,22 @@ export class CallState {
   private lookup(name: string, forCall: boolean): void {
     this.lookups.push({ name, forCall });
     this.hooks.send({ kind: 'lookup', name });
+  }
+}
+
+/** The frame for what the call's state machine asks to send. */
+export function callRequestFrame(request: CallRequest): Buffer {
+  switch (request.kind) {
+    case 'lookup':
+      return lookupFrame(request.name);
+    case 'invite':
+      return inviteFrame(request.to, request.relayOnly);
+    case 'accept':
+      return acceptFrame(request.call, request.relayOnly);
+    case 'decline':
+      return declineFrame(request.call);
+    case 'hangup':
+      return hangupFrame(request.call);
   }
 }
 

@@ -29,11 +29,6 @@ import { nameProblem, printable } from '#shared/user-name.ts';
 import { DEFAULT_GATE, VoiceGate, type VoiceGateOptions } from '#shared/voice-gate.ts';
 import { AudioPipeline } from './audio-pipeline.ts';
 import {
-  acceptFrame,
-  declineFrame,
-  hangupFrame,
-  inviteFrame,
-  lookupFrame,
   parseAddress,
   parseCallEnd,
   parseCallStart,
@@ -44,7 +39,7 @@ import {
   type UdpAddress,
 } from './call-messages.ts';
 import { CallPath, type CallPathState, DirectDatagrams } from './call-path.ts';
-import { CALL_LOOKUP_FOR_MS, type CallRequest, CallState, clockTime } from './call-state.ts';
+import { CALL_LOOKUP_FOR_MS, CallState, callRequestFrame, clockTime } from './call-state.ts';
 import { applyNews, ClientState } from './client-state.ts';
 import { parseRefused, parseServerText, parseTransferEnd } from './chat-messages.ts';
 import { type CommandTarget, commandsHint, runCommand, showPushToTalk } from './commands.ts';
@@ -260,7 +255,7 @@ function talk(socket: Socket, options: ClientOptions & { room: string; downloads
 
   const calls = new CallState(
     {
-      send: (request) => socket.write(callFrame(request)),
+      send: (request) => socket.write(callRequestFrame(request)),
       line: (text) => display.line(text),
       ring: ringBell,
       started: (start) => startCall(start),
@@ -608,22 +603,6 @@ function talk(socket: Socket, options: ClientOptions & { room: string; downloads
 
     socket.write(helloFrame(options.name, options.room));
   });
-}
-
-/** The frame for what the call's state machine asks to send. */
-function callFrame(request: CallRequest): Buffer {
-  switch (request.kind) {
-    case 'lookup':
-      return lookupFrame(request.name);
-    case 'invite':
-      return inviteFrame(request.to, request.relayOnly);
-    case 'accept':
-      return acceptFrame(request.call, request.relayOnly);
-    case 'decline':
-      return declineFrame(request.call);
-    case 'hangup':
-      return hangupFrame(request.call);
-  }
 }
 
 /** A framing error that says the peer does not speak this framing at all (rather than breaking it). */
