@@ -29,6 +29,7 @@ import { nameProblem, printable } from '#shared/user-name.ts';
 import { DEFAULT_GATE, VoiceGate, type VoiceGateOptions } from '#shared/voice-gate.ts';
 import { AudioPipeline } from './audio-pipeline.ts';
 import {
+  CALL_GUARD_MS,
   parseAddress,
   parseCallEnd,
   parseCallStart,
@@ -305,10 +306,15 @@ function talk(socket: Socket, options: ClientOptions & { room: string; downloads
     audio.callPath = null;
     call = null;
     audio.receiver.removeSpeaker(start.peer.id); // nothing more is played from the call
+    lastPartner = { id: start.peer.id, until: performance.now() + CALL_GUARD_MS };
     applyExpectedLoss();
     return summary;
   };
 
+  // PRESENCE about the one we call or talk with tells us nothing (and comes around CALL_START and
+  // CALL_END, in either order): not shown for them, nor in the guard second after the call.
+  let lastPartner = { id: -1, until: 0 };
+  state.isCallPartner = (id) => calls.partner?.id === id || (id === lastPartner.id && performance.now() < lastPartner.until);
   audio.route = () => {
     if (call !== null) return call.path.state === 'direct' ? 'peer' : call.path.state === 'connecting' ? 'none' : 'server';
     return calls.roomVoiceAllowed ? 'server' : 'none';
@@ -361,6 +367,7 @@ function talk(socket: Socket, options: ClientOptions & { room: string; downloads
     const leave = (why: string) => {
       if (phase === 'done') return;
       if (phase === 'joined') {
+        calls.leave(); // "call 7 with Bob ended: you left (...)", before the totals
         socket.end(byeFrame());
         // The server closes after BYE; if it does not, we do not wait for ever.
         setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
