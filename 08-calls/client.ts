@@ -231,6 +231,10 @@ function talk(socket: Socket, options: ClientOptions & { room: string; downloads
   const direct = new DirectDatagrams(options.blockDirect ?? false);
   /** The active call's path, and what the counters were when it started (for the end line). */
   let call: { path: CallPath; start: CallStart; sentBefore: number } | null = null;
+  /** Sends a datagram to a call's peer from our one UDP socket; null until it is open (and with --tcp). */
+  let udpSendTo: ((datagram: Buffer, to: UdpAddress) => void) | null = null;
+  /** The peer of the call that ended last, until the guard second after it is over. */
+  let lastPartner = { id: -1, until: 0 };
   /** The loss each path measures, for the encoder: the server path's (PONG) and the direct path's (the peer's probes). */
   const expectedLoss = { server: MIN_EXPECTED_LOSS_PERCENT, direct: MIN_EXPECTED_LOSS_PERCENT };
   const applyExpectedLoss = () => audio.expectLoss(call?.path.state === 'direct' ? expectedLoss.direct : expectedLoss.server);
@@ -313,7 +317,6 @@ function talk(socket: Socket, options: ClientOptions & { room: string; downloads
 
   // PRESENCE about the one we call or talk with tells us nothing (and comes around CALL_START and
   // CALL_END, in either order): not shown for them, nor in the guard second after the call.
-  let lastPartner = { id: -1, until: 0 };
   state.isCallPartner = (id) => calls.partner?.id === id || (id === lastPartner.id && performance.now() < lastPartner.until);
   audio.route = () => {
     if (call !== null) return call.path.state === 'direct' ? 'peer' : call.path.state === 'connecting' ? 'none' : 'server';
@@ -327,8 +330,6 @@ function talk(socket: Socket, options: ClientOptions & { room: string; downloads
     keepOnly: (ids) => audio.receiver.keepOnly(call === null ? ids : new Set([call.start.peer.id])),
   };
   audio.mayHear = (speaker) => (call === null ? true : speaker === call.start.peer.id);
-  /** Sends a datagram to a call's peer from our one UDP socket; null until it is open (and with --tcp). */
-  let udpSendTo: ((datagram: Buffer, to: UdpAddress) => void) | null = null;
 
   socket.setNoDelay(true); // send each voice frame at once (see server.ts)
 
