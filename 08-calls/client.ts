@@ -206,13 +206,13 @@ function talk(socket: Socket, options: ClientOptions & { room: string; downloads
   const input = options.commands === false ? undefined : createCommandInput();
   // The terminal's status line: who is here, who speaks, each transfer's progress (before the level meter, so an
   // 80-column terminal still shows it), and what we are doing.
-  const transferFields = () => [...sender.describe(), ...receiver.describe()].map((transfer) => ` | ${transfer.field}`).join('');
+  const transferFields = (): string => [...sender.describe(), ...receiver.describe()].map((transfer) => ` | ${transfer.field}`).join('');
   // A call comes first: "☎ Bob direct 01:23 | room lobby | ...".
   const callField = () => {
     const field = calls.status(call?.path.state ?? '');
     return field === '' ? '' : `${field} | `;
   };
-  const display = options.display ?? createDisplay(() => `${callField()}${state.status}${transferFields()} | you: ${audio.status}`, input);
+  const display: ClientDisplay = options.display ?? createDisplay(() => `${callField()}${state.status}${transferFields()} | you: ${audio.status}`, input);
   // Progress goes to the status line on a terminal; elsewhere, plain lines at 25, 50 and 75 %.
   const onStatusLine = !(display instanceof PlainDisplay);
   const sender = new FileSender(socket, display, onStatusLine);
