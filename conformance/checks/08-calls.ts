@@ -553,11 +553,12 @@ export const serverChecks: Check[] = [
           a.user.send(jsonFrameBytes(INVITE, { to: b.user.name }));
           b.user.send(jsonFrameBytes(INVITE, { to: a.user.name }));
           const hint = 'glare: the INVITE handled second is the callee calling the one who rings them: take it as ACCEPT of the first call and send CALL_START to both; never REFUSED busy';
+          // Each side's CALL_START, or nothing (the other side's REFUSED is then the story).
           const starts = await Promise.all([a, b].map((m, i) =>
-            m.user.waitForFrame('CALL_START (both INVITEd each other)', (f) => f.type === CALL_START || (f.type === REFUSED && jsonOf(f).request === 'invite') || f.type === ERROR, { since: since[i], timeoutMs: DEADLINE_MS, hint })));
+            m.user.waitForFrame('CALL_START', (f) => f.type === CALL_START || f.type === ERROR, { since: since[i], timeoutMs: DEADLINE_MS }).catch(() => undefined)));
           const refused = [a, b].flatMap((m, i) => m.user.framesOfType(REFUSED, since[i]).map((f) => `${m.user.name}: ${show(f)}`));
           const ids = new Set([a, b].flatMap((m, i) => m.user.frames.slice(since[i]).filter((f) => f.type === INVITE || f.type === RINGING || f.type === CALL_START).map((f) => jsonOf(f).call)));
-          expect(starts.every((f) => f.type === CALL_START) && refused.length === 0 && ids.size === 1, `round ${round + 1} of 20: two users calling each other did not get one call`, {
+          expect(starts.every((f) => f?.type === CALL_START) && refused.length === 0 && ids.size === 1, `round ${round + 1} of 20: two users calling each other did not get one call${refused.length > 0 ? ` (${refused.join('; ')})` : ''}`, {
             expected: 'one call: INVITE/RINGING for it, then CALL_START of the same call id at both, no REFUSED',
             actual: `${a.user.name}: ${a.user.describeFrames(since[0])}; ${b.user.name}: ${b.user.describeFrames(since[1])}`,
             hint,
@@ -784,8 +785,8 @@ export const serverChecks: Check[] = [
             const since = flo.user.mark();
             const floodStart = performance.now();
             flo.user.send(Buffer.concat(Array.from({ length: 30 }, () => jsonFrameBytes(INVITE, { to: 'Cal' }))));
-            await flo.user.waitForFrame('ERROR rate_limited', (f) => f.type === ERROR, { since, timeoutMs: DEADLINE_MS * 2, hint: `the ${REFUSALS_BEFORE_ERROR}th INVITE refused rate_limited in a row is ERROR rate_limited, then a close` });
-            await flo.user.waitForClose(3_000, 'the server to close the flooder after ERROR', 'after sending ERROR, close that connection');
+            // The answers say what is wrong better than a wait for an ERROR that never comes.
+            await flo.user.waitForFrame('ERROR rate_limited', (f) => f.type === ERROR, { since, timeoutMs: DEADLINE_MS * 2 }).catch(() => undefined);
             await sleepUntil(floodStart + 2_000);
             const floodEnd = performance.now();
             await barrier(cal.user);
@@ -797,6 +798,7 @@ export const serverChecks: Check[] = [
               actual: `Cal was rung ${rings} times; Flo got: ${flo.user.describeFrames(since)}`,
               hint: `an INVITE takes a token from a per-user bucket of ${INVITE_BURST}, refilled 1 per ${INVITE_REFILL_MS / 1000} s, before anything else is looked at; with none, REFUSED rate_limited; the ${REFUSALS_BEFORE_ERROR}th in a row is ERROR rate_limited (a ring flood is harassment, issue 18)`,
             });
+            await flo.user.waitForClose(3_000, 'the server to close the flooder after ERROR', 'after sending ERROR, close that connection');
             expectConversationsKept(pairs, floodStart, floodEnd, 'a flood of INVITEs', 'limit INVITEs per user and stop reading a connection once it is refused with ERROR: the voice of everyone else goes on');
           } finally {
             decliner.stop();
@@ -844,8 +846,7 @@ export const serverChecks: Check[] = [
           const since = lou.user.mark();
           const floodStart = performance.now();
           lou.user.send(Buffer.concat(Array.from({ length: 40 }, () => jsonFrameBytes(LOOKUP, { name: 'Kim' }))));
-          await lou.user.waitForFrame('ERROR rate_limited', (f) => f.type === ERROR, { since, timeoutMs: DEADLINE_MS * 2, hint: `the ${REFUSALS_BEFORE_ERROR}th LOOKUP refused rate_limited in a row is ERROR rate_limited, then a close` });
-          await lou.user.waitForClose(3_000, 'the server to close the flooder after ERROR', 'after sending ERROR, close that connection');
+          await lou.user.waitForFrame('ERROR rate_limited', (f) => f.type === ERROR, { since, timeoutMs: DEADLINE_MS * 2 }).catch(() => undefined);
           await sleepUntil(floodStart + 2_000);
           const floodEnd = performance.now();
           const answers = lou.user.frames.slice(since).filter((f) => f.type === FOUND || f.type === REFUSED || f.type === ERROR);
@@ -855,6 +856,7 @@ export const serverChecks: Check[] = [
             actual: lou.user.describeFrames(since),
             hint: `LOOKUP takes a token from a per-user bucket of ${LOOKUP_BURST}, refilled 1 per second, so the list of all names cannot be pulled out; the ${REFUSALS_BEFORE_ERROR}th refusal in a row is ERROR rate_limited`,
           });
+          await lou.user.waitForClose(3_000, 'the server to close the flooder after ERROR', 'after sending ERROR, close that connection');
           expectConversationsKept(pairs, floodStart, floodEnd, 'a flood of LOOKUPs', 'limit LOOKUPs per user and stop reading a connection once it is refused with ERROR');
           // The refill: a fresh user empties the bucket, then a token comes back after about 1 s.
           const liz = await members.join('Liz', 'look-home');
