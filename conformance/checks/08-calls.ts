@@ -212,13 +212,13 @@ async function lookUp(asker: Member, name: string): Promise<ReceivedFrame> {
 }
 
 /** LOOKUP `name` by `asker` must be FOUND with exactly this `online` and `state`, naming no room and no id. */
-async function expectFound(asker: Member, name: string, online: boolean, state: 'available' | 'busy' | undefined, why: string, hiddenRoom?: string): Promise<void> {
+async function expectFound(asker: Member, name: string, online: boolean, state: 'available' | 'busy' | undefined, why: string, hidden: string[] = []): Promise<void> {
   const found = await lookUp(asker, name);
   const object = jsonOf(found);
   const expected = online ? { name, online, state } : { name, online };
   const leaks = ['room', 'id', 'peer', 'call'].filter((key) => Object.hasOwn(object, key));
-  expect(found.type === FOUND && object.name === name && object.online === online && object.state === state && leaks.length === 0 && (hiddenRoom === undefined || !found.payload.toString('utf8').includes(hiddenRoom)), `LOOKUP ${name} (${why}) got the wrong answer`, {
-    expected: `FOUND (0x1a) ${JSON.stringify(expected)}${online ? '' : ' (no "state" when offline)'}, and nothing about their room, id or peer`,
+  expect(found.type === FOUND && object.name === name && object.online === online && object.state === state && leaks.length === 0 && hidden.every((text) => !found.payload.toString('utf8').includes(text)), `LOOKUP ${name} (${why}) got the wrong answer`, {
+    expected: `FOUND (0x1a) ${JSON.stringify(expected)}${online ? '' : ' (no "state" when offline)'}, and nothing about their room, id or peer${hidden.length > 0 ? ` (no ${hidden.map((text) => JSON.stringify(text)).join(', ')})` : ''}`,
     actual: show(found),
     received: frameBytes(found.type, found.payload),
     hint: 'FOUND says only whether NAME is online, and if so "available" (idle) or "busy" (ringing, as caller or callee, or in a call); never their room, id or with whom they talk',
@@ -331,6 +331,29 @@ function floodAnswerProblem(answers: ReceivedFrame[], burst: number): string | n
   return null;
 }
 
+/** A JSON frame of `type` whose payload is exactly `bytes` long: `fields` plus a "pad" string (unknown fields are ignored). */
+function paddedJsonFrame(type: number, fields: Record<string, unknown>, bytes: number): Buffer {
+  const base = Buffer.byteLength(JSON.stringify({ ...fields, pad: '' }));
+  return jsonFrameBytes(type, { ...fields, pad: 'x'.repeat(bytes - base) });
+}
+
+/** Just a header declaring `length` payload bytes (a server must refuse it before reading them). */
+function headerOnly(type: number, length: number): Buffer {
+  const header = Buffer.alloc(5);
+  header[0] = type;
+  header.writeUInt32BE(length, 1);
+  return header;
+}
+
+/** `member` sends `bytes`; requires ERROR `code`, then a close. */
+async function expectErrorFor(member: Member, bytes: Buffer, code: string, what: string, hint: string): Promise<void> {
+  const since = member.user.mark();
+  member.user.send(bytes);
+  const error = await member.user.waitForFrame(`ERROR ${code} for ${what}`, (f) => f.type === ERROR, { since, timeoutMs: DEADLINE_MS, hint });
+  expect(jsonOf(error).code === code, `${what} got the wrong ERROR`, { expected: `ERROR (0x05) {"code": "${code}", "message"}`, actual: show(error), sent: bytes, hint });
+  await member.user.waitForClose(3_000, `the server to close after ERROR ${code}`, 'after sending ERROR, close that connection');
+}
+
 export const serverChecks: Check[] = [
   {
     name: 'directory: ADDRESS tells a user the exact address and port their first PING came from, and again after a rebind from another socket',
@@ -357,16 +380,16 @@ export const serverChecks: Check[] = [
         const bob = await members.join('Bob', 'dir-a');
         const cat = await members.join('Cat', 'dir-hidden-room');
         const dan = await members.join('Dan', 'dir-a');
-        await expectFound(ada, 'Cat', true, 'available', 'online, idle, in another room', 'dir-hidden-room');
+        await expectFound(ada, 'Cat', true, 'available', 'online, idle, in another room', ['dir-hidden-room']);
         await expectFound(ada, 'Nobody', false, undefined, 'nobody by that name');
         const ringing = await ring(bob, cat);
-        await expectFound(ada, 'Cat', true, 'busy', 'ringing as the callee', 'dir-hidden-room');
-        await expectFound(ada, 'Bob', true, 'busy', 'ringing as the caller');
+        await expectFound(ada, 'Cat', true, 'busy', 'ringing as the callee', ['dir-hidden-room', 'Bob']);
+        await expectFound(ada, 'Bob', true, 'busy', 'ringing as the caller', ['Cat']);
         await accept(ringing);
-        await expectFound(ada, 'Cat', true, 'busy', 'in a call', 'dir-hidden-room');
-        await expectFound(dan, 'Bob', true, 'busy', 'in a call');
+        await expectFound(ada, 'Cat', true, 'busy', 'in a call', ['dir-hidden-room', 'Bob']);
+        await expectFound(dan, 'Bob', true, 'busy', 'in a call', ['Cat']);
         await hangUp(ringing.call, bob, cat);
-        await expectFound(ada, 'Cat', true, 'available', 'after the call ended', 'dir-hidden-room');
+        await expectFound(ada, 'Cat', true, 'available', 'after the call ended', ['dir-hidden-room']);
       }),
   },
   {
@@ -380,6 +403,33 @@ export const serverChecks: Check[] = [
         ada.user.send(frameBytes(0x04));
         await ada.user.waitForClose(DEADLINE_MS, 'the server to close after BYE');
         await members.join('Ada', 'names-b'); // fails the check unless WELCOME comes
+      }),
+  },
+  {
+    name: 'errors: INVITE and LOOKUP of 1024 bytes are read, 1025 declared is ERROR frame_too_large; ACCEPT, DECLINE and HANGUP of 256 bytes are read, 257 declared is frame_too_large; ADDRESS, FOUND, RINGING, CALL_START, CALL_END and PRESENCE from a client are ERROR unknown_type',
+    run: (context) =>
+      withCallers(context, async (members) => {
+        const ada = await members.join('Ada', 'limits');
+        const readHint = 'INVITE and LOOKUP payloads may be 1 KiB, ACCEPT, DECLINE and HANGUP 256 bytes (README, "Timing and limits"): at the limit they are read and answered as usual';
+        expectRefusal(await invite(ada, 'Nobody', { pad: 'x'.repeat(1024 - Buffer.byteLength(JSON.stringify({ to: 'Nobody', pad: '' }))) }), 'invite', 'no_such_user', 'an INVITE of exactly 1024 bytes', readHint);
+        const lookupSince = ada.user.mark();
+        ada.user.send(paddedJsonFrame(LOOKUP, { name: 'Nobody' }, 1024));
+        const found = await ada.user.waitForFrame('FOUND for a LOOKUP of exactly 1024 bytes', (f) => f.type === FOUND || f.type === ERROR || f.type === REFUSED, { since: lookupSince, timeoutMs: DEADLINE_MS, hint: readHint });
+        expect(found.type === FOUND, 'a LOOKUP of exactly 1024 bytes was not answered FOUND', { expected: 'FOUND {"name": "Nobody", "online": false}', actual: show(found), sent: paddedJsonFrame(LOOKUP, { name: 'Nobody' }, 1024).subarray(0, 40), hint: readHint });
+        const answersSince = ada.user.mark();
+        for (const type of [ACCEPT, DECLINE, HANGUP]) ada.user.send(paddedJsonFrame(type, { call: 1 }, 256));
+        await barrier(ada.user); // still connected: 256 bytes are within the limit, and a call that is not yours is ignored
+        const complaints = ada.user.frames.slice(answersSince).filter((f) => f.type === ERROR);
+        expect(complaints.length === 0, 'an ACCEPT, DECLINE or HANGUP of 256 bytes got an ERROR', { expected: 'nothing (a call id that is not yours is ignored)', actual: ada.user.describeFrames(answersSince), hint: readHint });
+        const tooLarge = 'a payload over the README\'s limit is refused on its header, before it is read: ERROR frame_too_large';
+        for (const [type, limit] of [[INVITE, 1024], [LOOKUP, 1024], [ACCEPT, 256], [DECLINE, 256], [HANGUP, 256]] as const) {
+          const member = await members.join(`Big${type}`, 'limits');
+          await expectErrorFor(member, headerOnly(type, limit + 1), 'frame_too_large', `${TYPE_NAMES[type]} declaring ${limit + 1} bytes`, tooLarge);
+        }
+        for (const type of [ADDRESS, FOUND, RINGING, CALL_START, CALL_END, PRESENCE]) {
+          const member = await members.join(`Odd${type}`, 'limits');
+          await expectErrorFor(member, jsonFrameBytes(type, { call: 1 }), 'unknown_type', `${TYPE_NAMES[type]} from a client`, 'types the server sends are not messages a client may send: ERROR unknown_type');
+        }
       }),
   },
   {
@@ -568,7 +618,7 @@ export const serverChecks: Check[] = [
       }),
   },
   {
-    name: 'races: a third user gets REFUSED busy calling either party while it rings and in a call (the parties are not told); a party who INVITEs gets already_in_call; calling yourself gets calling_yourself; an unknown name no_such_user',
+    name: 'races: a third user gets REFUSED busy calling either party while it rings and in a call (naming no peer; the parties are not told); a party who INVITEs gets already_in_call; calling yourself gets calling_yourself; an unknown name no_such_user',
     run: (context) =>
       withCallers(context, async (members) => {
         const ada = await members.join('Ada', 'busy-a');
@@ -578,13 +628,23 @@ export const serverChecks: Check[] = [
         const marks = [ada.user.mark(), bob.user.mark(), dan.user.mark()];
         const busyHint = 'an INVITE to a user who is ringing (as caller or callee) or in a call is REFUSED busy, and the busy user is not told';
         const ringing = await ring(ada, bob);
-        expectRefusal(await invite(cat, 'Bob'), 'invite', 'busy', 'Cat calls Bob, who is ringing', busyHint);
-        expectRefusal(await invite(cat, 'Ada'), 'invite', 'busy', 'Cat calls Ada, whose call is ringing', busyHint);
+        // Busy, and nothing about with whom: the other party's name is not in the refusal.
+        const busy = async (to: Member, peer: Member, what: string) => {
+          const answer = await invite(cat, to.user.name);
+          expectRefusal(answer, 'invite', 'busy', what, busyHint);
+          expect(!answer.payload.toString('utf8').includes(`${peer.user.name}`), `the REFUSED busy for ${to.user.name} names ${peer.user.name}, with whom they talk`, {
+            expected: `REFUSED busy without ${JSON.stringify(peer.user.name)}`,
+            actual: show(answer),
+            hint: 'with whom someone talks is never told: not in FOUND, REFUSED, PRESENCE or USERS',
+          });
+        };
+        await busy(bob, ada, 'Cat calls Bob, who is ringing');
+        await busy(ada, bob, 'Cat calls Ada, whose call is ringing');
         const inCallHint = 'a user who is ringing or in a call and sends INVITE gets REFUSED already_in_call: one call at a time';
         expectRefusal(await invite(ada, 'Dan'), 'invite', 'already_in_call', 'Ada, ringing Bob, calls Dan', inCallHint);
         await accept(ringing);
-        expectRefusal(await invite(cat, 'Bob'), 'invite', 'busy', 'Cat calls Bob, who is in a call', busyHint);
-        expectRefusal(await invite(cat, 'Ada'), 'invite', 'busy', 'Cat calls Ada, who is in a call', busyHint);
+        await busy(bob, ada, 'Cat calls Bob, who is in a call');
+        await busy(ada, bob, 'Cat calls Ada, who is in a call');
         expectRefusal(await invite(bob, 'Dan'), 'invite', 'already_in_call', 'Bob, in a call, calls Dan', inCallHint);
         expectRefusal(await invite(dan, 'Dan'), 'invite', 'calling_yourself', 'Dan calls Dan', 'an INVITE "to" your own name is REFUSED calling_yourself');
         expectRefusal(await invite(dan, 'Nobody'), 'invite', 'no_such_user', 'Dan calls a name nobody has', 'an INVITE to a name nobody online has is REFUSED no_such_user');
@@ -624,7 +684,9 @@ export const serverChecks: Check[] = [
         expectVoiceFrom(rob, bob, [], udpSince.get(rob)!, 'a party\'s voice reached his room', hint);
         expectVoiceFrom(ada, rita, [], udpSince.get(ada)!, 'room voice reached a party in a call', hint);
         expectNoTcpVoiceFrom(ada, rita, tcpSince.get(ada)!, 'room voice reached a party in a call by TCP', hint);
+        expectNoTcpVoiceFrom(rob, bob, tcpSince.get(rob)!, 'a party\'s voice reached his room by TCP', hint);
         expectVoiceFrom(bob, rob, [], udpSince.get(bob)!, 'room voice reached a party in a call', hint);
+        expectNoTcpVoiceFrom(bob, rob, tcpSince.get(bob)!, 'room voice reached a party in a call by TCP', hint);
         await hangUp(started.call, ada, bob);
       }),
   },
@@ -643,26 +705,27 @@ export const serverChecks: Check[] = [
         const started = await startCall(ada, bob);
         let since = new Map([ada, rita, bob].map((m) => [m, m.udp.received.length]));
         await sleepUntil(started.at + 50);
-        const early = await talk(ada, 'udp', 10, 91, Math.floor(insideMs / PACE_MS) - 2);
-        await udpBarrier([bob]);
-        const leaked = voiceDownsFrom(bob, ada.id, since.get(bob)!);
+        const count = Math.floor(insideMs / PACE_MS) - 2;
+        await Promise.all([talk(ada, 'udp', 10, 91, count), talk(bob, 'tcp', 10, 97, count)]);
+        await udpBarrier([ada, bob]);
+        const leaked = [...voiceDownsFrom(bob, ada.id, since.get(bob)!), ...voiceDownsFrom(ada, bob.id, since.get(ada)!)];
         expect(leaked.length === 0, `the guard is not ${showMs(GUARD_MS)}: call voice was forwarded right after CALL_START`, {
-          expected: `nothing of Ada's ${early.length} VOICE_UP sent 50-${insideMs} ms after CALL_START reaches Bob (the guard: ${showMs(GUARD_MS)}, accepted ${describeWindow(window)})`,
-          actual: `Bob got ${leaked.length}: ${describeAll(leaked)}`,
+          expected: `nothing of the ${count} VOICE_UP of Ada nor of the ${count} TCP VOICE of Bob sent 50-${insideMs} ms after CALL_START reaches the peer (the guard: ${showMs(GUARD_MS)}, accepted ${describeWindow(window)})`,
+          actual: `Bob got ${describeAll(voiceDownsFrom(bob, ada.id, since.get(bob)!))} of Ada; Ada got ${describeAll(voiceDownsFrom(ada, bob.id, since.get(ada)!))} of Bob`,
           hint,
         });
         await sleepUntil(started.at + window.latestMs);
         since = new Map([ada, rita, bob].map((m) => [m, m.udp.received.length]));
-        const late = await talk(ada, 'udp', 100, 92, 5);
-        await udpBarrier([bob]);
-        expectVoiceFrom(bob, ada, late, since.get(bob)!, `the guard is not ${showMs(GUARD_MS)}: call voice still held ${showMs(window.latestMs)} after CALL_START`, hint);
+        const [late, lateTcp] = await Promise.all([talk(ada, 'udp', 100, 92, 5), talk(bob, 'tcp', 100, 98, 5)]);
+        await udpBarrier([ada, bob]);
+        expectVoiceFrom(bob, ada, late!, since.get(bob)!, `the guard is not ${showMs(GUARD_MS)}: call voice still held ${showMs(window.latestMs)} after CALL_START`, hint);
+        expectVoiceFrom(ada, bob, lateTcp!, since.get(ada)!, `the guard is not ${showMs(GUARD_MS)}: call voice (TCP) still held ${showMs(window.latestMs)} after CALL_START`, hint);
         // The end: room voice in both directions is held for the guard, then flows.
         const endSince = ada.user.mark();
         bob.user.send(jsonFrameBytes(HANGUP, { call: started.call }));
         const end = await expectCallEnd(ada, started.call, 'hangup', bob, endSince, 'HANGUP ends the call: CALL_END to both');
         since = new Map([ada, rita, bob].map((m) => [m, m.udp.received.length]));
         await sleepUntil(end.at + 50);
-        const count = Math.floor(insideMs / PACE_MS) - 2;
         await Promise.all([talk(ada, 'udp', 200, 93, count), talk(rita, 'udp', 500, 94, count)]);
         await udpBarrier([ada, rita, bob]);
         const heldBack = [...voiceDownsFrom(rita, ada.id, since.get(rita)!), ...voiceDownsFrom(ada, rita.id, since.get(ada)!), ...voiceDownsFrom(bob, ada.id, since.get(bob)!)];
@@ -682,7 +745,7 @@ export const serverChecks: Check[] = [
       }),
   },
   {
-    name: 'presence: a party\'s room-mates get PRESENCE in_call true at the start and false at the end, naming no peer, and other rooms get none; USERS shows in_call; a party who moves keeps the call, and the new room gets the end',
+    name: 'presence: a party\'s room-mates get PRESENCE in_call true at the start and false at the end, naming no peer, and other rooms get none; USERS shows in_call (naming no peer); a party who moves keeps the call, and the new room gets the end',
     run: (context) =>
       withCallers(context, async (members) => {
         const ada = await members.join('Ada', 'pres-a');
@@ -710,6 +773,8 @@ export const serverChecks: Check[] = [
         const usersOf = async (member: Member) => (jsonOf(await member.user.waitForFrame('USERS after WELCOME', (f) => f.type === USERS, { timeoutMs: DEADLINE_MS, hint: 'a newcomer gets the room\'s USERS after WELCOME' })).users ?? []) as { id?: number; in_call?: unknown }[];
         const users = await usersOf(nia);
         const inCall = (id: number) => users.find((u) => u.id === id)?.in_call;
+        const niaUsers = nia.user.frames.find((f) => f.type === USERS)!;
+        expect(!niaUsers.payload.toString('utf8').includes('"Bob"'), 'USERS names the peer of a party', { expected: 'USERS of pres-a without Bob, with whom Ada talks', actual: show(niaUsers), hint: 'each USERS entry is {"id", "name", "in_call": boolean}: never with whom' });
         expect(inCall(ada.id) === true && inCall(rita.id) === false, 'USERS does not show who is in a call', {
           expected: `USERS of pres-a with Ada {"in_call": true} and Rita {"in_call": false}`,
           actual: `USERS ${JSON.stringify(users)}`,
