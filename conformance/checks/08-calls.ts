@@ -29,6 +29,7 @@ const HELLO = 0x01;
 const VOICE = 0x03;
 const ERROR = 0x05;
 const USERS = 0x06;
+const SPEAKING = 0x09;
 const JOIN = 0x0a;
 export const REFUSED = 0x10;
 export const ADDRESS = 0x18;
@@ -661,7 +662,7 @@ export const serverChecks: Check[] = [
       }),
   },
   {
-    name: 'relay: in a call, a party\'s voice (VOICE_UP and TCP VOICE) goes only to the peer, byte for byte as VOICE_DOWN with the party\'s id, never to their room-mates; room voice never reaches a party',
+    name: 'relay: in a call, a party\'s voice (VOICE_UP and TCP VOICE) goes only to the peer, byte for byte as VOICE_DOWN with the party\'s id, never to their room-mates (nor into their SPEAKING); room voice never reaches a party',
     run: (context) =>
       withCallers(context, async (members) => {
         const ada = await members.join('Ada', 'call-relay-a');
@@ -685,6 +686,14 @@ export const serverChecks: Check[] = [
         expectVoiceFrom(ada, rita, [], udpSince.get(ada)!, 'room voice reached a party in a call', hint);
         expectNoTcpVoiceFrom(ada, rita, tcpSince.get(ada)!, 'room voice reached a party in a call by TCP', hint);
         expectNoTcpVoiceFrom(rob, bob, tcpSince.get(rob)!, 'a party\'s voice reached his room by TCP', hint);
+        for (const [member, talker] of [[rita, ada], [rob, bob]] as const) {
+          const listed = member.user.framesOfType(SPEAKING, tcpSince.get(member)!).filter((f) => ((jsonOf(f).speakers ?? []) as { id?: unknown }[]).some((speaker) => speaker.id === talker.id));
+          expect(listed.length === 0, `${member.user.name}'s SPEAKING lists ${talker.user.name}, who talks in a call`, {
+            expected: `no SPEAKING with ${talker.user.name} (id ${talker.id}) while they talk in a call`,
+            actual: show(listed[0]),
+            hint: 'a party\'s voice goes to the call, not the room: the room never hears them, and SPEAKING never lists them',
+          });
+        }
         expectVoiceFrom(bob, rob, [], udpSince.get(bob)!, 'room voice reached a party in a call', hint);
         expectNoTcpVoiceFrom(bob, rob, tcpSince.get(bob)!, 'room voice reached a party in a call by TCP', hint);
         await hangUp(started.call, ada, bob);
