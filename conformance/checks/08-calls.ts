@@ -754,7 +754,7 @@ export const serverChecks: Check[] = [
       }),
   },
   {
-    name: 'presence: a party\'s room-mates get PRESENCE in_call true at the start and false at the end, naming no peer, and other rooms get none; USERS shows in_call (naming no peer); a party who moves keeps the call, and the new room gets the end',
+    name: 'presence: a party\'s room-mates get PRESENCE in_call true at the start and false at the end, naming no peer, and other rooms get none; USERS shows in_call (naming no peer); a party who moves keeps the call, the new room gets PRESENCE in_call true and then the end',
     run: (context) =>
       withCallers(context, async (members) => {
         const ada = await members.join('Ada', 'pres-a');
@@ -789,10 +789,18 @@ export const serverChecks: Check[] = [
           actual: `USERS ${JSON.stringify(users)}`,
           hint: 'each USERS entry is {"id", "name", "in_call": boolean}',
         });
-        // Ada moves to Zed's room: the call goes on; that room now sees her in a call.
+        // Ada moves to Zed's room: the call goes on; that room is told she is in a call.
+        const zedBeforeMove = zed.user.mark();
         const moveSince = ada.user.mark();
         ada.user.send(jsonFrameBytes(JOIN, { room: 'pres-c' }));
-        await ada.user.waitForFrame('USERS of pres-c', (f) => f.type === USERS && jsonOf(f).room === 'pres-c', { since: moveSince, timeoutMs: DEADLINE_MS, hint: 'answer a move with the new room\'s USERS' });
+        const moverUsers = await ada.user.waitForFrame('USERS of pres-c', (f) => f.type === USERS && jsonOf(f).room === 'pres-c', { since: moveSince, timeoutMs: DEADLINE_MS, hint: 'answer a move with the new room\'s USERS' });
+        const moverEntry = ((jsonOf(moverUsers).users ?? []) as { id?: number; in_call?: unknown }[]).find((u) => u.id === ada.id);
+        expect(moverEntry?.in_call === true, 'the USERS a party gets on moving does not show her in a call', {
+          expected: 'USERS of pres-c with Ada {"in_call": true}',
+          actual: show(moverUsers),
+          hint: 'a call is between users, not rooms: a move keeps it, and USERS says in_call',
+        });
+        await expectPresence(zed, ada, true, zedBeforeMove); // README: the new room gets JOINED, then PRESENCE in_call true
         const ned = await members.join('Ned', 'pres-c');
         const nedUsers = await usersOf(ned);
         expect(nedUsers.find((u) => u.id === ada.id)?.in_call === true, 'after a party moved, the new room\'s USERS does not show her in a call', {
@@ -809,11 +817,10 @@ export const serverChecks: Check[] = [
         const wrongRoom = [
           ...rita.user.framesOfType(PRESENCE, marks.get(rita)!).filter((f) => jsonOf(f).id === bob.id || (jsonOf(f).id === ada.id && rita.user.frames.indexOf(f) >= ritaAfterMove)).map((f) => `Rita: ${show(f)}`),
           ...rob.user.framesOfType(PRESENCE, marks.get(rob)!).filter((f) => jsonOf(f).id === ada.id).map((f) => `Rob: ${show(f)}`),
-          // (Zed's room may be told Ada is in a call when she arrives: JOINED carries no in_call.)
-          ...zed.user.framesOfType(PRESENCE, marks.get(zed)!).filter((f) => jsonOf(f).id === bob.id).map((f) => `Zed: ${show(f)}`),
+          ...zed.user.framesOfType(PRESENCE, marks.get(zed)!).filter((f) => jsonOf(f).id === bob.id || (jsonOf(f).id === ada.id && zed.user.frames.indexOf(f) < zedBeforeMove)).map((f) => `Zed: ${show(f)}`),
         ];
         expect(wrongRoom.length === 0, 'PRESENCE went to a room the party was not in', {
-          expected: 'PRESENCE about Ada to pres-a while she was there (then to pres-c), about Bob to pres-b only; none to pres-a after Ada left it (LEFT moved says enough)',
+          expected: 'PRESENCE about Ada to pres-a while she was there, to pres-c once she moved in; about Bob to pres-b only; none to pres-a after Ada left it (LEFT moved says enough)',
           actual: wrongRoom.join('; '),
           hint,
         });
