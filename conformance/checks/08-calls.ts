@@ -244,7 +244,8 @@ function expectPeerAddress(start: Record<string, unknown>, expected: { address: 
   });
 }
 
-const tokenOf = (start: Record<string, unknown>) => start.token;
+/** The call token of a CALL_START, lowercased (so two spellings of one token are one token). */
+const tokenOf = (start: Record<string, unknown>) => String(start.token).toLowerCase();
 const callProbe = (token: Buffer, probe: number, received: number) => {
   const datagram = Buffer.alloc(17);
   datagram[0] = CALL_PROBE;
@@ -476,15 +477,16 @@ export const serverChecks: Check[] = [
         const first = await startCall(ada, bob);
         const hint = 'CALL_START {"call", "peer": {"id", "name"}, "token": 16 hex digits (8 random bytes, new per call), "peer_address": the other party\'s bound UDP address}';
         for (const [start, owner, peer] of [[first.atCaller, ada, bob], [first.atCallee, bob, ada]] as const) {
-          expect(sameParty(start.peer, peer) && typeof start.token === 'string' && /^[0-9a-f]{16}$/.test(start.token), `${owner.user.name}'s CALL_START does not name the peer or lacks a 16-hex token`, {
-            expected: `CALL_START {"call": ${first.call}, "peer": ${JSON.stringify(userRef(peer))}, "token": 16 lowercase hex digits, ...}`,
+          // The README says "16 hex" (not lowercase, as WELCOME's token is): either case is read.
+          expect(sameParty(start.peer, peer) && typeof start.token === 'string' && /^[0-9a-f]{16}$/i.test(start.token), `${owner.user.name}'s CALL_START does not name the peer or lacks a 16-hex token`, {
+            expected: `CALL_START {"call": ${first.call}, "peer": ${JSON.stringify(userRef(peer))}, "token": 16 hex digits, ...}`,
             actual: `CALL_START ${JSON.stringify(start)}`,
             hint,
           });
           expectPeerAddress(start, { address: '127.0.0.1', port: peer.udp.port }, owner.user.name, `${peer.user.name} bound 127.0.0.1:${peer.udp.port}`, hint);
         }
         const sessionTokens = [ada.token.toString('hex'), bob.token.toString('hex')];
-        expect(tokenOf(first.atCaller) === tokenOf(first.atCallee) && !sessionTokens.includes(tokenOf(first.atCaller) as string), 'the two parties got different call tokens, or a session token', {
+        expect(tokenOf(first.atCaller) === tokenOf(first.atCallee) && !sessionTokens.includes(tokenOf(first.atCaller)), 'the two parties got different call tokens, or a session token', {
           expected: 'the same fresh token in both CALL_STARTs, neither WELCOME\'s token of Ada nor of Bob',
           actual: `Ada ${String(tokenOf(first.atCaller))}, Bob ${String(tokenOf(first.atCallee))}; session tokens ${sessionTokens.join(', ')}`,
           hint: 'the call token is 8 new random bytes per call, the same for both parties; a session token would let the peer send voice in your name to the server',
