@@ -6,13 +6,14 @@
 // "Nothing came" needs an end to the waiting: LIST_ROOMS, then ROOMS (the server writes one
 // connection in order, so anything sent before ROOMS has arrived).
 import { createHash } from 'node:crypto';
-import { CheckFailure } from '../harness/check-failure.ts';
+import { CheckFailure, CheckSkipped } from '../harness/check-failure.ts';
 import { expect, type Check } from '../harness/checks.ts';
 import { frameBytes, jsonFrameBytes } from '../harness/frame-wire.ts';
 import type { FramedUser, ReceivedFrame } from '../harness/framed-user.ts';
 import { jsonOf, type Party, withParty } from '../harness/party.ts';
 import { findServerProcess, MB } from '../harness/proc-stats.ts';
 import { SeededRandom } from '../harness/seeded-random.ts';
+import { describeWindow, judgeDuration, showMs, timingWindow } from '../harness/tolerance.ts';
 import { processNotFound, Unmeasured } from '../harness/unmeasured.ts';
 
 export const HELLO = 0x01;
@@ -51,6 +52,8 @@ const MAX_TRANSFERS_PER_SERVER = 64;
 /** Tiny chunks: the chunks held for a transfer, each counted as its bytes + 256, may cost at most 512 KiB. */
 const CHUNK_BOOKKEEPING = 256;
 const MAX_HELD_CHUNK_COST = 512 * 1024;
+/** A sender with credit that sends no CHUNK for 30 s: TRANSFER_END sender_stalled. */
+const SENDER_STALL_MS = 30_000;
 const CHUNK_DATA = 16_384;
 const RECEIVE_WINDOW = 64 * 1024;
 const TRANSFER_BUFFER = 256 * 1024;
@@ -771,6 +774,60 @@ export const serverChecks: Check[] = [
         const tooMany = inChunks(tiny, tinyFile, 1, 1800, 400);
         ada.user.send(tooMany);
         await expectError(ada, 'bad_chunk', `${hint}; 2200 chunks of 1 byte cost at least 2200 × 257 = 552 KiB`, since, tooMany);
+      }),
+  },
+];
+
+/**
+ * Checks that wait on purpose, longer than a default grade should: graded with `npm run grade --
+ * --stage 07 --slow`, and by tests/07-chat-files-slow.test.ts.
+ */
+export const slowServerChecks: Check[] = [
+  {
+    name: `sender stalled: a sender that has credit and sends no CHUNK for ${SENDER_STALL_MS / 1000} s ends its transfer: TRANSFER_END sender_stalled to the sender and each receiver, ${describeWindow(timingWindow(SENDER_STALL_MS, { pipelineMs: 1_000 }))} after its last CHUNK`,
+    timeLimitMs: 90_000,
+    run: (context) =>
+      withMembers(context, async (party, cleanups) => {
+        // The rule may be checked once a second (the reference: every 250 ms): 1 s of pipeline.
+        const window = timingWindow(SENDER_STALL_MS, { pipelineMs: 1_000 });
+        const hint = `a sender with credit that sends no CHUNK for ${SENDER_STALL_MS / 1000} s ends the transfer: TRANSFER_END sender_stalled to everyone in it`;
+        // Evidence that this process, not the server, was late: the largest gap between ticks of a 100 ms timer.
+        let lastTick = performance.now();
+        let worstGap = 0;
+        const sampler = setInterval(() => {
+          const now = performance.now();
+          worstGap = Math.max(worstGap, now - lastTick - 100);
+          lastTick = now;
+        }, 100);
+        cleanups.push(() => clearInterval(sampler));
+        const ada = await join(party, 'Ada', 'stall');
+        const bob = await join(party, 'Bob', 'stall');
+        const cat = await join(party, 'Cat', 'stall');
+        const file = randomFile(21, MB);
+        const transfer = await offer(ada, 'stall.bin', file);
+        const receivers = [bob, cat].map((m) => new AckingReceiver(m, transfer)); // they read and ACK: only the sender holds it up
+        cleanups.push(() => receivers.forEach((r) => r.stop()));
+        await sendWithinCredit(ada, transfer, file, { stopAt: 2 * CHUNK_DATA });
+        const lastChunkAt = performance.now();
+        for (const member of [bob, cat, ada]) {
+          const what = `TRANSFER_END sender_stalled at ${member.name}, ${SENDER_STALL_MS / 1000} s after the sender's last CHUNK (accepted: ${describeWindow(window)})`;
+          let end: ReceivedFrame;
+          try {
+            end = await member.user.waitForFrame(what, isEnd(transfer), { timeoutMs: Math.max(0, lastChunkAt + window.latestMs - performance.now()), hint });
+          } catch (error) {
+            if (error instanceof CheckFailure && worstGap > 1_000) throw new CheckSkipped(`could not judge the ${SENDER_STALL_MS / 1000} s sender_stalled timeout: the grader's own timers ran ${showMs(worstGap)} late (the machine was too busy), and no TRANSFER_END came within ${showMs(window.latestMs)}`);
+            throw error;
+          }
+          expect(jsonOf(end).result === 'sender_stalled', `the stalled transfer ended otherwise at ${member.name}`, { expected: `TRANSFER_END {"transfer": ${transfer}, "result": "sender_stalled", ...}`, actual: end.payload.toString(), hint });
+          const after = end.at - lastChunkAt;
+          const verdict = judgeDuration(after, window);
+          if (verdict === 'late' && worstGap > 1_000) throw new CheckSkipped(`could not judge the ${SENDER_STALL_MS / 1000} s sender_stalled timeout: the grader's own timers ran ${showMs(worstGap)} late (the machine was too busy)`);
+          expect(verdict === 'ok', `the sender_stalled timeout is not ${SENDER_STALL_MS / 1000} s: TRANSFER_END sender_stalled came too ${verdict}, after ${showMs(after)}`, {
+            expected: `TRANSFER_END sender_stalled ${describeWindow(window)} after the sender's last CHUNK (the README: ${SENDER_STALL_MS / 1000} s)`,
+            actual: `at ${member.name} ${showMs(after)} after it`,
+            hint,
+          });
+        }
       }),
   },
 ];
