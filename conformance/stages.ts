@@ -14,7 +14,7 @@ import { serverChecks as opusServerChecks } from './checks/05-opus.ts';
 import { clientChecks as opusClientChecks } from './checks/05-opus-client.ts';
 import { serverChecks as udpServerChecks } from './checks/06-udp.ts';
 import { clientChecks as udpClientChecks } from './checks/06-udp-client.ts';
-import { serverChecks as chatFilesServerChecks } from './checks/07-chat-files.ts';
+import { serverChecks as chatFilesServerChecks, slowServerChecks as chatFilesSlowServerChecks } from './checks/07-chat-files.ts';
 import { clientChecks as chatFilesClientChecks } from './checks/07-chat-files-client.ts';
 import { serverChecks as callsServerChecks } from './checks/08-calls.ts';
 import { clientChecks as callsClientChecks } from './checks/08-calls-client.ts';
@@ -27,6 +27,8 @@ export interface Stage {
   folder: string;
   /** Its protocol checks in the order they run: the server's, then the client's. */
   checks: Check[];
+  /** Checks that wait on purpose (stage 07's 30 s sender_stalled): graded with --slow only, and by tests/NN-*-slow.test.ts. */
+  slowChecks?: Check[];
   /** What the hostile cases and the fuzzer know of its wire; absent for 01 (no framing). */
   wire?: StageWire;
   /**
@@ -46,7 +48,7 @@ export const stages: readonly Stage[] = [
   { id: '04', folder: '04-rooms', checks: [...roomsServerChecks, ...roomsClientChecks], wire: WIRES['04'] },
   { id: '05', folder: '05-opus', checks: [...opusServerChecks, ...opusClientChecks], wire: WIRES['05'] },
   { id: '06', folder: '06-udp', checks: [...udpServerChecks, ...udpClientChecks], wire: WIRES['06'] },
-  { id: '07', folder: '07-chat-files', checks: [...chatFilesServerChecks, ...chatFilesClientChecks], wire: WIRES['07'] },
+  { id: '07', folder: '07-chat-files', checks: [...chatFilesServerChecks, ...chatFilesClientChecks], slowChecks: chatFilesSlowServerChecks, wire: WIRES['07'] },
   // The README: "the grader runs the server with --ring-timeout 2" (30 s of ringing is too long to wait for).
   { id: '08', folder: '08-calls', checks: [...callsServerChecks, ...callsClientChecks], wire: WIRES['08'], serverOptions: ['--ring-timeout', '2'] },
 ];

@@ -31,6 +31,7 @@ async function main(argv: string[]): Promise<number> {
   const { options } = parsed;
   if (options.list) {
     for (const check of options.stage.checks) console.log(`- [${check.subject ?? 'server'}] ${check.name}`);
+    for (const check of options.stage.slowChecks ?? []) console.log(`- [${check.subject ?? 'server'}, --slow] ${check.name}`);
     return EXIT_ALL_PASSED;
   }
   return grade(options);

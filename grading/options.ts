@@ -4,7 +4,7 @@ import { dashDashHint, swallowedOptions } from '../shared/npm-swallowed.ts';
 import { findStage, stages, type Stage } from '../conformance/stages.ts';
 
 export const USAGE = `usage: npm run grade -- --stage NN [--server "CMD {port}"] [--client "CMD"] [--json FILE]
-                      [--check-setup] [--only TEXT] [--no-robustness] [--slow-consumer]
+                      [--check-setup] [--only TEXT] [--no-robustness] [--slow-consumer] [--slow]
                       [--ready-timeout SECONDS] [--check-timeout SECONDS]
        npm run grade -- --stage NN --list
 
@@ -23,6 +23,8 @@ export const USAGE = `usage: npm run grade -- --stage NN [--server "CMD {port}"]
                       (about a minute more); --only selects among those checks too
   --slow-consumer     add the slow-consumer check to the robustness section (a client that never
                       reads must be disconnected: up to a minute more, as the kernels buffer first)
+  --slow              add the stage's checks that wait on purpose (stage 07: a transfer whose sender
+                      stalls ends after the README's 30 s): 30 s or more each
   --list              print the stage's checks (what each grades) and exit
   --ready-timeout S   how long to wait for the ready line (default 20 s)
   --check-timeout S   the most one check may take before it counts as hung (default 60 s)
@@ -41,6 +43,8 @@ export interface GradeOptions {
   robustness: boolean;
   /** Add the slow-consumer check (a minute) to the robustness section. */
   slowConsumer: boolean;
+  /** Add the stage's slow checks (Stage.slowChecks) to its checks. */
+  slow: boolean;
   only?: string;
   readyTimeoutMs?: number;
   checkTimeoutMs?: number;
@@ -60,6 +64,7 @@ const OPTIONS = {
   robustness: { type: 'boolean', default: false },
   'no-robustness': { type: 'boolean', default: false },
   'slow-consumer': { type: 'boolean', default: false },
+  slow: { type: 'boolean', default: false },
   'ready-timeout': { type: 'string' },
   'check-timeout': { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
@@ -86,6 +91,7 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = proces
   if (values['check-setup'] && values.client !== undefined) return { usageError: '--check-setup checks a server: give --server, not --client' };
   if ((values.robustness || values['slow-consumer']) && stage.wire === undefined) return { usageError: `--robustness / --slow-consumer: stage ${stage.id} has no framed wire to attack (stages 02 on)` };
   if (values['no-robustness'] && (values.robustness || values['slow-consumer'])) return { usageError: '--no-robustness contradicts --robustness and --slow-consumer' };
+  if (values.slow && stage.slowChecks === undefined) return { usageError: `--slow: stage ${stage.id} has no slow checks (stage 07 has)` };
   const readyTimeoutMs = milliseconds(values['ready-timeout']);
   const checkTimeoutMs = milliseconds(values['check-timeout']);
   if (Number.isNaN(readyTimeoutMs) || Number.isNaN(checkTimeoutMs)) return { usageError: '--ready-timeout and --check-timeout take a number of seconds above 0' };
@@ -101,6 +107,7 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = proces
       // must not get a full grade. (--robustness, the old opt-in, is still accepted.)
       robustness: stage.wire !== undefined && !values['no-robustness'],
       slowConsumer: values['slow-consumer'],
+      slow: values.slow,
       only: values.only,
       readyTimeoutMs,
       checkTimeoutMs,

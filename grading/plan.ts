@@ -26,7 +26,7 @@ export function planGrading(options: GradeOptions): GradingPlan {
 
   const checks = options.checkSetup
     ? [setupCheck]
-    : stage.checks.filter((check) => subjects.includes(check.subject ?? 'server') && (options.only === undefined || check.name.includes(options.only)));
+    : [...stage.checks, ...(options.slow ? stage.slowChecks ?? [] : [])].filter((check) => subjects.includes(check.subject ?? 'server') && (options.only === undefined || check.name.includes(options.only)));
   const robustnessChecks = options.robustness && stage.wire !== undefined && !options.checkSetup && subjects.includes('server')
     ? [...hostileChecks(stage.wire), ...(options.slowConsumer ? [slowConsumer(stage.wire)] : [])].filter((check) => options.only === undefined || check.name.includes(options.only))
     : [];

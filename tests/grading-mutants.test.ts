@@ -47,7 +47,7 @@ function gradeMutant(mutant: Mutant): Promise<Grading> {
     const built = buildMutant(mutant);
     const json = join(scratch, `${mutant.name}.json`);
     try {
-      const run = await runCommand(`"${process.execPath}" --import tsx grading/grade.ts`, ['--stage', mutant.stage, '--server', built.serverCommand, '--only', mutant.only, ...(mutant.robustness === undefined ? ['--no-robustness'] : mutant.robustness === 'with-slow-consumer' ? ['--slow-consumer'] : []), '--json', json], {
+      const run = await runCommand(`"${process.execPath}" --import tsx grading/grade.ts`, ['--stage', mutant.stage, '--server', built.serverCommand, '--only', mutant.only, ...(mutant.robustness === undefined ? ['--no-robustness'] : mutant.robustness === 'with-slow-consumer' ? ['--slow-consumer'] : []), ...(mutant.slow ? ['--slow'] : []), '--json', json], {
         cwd: repoRoot,
         env: { ...process.env, INIT_CWD: repoRoot },
         timeoutMs: 120_000,
@@ -69,7 +69,7 @@ function gradeMutant(mutant: Mutant): Promise<Grading> {
 function selectedChecks(mutant: Mutant): string[] {
   const stage = findStage(mutant.stage)!;
   const hostile = mutant.robustness === undefined ? [] : [...hostileChecks(stage.wire!), ...(mutant.robustness === 'with-slow-consumer' ? [slowConsumer(stage.wire!)] : [])];
-  return [...stage.checks, ...hostile].filter((check) => (check.subject ?? 'server') === 'server' && check.name.includes(mutant.only)).map((check) => check.name);
+  return [...stage.checks, ...(mutant.slow ? stage.slowChecks ?? [] : []), ...hostile].filter((check) => (check.subject ?? 'server') === 'server' && check.name.includes(mutant.only)).map((check) => check.name);
 }
 
 const failureText = (check: CheckReport | undefined) => (check?.failure ? Object.values(check.failure).join('\n') : '(no failure recorded)');

@@ -221,6 +221,18 @@ t.test('robustness is graded by default from stage 02 on; --no-robustness skips 
   t.match(parseCommandLine(['--stage', '01', '--slow-consumer'], {}), { usageError: /no framed wire/ });
 });
 
+t.test('--slow adds a stage\'s checks that wait on purpose (07: sender_stalled) to its checks; without it they are left out', async (t) => {
+  const names = (...args: string[]) => {
+    const parsed = parseCommandLine(args, {});
+    if (!('options' in parsed)) throw new Error(`not a plan: ${JSON.stringify(parsed)}`);
+    return planGrading(parsed.options).checks.map((check) => check.name);
+  };
+  t.notOk(names('--stage', '07').some((name) => name.startsWith('sender stalled')), 'not in the default grade');
+  t.ok(names('--stage', '07', '--slow').some((name) => name.startsWith('sender stalled')), '--slow adds it');
+  t.same(names('--stage', '07', '--slow', '--only', 'sender stalled').length, 1, '--only selects among them too');
+  t.match(parseCommandLine(['--stage', '03', '--slow'], {}), { usageError: /stage 03 has no slow checks/ });
+});
+
 t.test('stage 02', async (t) => {
   const all = stage02.checks;
 

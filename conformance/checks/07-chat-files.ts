@@ -6,12 +6,14 @@
 // "Nothing came" needs an end to the waiting: LIST_ROOMS, then ROOMS (the server writes one
 // connection in order, so anything sent before ROOMS has arrived).
 import { createHash } from 'node:crypto';
+import { CheckFailure, CheckSkipped } from '../harness/check-failure.ts';
 import { expect, type Check } from '../harness/checks.ts';
 import { frameBytes, jsonFrameBytes } from '../harness/frame-wire.ts';
 import type { FramedUser, ReceivedFrame } from '../harness/framed-user.ts';
 import { jsonOf, type Party, withParty } from '../harness/party.ts';
 import { findServerProcess, MB } from '../harness/proc-stats.ts';
 import { SeededRandom } from '../harness/seeded-random.ts';
+import { describeWindow, judgeDuration, showMs, timingWindow } from '../harness/tolerance.ts';
 import { processNotFound, Unmeasured } from '../harness/unmeasured.ts';
 
 export const HELLO = 0x01;
@@ -45,6 +47,13 @@ const TEXT_BURST = 10;
 const MAX_TEXTS_REFUSED = 20;
 const OFFER_BURST = 5;
 const MAX_OFFERS_REFUSED = 20;
+const MAX_TRANSFERS_PER_SENDER = 2;
+const MAX_TRANSFERS_PER_SERVER = 64;
+/** Tiny chunks: the chunks held for a transfer, each counted as its bytes + 256, may cost at most 512 KiB. */
+const CHUNK_BOOKKEEPING = 256;
+const MAX_HELD_CHUNK_COST = 512 * 1024;
+/** A sender with credit that sends no CHUNK for 30 s: TRANSFER_END sender_stalled. */
+const SENDER_STALL_MS = 30_000;
 const CHUNK_DATA = 16_384;
 const RECEIVE_WINDOW = 64 * 1024;
 const TRANSFER_BUFFER = 256 * 1024;
@@ -97,7 +106,7 @@ const isEnd = (transfer: number, result?: string) => (frame: ReceivedFrame) =>
   frame.type === TRANSFER_END && jsonOf(frame).transfer === transfer && (result === undefined || jsonOf(frame).result === result);
 
 /** Offers `file` and waits for OFFERED; returns the transfer id. */
-export async function offer(sender: Member, name: string, file: Buffer, fields: Record<string, unknown> = {}): Promise<number> {
+export async function offer(sender: Member, name: string, file: Buffer, fields: Record<string, unknown> = {}, hint = 'an OFFER to a room with others in it, within the limits, gets OFFERED'): Promise<number> {
   const since = sender.user.mark();
   sender.user.send(jsonFrameBytes(OFFER, { name, size: file.length, sha256: sha256(file), ...fields }));
   const answer = await sender.user.waitForFrame('OFFERED (or REFUSED) for the OFFER', (f) => f.type === OFFERED || f.type === REFUSED || f.type === ERROR, {
@@ -105,10 +114,11 @@ export async function offer(sender: Member, name: string, file: Buffer, fields: 
     timeoutMs: DEADLINE_MS,
     hint: 'answer an OFFER with OFFERED {"transfer", "name", "size", "sha256", "receivers"}, then CREDIT',
   });
-  expect(answer.type === OFFERED && Number.isInteger(jsonOf(answer).transfer), `the OFFER of "${name}" was not taken`, {
+  const id = jsonOf(answer).transfer;
+  expect(answer.type === OFFERED && Number.isInteger(id) && (id as number) >= 1 && (id as number) <= 0xffff, `the OFFER of "${name}" was not taken`, {
     expected: 'OFFERED {"transfer": 1..65535, ...}',
     actual: `${TYPE_NAMES[answer.type]} ${answer.payload.toString().slice(0, 200)}`,
-    hint: 'an OFFER to a room with others in it, within the limits, gets OFFERED',
+    hint,
   });
   return jsonOf(answer).transfer as number;
 }
@@ -194,11 +204,47 @@ async function expectRefused(member: Member, request: 'text' | 'offer', code: st
   });
 }
 
-/** Waits for ERROR with `code` among the frames `member` was sent, then for the server to close the connection. */
-export async function expectError(member: Member, code: string, hint: string, since = 0): Promise<void> {
-  const frame = await member.user.waitForFrame(`ERROR "${code}"`, (f) => f.type === ERROR, { since, timeoutMs: DEADLINE_MS * 2, hint });
-  expect(jsonOf(frame).code === code, `expected ERROR "${code}"`, { expected: `ERROR (0x05) {"code": "${code}", "message": ...}`, actual: `ERROR ${frame.payload.toString().slice(0, 200)}`, hint });
+/**
+ * Waits for ERROR with `code` among the frames `member` was sent, then for the server to close the
+ * connection. `sent`: the bytes that call for the ERROR, shown in the failure.
+ */
+export async function expectError(member: Member, code: string, hint: string, since = 0, sent?: Buffer): Promise<void> {
+  const frame = await withSent(sent, member.user.waitForFrame(`ERROR "${code}"`, (f) => f.type === ERROR, { since, timeoutMs: DEADLINE_MS * 2, hint }));
+  expect(jsonOf(frame).code === code, `expected ERROR "${code}"`, { expected: `ERROR (0x05) {"code": "${code}", "message": ...}`, actual: `ERROR ${frame.payload.toString().slice(0, 200)}`, sent, hint });
   await member.user.waitForClose(3_000, 'the server to close the connection after ERROR', 'after sending ERROR, close that connection');
+}
+
+/** Adds the bytes the check sent to a failure of `waiting` (a timeout says what it was waiting for, not what caused it). */
+async function withSent<T>(sent: Buffer | undefined, waiting: Promise<T>): Promise<T> {
+  try {
+    return await waiting;
+  } catch (error) {
+    if (sent !== undefined && error instanceof CheckFailure && error.details.sent === undefined) throw new CheckFailure(error.summary, { ...error.details, sent });
+    throw error;
+  }
+}
+
+/** Requires `member` to be connected still and sent no ERROR since `since` (a barrier first: everything sent before it has arrived). */
+async function expectStillConnected(member: Member, since: number, what: string, hint: string, sent?: Buffer): Promise<void> {
+  let lost: unknown;
+  try {
+    await barrier(member.user);
+  } catch (error) {
+    lost = error;
+  }
+  const error = member.user.frames.slice(since).find((f) => f.type === ERROR);
+  expect(error === undefined, `${member.name} got an ERROR for ${what}`, { expected: `no ERROR: ${what} is allowed, the connection stays`, actual: `ERROR ${error?.payload.toString().slice(0, 200)}`, sent, hint });
+  if (lost !== undefined) await withSent(sent, Promise.reject(lost));
+}
+
+/**
+ * Lets `work` run while the check waits for something else: if the check fails first, `work`'s own
+ * failure must not become an unhandled rejection (that would stop the grader); awaited later, it
+ * still fails the check.
+ */
+function inBackground<T>(work: Promise<T>): Promise<T> {
+  work.catch(() => {});
+  return work;
 }
 
 const randomFile = (seed: number, bytes: number) => new SeededRandom(seed).bytes(bytes);
@@ -492,7 +538,7 @@ export const serverChecks: Check[] = [
         const transfer = await offer(ada, 'big.bin', file);
         const receivers = [new AckingReceiver(rob, transfer, 20), new AckingReceiver(tom, transfer)];
         cleanups.push(() => receivers.forEach((r) => r.stop()));
-        const sending = sendWithinCredit(ada, transfer, file, { timeoutMs: 40_000 });
+        const sending = inBackground(sendWithinCredit(ada, transfer, file, { timeoutMs: 40_000 }));
         let worst = 0;
         for (let i = 0; i < 10; i++) {
           await new Promise((resolve) => setTimeout(resolve, 100));
@@ -531,7 +577,7 @@ export const serverChecks: Check[] = [
         const transfer = await offer(ada, 'm.bin', file);
         const receivers = [new AckingReceiver(bob, transfer), new AckingReceiver(cat, transfer, 5)];
         cleanups.push(() => receivers.forEach((r) => r.stop()));
-        const sending = sendWithinCredit(ada, transfer, file);
+        const sending = inBackground(sendWithinCredit(ada, transfer, file));
         await bob.user.waitForFrame('a first CHUNK at Bob', (f) => f.type === CHUNK, { timeoutMs: 10_000 });
         bob.user.send(jsonFrameBytes(JOIN, { room: 'elsewhere' }));
         const moved = await bob.user.waitForFrame('TRANSFER_END moved at Bob', isEnd(transfer, 'moved'), { timeoutMs: DEADLINE_MS, hint: 'a receiver that JOINs another room stops receiving at once: TRANSFER_END {"result": "moved"}' });
@@ -541,6 +587,247 @@ export const serverChecks: Check[] = [
         await barrier(bob.user);
         const after = chunkDataSince(bob.user, transfer, movedIndex);
         expect(after === 0, 'a receiver who moved kept receiving the file', { expected: 'no CHUNK of the transfer after TRANSFER_END moved', actual: `${after} bytes of CHUNK data after it`, hint: 'take a mover out of every transfer it receives before handling the move' });
+      }),
+  },
+  {
+    name: `transfers at once: ${MAX_TRANSFERS_PER_SERVER} running on the server (${MAX_TRANSFERS_PER_SENDER} from each of ${MAX_TRANSFERS_PER_SERVER / MAX_TRANSFERS_PER_SENDER} senders) are all OFFERED, one more OFFER gets REFUSED server_busy, and once one ends an OFFER is taken again`,
+    run: (context) =>
+      withMembers(context, async (party) => {
+        const hint = `a server runs at most ${MAX_TRANSFERS_PER_SERVER} transfers at once (${MAX_TRANSFERS_PER_SERVER} × 256 KiB = 16 MiB of buffers): the next OFFER gets REFUSED server_busy until one ends`;
+        await join(party, 'Rex', 'busy'); // the receiver of every transfer (it never reads them: they wait, running, with their first CREDIT)
+        const senders: Member[] = [];
+        for (let i = 0; i < MAX_TRANSFERS_PER_SERVER / MAX_TRANSFERS_PER_SENDER; i++) senders.push(await join(party, `Sender${i}`, 'busy'));
+        const file = randomFile(14, 100_000);
+        const ids: number[] = [];
+        for (const [i, sender] of senders.entries()) {
+          for (let k = 0; k < MAX_TRANSFERS_PER_SENDER; k++) ids.push(await offer(sender, `f${i}-${k}.bin`, file, {}, `transfer number ${ids.length + 1} on the server must be OFFERED: ${hint}`));
+        }
+        const late = await join(party, 'Late', 'busy');
+        const since = late.user.mark();
+        late.user.send(jsonFrameBytes(OFFER, { name: 'late.bin', size: file.length, sha256: sha256(file) }));
+        await expectRefused(late, 'offer', 'server_busy', `OFFER number ${MAX_TRANSFERS_PER_SERVER + 1} while ${MAX_TRANSFERS_PER_SERVER} transfers run`, since, hint);
+        senders[0]!.user.send(jsonFrameBytes(CANCEL, { transfer: ids[0] }));
+        await senders[0]!.user.waitForFrame('TRANSFER_END cancelled for the cancelled transfer', isEnd(ids[0]!, 'cancelled'), { timeoutMs: DEADLINE_MS, hint: 'CANCEL by the sender ends the transfer' });
+        await offer(late, 'late.bin', file, {}, `once one of the ${MAX_TRANSFERS_PER_SERVER} transfers ended, an OFFER is taken again: server_busy counts the transfers running now`);
+      }),
+  },
+  {
+    name: 'transfer ids: every OFFERED id is 1-65535 and after the one before on the server (from either sender), also once the earlier transfers ended: an id is not reused at once',
+    run: (context) =>
+      withMembers(context, async (party) => {
+        const ada = await join(party, 'Ada', 'ids');
+        const bob = await join(party, 'Bob', 'ids');
+        const ids: number[] = [];
+        for (const [i, sender] of [ada, bob, ada, bob].entries()) {
+          const id = await offer(sender, `id-${i}.txt`, Buffer.alloc(0)); // an empty file ends complete at once: its id is free again
+          await sender.user.waitForFrame(`TRANSFER_END complete of the empty file ${id}`, isEnd(id, 'complete'), { timeoutMs: DEADLINE_MS, hint: 'a file of size 0 ends complete right after the OFFERs' });
+          ids.push(id);
+        }
+        // "After" modulo the wrap from 65535 to 1: at most half the id space ahead.
+        const ahead = (from: number, to: number) => (to - from + 0xffff) % 0xffff;
+        const increasing = ids.slice(1).every((id, i) => ahead(ids[i]!, id) >= 1 && ahead(ids[i]!, id) < 0x8000);
+        expect(increasing, 'transfer ids did not increase', {
+          expected: 'each OFFERED "transfer" after the one before (a new id for every transfer, even when the earlier ones ended)',
+          actual: `ids ${ids.join(', ')} for four empty files offered one after another`,
+          hint: 'transfer ids are u16 1-65535, increasing, skipping ids in use, wrapping (the session id rule): a late CHUNK or ACK of an ended transfer must not be taken for a new one',
+        });
+      }),
+  },
+  {
+    name: 'bad_ack: an ACK past the bytes sent to that receiver, an ACK that goes back, and a 5-byte ACK get ERROR bad_ack; the receiver that ACKs right completes and the sender hears delivered 1, dropped 2',
+    timeLimitMs: 90_000,
+    run: (context) =>
+      withMembers(context, async (party, cleanups) => {
+        const ada = await join(party, 'Ada', 'acks');
+        const bob = await join(party, 'Bob', 'acks');
+        const cat = await join(party, 'Cat', 'acks');
+        const dan = await join(party, 'Dan', 'acks');
+        const eve = await join(party, 'Eve', 'acks-elsewhere');
+        const file = randomFile(15, MB);
+        const transfer = await offer(ada, 'acks.bin', file);
+        const danReceiver = new AckingReceiver(dan, transfer);
+        cleanups.push(() => danReceiver.stop());
+        const sending = inBackground(sendWithinCredit(ada, transfer, file));
+        // Bob ACKed nothing, so the sender's credit, and what Bob can have been sent, stop at 256 KiB while he is in.
+        await bob.user.waitForFrame('a first CHUNK at Bob', (f) => f.type === CHUNK, { timeoutMs: DEADLINE_MS, hint: 'send each receiver the transfer\'s chunks within its window' });
+        const overAck = ackBytes(transfer, file.length - 1);
+        bob.user.send(overAck);
+        await expectError(bob, 'bad_ack', `an ACK may not pass the bytes sent to you: Bob, who ACKed nothing, can have been sent at most ${TRANSFER_BUFFER} bytes (the sender's credit) and ACKed ${file.length - 1}`, 0, overAck);
+        const first = await cat.user.waitForFrame('a first CHUNK at Cat', (f) => f.type === CHUNK, { timeoutMs: DEADLINE_MS });
+        const got = chunkOf(first).offset + chunkOf(first).data.length;
+        const goingBack = Buffer.concat([ackBytes(transfer, got), ackBytes(transfer, got - 1)]);
+        cat.user.send(goingBack);
+        await expectError(cat, 'bad_ack', `an ACK's "received" may not decrease: Cat ACKed ${got}, then ${got - 1}`, 0, goingBack);
+        const short = frameBytes(ACK, Buffer.alloc(5));
+        eve.user.send(short);
+        await expectError(eve, 'bad_ack', 'an ACK declaring 5 bytes (it is exactly 6) is ERROR bad_ack, on the header', 0, short);
+        await sending;
+        await dan.user.waitForFrame('TRANSFER_END complete at Dan', isEnd(transfer, 'complete'), { timeoutMs: 30_000, hint: 'the receivers that sent a bad ACK are out; the one that ACKs right completes' });
+        expect(sha256(danReceiver.bytes()) === sha256(file), 'Dan got a different file', { expected: sha256(file), actual: sha256(danReceiver.bytes()), hint: 'relay the bytes unchanged' });
+        const end = await ada.user.waitForFrame('TRANSFER_END to the sender', isEnd(transfer), { timeoutMs: 10_000 });
+        expect(jsonOf(end).result === 'complete' && jsonOf(end).delivered === 1 && jsonOf(end).dropped === 2, 'the sender was told the wrong outcome', { expected: '{"result": "complete", "delivered": 1, "dropped": 2}', actual: end.payload.toString(), hint: 'a receiver disconnected for a bad ACK counts as dropped' });
+      }),
+  },
+  {
+    name: 'cancel by a receiver: it alone gets TRANSFER_END cancelled "by" itself and no CHUNK after it, the other receiver completes and the sender hears delivered 1, dropped 1; a CANCEL from outside the transfer is ignored; when every receiver cancels, the sender gets no_receivers',
+    timeLimitMs: 90_000,
+    run: (context) =>
+      withMembers(context, async (party, cleanups) => {
+        const ada = await join(party, 'Ada', 'cancels');
+        const bob = await join(party, 'Bob', 'cancels');
+        const cat = await join(party, 'Cat', 'cancels');
+        const eve = await join(party, 'Eve', 'cancels-elsewhere');
+        const file = randomFile(16, MB);
+        const transfer = await offer(ada, 'c.bin', file);
+        const catReceiver = new AckingReceiver(cat, transfer);
+        cleanups.push(() => catReceiver.stop());
+        const sending = inBackground(sendWithinCredit(ada, transfer, file));
+        // Bob never ACKs: the transfer waits for him (the credit stops at 256 KiB) until he cancels.
+        await bob.user.waitForFrame('a first CHUNK at Bob', (f) => f.type === CHUNK, { timeoutMs: DEADLINE_MS });
+        const outsider = jsonFrameBytes(CANCEL, { transfer });
+        const eveSince = eve.user.mark();
+        eve.user.send(outsider);
+        await expectStillConnected(eve, eveSince, 'a CANCEL of a transfer Eve is not in', 'a CANCEL for a transfer you are not in is ignored', outsider);
+        const cancel = jsonFrameBytes(CANCEL, { transfer });
+        bob.user.send(cancel);
+        const bobEnd = await withSent(cancel, bob.user.waitForFrame('TRANSFER_END at Bob after his CANCEL', isEnd(transfer), { timeoutMs: DEADLINE_MS, hint: 'CANCEL from a receiver: TRANSFER_END cancelled, "by" that receiver, to it alone' }));
+        expect(jsonOf(bobEnd).result === 'cancelled' && (jsonOf(bobEnd).by as { id?: number } | undefined)?.id === bob.id, 'the receiver who cancelled was told the wrong end', { expected: `TRANSFER_END {"transfer": ${transfer}, "result": "cancelled", "by": {"id": ${bob.id}, "name": "Bob"}}`, actual: bobEnd.payload.toString(), sent: cancel, hint: 'CANCEL from a receiver: TRANSFER_END cancelled "by" itself, to it alone' });
+        const bobEndIndex = bob.user.frames.indexOf(bobEnd);
+        await sending;
+        const catEnd = await cat.user.waitForFrame('TRANSFER_END at Cat', isEnd(transfer), { timeoutMs: 30_000, hint: 'the receivers who did not cancel go on to the end' });
+        expect(jsonOf(catEnd).result === 'complete', 'a receiver\'s CANCEL ended the transfer for another receiver', { expected: 'TRANSFER_END complete at Cat', actual: catEnd.payload.toString(), hint: 'CANCEL from a receiver stops the transfer for that receiver alone' });
+        expect(sha256(catReceiver.bytes()) === sha256(file), 'Cat got a different file', { expected: sha256(file), actual: sha256(catReceiver.bytes()), hint: 'relay the bytes unchanged' });
+        const adaEnd = await ada.user.waitForFrame('TRANSFER_END to the sender', isEnd(transfer), { timeoutMs: 10_000 });
+        expect(jsonOf(adaEnd).result === 'complete' && jsonOf(adaEnd).delivered === 1 && jsonOf(adaEnd).dropped === 1, 'the sender was told the wrong outcome', { expected: '{"result": "complete", "delivered": 1, "dropped": 1}', actual: adaEnd.payload.toString(), hint: 'a receiver who cancelled counts as dropped' });
+        await barrier(bob.user);
+        const after = chunkDataSince(bob.user, transfer, bobEndIndex);
+        expect(after === 0, 'a receiver who cancelled kept receiving the file', { expected: 'no CHUNK of the transfer after TRANSFER_END cancelled', actual: `${after} bytes of CHUNK data after it`, hint: 'take the receiver out of the transfer before telling it' });
+        const second = await offer(ada, 'c2.bin', randomFile(17, 100_000));
+        const adaSince = ada.user.mark();
+        const cancels = jsonFrameBytes(CANCEL, { transfer: second });
+        for (const member of [bob, cat]) member.user.send(cancels);
+        const last = await withSent(cancels, ada.user.waitForFrame('TRANSFER_END to the sender once both receivers cancelled', isEnd(second), { since: adaSince, timeoutMs: DEADLINE_MS, hint: 'when the last receiver cancels, TRANSFER_END no_receivers to the sender' }));
+        expect(jsonOf(last).result === 'no_receivers', 'the sender was not told that nobody is left', { expected: `TRANSFER_END {"transfer": ${second}, "result": "no_receivers", ...}`, actual: last.payload.toString(), sent: cancels, hint: 'every receiver cancelled: no_receivers to the sender' });
+      }),
+  },
+  {
+    name: 'room rules for senders: a sender who moves mid-transfer ends it: TRANSFER_END sender_left to each receiver and moved to the sender, no CHUNK after it, a late CHUNK of it discarded without an ERROR; a sender whose connection drops ends it with sender_left',
+    run: (context) =>
+      withMembers(context, async (party) => {
+        const ada = await join(party, 'Ada', 'sender-moves');
+        const bob = await join(party, 'Bob', 'sender-moves');
+        const cat = await join(party, 'Cat', 'sender-moves');
+        const file = randomFile(18, MB);
+        const transfer = await offer(ada, 's.bin', file);
+        await sendWithinCredit(ada, transfer, file, { stopAt: 4 * CHUNK_DATA });
+        await bob.user.waitForFrame('a first CHUNK at Bob', (f) => f.type === CHUNK, { timeoutMs: DEADLINE_MS });
+        const move = jsonFrameBytes(JOIN, { room: 'sender-moved' });
+        ada.user.send(move);
+        const ends: number[] = [];
+        for (const member of [bob, cat]) {
+          const end = await withSent(move, member.user.waitForFrame(`TRANSFER_END sender_left at ${member.name}`, isEnd(transfer, 'sender_left'), { timeoutMs: DEADLINE_MS, hint: 'a sender that JOINs another room ends its transfers: TRANSFER_END sender_left to every receiver' }));
+          ends.push(member.user.frames.indexOf(end));
+        }
+        await withSent(move, ada.user.waitForFrame('TRANSFER_END moved at Ada', isEnd(transfer, 'moved'), { timeoutMs: DEADLINE_MS, hint: 'a sender that moves is told TRANSFER_END moved, so its client stops sending' }));
+        const adaSince = ada.user.mark();
+        const late = chunkBytes(transfer, 4 * CHUNK_DATA, file.subarray(4 * CHUNK_DATA, 5 * CHUNK_DATA));
+        ada.user.send(late);
+        await expectStillConnected(ada, adaSince, 'a CHUNK of a transfer that ended a moment ago (it was in flight)', 'a CHUNK for one of your last 4 ended transfers is discarded silently', late);
+        for (const [i, member] of [bob, cat].entries()) {
+          await barrier(member.user);
+          const after = chunkDataSince(member.user, transfer, ends[i]);
+          expect(after === 0, `${member.name} got CHUNKs after the transfer ended`, { expected: 'no CHUNK of the transfer after TRANSFER_END sender_left', actual: `${after} bytes of CHUNK data after it`, sent: late, hint: 'a CHUNK of an ended transfer is discarded, never relayed' });
+        }
+        const dan = await join(party, 'Dan', 'sender-drops');
+        const fay = await join(party, 'Fay', 'sender-drops');
+        const second = await offer(dan, 'd.bin', file);
+        await sendWithinCredit(dan, second, file, { stopAt: 4 * CHUNK_DATA });
+        await fay.user.waitForFrame('a first CHUNK at Fay', (f) => f.type === CHUNK, { timeoutMs: DEADLINE_MS });
+        dan.user.reset(); // a crash: no BYE
+        await fay.user.waitForFrame('TRANSFER_END sender_left at Fay', isEnd(second, 'sender_left'), { timeoutMs: DEADLINE_MS, hint: 'a sender whose connection closes (no BYE: a reset) ends its transfers: TRANSFER_END sender_left to every receiver' });
+      }),
+  },
+  {
+    name: `tiny chunks: while the receiver ACKs nothing, 256 CHUNKs of 1 KiB (~320 KiB held at 256 bytes of bookkeeping each) and 1800 of 1 byte (~470 KiB) are taken, and by 2200 of 1 byte (over 512 KiB) ERROR bad_chunk`,
+    run: (context) =>
+      withMembers(context, async (party) => {
+        const ada = await join(party, 'Ada', 'tiny');
+        await join(party, 'Bob', 'tiny'); // reads, never ACKs: every chunk stays held
+        const hint = `the chunks held for a transfer, each counted as its bytes + ${CHUNK_BOOKKEEPING} of bookkeeping, may cost at most ${MAX_HELD_CHUNK_COST / 1024} KiB: one more is ERROR bad_chunk (1-byte chunks reach it at ~1950, 1 KiB chunks never within the 256 KiB credit)`;
+        const inChunks = (transfer: number, file: Buffer, size: number, from: number, count: number) =>
+          Buffer.concat(Array.from({ length: count }, (_, i) => chunkBytes(transfer, from + i * size, file.subarray(from + i * size, from + (i + 1) * size))));
+        const waitForCredit = (transfer: number) => ada.user.waitForFrame(`CREDIT for transfer ${transfer}`, (f) => f.type === CREDIT && f.payload.readUInt16BE(0) === transfer, { timeoutMs: DEADLINE_MS });
+        const kibFile = randomFile(19, MB);
+        const kib = await offer(ada, 'kib.bin', kibFile);
+        await waitForCredit(kib);
+        let since = ada.user.mark();
+        const kibChunks = inChunks(kib, kibFile, 1024, 0, TRANSFER_BUFFER / 1024);
+        ada.user.send(kibChunks);
+        await expectStillConnected(ada, since, '256 CHUNKs of 1 KiB, the first CREDIT (cost ~320 KiB, under 512 KiB)', hint, kibChunks);
+        const tinyFile = randomFile(20, MB);
+        const tiny = await offer(ada, 'tiny.bin', tinyFile);
+        await waitForCredit(tiny);
+        since = ada.user.mark();
+        const taken = inChunks(tiny, tinyFile, 1, 0, 1800);
+        ada.user.send(taken);
+        await expectStillConnected(ada, since, '1800 CHUNKs of 1 byte (cost at most 1800 × 268 = 471 KiB, under 512 KiB)', hint, taken);
+        const tooMany = inChunks(tiny, tinyFile, 1, 1800, 400);
+        ada.user.send(tooMany);
+        await expectError(ada, 'bad_chunk', `${hint}; 2200 chunks of 1 byte cost at least 2200 × 257 = 552 KiB`, since, tooMany);
+      }),
+  },
+];
+
+/**
+ * Checks that wait on purpose, longer than a default grade should: graded with `npm run grade --
+ * --stage 07 --slow`, and by tests/07-chat-files-slow.test.ts.
+ */
+export const slowServerChecks: Check[] = [
+  {
+    name: `sender stalled: a sender that has credit and sends no CHUNK for ${SENDER_STALL_MS / 1000} s ends its transfer: TRANSFER_END sender_stalled to the sender and each receiver, ${describeWindow(timingWindow(SENDER_STALL_MS, { pipelineMs: 1_000 }))} after its last CHUNK`,
+    timeLimitMs: 90_000,
+    run: (context) =>
+      withMembers(context, async (party, cleanups) => {
+        // The rule may be checked once a second (the reference: every 250 ms): 1 s of pipeline.
+        const window = timingWindow(SENDER_STALL_MS, { pipelineMs: 1_000 });
+        const hint = `a sender with credit that sends no CHUNK for ${SENDER_STALL_MS / 1000} s ends the transfer: TRANSFER_END sender_stalled to everyone in it`;
+        // Evidence that this process, not the server, was late: the largest gap between ticks of a 100 ms timer.
+        let lastTick = performance.now();
+        let worstGap = 0;
+        const sampler = setInterval(() => {
+          const now = performance.now();
+          worstGap = Math.max(worstGap, now - lastTick - 100);
+          lastTick = now;
+        }, 100);
+        cleanups.push(() => clearInterval(sampler));
+        const ada = await join(party, 'Ada', 'stall');
+        const bob = await join(party, 'Bob', 'stall');
+        const cat = await join(party, 'Cat', 'stall');
+        const file = randomFile(21, MB);
+        const transfer = await offer(ada, 'stall.bin', file);
+        const receivers = [bob, cat].map((m) => new AckingReceiver(m, transfer)); // they read and ACK: only the sender holds it up
+        cleanups.push(() => receivers.forEach((r) => r.stop()));
+        await sendWithinCredit(ada, transfer, file, { stopAt: 2 * CHUNK_DATA });
+        const lastChunkAt = performance.now();
+        for (const member of [bob, cat, ada]) {
+          const what = `TRANSFER_END sender_stalled at ${member.name}, ${SENDER_STALL_MS / 1000} s after the sender's last CHUNK (accepted: ${describeWindow(window)})`;
+          let end: ReceivedFrame;
+          try {
+            end = await member.user.waitForFrame(what, isEnd(transfer), { timeoutMs: Math.max(0, lastChunkAt + window.latestMs - performance.now()), hint });
+          } catch (error) {
+            if (error instanceof CheckFailure && worstGap > 1_000) throw new CheckSkipped(`could not judge the ${SENDER_STALL_MS / 1000} s sender_stalled timeout: the grader's own timers ran ${showMs(worstGap)} late (the machine was too busy), and no TRANSFER_END came within ${showMs(window.latestMs)}`);
+            throw error;
+          }
+          expect(jsonOf(end).result === 'sender_stalled', `the stalled transfer ended otherwise at ${member.name}`, { expected: `TRANSFER_END {"transfer": ${transfer}, "result": "sender_stalled", ...}`, actual: end.payload.toString(), hint });
+          const after = end.at - lastChunkAt;
+          const verdict = judgeDuration(after, window);
+          if (verdict === 'late' && worstGap > 1_000) throw new CheckSkipped(`could not judge the ${SENDER_STALL_MS / 1000} s sender_stalled timeout: the grader's own timers ran ${showMs(worstGap)} late (the machine was too busy)`);
+          expect(verdict === 'ok', `the sender_stalled timeout is not ${SENDER_STALL_MS / 1000} s: TRANSFER_END sender_stalled came too ${verdict}, after ${showMs(after)}`, {
+            expected: `TRANSFER_END sender_stalled ${describeWindow(window)} after the sender's last CHUNK (the README: ${SENDER_STALL_MS / 1000} s)`,
+            actual: `at ${member.name} ${showMs(after)} after it`,
+            hint,
+          });
+        }
       }),
   },
 ];
