@@ -5,6 +5,10 @@
 // drops a packet that comes both ways). The server forwards the others' packets as they come, by
 // either path; the VoiceReceiver decodes and mixes them, and our own 20 ms playback clock writes
 // one mixed frame to the output per tick (silence when nobody speaks).
+// Stage 08: in a call, `route` sends each frame to the peer as CALL_VOICE (direct), to the server
+// as above (relayed: the server passes it to the peer only), or nowhere (connecting, and the
+// guard second after a call): always with the one sequence counter, so the peer's jitter buffer
+// takes packets from both ways as one stream. `mayHear` keeps everyone but the peer out of a call.
 import type { Socket } from 'node:net';
 import { FRAME_MS } from '#shared/audio/format.ts';
 import { FrameClock } from '#shared/audio/frame-clock.ts';
@@ -12,6 +16,7 @@ import type { AudioSink, AudioSource } from '#shared/audio/types.ts';
 import { createOpusDecoder, createOpusEncoder, type OpusVoiceEncoder } from '#shared/codec/opus.ts';
 import type { VoiceGate } from '#shared/voice-gate.ts';
 import { clientVoiceFrame, MAX_QUEUED_VOICE_BYTES, nextSequence, parseServerVoice } from './protocol.ts';
+import type { CallPath } from './call-path.ts';
 import { MIN_EXPECTED_LOSS_PERCENT, type UdpPath } from './udp-path.ts';
 import { VoiceReceiver } from './voice-receiver.ts';
 
@@ -27,6 +32,14 @@ export class AudioPipeline {
   packetsSentByUdp = 0;
   /** The UDP path, when there is one (not with --tcp): voice goes there while it says 'udp'. */
   udp: UdpPath | null = null;
+  /** Of packetsSent, how many went to a call's peer directly (CALL_VOICE). */
+  packetsSentDirect = 0;
+  /** The active call's path (CALL_START to CALL_END): voice goes there while `route` says 'peer'. */
+  callPath: CallPath | null = null;
+  /** Where each captured frame goes: the server (room, or a relayed call), the call's peer, or nowhere. */
+  route: () => 'server' | 'peer' | 'none' = () => 'server';
+  /** Whether a speaker's voice may be played (in a call: only the peer's). */
+  mayHear: (speaker: number) => boolean = () => true;
   /** Decodes and mixes the others' voices; its ownId is set from WELCOME. */
   readonly receiver = new VoiceReceiver({ createDecoder: createOpusDecoder });
   /** Whether the last captured frame was sent. */
@@ -71,7 +84,7 @@ export class AudioPipeline {
   /** One TCP VOICE payload from the server (speaker, sequence, packet): into that speaker's jitter buffer. */
   hear(payload: Buffer): void {
     const { speaker, sequence, packet } = parseServerVoice(payload);
-    this.receiver.receive(speaker, sequence, packet, 'tcp');
+    if (this.mayHear(speaker)) this.receiver.receive(speaker, sequence, packet, 'tcp');
   }
 
   /** The loss the encoder should plan its FEC for, measured on the path (udp-path.ts). */
@@ -98,12 +111,18 @@ export class AudioPipeline {
     const voice = this.gate.accept(frame);
     this.talking = !this.muted && (this.pushToTalk ? this.pushToTalkOn : voice);
     if (!this.talking) return; // silence is not sent: the server forwards only who speaks
-    const byUdp = this.udp !== null && this.udp.path === 'udp';
+    const route = this.route();
+    if (route === 'none') return; // dropped, not queued: no sequence number taken
+    const direct = route === 'peer' && this.callPath !== null;
+    const byUdp = !direct && this.udp !== null && this.udp.path === 'udp';
     // A server that stops reading must not make us buffer voice without bound either. The frame
     // is not encoded and takes no sequence number: a sequence gap means a packet lost on the way.
-    if (!byUdp && this.server.writableLength > MAX_QUEUED_VOICE_BYTES) return;
+    if (!direct && !byUdp && this.server.writableLength > MAX_QUEUED_VOICE_BYTES) return;
     const packet = this.encoder.encode(frame);
-    if (byUdp) {
+    if (direct) {
+      this.callPath!.sendVoice(this.sequence, packet);
+      this.packetsSentDirect++;
+    } else if (byUdp) {
       this.udp!.sendVoice(this.sequence, packet);
       this.packetsSentByUdp++;
     } else {

@@ -32,8 +32,13 @@ import { ErrorCode, MAX_SESSION_ID, MIN_SESSION_ID, MessageType, type UserRef } 
 
 export * from './chat-limits.ts';
 
-/** What REFUSED answers: every TEXT gets its echo or one REFUSED, every OFFER OFFERED or one REFUSED, in order. */
-export type RefusedRequest = 'text' | 'offer';
+/**
+ * What REFUSED answers: every TEXT gets its echo or one REFUSED, every OFFER OFFERED or one
+ * REFUSED, in order; stage 08: every INVITE RINGING, CALL_START (glare) or one REFUSED, every
+ * LOOKUP FOUND or one REFUSED.
+ */
+export type RefusedRequest = 'text' | 'offer' | 'invite' | 'lookup';
+export const REFUSED_REQUESTS: readonly RefusedRequest[] = ['text', 'offer', 'invite', 'lookup'];
 
 /** How a transfer ended, for you (TRANSFER_END "result"). */
 export const TransferResult = {
@@ -270,8 +275,8 @@ export function parseServerText(payload: Buffer): { from: UserRef; text: string;
 export function parseRefused(payload: Buffer): { request: RefusedRequest; code: string; message: string } {
   const object = decodeJsonObject(payload);
   const request = field(object, 'request');
-  if (request !== 'text' && request !== 'offer') throw badField('request', '"text" or "offer"', request);
-  return { request, code: requireString(object, 'code'), message: requireString(object, 'message') };
+  if (typeof request !== 'string' || !(REFUSED_REQUESTS as string[]).includes(request)) throw badField('request', '"text", "offer", "invite" or "lookup"', request);
+  return { request: request as RefusedRequest, code: requireString(object, 'code'), message: requireString(object, 'message') };
 }
 
 export function parseServerOffer(payload: Buffer): TransferOffer {

@@ -1,7 +1,9 @@
 // What the client knows about its room, as the server tells it: the room's id, who is in it and
 // who is speaking, each user by session id and name. applyNews() applies one message of news to
-// that state, shows it, and tells the voice receiver whose streams to drop.
-import { MessageType, parseJoinRefused, parseRooms, parseSpeakers, parseUserEvent, parseUsers, type UserRef } from './protocol.ts';
+// that state, shows it, and tells the voice receiver whose streams to drop. From stage 08 on it
+// also knows which members are in a call (USERS' in_call, PRESENCE), never with whom.
+import { parsePresence } from './call-messages.ts';
+import { MessageType, parseJoinRefused, parseRooms, parseSpeakers, parseUserEvent, parseUsers, type RoomMember, type UserRef } from './protocol.ts';
 import type { ClientDisplay } from './terminal-display.ts';
 
 /** The part of the voice receiver that follows the room: a speaker who is gone loses their decoder. */
@@ -11,8 +13,8 @@ export interface SpeakerStreams {
 }
 
 export class ClientState {
-  /** Everyone in the room, us included, in the order the server listed them. */
-  users: UserRef[] = [];
+  /** Everyone in the room, us included, in the order the server listed them, each with whether they are in a call. */
+  users: RoomMember[] = [];
   /** Who is speaking now, by id, from SPEAKING. */
   speakers = new Set<number>();
   /** Our session id, from WELCOME. */
@@ -21,9 +23,10 @@ export class ClientState {
   /** `room`: the room we are in; first the one we asked for, then the server's word (WELCOME, USERS). */
   constructor(public room: string) {}
 
-  /** For the status line: "room lobby | users: Ada, Bob*  (*speaking)". */
+  /** For the status line: "room lobby | users: Ada, Bob*, Cat (in call)  (*speaking)". */
   get status(): string {
-    return `room ${this.room} | users: ${nameList(this.users, (user) => (this.speakers.has(user.id) ? '*' : ''))}  (*speaking)`;
+    const mark = (user: UserRef) => (this.speakers.has(user.id) ? '*' : (user as RoomMember).inCall ? ' (in call)' : '');
+    return `room ${this.room} | users: ${nameList(this.users, mark)}  (*speaking)`;
   }
 }
 
@@ -40,7 +43,8 @@ export function showRoom(state: ClientState, display: ClientDisplay): void {
 
 /**
  * One message of news from the server, applied to `state` and shown: USERS, JOINED, LEFT and
- * SPEAKING about the others in our room; JOIN_REFUSED and ROOMS, the answers to our commands.
+ * SPEAKING about the others in our room; JOIN_REFUSED and ROOMS, the answers to our commands;
+ * PRESENCE, a member's call starting or ending.
  * `type` is one of these (the caller routes every other type elsewhere).
  */
 export function applyNews(state: ClientState, type: number, payload: Buffer, display: ClientDisplay, streams: SpeakerStreams): void {
@@ -59,7 +63,7 @@ export function applyNews(state: ClientState, type: number, payload: Buffer, dis
     display.list('rooms', parseRooms(payload).map((entry) => `${entry.room} (${entry.users})`));
   } else if (type === MessageType.joined) {
     const user = parseUserEvent(payload);
-    if (!state.users.some((known) => known.id === user.id)) state.users.push({ id: user.id, name: user.name });
+    if (!state.users.some((known) => known.id === user.id)) state.users.push({ id: user.id, name: user.name, inCall: false });
     display.line(`joined: ${user.name}`);
   } else if (type === MessageType.left) {
     const { id, name, reason } = parseUserEvent(payload);
@@ -67,6 +71,11 @@ export function applyNews(state: ClientState, type: number, payload: Buffer, dis
     state.speakers.delete(id);
     streams.removeSpeaker(id);
     display.line(`left: ${name}${reason === undefined ? '' : ` (${reason === 'moved' ? 'moved to another room' : reason})`}`);
+  } else if (type === MessageType.presence) {
+    const { id, name, inCall } = parsePresence(payload);
+    const member = state.users.find((user) => user.id === id);
+    if (member) member.inCall = inCall;
+    if (id !== state.ownId) display.line(inCall ? `${name} is in a call` : `${name} is out of their call`);
   } else {
     const speakers = parseSpeakers(payload);
     state.speakers = new Set(speakers.map((user) => user.id));

@@ -1,16 +1,18 @@
-// Stage 07 client: joins a room of the server with a name, sends its voice from the --input as
+// Stage 08 client: joins a room of the server with a name, sends its voice from the --input as
 // Opus packets while the voice gate (or push-to-talk) is open, as UDP datagrams once the server
 // answers our PINGs (else over the TCP connection, as in stage 05), decodes and mixes the voices
 // the server forwards from the room's other members (by either path) and writes the mix to the
 // --output, shows who is in the room and who is speaking, lists the rooms and moves between them,
 // chats with the room (a typed line is TEXT; commands start with "/") and sends and receives
-// files, until the user leaves.
+// files, and calls another user anywhere on the server (directly, peer to peer, or relayed
+// through the server), until the user leaves.
 // This file checks the options and holds the conversation on one connection (the handshake,
 // each message routed to its part, leaving); the parts are audio-pipeline.ts (voice both ways),
 // udp-path.ts (the datagram socket, PING/PONG, which path our voice takes, stats),
 // voice-receiver.ts (one decoder and jitter buffer per speaker, mixed at our own clock),
 // client-state.ts (what the server has told us: applyNews), commands.ts (what the user types),
-// file-sender.ts and file-receiver.ts (our transfers both ways) and downloads.ts (where files land).
+// file-sender.ts and file-receiver.ts (our transfers both ways), downloads.ts (where files land),
+// call-state.ts (the call we make or take) and call-path.ts (a call's probes and path).
 import type { Socket } from 'node:net';
 import { realScheduler } from '#shared/audio/frame-clock.ts';
 import { FRAME_MS } from '#shared/audio/format.ts';
@@ -26,6 +28,18 @@ import { UserError } from '#shared/user-error.ts';
 import { nameProblem, printable } from '#shared/user-name.ts';
 import { DEFAULT_GATE, VoiceGate, type VoiceGateOptions } from '#shared/voice-gate.ts';
 import { AudioPipeline } from './audio-pipeline.ts';
+import {
+  parseAddress,
+  parseCallEnd,
+  parseCallStart,
+  parseFound,
+  parseIncomingCall,
+  parseRinging,
+  type CallStart,
+  type UdpAddress,
+} from './call-messages.ts';
+import { CallPath, type CallPathState, DirectDatagrams } from './call-path.ts';
+import { CALL_LOOKUP_FOR_MS, CallState, callRequestFrame, clockTime } from './call-state.ts';
 import { applyNews, ClientState } from './client-state.ts';
 import { parseRefused, parseServerText, parseTransferEnd } from './chat-messages.ts';
 import { type CommandTarget, commandsHint, runCommand, showPushToTalk } from './commands.ts';
@@ -33,8 +47,8 @@ import { defaultDownloadsFolder, prepareDownloadsFolder } from './downloads.ts';
 import { FileReceiver } from './file-receiver.ts';
 import { FileSender, sendableProblem } from './file-sender.ts';
 import { byeFrame, ErrorCode, helloFrame, MessageType, parseError, parseWelcome, pathFrame, PROTOCOL, roomProblem, serverMessageLimit, type Welcome } from './protocol.ts';
-import { type ClientDisplay, createCommandInput, createDisplay, PlainDisplay } from './terminal-display.ts';
-import { type DatagramTarget, openUdpSocket, statsLines, UdpPath } from './udp-path.ts';
+import { type ClientDisplay, createCommandInput, createDisplay, PlainDisplay, ringBell } from './terminal-display.ts';
+import { type DatagramTarget, MIN_EXPECTED_LOSS_PERCENT, openUdpSocket, statsLines, UdpPath } from './udp-path.ts';
 
 const WELCOME_TIMEOUT_MS = 10_000;
 /** After BYE, how long the server gets to close its side before we cut the connection. */
@@ -84,6 +98,14 @@ export interface ClientOptions {
   sendFiles?: string[];
   /** --say TEXT (repeatable): send each as a chat line as soon as we are welcomed. */
   sayLines?: string[];
+  /** --call NAME: once welcomed (and our UDP address known), look NAME up once a second for up to 10 s, and call. */
+  callName?: string;
+  /** --auto-accept: accept every call at once. */
+  autoAccept?: boolean;
+  /** --relay: relay_only in every INVITE and ACCEPT (our address is never given to a peer; every call is relayed). */
+  relay?: boolean;
+  /** --block-direct (a test hook): drop every direct datagram received, as a filtering NAT would. */
+  blockDirect?: boolean;
 }
 
 /** Reads --udp-via's HOST:PORT ([v6]:PORT for IPv6); throws UserError when it is not one. */
@@ -100,6 +122,8 @@ export function parseUdpVia(text: string): DatagramTarget {
 export async function runClient(options: ClientOptions): Promise<void> {
   const problem = nameProblem(options.name);
   if (problem) throw new UserError(`invalid --name: ${problem}`, 2);
+  const calleeProblem = options.callName === undefined ? null : nameProblem(options.callName);
+  if (calleeProblem) throw new UserError(`invalid --call: ${calleeProblem}`, 2);
   const room = options.room ?? DEFAULT_ROOM;
   const badRoom = roomProblem(room);
   if (badRoom) throw new UserError(`invalid --room "${printable(room)}": ${badRoom}`, 2);
@@ -182,7 +206,12 @@ function talk(socket: Socket, options: ClientOptions & { room: string; downloads
   // The terminal's status line: who is here, who speaks, each transfer's progress (before the level meter, so an
   // 80-column terminal still shows it), and what we are doing.
   const transferFields = () => [...sender.describe(), ...receiver.describe()].map((transfer) => ` | ${transfer.field}`).join('');
-  const display = options.display ?? createDisplay(() => `${state.status}${transferFields()} | you: ${audio.status}`, input);
+  // A call comes first: "☎ Bob direct 01:23 | room lobby | ...".
+  const callField = () => {
+    const field = calls.status(call?.path.state ?? '');
+    return field === '' ? '' : `${field} | `;
+  };
+  const display = options.display ?? createDisplay(() => `${callField()}${state.status}${transferFields()} | you: ${audio.status}`, input);
   // Progress goes to the status line on a terminal; elsewhere, plain lines at 25, 50 and 75 %.
   const onStatusLine = !(display instanceof PlainDisplay);
   const sender = new FileSender(socket, display, onStatusLine);
@@ -194,10 +223,99 @@ function talk(socket: Socket, options: ClientOptions & { room: string; downloads
   };
   /** Closes the datagram socket once it is open (it opens after WELCOME). */
   let closeUdp: (() => void) | null = null;
-  const nameOf = (id: number) => state.users.find((user) => user.id === id)?.name ?? `id ${id}`;
+  const nameOf = (id: number) => state.users.find((user) => user.id === id)?.name ?? (calls.activeCall?.peer.id === id ? calls.activeCall.peer.name : `id ${id}`);
+  /** Our UDP address as the server saw it (ADDRESS), once it said. */
+  let publicAddress: UdpAddress | null = null;
+  /** Datagrams from anyone but the server: a call's peer, or strangers (call-path.ts checks them). */
+  const direct = new DirectDatagrams(options.blockDirect ?? false);
+  /** The active call's path, and what the counters were when it started (for the end line). */
+  let call: { path: CallPath; start: CallStart; sentBefore: number } | null = null;
+  /** The loss each path measures, for the encoder: the server path's (PONG) and the direct path's (the peer's probes). */
+  const expectedLoss = { server: MIN_EXPECTED_LOSS_PERCENT, direct: MIN_EXPECTED_LOSS_PERCENT };
+  const applyExpectedLoss = () => audio.expectLoss(call?.path.state === 'direct' ? expectedLoss.direct : expectedLoss.server);
   const showStats = () => {
+    if (publicAddress) display.line(`your public UDP address: ${hostPort(publicAddress.address, publicAddress.port)}`);
     for (const line of statsLines(audio.udp?.stats ?? null, audio.receiver.speakerStats(), nameOf)) display.line(line);
+    if (call) {
+      const { state: path, probesSent, voiceSent, received, peerReceived, peerAddress } = call.path.stats;
+      const where = peerAddress ? ` at ${hostPort(peerAddress.address, peerAddress.port)}` : '';
+      display.line(`stats: call ${call.start.call} with ${call.start.peer.name}${where}: ${path}, sent ${probesSent} probes and ${voiceSent} voice packets directly, ` +
+        `${peerReceived} of ours reached the peer, ${received} direct datagrams from the peer`);
+    }
+    if (!options.tcpOnly) display.line(`stats: ${direct.line}`);
   };
+  /** The --call NAME waits for our UDP address to be known (so the callee gets it), then calls once. */
+  let pendingCall = options.callName;
+  const callWhenReady = () => {
+    if (pendingCall === undefined || phase !== 'joined') return;
+    const name = pendingCall;
+    pendingCall = undefined;
+    calls.call(name, CALL_LOOKUP_FOR_MS);
+  };
+
+  const calls = new CallState(
+    {
+      send: (request) => socket.write(callRequestFrame(request)),
+      line: (text) => display.line(text),
+      ring: ringBell,
+      started: (start) => startCall(start),
+      ended: (durationMs) => endCall(durationMs),
+    },
+    realScheduler,
+    { relayOnly: options.relay ?? false, autoAccept: options.autoAccept ?? false },
+  );
+
+  /** CALL_START: the call's path starts (probes, or the relay at once), and only the peer is heard. */
+  const startCall = (start: CallStart) => {
+    const label = `call ${start.call} with ${start.peer.name}`;
+    const relayBecause = options.relay ? '--relay' : options.tcpOnly || udpSendTo === null ? '--tcp' : undefined;
+    const path = new CallPath(
+      { token: start.token, peerAddress: start.peerAddress, relayBecause },
+      {
+        sendTo: (datagram, to) => udpSendTo?.(datagram, to),
+        pathChanged: (_state: CallPathState, line) => {
+          display.line(`${label}: ${line}`);
+          applyExpectedLoss();
+        },
+        voice: (sequence, packet) => audio.receiver.receive(start.peer.id, sequence, packet, 'udp'),
+        expectedLoss: (percent) => {
+          expectedLoss.direct = percent;
+          applyExpectedLoss();
+        },
+      },
+      realScheduler,
+    );
+    call = { path, start, sentBefore: audio.packetsSent };
+    // Only the peer is heard from now on, in a stream of its own (whatever it said in our room before).
+    audio.receiver.keepOnly(new Set());
+    direct.call = path;
+    audio.callPath = path;
+    path.start();
+  };
+
+  /** CALL_END of an active call: the token is dead (its datagrams are dropped), the peer's stream ends. */
+  const endCall = (durationMs: number): string => {
+    if (call === null) return '';
+    const { path, start, sentBefore } = call;
+    const peerStats = audio.receiver.speakerStats().find((speaker) => speaker.id === start.peer.id);
+    const summary = `${clockTime(durationMs)}, ${path.state}, sent ${audio.packetsSent - sentBefore} voice packets, ` +
+      `heard ${peerStats?.received ?? 0}, ${peerStats?.concealed ?? 0} concealed`;
+    path.stop();
+    direct.call = null;
+    audio.callPath = null;
+    call = null;
+    audio.receiver.removeSpeaker(start.peer.id); // nothing more is played from the call
+    applyExpectedLoss();
+    return summary;
+  };
+
+  audio.route = () => {
+    if (call !== null) return call.path.state === 'direct' ? 'peer' : call.path.state === 'connecting' ? 'none' : 'server';
+    return calls.roomVoiceAllowed ? 'server' : 'none';
+  };
+  audio.mayHear = (speaker) => (call === null ? true : speaker === call.start.peer.id);
+  /** Sends a datagram to a call's peer from our one UDP socket; null until it is open (and with --tcp). */
+  let udpSendTo: ((datagram: Buffer, to: UdpAddress) => void) | null = null;
 
   socket.setNoDelay(true); // send each voice frame at once (see server.ts)
 
@@ -215,6 +333,8 @@ function talk(socket: Socket, options: ClientOptions & { room: string; downloads
         process.stdin.destroy();
       }
       audio.udp?.stop();
+      call?.path.stop();
+      calls.stop();
       closeUdp?.();
       audio.stop();
       sender.stop();
@@ -240,7 +360,7 @@ function talk(socket: Socket, options: ClientOptions & { room: string; downloads
         const { received, receivedBytes, concealed } = audio.receiver.counts;
         const heardKbps = received === 0 ? 0 : (receivedBytes * 8) / (received * FRAME_MS);
         display.line(
-          `left (${why}): sent ${audio.packetsSent} voice packets (${audio.packetsSentByUdp} by UDP; ${audio.sentKbps.toFixed(1)} kb/s of Opus while talking), ` +
+          `left (${why}): sent ${audio.packetsSent} voice packets (${audio.packetsSentByUdp} by UDP, ${audio.packetsSentDirect} directly to a call's peer; ${audio.sentKbps.toFixed(1)} kb/s of Opus while talking), ` +
             `heard ${received} (${heardKbps.toFixed(1)} kb/s per speaker; ${audio.receiver.counts.fecRecovered} frames rebuilt from FEC, ${concealed} concealed)`,
         );
         showStats();
@@ -265,6 +385,7 @@ function talk(socket: Socket, options: ClientOptions & { room: string; downloads
     const commandTarget: CommandTarget = {
       state,
       audio,
+      calls,
       display,
       isJoined: () => phase === 'joined',
       send: (frame) => socket.write(frame),
@@ -301,26 +422,35 @@ function talk(socket: Socket, options: ClientOptions & { room: string; downloads
             if (phase !== 'joined') return;
             socket.write(pathFrame(voicePath));
             display.line(line);
+            callWhenReady(); // the first PONG (or the fallback) comes with or after ADDRESS
           },
           voice: (speaker, sequence, packet) => {
             // A datagram can arrive after the LEFT (over TCP) that ended its speaker's stream: drop
-            // it, or it would start a new stream for someone who is gone.
-            if (state.users.some((user) => user.id === speaker)) audio.receiver.receive(speaker, sequence, packet, 'udp');
+            // it, or it would start a new stream for someone who is gone. In a call: the peer only.
+            const known = call === null ? state.users.some((user) => user.id === speaker) : speaker === call.start.peer.id;
+            if (known) audio.receiver.receive(speaker, sequence, packet, 'udp');
           },
-          expectedLoss: (percent) => audio.expectLoss(percent),
+          expectedLoss: (percent) => {
+            expectedLoss.server = percent;
+            applyExpectedLoss();
+          },
         },
         realScheduler,
       );
       let udpSend: ((datagram: Buffer) => void) | null = null;
       audio.udp = path;
-      openUdpSocket(target, (datagram) => path.receive(datagram)).then(
+      openUdpSocket(target, (datagram) => path.receive(datagram), (datagram, from) => direct.receive(datagram, from)).then(
         (udp) => {
           if (phase === 'done') return udp.close();
           closeUdp = udp.close;
           udpSend = udp.send;
+          udpSendTo = udp.sendTo;
           path.start();
         },
-        (error: Error) => display.line(`no UDP (${printable(error.message)}): voice over TCP`),
+        (error: Error) => {
+          display.line(`no UDP (${printable(error.message)}): voice over TCP`);
+          callWhenReady();
+        },
       );
     };
 
@@ -351,6 +481,8 @@ function talk(socket: Socket, options: ClientOptions & { room: string; downloads
       display.line(`connected to ${hostPort(options.host, options.port)} as ${welcome.name} (id ${welcome.id}, ${PROTOCOL})`);
       if (options.tcpOnly) display.line('--tcp: voice over the TCP connection only, no UDP');
       else startUdp(welcome);
+      if (options.relay) display.line('--relay: every call goes through the server; your address is never given to a peer');
+      if (options.blockDirect) display.line('--block-direct (a test hook): every direct datagram is dropped, as a filtering NAT would');
       // Silence never opens the gate: with it, nothing at all is sent (the user only listens).
       const sourceName = audio.source.description;
       const sending = audio.pushToTalk ? `${sourceName} as Opus at ${audio.bitrate / 1000} kb/s while push-to-talk is on`
@@ -368,6 +500,32 @@ function talk(socket: Socket, options: ClientOptions & { room: string; downloads
       audio.start(socket, onInputEnd);
       for (const text of options.sayLines ?? []) runCommand(`/say ${text}`, commandTarget);
       for (const path of options.sendFiles ?? []) commandTarget.sendFile(path);
+      if (options.tcpOnly) callWhenReady(); // no UDP address to wait for
+    };
+
+    /** ADDRESS, FOUND, INVITE, RINGING, CALL_START, CALL_END (and REFUSED of an INVITE or LOOKUP, from onChatOrFile). */
+    const onCallMessage = (type: number, payload: Buffer) => {
+      if (type === MessageType.address) {
+        publicAddress = parseAddress(payload);
+        display.line(`your public UDP address: ${hostPort(publicAddress.address, publicAddress.port)}`);
+        callWhenReady();
+      } else if (type === MessageType.found) {
+        const found = parseFound(payload);
+        calls.onFound(found.name, found.online, found.state);
+      } else if (type === MessageType.invite) {
+        const { call: id, from } = parseIncomingCall(payload);
+        calls.onInvite(id, from);
+      } else if (type === MessageType.ringing) {
+        const { call: id, to } = parseRinging(payload);
+        calls.onRinging(id, to);
+      } else if (type === MessageType.callStart) {
+        calls.onCallStart(parseCallStart(payload));
+      } else if (type === MessageType.callEnd) {
+        const end = parseCallEnd(payload);
+        calls.onCallEnd(end.call, end.reason, end.by);
+      } else {
+        applyNews(state, type, payload, display, audio.receiver); // PRESENCE
+      }
     };
 
     /** TEXT, REFUSED and the transfers' messages: chat and files. */
@@ -378,6 +536,8 @@ function talk(socket: Socket, options: ClientOptions & { room: string; downloads
       } else if (type === MessageType.refused) {
         const { request, code, message } = parseRefused(payload);
         if (request === 'offer') sender.onRefused(code, message);
+        else if (request === 'invite') calls.onInviteRefused(code, message);
+        else if (request === 'lookup') calls.onLookupRefused(code, message);
         else display.line(`not sent: ${code} (${message})`);
       } else if (type === MessageType.offer) {
         receiver.onOffer(payload);
@@ -408,6 +568,7 @@ function talk(socket: Socket, options: ClientOptions & { room: string; downloads
         else if (type === MessageType.error) onError(payload);
         else if (phase !== 'joined') throw new ProtocolError('unexpected_message', `message type ${type} before WELCOME`);
         else if (type === MessageType.voice) audio.hear(payload);
+        else if (type >= MessageType.address) onCallMessage(type, payload);
         else if (type >= MessageType.text) onChatOrFile(type, payload);
         else applyNews(state, type, payload, display, audio.receiver); // the only other types serverMessageLimit lets through
       },

@@ -4,8 +4,11 @@
 // stages 03-06 typed as bare words (exactly "exit", "mute", "join ROOM" ...) still work, with a
 // hint the first time; "/say TEXT" sends a line that starts with "/" or is one of those words.
 // An empty line is push-to-talk (with --ptt), as before; it is never sent.
+// Stage 08 adds the calls: /who NAME, /call NAME, /accept, /decline, /hangup (call-state.ts).
 import { homedir } from 'node:os';
+import { nameProblem } from '#shared/user-name.ts';
 import type { AudioPipeline } from './audio-pipeline.ts';
+import type { CallState } from './call-state.ts';
 import { textFrame, textProblem } from './chat-messages.ts';
 import { type ClientState, showRoom } from './client-state.ts';
 import { joinFrame, listRoomsFrame, roomProblem } from './protocol.ts';
@@ -15,6 +18,8 @@ import type { ClientDisplay } from './terminal-display.ts';
 export interface CommandTarget {
   state: ClientState;
   audio: AudioPipeline;
+  /** The call we make, take or are in. */
+  calls: CallState;
   display: ClientDisplay;
   /** True once the server has welcomed us: before that there is no room to act on. */
   isJoined(): boolean;
@@ -38,7 +43,7 @@ const hinted = new WeakSet<CommandTarget>();
 
 /** The line that tells a user at a terminal what to type. */
 export function commandsHint(pushToTalk: boolean): string {
-  return `type a line to chat; commands start with /: /send FILE, /transfers, /cancel [ID], /msg NAME TEXT, /say TEXT, /join ROOM, /rooms, /users, /mute, /unmute, /stats, /exit, /help (or press Ctrl+C)${pushToTalk ? '; press Enter to turn push-to-talk on or off' : ''}`;
+  return `type a line to chat; commands start with /: /call NAME, /accept, /decline, /hangup, /who NAME, /send FILE, /transfers, /cancel [ID], /msg NAME TEXT, /say TEXT, /join ROOM, /rooms, /users, /mute, /unmute, /stats, /exit, /help (or press Ctrl+C)${pushToTalk ? '; press Enter to turn push-to-talk on or off' : ''}`;
 }
 
 export function showPushToTalk(audio: AudioPipeline, display: ClientDisplay): void {
@@ -120,6 +125,20 @@ function runSlashCommand(body: string, client: CommandTarget): void {
     const id = argument.trim() === '' ? undefined : Number(argument.trim());
     if (id !== undefined && !(Number.isInteger(id) && id >= 1 && id <= 0xffff)) return display.line(`/cancel ${argument.trim()}: give a transfer id (see /transfers)`);
     client.cancelTransfer(id);
+  } else if (command === 'who' || command === 'call') {
+    const name = argument.trim();
+    if (name === '') return display.line(`/${command} NAME: whom? e.g. /${command} Bob`);
+    const problem = nameProblem(name);
+    if (problem) return display.line(`${command === 'call' ? 'not called' : 'not looked up'}: "${name}" is no user name (${problem})`);
+    if (!client.isJoined()) return display.line('not yet: wait for the server to answer');
+    if (command === 'who') client.calls.who(name);
+    else client.calls.call(name);
+  } else if (command === 'accept') {
+    client.calls.accept();
+  } else if (command === 'decline') {
+    client.calls.decline();
+  } else if (command === 'hangup') {
+    client.calls.hangup();
   } else if (command === 'help') {
     display.line(commandsHint(audio.pushToTalk));
   } else {

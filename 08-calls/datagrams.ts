@@ -1,16 +1,21 @@
-// Stage 06's datagrams: voice and pings over UDP, next to the TCP connection of protocol.ts.
-// Every datagram is one message; its first byte is its type; all integers are big-endian.
+// Stage 06's datagrams: voice and pings over UDP, next to the TCP connection of protocol.ts, and
+// stage 08's two datagrams of a call, which go between the two clients only (a server drops them
+// as bad_type). Every datagram is one message; its first byte is its type; all integers are big-endian.
 //
 //   0x01 VOICE_UP    client -> server  type | token 8 | sequence u16 | Opus packet (1-1275)       12-1286 bytes
 //   0x02 VOICE_DOWN  server -> client  type | speaker u16 | sequence u16 | Opus packet             6-1280 bytes
 //   0x03 PING        client -> server  type | token 8 | ping u32 (+1 per ping) | client_time u32 (ms)  exactly 17
 //   0x04 PONG        server -> client  type | ping u32 | client_time u32 (as received) | received u32   exactly 13
+//   0x05 CALL_PROBE  client <-> client  type | call token 8 | probe u32 (+1 per probe) | received u32    exactly 17
+//   0x06 CALL_VOICE  client <-> client  type | call token 8 | sequence u16 | Opus packet (1-1275)       12-1286 bytes
 //
 // VOICE_UP after its 11-byte header is stage 05's client VOICE payload (sequence + packet);
 // VOICE_DOWN after its type byte is stage 05's server VOICE payload, byte for byte. No answer is
 // ever larger than what provoked it: PONG (13) < PING (17), VOICE_DOWN < the VOICE_UP it forwards.
 // A datagram that breaks these layouts is dropped silently (never answered): the parsers below
-// say why, so the server can count it, and return no exception to catch.
+// say why, so the server can count it, and return no exception to catch. CALL_VOICE is VOICE_UP
+// with the call's token (from CALL_START) instead of the session token; `received` in CALL_PROBE
+// counts the valid direct datagrams the sender has had from the peer in this call.
 import { MAX_OPUS_PACKET_BYTES, SEQUENCE_BYTES, SPEAKER_BYTES, TOKEN_BYTES } from './protocol.ts';
 
 export const DatagramType = {
@@ -18,6 +23,8 @@ export const DatagramType = {
   voiceDown: 0x02,
   ping: 0x03,
   pong: 0x04,
+  callProbe: 0x05,
+  callVoice: 0x06,
 } as const;
 
 const TYPE_BYTES = 1;
@@ -35,6 +42,12 @@ export const PING_BYTES = TYPE_BYTES + TOKEN_BYTES + 4 + 4;
 export const PONG_BYTES = TYPE_BYTES + 4 + 4 + 4;
 /** The largest datagram a client may send (a full VOICE_UP); anything longer is dropped as bad_type. */
 export const MAX_CLIENT_DATAGRAM_BYTES = MAX_VOICE_UP_BYTES;
+/** CALL_PROBE: type + call token + probe u32 + received u32. */
+export const CALL_PROBE_BYTES = TYPE_BYTES + TOKEN_BYTES + 4 + 4;
+/** CALL_VOICE: type + call token + sequence = 11 bytes before the packet; 12-1286 in all. */
+export const CALL_VOICE_HEADER_BYTES = TYPE_BYTES + TOKEN_BYTES + SEQUENCE_BYTES;
+export const MIN_CALL_VOICE_BYTES = CALL_VOICE_HEADER_BYTES + 1;
+export const MAX_CALL_VOICE_BYTES = CALL_VOICE_HEADER_BYTES + MAX_OPUS_PACKET_BYTES;
 
 // ---------------------------------------------------------------- timing and limits
 
@@ -53,6 +66,24 @@ export const REPLAY_WINDOW = 64;
 
 /** Why the server dropped a datagram (silently); each has its own counter. */
 export type DropReason = 'bad_type' | 'bad_size' | 'bad_token' | 'replayed' | 'rate_limited' | 'ping_flood';
+
+// ---------------------------------------------------------------- a call's direct path (stage 08)
+
+/** From CALL_START, each client sends CALL_PROBE to the peer's address this often while `connecting`... */
+export const PROBE_INTERVAL_MS = 200;
+/** ...and this often once `direct` or `relayed` (keeps the NAT mappings open; lets a late path upgrade). */
+export const PROBE_KEEPALIVE_MS = 1_000;
+/**
+ * `connecting` becomes `relayed` after this long without both directions proven; `direct` becomes
+ * `relayed` after this long without a valid direct datagram or growth of the peer's `received`.
+ */
+export const DIRECT_TIMEOUT_MS = 3_000;
+/** A client takes at most this many CALL_VOICE a second from its peer, in bursts of CALL_VOICE_BURST (as the server's voice bucket). */
+export const CALL_VOICE_PER_SECOND = 50;
+export const CALL_VOICE_BURST = 10;
+
+/** Why a client dropped a direct datagram (silently); each has its own counter (`stats`). */
+export type PeerDropReason = 'bad_type' | 'bad_size' | 'bad_token' | 'replayed' | 'rate_limited' | 'blocked';
 
 // ---------------------------------------------------------------- building datagrams
 
@@ -108,6 +139,26 @@ export function pongDatagram(ping: number, clientTimeMs: number, received: numbe
   return datagram;
 }
 
+/** Client -> peer CALL_PROBE: type, call token, probe number, how many valid direct datagrams came from the peer. */
+export function callProbeDatagram(token: Buffer, probe: number, received: number): Buffer {
+  const datagram = Buffer.allocUnsafe(CALL_PROBE_BYTES);
+  datagram[0] = DatagramType.callProbe;
+  token.copy(datagram, TYPE_BYTES, 0, TOKEN_BYTES);
+  datagram.writeUInt32BE(probe >>> 0, TYPE_BYTES + TOKEN_BYTES);
+  datagram.writeUInt32BE(received >>> 0, TYPE_BYTES + TOKEN_BYTES + 4);
+  return datagram;
+}
+
+/** Client -> peer CALL_VOICE: type, call token, sequence, then the Opus packet; one allocation. */
+export function callVoiceDatagram(token: Buffer, sequence: number, packet: Buffer): Buffer {
+  const datagram = Buffer.allocUnsafe(CALL_VOICE_HEADER_BYTES + packet.length);
+  datagram[0] = DatagramType.callVoice;
+  token.copy(datagram, TYPE_BYTES, 0, TOKEN_BYTES);
+  datagram.writeUInt16BE(sequence, TYPE_BYTES + TOKEN_BYTES);
+  packet.copy(datagram, CALL_VOICE_HEADER_BYTES);
+  return datagram;
+}
+
 // ---------------------------------------------------------------- reading datagrams
 
 /** A datagram a server may receive, parsed; `token` and `packet` are views of the datagram, not copies. */
@@ -117,8 +168,9 @@ export type ClientDatagram =
 
 /**
  * Reads a datagram from a client, or says why it is dropped: `bad_type` for an empty datagram,
- * one longer than MAX_CLIENT_DATAGRAM_BYTES or of a type a client may not send; `bad_size` for a
- * VOICE_UP without a packet or a PING that is not exactly 17 bytes. (The token is not checked here.)
+ * one longer than MAX_CLIENT_DATAGRAM_BYTES or of a type a client may not send to the server
+ * (CALL_PROBE and CALL_VOICE among them: they go between clients); `bad_size` for a VOICE_UP
+ * without a packet or a PING that is not exactly 17 bytes. (The token is not checked here.)
  */
 export function parseClientDatagram(datagram: Buffer): ClientDatagram | { drop: 'bad_type' | 'bad_size' } {
   if (datagram.length < 1 || datagram.length > MAX_CLIENT_DATAGRAM_BYTES) return { drop: 'bad_type' };
@@ -172,5 +224,39 @@ export function parseServerDatagram(datagram: Buffer): ServerDatagram | null {
       };
     default:
       return null;
+  }
+}
+
+/** A datagram from the peer of a call, parsed; `token` and `packet` are views of the datagram, not copies. */
+export type PeerDatagram =
+  | { type: 'call_probe'; token: Buffer; probe: number; received: number }
+  | { type: 'call_voice'; token: Buffer; sequence: number; packet: Buffer };
+
+/**
+ * Reads a direct datagram (one NOT from the server's address), or says why it is dropped:
+ * `bad_type` for any type but CALL_PROBE and CALL_VOICE (or an empty datagram), `bad_size` for a
+ * CALL_PROBE that is not exactly 17 bytes or a CALL_VOICE outside 12-1286. (The token is not checked here.)
+ */
+export function parsePeerDatagram(datagram: Buffer): PeerDatagram | { drop: 'bad_type' | 'bad_size' } {
+  if (datagram.length < 1) return { drop: 'bad_type' };
+  switch (datagram[0]) {
+    case DatagramType.callProbe:
+      if (datagram.length !== CALL_PROBE_BYTES) return { drop: 'bad_size' };
+      return {
+        type: 'call_probe',
+        token: datagram.subarray(TYPE_BYTES, TYPE_BYTES + TOKEN_BYTES),
+        probe: datagram.readUInt32BE(TYPE_BYTES + TOKEN_BYTES),
+        received: datagram.readUInt32BE(TYPE_BYTES + TOKEN_BYTES + 4),
+      };
+    case DatagramType.callVoice:
+      if (datagram.length < MIN_CALL_VOICE_BYTES || datagram.length > MAX_CALL_VOICE_BYTES) return { drop: 'bad_size' };
+      return {
+        type: 'call_voice',
+        token: datagram.subarray(TYPE_BYTES, TYPE_BYTES + TOKEN_BYTES),
+        sequence: datagram.readUInt16BE(TYPE_BYTES + TOKEN_BYTES),
+        packet: datagram.subarray(CALL_VOICE_HEADER_BYTES),
+      };
+    default:
+      return { drop: 'bad_type' };
   }
 }

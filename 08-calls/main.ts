@@ -13,7 +13,7 @@ import { nameProblem } from '#shared/user-name.ts';
 import { DEFAULT_GATE } from '#shared/voice-gate.ts';
 import { DEFAULT_BITRATE_KBPS, DEFAULT_ROOM, MAX_BITRATE_KBPS, MIN_BITRATE_KBPS, parseUdpVia, runClient } from './client.ts';
 import { defaultDownloadsFolder } from './downloads.ts';
-import { startServer } from './server.ts';
+import { DEFAULT_RING_TIMEOUT_S, parseRingTimeout, startServer } from './server.ts';
 import { countersLine } from './udp-voice.ts';
 import { silentDisplay } from './terminal-display.ts';
 
@@ -143,16 +143,23 @@ async function runDemo(): Promise<void> {
 await stageCommandLine('npm run stage:07 --', 'Stage 07: text chat and file sharing in rooms, beside voice over UDP.')
   .command(
     'server',
-    'run the server: users in rooms; each Opus packet is forwarded at once to the others in the room',
+    'run the server: users in rooms (each Opus packet forwarded at once to the others in the room), and calls between two users anywhere on it',
     (y) =>
-      serverOptions(y).option('udp-port', {
-        type: 'string', // parsed by parsePort, as --port
-        coerce: parsePort,
-        describe: 'UDP port for voice datagrams (default: the same number as the TCP port; 0 lets the system choose)',
-      }),
+      serverOptions(y)
+        .option('udp-port', {
+          type: 'string', // parsed by parsePort, as --port
+          coerce: parsePort,
+          describe: 'UDP port for voice datagrams (default: the same number as the TCP port; 0 lets the system choose)',
+        })
+        .option('ring-timeout', {
+          type: 'string', // parsed by parseRingTimeout, as --port
+          default: String(DEFAULT_RING_TIMEOUT_S),
+          coerce: parseRingTimeout,
+          describe: 'seconds a call rings before it ends unanswered (CALL_END no_answer); tests use 2',
+        }),
     (args) =>
       runMain(async () => {
-        const server = await startServer(args.host, args.port, { udpPort: args.udpPort });
+        const server = await startServer(args.host, args.port, { udpPort: args.udpPort, ringTimeoutS: args.ringTimeout });
         // The datagram counters once more at exit (Ctrl+C, kill), then end as the signal would.
         for (const signal of ['SIGINT', 'SIGTERM'] as const) {
           process.once(signal, () => {
@@ -239,6 +246,25 @@ await stageCommandLine('npm run stage:07 --', 'Stage 07: text chat and file shar
           type: 'string',
           array: true,
           describe: 'send this chat line to the room as soon as you join (repeatable; for scripts and tests)',
+        })
+        .option('call', {
+          type: 'string',
+          describe: 'call this user as soon as you join (looked up once a second for up to 10 s while not online)',
+        })
+        .option('auto-accept', {
+          type: 'boolean',
+          default: false,
+          describe: 'accept every call at once (scripts, tests, robots)',
+        })
+        .option('relay', {
+          type: 'boolean',
+          default: false,
+          describe: 'every call goes through the server: your address is never given to a peer (relay_only)',
+        })
+        .option('block-direct', {
+          type: 'boolean',
+          default: false,
+          describe: 'for tests: drop every direct datagram from a peer, as a filtering NAT would, so calls fall back to the relay',
         }),
     (args) =>
       runMain(() =>
@@ -259,6 +285,10 @@ await stageCommandLine('npm run stage:07 --', 'Stage 07: text chat and file shar
           noFiles: args.noFiles,
           sendFiles: args.send,
           sayLines: args.say,
+          callName: args.call,
+          autoAccept: args.autoAccept,
+          relay: args.relay,
+          blockDirect: args.blockDirect,
         }),
       ),
   )

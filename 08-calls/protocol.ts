@@ -1,20 +1,20 @@
-// Stage 07's protocol over TCP: stage 06's frames (Opus voice over UDP or TCP, see README.md),
-// plus text chat and file transfers in rooms (0x0F-0x17). This file keeps the frames every stage
-// has; the new messages' layouts, limits, encoders and parsers are in chat-messages.ts. The
-// datagrams are unchanged (datagrams.ts).
+// Stage 08's protocol over TCP: stage 07's frames (Opus voice over UDP or TCP, text chat and
+// files, see README.md), plus the directory and calls (0x18-0x22). This file keeps the frames every
+// stage has; stage 07's messages are in chat-messages.ts, stage 08's in call-messages.ts. The
+// datagrams (datagrams.ts) gain CALL_PROBE and CALL_VOICE, which go between two clients only.
 //
 //   every message:  type u8 | length u32 big-endian | payload (length bytes)
 //
-//   0x01 HELLO    client -> server   {"name": string, "room": string, "protocol": "voice-chat/07"}
-//   0x02 WELCOME  server -> client   {"name": string, "room": string, "id": number, "protocol": "voice-chat/07",
+//   0x01 HELLO    client -> server   {"name": string, "room": string, "protocol": "voice-chat/08"}
+//   0x02 WELCOME  server -> client   {"name": string, "room": string, "id": number, "protocol": "voice-chat/08",
 //                                     "codec": "opus", "sample_rate": 48000, "frame_ms": 20, "channels": 1,
 //                                     "token": 16 lowercase hex digits, "udp_port": number}
 //   0x03 VOICE    client -> server   sequence u16 BE | one Opus packet (1-1275 bytes, 20 ms, 48 kHz mono)
 //                 server -> client   speaker u16 BE | sequence u16 BE | the same packet, byte for byte
 //   0x04 BYE      client -> server   empty
 //   0x05 ERROR    server -> client   {"code": string, "message": string}, then the server closes
-//   0x06 USERS    server -> client   {"room": string, "users": [{"id": number, "name": string}]}  your room's
-//                                    members, you included, after WELCOME and after each move
+//   0x06 USERS    server -> client   {"room": string, "users": [{"id": number, "name": string, "in_call": boolean}]}
+//                                    your room's members, you included, after WELCOME and after each move
 //   0x07 JOINED   server -> client   {"id": number, "name": string}      someone joined your room
 //   0x08 LEFT     server -> client   {"id": number, "name": string, "reason": "bye" | "lost" | "error" | "moved"}
 //   0x09 SPEAKING server -> client   {"speakers": [{"id": number, "name": string}]}  sent when the set changes
@@ -26,6 +26,8 @@
 //   0x0E PATH     client -> server   {"path": "udp" | "tcp"}   how this client wants to RECEIVE voice
 //                                    (default tcp; udp takes effect once its UDP address is bound)
 //   0x0F-0x17 TEXT, REFUSED, OFFER, OFFERED, CHUNK, ACK, CREDIT, CANCEL, TRANSFER_END: see chat-messages.ts
+//   0x18-0x22 ADDRESS, LOOKUP, FOUND, INVITE, RINGING, ACCEPT, DECLINE, HANGUP, CALL_START, CALL_END,
+//             PRESENCE: see call-messages.ts
 //
 // Control payloads are one UTF-8 JSON object (unknown fields are ignored); VOICE is binary.
 // The server never looks inside an Opus packet: it needs no codec at all.
@@ -42,6 +44,7 @@ import {
   MAX_TEXT_PAYLOAD_BYTES,
   MIN_CHUNK_PAYLOAD_BYTES,
 } from './chat-limits.ts';
+import { MAX_CALL_ANSWER_BYTES, MAX_CALL_REQUEST_BYTES } from './call-limits.ts';
 
 /** The protocol this stage speaks, named in HELLO and WELCOME so stages that share port 8888 notice each other. */
 export const PROTOCOL = 'voice-chat/08';
@@ -72,6 +75,19 @@ export const MessageType = {
   credit: 0x15,
   cancel: 0x16,
   transferEnd: 0x17,
+  // Stage 08: the directory and calls (call-messages.ts).
+  address: 0x18,
+  lookup: 0x19,
+  found: 0x1a,
+  /** Both ways: a client's INVITE calls someone; the server's INVITE rings the callee. */
+  invite: 0x1b,
+  ringing: 0x1c,
+  accept: 0x1d,
+  decline: 0x1e,
+  hangup: 0x1f,
+  callStart: 0x20,
+  callEnd: 0x21,
+  presence: 0x22,
 } as const;
 
 /** The two ways voice can travel: datagrams, or VOICE frames on the TCP connection (as in stage 05). */
@@ -196,8 +212,15 @@ export function clientMessageLimit(type: number): number | undefined {
       return MAX_CHUNK_PAYLOAD_BYTES;
     case MessageType.ack:
       return ACK_PAYLOAD_BYTES;
+    case MessageType.lookup:
+    case MessageType.invite:
+      return MAX_CALL_REQUEST_BYTES;
+    case MessageType.accept:
+    case MessageType.decline:
+    case MessageType.hangup:
+      return MAX_CALL_ANSWER_BYTES;
     default:
-      return undefined;
+      return undefined; // ADDRESS, FOUND, RINGING, CALL_START, CALL_END, PRESENCE among them: server-only
   }
 }
 
@@ -235,6 +258,13 @@ export function serverMessageLimit(type: number): number | undefined {
     case MessageType.offer:
     case MessageType.offered:
     case MessageType.transferEnd:
+    case MessageType.address:
+    case MessageType.found:
+    case MessageType.invite:
+    case MessageType.ringing:
+    case MessageType.callStart:
+    case MessageType.callEnd:
+    case MessageType.presence:
       return MAX_SERVER_CONTROL_BYTES;
     case MessageType.voice:
       return MAX_SERVER_VOICE_BYTES;
@@ -265,7 +295,7 @@ export const ErrorCode = {
   badName: 'bad_name',
   /** The room id breaks the room id rule (in HELLO: ERROR and close; in JOIN: JOIN_REFUSED). */
   badRoom: 'bad_room',
-  /** Another user in that room already has this name (names are unique within a room). */
+  /** Another user on the server already has this name (stage 08: names are unique on the whole server). */
   nameTaken: 'name_taken',
   /** MAX_USERS users are here already (answer to HELLO), or MAX_CONNECTIONS connections are open (sent on accepting). */
   serverFull: 'server_full',
@@ -302,6 +332,15 @@ export const ErrorCode = {
   badChunk: 'bad_chunk',
   /** ERROR: an ACK of the wrong size, or whose "received" decreases or passes what was sent to you. */
   badAck: 'bad_ack',
+  // Stage 08. REFUSED of an INVITE (connection stays); rate_limited also for INVITE and LOOKUP.
+  /** REFUSED: the user you call is ringing or in a call (they are not told). */
+  busy: 'busy',
+  /** REFUSED: nobody by that name is online. */
+  noSuchUser: 'no_such_user',
+  /** REFUSED: "to" is your own name. */
+  callingYourself: 'calling_yourself',
+  /** REFUSED: you are ringing or in a call already (one call at a time). */
+  alreadyInCall: 'already_in_call',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -312,6 +351,11 @@ export type LeaveReason = 'bye' | 'lost' | 'error' | 'moved';
 export interface UserRef {
   id: number;
   name: string;
+}
+
+/** A member as USERS lists them (stage 08): whether they are in a call now. */
+export interface RoomMember extends UserRef {
+  inCall: boolean;
 }
 
 /**
@@ -412,8 +456,8 @@ export function errorFrame(code: ErrorCode, message: string): Buffer {
   return encodeJsonFrame(MessageType.error, { code, message });
 }
 
-export function usersFrame(room: string, users: readonly UserRef[]): Buffer {
-  return encodeJsonFrame(MessageType.users, { room, users: users.map(userJson) });
+export function usersFrame(room: string, users: readonly RoomMember[]): Buffer {
+  return encodeJsonFrame(MessageType.users, { room, users: users.map((user) => ({ id: user.id, name: user.name, in_call: user.inCall })) });
 }
 
 export function joinedFrame(user: UserRef): Buffer {
@@ -537,10 +581,19 @@ export function parseWelcome(payload: Buffer): Welcome {
   };
 }
 
-/** The room and members of a USERS message. */
-export function parseUsers(payload: Buffer): { room: string; users: UserRef[] } {
+/** The room and members of a USERS message; each member's "in_call" must be a boolean. */
+export function parseUsers(payload: Buffer): { room: string; users: RoomMember[] } {
   const object = decodeJsonObject(payload);
-  return { room: requireString(object, 'room'), users: requireUserList(object, 'users') };
+  const list = Object.hasOwn(object, 'users') ? object.users : undefined;
+  const users = requireUserList(object, 'users').map((user, i) => {
+    const entry = (list as unknown[])[i] as JsonObject;
+    const inCall = Object.hasOwn(entry, 'in_call') ? entry.in_call : undefined;
+    if (typeof inCall !== 'boolean') {
+      throw new ProtocolError(FRAMING_ERROR_CODES.BAD_FIELD, `each of "users" must have "in_call": a boolean; got ${JSON.stringify(inCall) ?? 'nothing'}`);
+    }
+    return { ...user, inCall };
+  });
+  return { room: requireString(object, 'room'), users };
 }
 
 /** The users of a SPEAKING message, in the server's order. */

@@ -1,11 +1,12 @@
-// Stage 07 server: stage 06's server (Opus voice in rooms over UDP or TCP) with text chat and file
-// transfers in rooms, on each user's TCP connection. Text (chat.ts) is stamped with the sender and
-// sent to their room; files (file-relay.ts) are relayed chunk by chunk to the room's members at the
-// time of the offer, with credit, windows and the too_slow rule bounding memory per transfer, and
-// each connection's chunks go out through a ChunkScheduler (write-scheduler.ts) so nothing waits
-// behind more than one chunk. Voice over UDP (udp-voice.ts: tokens, bound addresses, the replay
-// window, silent drops) and every rule of stages 04-06 are unchanged. Nothing one connection or
-// datagram sends can disturb another user: a bad frame closes only that connection.
+// Stage 08 server: stage 07's server (Opus voice in rooms over UDP or TCP, text chat and file
+// transfers in rooms) with a directory and calls between two users anywhere on the server. Names are
+// unique on the server (directory.ts): LOOKUP answers one exact name. Calls (calls.ts) are rung,
+// accepted, declined and hung up over each user's TCP connection; the server tells each user its
+// public UDP address (ADDRESS, when stage 06 binds or rebinds it), gives both parties a per-call
+// token and each the other's address, and relays a party's voice to the peer only when their direct
+// path does not open. Text (chat.ts), files (file-relay.ts), voice over UDP (udp-voice.ts) and every
+// rule of stages 04-07 are unchanged. Nothing one connection or datagram sends can disturb another
+// user: a bad frame closes only that connection.
 import { createServer, type Socket } from 'node:net';
 import { FRAME_MS } from '#shared/audio/format.ts';
 import { FrameParser } from '#shared/framing/frame-parser.ts';
@@ -53,11 +54,32 @@ import {
   VOICE_FLOOD_WINDOW_MS,
   welcomeFrame,
 } from './protocol.ts';
-import { type DatagramObserver, UdpSession, UdpVoice } from './udp-voice.ts';
+import { publicAddress, type DatagramObserver, UdpSession, UdpVoice } from './udp-voice.ts';
 import { TextSender } from './chat.ts';
 import { parseAck, parseCancel, parseChunk } from './chat-messages.ts';
 import { FileRelay, OfferGate, type TransferPeer } from './file-relay.ts';
 import { ChunkScheduler } from './write-scheduler.ts';
+import {
+  addressFrame,
+  DEFAULT_RING_TIMEOUT_S,
+  foundFrame,
+  INVITE_BURST,
+  INVITE_REFILL_MS,
+  LOOKUP_BURST,
+  LOOKUP_REFILL_MS,
+  MAX_INVITES_REFUSED,
+  MAX_LOOKUPS_REFUSED,
+  parseAccept,
+  parseClientInvite,
+  parseDecline,
+  parseHangup,
+  parseLookup,
+  presenceFrame,
+} from './call-messages.ts';
+import { CallTable, type CallParty } from './calls.ts';
+import { Directory } from './directory.ts';
+import { RequestLimit } from './request-limit.ts';
+import { refusedFrame } from './chat-messages.ts';
 
 /** Why a VOICE (or one listener's copy of it) was not sent. */
 export type DropReason = 'rate_limited' | 'slow_listener';
@@ -84,8 +106,8 @@ export const NO_OBSERVER: ServerObserver = {
   datagramDropped() {},
 };
 
-/** One joined user, as the room sees them (and as the file relay and the chat see them). */
-interface User extends UserRef, TransferPeer {
+/** One joined user, as the room sees them (and as the file relay, the chat and the call table see them). */
+interface User extends UserRef, TransferPeer, CallParty {
   /** The id of the room this user is in. */
   room: string;
   socket: Socket;
@@ -173,6 +195,8 @@ class Room {
     readonly id: string,
     private readonly observer: ServerObserver,
     private readonly udp: UdpVoice,
+    /** Whether room voice may go to this member now (not while they are in a call, nor in its guard: calls.ts). */
+    private readonly receivesRoomVoice: (listener: User) => boolean,
   ) {}
 
   get size(): number {
@@ -194,12 +218,19 @@ class Room {
     this.users.set(user.name, user);
     const joined = joinedFrame(user); // built once, the same bytes for everyone
     for (const other of this.users.values()) if (other !== user) sendControl(other, joined);
+    if (user.inCall) this.announceCall(user); // a party who moved in during a call: the room learns it as USERS would say
     this.sendUsers(user);
     const speakers = this.speakers();
     if (speakers.length > 0) sendControl(user, speakingFrame(speakers));
   }
 
-  /** Sends `user` this room's members, them included. */
+  /** PRESENCE to the other members: `user` started or ended a call. Their id, name and in_call; never the peer. */
+  announceCall(user: User): void {
+    const presence = presenceFrame({ id: user.id, name: user.name, inCall: user.inCall });
+    for (const other of this.users.values()) if (other !== user) sendControl(other, presence);
+  }
+
+  /** Sends `user` this room's members, them included (each with in_call). */
   sendUsers(user: User): void {
     sendControl(user, usersFrame(this.id, [...this.users.values()]));
   }
@@ -234,7 +265,7 @@ class Room {
     let datagram: Buffer | undefined;
     let copies = 0;
     for (const listener of this.users.values()) {
-      if (listener === sender) continue;
+      if (listener === sender || !this.receivesRoomVoice(listener)) continue;
       if (listener.udp.receivesByUdp) {
         this.udp.sendTo(listener.udp, (datagram ??= forwardedVoiceDown(sender.id, payload)));
         copies++;
@@ -314,10 +345,13 @@ class Rooms {
   // speaks: an idle server has no timer.
   private speakingTimer: NodeJS.Timeout | null = null;
   readonly ids = new SessionIds();
+  /** Every user by name, on the whole server (names are unique on the server). */
+  readonly directory = new Directory<User>();
 
   constructor(
     private readonly observer: ServerObserver,
     private readonly udp: UdpVoice,
+    private readonly receivesRoomVoice: (listener: User) => boolean,
   ) {}
 
   /** Users in all rooms. */
@@ -335,14 +369,10 @@ class Rooms {
     return room === undefined ? [] : [...room.members()];
   }
 
-  /** True if room `id` exists and has a member called `name` (names are unique within a room). */
-  has(id: string, name: string): boolean {
-    return this.rooms.get(id)?.has(name) ?? false;
-  }
-
-  /** Adds a new user to their room (`user.room`), creating it if needed. */
+  /** Adds a new user to their room (`user.room`), creating it if needed, and to the directory. */
   join(user: User): void {
     this.userCount++;
+    this.directory.add(user);
     this.enter(user);
   }
 
@@ -351,6 +381,7 @@ class Rooms {
     const room = this.rooms.get(user.room);
     if (room === undefined || !room.leave(user, reason)) return false;
     this.userCount--;
+    this.directory.remove(user);
     this.ids.release(user.id);
     this.deleteIfEmpty(room);
     return true;
@@ -371,6 +402,28 @@ class Rooms {
     this.deleteIfEmpty(from);
     user.room = id;
     this.enter(user);
+  }
+
+  /**
+   * The relay of a call: a party's voice payload to their peer only, by the PATH the peer receives
+   * on (VOICE_DOWN to their bound address, or TCP VOICE), speaker = the party's id. No SPEAKING:
+   * the room does not hear a party in a call.
+   */
+  relay(sender: User, peer: User, payload: Buffer): void {
+    let copies = 0;
+    if (peer.udp.receivesByUdp) {
+      this.udp.sendTo(peer.udp, forwardedVoiceDown(sender.id, payload));
+      copies = 1;
+    } else if (sendVoice(peer, forwardedVoiceFrame(sender.id, payload), this.observer)) {
+      copies = 1;
+    }
+    sender.packetsForwarded++;
+    this.observer.packetForwarded(copies);
+  }
+
+  /** PRESENCE to `user`'s room (the others in it): they started or ended a call. */
+  announceCall(user: User): void {
+    this.rooms.get(user.room)?.announceCall(user);
   }
 
   /** Forwards a VOICE payload from `sender` to the other members of their room, at once. */
@@ -398,7 +451,7 @@ class Rooms {
   private enter(user: User): void {
     let room = this.rooms.get(user.room);
     if (room === undefined) {
-      room = new Room(user.room, this.observer, this.udp);
+      room = new Room(user.room, this.observer, this.udp, this.receivesRoomVoice);
       this.rooms.set(room.id, room);
     }
     this.roomsFrame = null;
@@ -427,7 +480,7 @@ class Rooms {
 const CLOSE_GRACE_MS = 2_000;
 
 /** Talks to one connection: handshake, then voice into its room, moves between rooms and PATH, until it leaves or breaks the protocol. */
-function serveClient(socket: Socket, rooms: Rooms, udp: UdpVoice, relay: FileRelay, observer: ServerObserver): void {
+function serveClient(socket: Socket, rooms: Rooms, calls: CallTable<User>, udp: UdpVoice, relay: FileRelay, observer: ServerObserver): void {
   const peer = hostPort(socket.remoteAddress, socket.remotePort); // [::1]:50000 for IPv6
   let user: User | null = null; // set once this connection has joined a room
   let finished = false; // after BYE, an error or a lost connection, nothing more is handled
@@ -444,6 +497,9 @@ function serveClient(socket: Socket, rooms: Rooms, udp: UdpVoice, relay: FileRel
   // Text and offers notify the whole room: each has its own bucket (issue 18's rule).
   const texts = new TextSender();
   const offers = new OfferGate();
+  // Look-ups reveal who is online, invites ring a person: each has its own bucket (issue 18).
+  const lookups = new RequestLimit('LOOKUP', LOOKUP_BURST, LOOKUP_REFILL_MS, MAX_LOOKUPS_REFUSED);
+  const invites = new RequestLimit('INVITE', INVITE_BURST, INVITE_REFILL_MS, MAX_INVITES_REFUSED);
 
   // Voice is a stream of small messages that should leave at once: do not let Nagle's
   // algorithm hold one back waiting to fill a TCP segment.
@@ -454,6 +510,7 @@ function serveClient(socket: Socket, rooms: Rooms, udp: UdpVoice, relay: FileRel
     finished = true; // frames of this connection still in a chunk being parsed are not handled
     clearTimeout(handshakeTimer);
     if (user !== null) udp.close(user.udp); // the token is invalid from now on: a late datagram is bad_token
+    if (user !== null) calls.leave(user); // their call ends: peer_left to the other party
     if (user !== null) {
       relay.leaveRoom(user, 'left'); // what they send ends, what they receive goes on without them
       user.chunks.close();
@@ -492,8 +549,9 @@ function serveClient(socket: Socket, rooms: Rooms, udp: UdpVoice, relay: FileRel
     if (rooms.size >= MAX_USERS) {
       throw new ProtocolError(ErrorCode.serverFull, `${MAX_USERS} users are connected, the most this server takes; try again later`);
     }
-    if (rooms.has(requested.room, requested.name)) {
-      throw new ProtocolError(ErrorCode.nameTaken, `someone called "${requested.name}" is already in room "${requested.room}"; pick another name`);
+    // Names are unique on the whole server (the directory maps a name to one person).
+    if (rooms.directory.has(requested.name)) {
+      throw new ProtocolError(ErrorCode.nameTaken, `someone called "${requested.name}" is already on this server; pick another name`);
     }
     clearTimeout(handshakeTimer);
     const id = rooms.ids.take();
@@ -502,7 +560,14 @@ function serveClient(socket: Socket, rooms: Rooms, udp: UdpVoice, relay: FileRel
       name: requested.name,
       room: requested.room,
       socket,
-      udp: udp.open(`${requested.name} (id ${id})`, (payload) => admitVoice(joined, payload)),
+      udp: udp.open(
+        `${requested.name} (id ${id})`,
+        (payload) => admitVoice(joined, payload),
+        // STUN's part: the address the server sees, over TCP to the token's owner only, when bound or rebound.
+        (bound) => sendControl(joined, addressFrame(publicAddress(bound))),
+      ),
+      boundAddress: () => (joined.udp.bound === null ? null : publicAddress(joined.udp.bound)),
+      inCall: false,
       speaking: false,
       lastVoiceAt: -Infinity,
       packetsForwarded: 0,
@@ -533,7 +598,9 @@ function serveClient(socket: Socket, rooms: Rooms, udp: UdpVoice, relay: FileRel
   const admitVoice = (sender: User, payload: Buffer): 'forwarded' | 'rate_limited' => {
     observer.packetReceived();
     if (voiceTokens.tryTake()) {
-      rooms.forward(sender, payload);
+      const route = calls.voiceRoute(sender); // room, the peer of a call (the relay), or nobody (the guard)
+      if (route.to === 'room') rooms.forward(sender, payload);
+      else if (route.to === 'peer') rooms.relay(sender, route.peer, payload);
       return 'forwarded';
     }
     voiceDropped++;
@@ -586,10 +653,7 @@ function serveClient(socket: Socket, rooms: Rooms, udp: UdpVoice, relay: FileRel
       sendControl(user, joinRefusedFrame(target, ErrorCode.badRoom, problem));
       return;
     }
-    if (target !== user.room && rooms.has(target, user.name)) {
-      sendControl(user, joinRefusedFrame(target, ErrorCode.nameTaken, `someone called "${user.name}" is already in room "${target}"`));
-      return;
-    }
+    // Never name_taken: names are unique on the whole server, so nobody in `target` has this one.
     if (target !== user.room) {
       // A move tells everyone in two rooms: it costs a token. A JOIN of your own room tells nobody.
       if (!takeMoveToken('moves or PATH changes')) {
@@ -635,6 +699,38 @@ function serveClient(socket: Socket, rooms: Rooms, udp: UdpVoice, relay: FileRel
     relay.cancel(user, parseCancel(payload));
   };
 
+  const onLookup = (payload: Buffer) => {
+    if (user === null) throw new ProtocolError(ErrorCode.notJoined, 'send HELLO before LOOKUP');
+    const name = parseLookup(payload);
+    if (!lookups.take()) {
+      sendControl(user, refusedFrame('lookup', ErrorCode.rateLimited, lookups.refusal()));
+      return;
+    }
+    sendControl(user, foundFrame(calls.found(name)));
+  };
+
+  const onInvite = (payload: Buffer) => {
+    if (user === null) throw new ProtocolError(ErrorCode.notJoined, 'send HELLO before INVITE');
+    calls.invite(user, parseClientInvite(payload), invites);
+  };
+
+  // ACCEPT, DECLINE and HANGUP that do not fit a call of theirs are ignored (an honest race): calls.ts.
+  const onAccept = (payload: Buffer) => {
+    if (user === null) throw new ProtocolError(ErrorCode.notJoined, 'send HELLO before ACCEPT');
+    const { call, relayOnly } = parseAccept(payload);
+    calls.accept(user, call, relayOnly);
+  };
+
+  const onDecline = (payload: Buffer) => {
+    if (user === null) throw new ProtocolError(ErrorCode.notJoined, 'send HELLO before DECLINE');
+    calls.decline(user, parseDecline(payload));
+  };
+
+  const onHangup = (payload: Buffer) => {
+    if (user === null) throw new ProtocolError(ErrorCode.notJoined, 'send HELLO before HANGUP');
+    calls.hangup(user, parseHangup(payload));
+  };
+
   const onBye = () => {
     if (user === null) throw new ProtocolError(ErrorCode.notJoined, 'send HELLO before BYE');
     leave('bye', 'bye');
@@ -662,6 +758,11 @@ function serveClient(socket: Socket, rooms: Rooms, udp: UdpVoice, relay: FileRel
       else if (type === MessageType.chunk) onChunk(payload);
       else if (type === MessageType.ack) onAck(payload);
       else if (type === MessageType.cancel) onCancel(payload);
+      else if (type === MessageType.lookup) onLookup(payload);
+      else if (type === MessageType.invite) onInvite(payload);
+      else if (type === MessageType.accept) onAccept(payload);
+      else if (type === MessageType.decline) onDecline(payload);
+      else if (type === MessageType.hangup) onHangup(payload);
       else onBye(); // the parser lets through only the types clientMessageLimit knows
     },
   });
@@ -703,6 +804,20 @@ export interface ServerOptions {
   udpPort?: number;
   /** Watches the server from outside (see ServerObserver). */
   observer?: ServerObserver;
+  /** How long a call rings before CALL_END no_answer, in seconds (--ring-timeout; default DEFAULT_RING_TIMEOUT_S). */
+  ringTimeoutS?: number;
+}
+
+export { DEFAULT_RING_TIMEOUT_S } from './call-limits.ts';
+
+/** The server's --ring-timeout S: seconds above 0 (fractions allowed: tests ring for 2 s). */
+export function parseRingTimeout(value: unknown): number {
+  const text = String(value).trim();
+  const seconds = Number(text);
+  if (text === '' || !Number.isFinite(seconds) || seconds <= 0 || seconds > 3600) {
+    throw new Error(`invalid --ring-timeout "${String(value)}": give the seconds a call may ring, above 0 and at most 3600, e.g. --ring-timeout 30`);
+  }
+  return seconds;
 }
 
 /** Opens the UDP socket, or says in one line why it could not (the port is taken, ...). */
@@ -722,8 +837,9 @@ export async function startServer(host: string, port: number, options: ServerOpt
   const connections = new Set<Socket>();
   const relay = new FileRelay();
   let rooms: Rooms | undefined; // made once the UDP socket is open
+  let calls: CallTable<User> | undefined;
   const server = createServer((socket) => {
-    if (rooms === undefined) {
+    if (rooms === undefined || calls === undefined) {
       socket.destroy(); // before the ready line (the UDP socket is still opening): nobody was told to connect yet
       return;
     }
@@ -733,7 +849,7 @@ export async function startServer(host: string, port: number, options: ServerOpt
     }
     connections.add(socket);
     socket.on('close', () => connections.delete(socket));
-    serveClient(socket, rooms, udp, relay, observer);
+    serveClient(socket, rooms, calls, udp, relay, observer);
   });
   const address = await listen(server, host, port);
   let udp: UdpVoice;
@@ -743,7 +859,16 @@ export async function startServer(host: string, port: number, options: ServerOpt
     server.close();
     throw error;
   }
-  rooms = new Rooms(observer, udp);
+  // Each needs the other: rooms ask the call table who may hear room voice, calls find users by name and tell rooms.
+  const roomsNow: Rooms = new Rooms(observer, udp, (listener) => callTable.receivesRoomVoice(listener));
+  const callTable: CallTable<User> = new CallTable<User>({
+    find: (name) => roomsNow.directory.find(name),
+    ringTimeoutMs: (options.ringTimeoutS ?? DEFAULT_RING_TIMEOUT_S) * 1000,
+    // A party's room learns that they are in a call (PRESENCE), never with whom.
+    events: { started: (party) => roomsNow.announceCall(party), ended: (party) => roomsNow.announceCall(party) },
+  });
+  rooms = roomsNow;
+  calls = callTable;
   // "listening on HOST:PORT" first: harnesses read the TCP port from it.
   const udpAt = `udp ${hostPort(address.host, udp.port)}`;
   const line = readyLine(address); // "... (every IPv4 and IPv6 address of this machine)" for "::"
@@ -759,6 +884,7 @@ export async function startServer(host: string, port: number, options: ServerOpt
     close: () =>
       new Promise((resolve) => {
         rooms!.stop();
+        calls!.stop();
         relay.stop();
         udp.stop(); // prints the counters one last time
         server.close(() => resolve());

@@ -128,6 +128,11 @@ export class TerminalDisplay implements ClientDisplay {
   }
 }
 
+/** A terminal bell (someone calls us), on a terminal only: in a file or a pipe it would be a stray byte. */
+export function ringBell(): void {
+  if (process.stdout.isTTY) process.stdout.write('\x07');
+}
+
 /**
  * Where the commands are read: on a terminal, a readline that draws a "> " prompt and lets the user
  * edit the line (pass it to createDisplay so redraws keep it); elsewhere, plain lines from standard input.

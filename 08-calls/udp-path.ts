@@ -222,16 +222,31 @@ export interface DatagramTarget {
   port: number;
 }
 
+/** The client's one datagram socket: to the server (or relay), and, in a call, to the peer. */
+export interface ClientUdpSocket {
+  /** A datagram to the server (or the --udp-via relay). */
+  send(datagram: Buffer): void;
+  /** A datagram to a peer of a call, from the same socket (so its NAT maps it to the port the server saw). */
+  sendTo(datagram: Buffer, to: { address: string; port: number }): void;
+  close(): void;
+}
+
 /**
- * A UDP socket of the target's family (udp4/udp6, as the TCP connection), bound to any port, that
- * passes on only datagrams from the target's address and port (anyone can send to our port).
+ * A UDP socket of the target's family (udp4/udp6, as the TCP connection), bound to any port.
+ * Datagrams from the target's address and port go to `onDatagram`; from anyone else (a call's
+ * peer, or a stranger: anyone can send to our port) to `onOther`, which checks them (call-path.ts).
  */
-export async function openUdpSocket(target: DatagramTarget, onDatagram: (datagram: Buffer) => void): Promise<{ send(datagram: Buffer): void; close(): void }> {
+export async function openUdpSocket(
+  target: DatagramTarget,
+  onDatagram: (datagram: Buffer) => void,
+  onOther: (datagram: Buffer, from: { address: string; port: number }) => void = () => {},
+): Promise<ClientUdpSocket> {
   const address = isIP(target.host) ? target.host : (await lookup(target.host)).address;
   const family = isIP(address) === 6 ? 'udp6' : 'udp4';
   const socket: DatagramSocket = createSocket(family);
   socket.on('message', (datagram, from) => {
     if (from.port === target.port && sameAddress(from.address, address)) onDatagram(datagram);
+    else onOther(datagram, { address: plainAddress(from.address), port: from.port });
   });
   // A datagram to a closed port comes back as ECONNREFUSED on some systems: that is a lost
   // PING (the fallback handles it), not a reason to stop.
@@ -239,13 +254,24 @@ export async function openUdpSocket(target: DatagramTarget, onDatagram: (datagra
   await new Promise<void>((resolve) => socket.bind(0, resolve));
   return {
     send: (datagram) => socket.send(datagram, target.port, address),
+    sendTo: (datagram, to) => {
+      // A udp6 socket (dual-stack) reaches an IPv4 peer as ::ffff:a.b.c.d; a udp4 socket cannot
+      // reach an IPv6 peer at all: nothing is sent, and the call falls back to the relay.
+      const peer = plainAddress(to.address);
+      if (family === 'udp6') socket.send(datagram, to.port, isIP(peer) === 4 ? `::ffff:${peer}` : peer);
+      else if (isIP(peer) === 4) socket.send(datagram, to.port, peer);
+    },
     close: () => socket.close(),
   };
 }
 
+/** "::ffff:1.2.3.4" (an IPv4 address on a dual-stack socket) as "1.2.3.4". */
+function plainAddress(address: string): string {
+  return address.replace(/^::ffff:(?=\d+\.)/, '');
+}
+
 function sameAddress(a: string, b: string): boolean {
-  const plain = (address: string) => address.replace(/^::ffff:/, '');
-  return plain(a) === plain(b);
+  return plainAddress(a) === plainAddress(b);
 }
 
 /** Per-speaker numbers, as voice-receiver.ts keeps them. */

@@ -13,6 +13,8 @@
 //
 // Then a PING gets a 13-byte PONG at the bound address and a VOICE_UP is forwarded by the room
 // (server.ts). No answer is larger than what provoked it, and nothing unauthenticated is answered.
+// Stage 08: a binding or rebinding is reported (onBound), so the server can tell the user their
+// public address over TCP (ADDRESS); CALL_PROBE and CALL_VOICE go between clients and are bad_type here.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createSocket, type RemoteInfo, type Socket as DatagramSocket } from 'node:dgram';
 import { hostPort } from '#shared/host-port.ts';
@@ -41,9 +43,19 @@ export function countersLine(counters: DatagramCounters): string {
 }
 
 /** Where a user's datagrams come from (and where theirs go), learned from a datagram with their token. */
-interface BoundAddress {
+export interface BoundAddress {
   address: string;
   port: number;
+}
+
+/**
+ * A bound address as ADDRESS and CALL_START give it: as Node prints it, except that an IPv4 client
+ * seen by a dual-stack ("::") socket as ::ffff:a.b.c.d is written as plain a.b.c.d, the address
+ * the client and its peer know it by (a peer's IPv4 socket could not send to the mapped form).
+ */
+export function publicAddress(bound: BoundAddress): BoundAddress {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(bound.address);
+  return { address: mapped === null ? bound.address : mapped[1]!, port: bound.port };
 }
 
 /**
@@ -102,6 +114,8 @@ export class UdpSession {
     readonly label: string,
     /** What the server does with this user's accepted VOICE_UP (the voice payload is stage 05's: sequence + packet). */
     readonly onVoice: (voicePayload: Buffer) => 'forwarded' | 'rate_limited',
+    /** Called when this user's address is bound (first valid datagram) or rebound (a new one from elsewhere). */
+    readonly onBound: (bound: BoundAddress) => void = () => {},
   ) {}
 
   /** True when voice for this user goes out as VOICE_DOWN: they asked for udp and their address is known. */
@@ -154,9 +168,9 @@ export class UdpVoice {
   }
 
   /** A new session with a fresh crypto-random token (WELCOME sends it). */
-  open(label: string, onVoice: UdpSession['onVoice']): UdpSession {
+  open(label: string, onVoice: UdpSession['onVoice'], onBound?: UdpSession['onBound']): UdpSession {
     let session: UdpSession;
-    do session = new UdpSession(newToken(), label, onVoice);
+    do session = new UdpSession(newToken(), label, onVoice, onBound);
     while (this.sessions.has(tokenKey(session.token))); // 2^-64 a time, but never two users with one token
     this.sessions.set(tokenKey(session.token), session);
     return session;
@@ -208,10 +222,12 @@ export class UdpVoice {
       session.bound = { address: from.address, port: from.port };
       this.counters.bound++;
       console.log(`${session.label}: UDP bound to ${hostPort(from.address, from.port)}`);
+      session.onBound(session.bound);
     } else if (!sameAddress(session.bound, from)) {
       session.bound = { address: from.address, port: from.port };
       this.counters.rebound++;
       console.log(`${session.label}: UDP rebound to ${hostPort(from.address, from.port)}`);
+      session.onBound(session.bound);
     }
     if (parsed.type === 'ping') session.lastPing = parsed.ping;
     else session.replay.accept(parsed.sequence);
