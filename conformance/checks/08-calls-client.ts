@@ -175,8 +175,11 @@ async function frameOf(session: Session, type: number, from: number, timeoutMs: 
   return { index: found.index, fields: parsed.object, payload: found.frame.payload };
 }
 
-/** Rings the client (INVITE from `from`), waits for its ACCEPT of that call, and starts the call. Returns when CALL_START went out. */
-async function ringAndStart(session: CallSession, { call = 7, from = BOB, peerAddress }: { call?: number; from?: { id: number; name: string }; peerAddress: Address | null }): Promise<number> {
+/**
+ * Rings the client (INVITE from `from`), waits for its ACCEPT of that call, and starts the call.
+ * Returns when CALL_START went out (performance.now()), and how many frames the client had sent by then.
+ */
+async function ringAndStart(session: CallSession, { call = 7, from = BOB, peerAddress }: { call?: number; from?: { id: number; name: string }; peerAddress: Address | null }): Promise<{ at: number; frames: number }> {
   const mark = session.sent().length;
   session.send(INVITE, { call, from });
   const accept = await frameOf(session, ACCEPT, mark, 5_000, `ACCEPT (0x1D) {"call":${call}} after INVITE {"call":${call},"from":${JSON.stringify(from)}}`, 'with --auto-accept, answer every INVITE at once with ACCEPT {"call": the INVITE\'s call}');
@@ -186,8 +189,11 @@ async function ringAndStart(session: CallSession, { call = 7, from = BOB, peerAd
     hint: 'ACCEPT carries the call id of the INVITE it answers',
   });
   session.send(CALL_START, { call, peer: from, token: CALL_TOKEN.toString('hex'), peer_address: peerAddress });
-  return performance.now();
+  return { at: performance.now(), frames: session.sent().length };
 }
+
+/** TCP VOICE frames the client sent after its first `frames` frames (its voice through the server on the TCP path). */
+const tcpVoiceAfter = (session: Session, frames: number) => session.sent().slice(frames).filter((frame) => frame.type === VOICE).length;
 
 /** The peer's socket as CALL_START names it. */
 const addressOf = (peer: DatagramPeer): Address => ({ address: '127.0.0.1', port: peer.port });
@@ -434,7 +440,7 @@ export const clientChecks: Check[] = [
           session.send(REFUSED, { request: 'invite', code: 'busy', message: 'Bob is busy' });
           // Then Bob calls; a server that ignores relay_only gives an address anyway: the client must still not use it.
           const mark = session.sent().length;
-          const startedAt = await ringAndStart(session, { call: 8, peerAddress: addressOf(session.peer) });
+          const started = await ringAndStart(session, { call: 8, peerAddress: addressOf(session.peer) });
           const accept = session.sent().slice(mark).find((frame) => frame.type === ACCEPT)!;
           expect((jsonObjectOf(accept.payload) as { object: Record<string, unknown> }).object.relay_only === true, 'the ACCEPT does not carry relay_only with --relay', {
             expected: 'ACCEPT {"call":8,"relay_only":true}',
@@ -444,7 +450,7 @@ export const clientChecks: Check[] = [
           await session.client.waitForStdout((out) => /call 8 with Bob: relayed/.test(out), 3_000, 'the line "call 8 with Bob: relayed through the server (--relay)"', 'print the path of the call: with --relay it is relayed from the start');
           await sleep(2_500);
           const toPeer = session.peer.received;
-          const relayed = relayedVoice(session, startedAt).length + session.sent().filter((frame) => frame.type === VOICE).length;
+          const relayed = relayedVoice(session, started.at).length + tcpVoiceAfter(session, started.frames);
           expect(toPeer.length === 0, 'with --relay the client sent datagrams to peer_address', {
             expected: 'nothing at peer_address: --relay never sends a probe or voice to the peer (its address must not be learnt either)',
             actual: describeDatagrams(toPeer),
@@ -452,7 +458,7 @@ export const clientChecks: Check[] = [
           });
           expect(relayed >= 75, 'with --relay the voice did not go through the server', {
             expected: 'at least 75 voice packets (1.5 s of the 2.5 s waited) through the server as VOICE_UP or TCP VOICE after CALL_START',
-            actual: `VOICE_UP after CALL_START: ${relayedVoice(session, startedAt).length}; over TCP after WELCOME: ${describeFrames(session.sent().slice(1), TYPE_NAMES)}`,
+            actual: `VOICE_UP after CALL_START: ${relayedVoice(session, started.at).length}; over TCP after CALL_START: ${describeFrames(session.sent().slice(started.frames), TYPE_NAMES)}`,
             hint: 'relayed: send your voice as in stage 06 (VOICE_UP with the session token); the server forwards it to the peer',
           });
           session.send(CALL_END, { call: 8, reason: 'hangup', by: BOB });
@@ -467,15 +473,17 @@ export const clientChecks: Check[] = [
     async run(context) {
       await inTempDir(async (dir) => {
         const session = await startSession(context, ['--auto-accept', '--input', continuousVoice(dir, 8), '--output', 'null', '--duration', '4']);
-        let startedAt = 0;
+        let started = { at: 0, frames: 0 };
         let ping: ReceivedDatagram | undefined;
         await orStop(session, async () => {
           ping = await pinged(session);
-          startedAt = await ringAndStart(session, { peerAddress: addressOf(session.peer) });
+          started = await ringAndStart(session, { peerAddress: addressOf(session.peer) });
           await sleep(CONNECTING_MS * 0.8 - SCHEDULING_NOISE_MS); // the peer never answers: the whole of connecting, minus the rule's margin
         });
         const watched = performance.now();
+        const tcpVoice = tcpVoiceAfter(session, started.frames);
         await finishSession(session, 8_000, 'when --duration 4 is over');
+        const startedAt = started.at;
         const atPeer = session.peer.received.filter((d) => d.at <= watched);
         const probes = atPeer.filter(isProbe);
         const story = `at peer_address since CALL_START: ${describeDatagrams(atPeer)}; the client's PINGs came from ${ping!.address}:${ping!.port}`;
@@ -500,7 +508,6 @@ export const clientChecks: Check[] = [
         });
         expectPeriod(probes, PROBE_PERIOD_MS, 'CALL_PROBEs while connecting', 'while connecting, probe every 200 ms (15 probes in 3 s cover round trips up to ~1 s)');
         const relayed = relayedVoice(session, startedAt + IN_FLIGHT_MS).filter((d) => d.at <= watched);
-        const tcpVoice = session.sent().filter((frame) => frame.type === VOICE).length;
         expect(relayed.length === 0 && tcpVoice === 0, 'the client sent voice while connecting', {
           expected: `no voice while connecting (the first ${showMs(CONNECTING_MS * 0.8 - SCHEDULING_NOISE_MS)} after CALL_START): no CALL_VOICE, no VOICE_UP, no TCP VOICE; its input is a steady tone`,
           actual: `${relayed.length} VOICE_UP after CALL_START; ${tcpVoice} TCP VOICE; ${story}`,
@@ -516,9 +523,10 @@ export const clientChecks: Check[] = [
       await inTempDir(async (dir) => {
         const session = await startSession(context, ['--auto-accept', '--input', continuousVoice(dir, 8), '--output', 'null', '--duration', '5']);
         const probes = new PeerProbes(session.peer);
+        let started = { at: 0, frames: 0 };
         await orStop(session, async () => {
           await pinged(session);
-          await ringAndStart(session, { peerAddress: addressOf(session.peer) });
+          started = await ringAndStart(session, { peerAddress: addressOf(session.peer) });
           await probes.answered(session);
           await session.client.waitForStdout((out) => /call 7 with Bob: direct/.test(out), 3_000, 'the line "call 7 with Bob: direct to ADDRESS:PORT"', 'once you have had a valid datagram from the peer and its latest probe says received > 0, the path is direct: say so');
           await session.peer.waitFor(
@@ -529,8 +537,8 @@ export const clientChecks: Check[] = [
             () => describeDatagrams(session.peer.received),
           );
         });
+        await finishSession(session, 8_000, 'when --duration 5 is over'); // the peer probes to the end: the path stays direct
         probes.stop();
-        await finishSession(session, 8_000, 'when --duration 5 is over');
         const voice = session.peer.received.filter(isCallVoice);
         const directAt = voice[0]!.at;
         const story = `at the peer: ${describeDatagrams(session.peer.received)}; at the server after the first CALL_VOICE: ${describeDatagrams(session.udp.received, directAt + IN_FLIGHT_MS)}`;
@@ -553,7 +561,7 @@ export const clientChecks: Check[] = [
           hint: 'encode the input frames with Opus, 48 kHz mono, 20 ms, one packet per CALL_VOICE',
         });
         const relayed = relayedVoice(session, directAt + IN_FLIGHT_MS).length;
-        const tcpVoice = session.sent().filter((frame) => frame.type === VOICE).length;
+        const tcpVoice = tcpVoiceAfter(session, started.frames);
         expect(relayed === 0 && tcpVoice === 0, 'the client sent its voice through the server too while direct', {
           expected: 'no VOICE_UP (and no TCP VOICE) once the voice goes as CALL_VOICE',
           actual: `${relayed} VOICE_UP, ${tcpVoice} TCP VOICE; ${story}`,
@@ -638,7 +646,7 @@ export const clientChecks: Check[] = [
         let relayedAt = 0;
         await orStop(session, async () => {
           const ping = await pinged(session);
-          startedAt = await ringAndStart(session, { peerAddress: addressOf(session.peer) });
+          startedAt = (await ringAndStart(session, { peerAddress: addressOf(session.peer) })).at;
           const first = await session.udp.waitFor(
             () => relayedVoice(session, startedAt + IN_FLIGHT_MS)[0],
             window.latestMs,
