@@ -16,6 +16,8 @@ import { serverChecks as udpServerChecks } from './checks/06-udp.ts';
 import { clientChecks as udpClientChecks } from './checks/06-udp-client.ts';
 import { serverChecks as chatFilesServerChecks } from './checks/07-chat-files.ts';
 import { clientChecks as chatFilesClientChecks } from './checks/07-chat-files-client.ts';
+import { serverChecks as callsServerChecks } from './checks/08-calls.ts';
+import { clientChecks as callsClientChecks } from './checks/08-calls-client.ts';
 import { WIRES, type StageWire } from './hostile/wire-spec.ts';
 
 export interface Stage {
@@ -27,6 +29,11 @@ export interface Stage {
   checks: Check[];
   /** What the hostile cases and the fuzzer know of its wire; absent for 01 (no framing). */
   wire?: StageWire;
+  /**
+   * Options the README makes part of the server's command line for grading, appended to every
+   * server command the suites, the grader and the fuzzer run (withServerOptions).
+   */
+  serverOptions?: readonly string[];
 }
 
 /** A stage that the hostile cases and the fuzzer can attack (it has a framed wire). */
@@ -40,6 +47,8 @@ export const stages: readonly Stage[] = [
   { id: '05', folder: '05-opus', checks: [...opusServerChecks, ...opusClientChecks], wire: WIRES['05'] },
   { id: '06', folder: '06-udp', checks: [...udpServerChecks, ...udpClientChecks], wire: WIRES['06'] },
   { id: '07', folder: '07-chat-files', checks: [...chatFilesServerChecks, ...chatFilesClientChecks], wire: WIRES['07'] },
+  // The README: "the grader runs the server with --ring-timeout 2" (30 s of ringing is too long to wait for).
+  { id: '08', folder: '08-calls', checks: [...callsServerChecks, ...callsClientChecks], wire: WIRES['08'], serverOptions: ['--ring-timeout', '2'] },
 ];
 
 export const wireStages: readonly WireStage[] = stages.filter((entry): entry is WireStage => entry.wire !== undefined);

@@ -10,7 +10,7 @@
 // Exit code 0 when every case passed, 1 otherwise.
 import { parseArgs } from 'node:util';
 import { dashDashHint, swallowedOptions } from '../shared/npm-swallowed.ts';
-import { repoRoot, serverCommand } from '../conformance/harness/checks.ts';
+import { repoRoot, serverCommand, withServerOptions } from '../conformance/harness/checks.ts';
 import { startServerProcess, type ServerUnderTest } from '../conformance/harness/server-process.ts';
 import { FUZZ_ROOM, fuzzCase } from '../conformance/hostile/fuzz-case.ts';
 import { probeServer } from '../conformance/hostile/probe-user.ts';
@@ -65,8 +65,8 @@ for (const stage of stages) failures += await fuzzStage(stage);
 process.exit(failures === 0 ? 0 : 1);
 
 /** Plays every case against one server of `stage`; returns the number of failures. */
-async function fuzzStage({ id: stage, folder, wire }: WireStage): Promise<number> {
-  const command = serverCommand(folder);
+async function fuzzStage({ id: stage, folder, wire, serverOptions }: WireStage): Promise<number> {
+  const command = withServerOptions(serverCommand(folder), serverOptions);
   console.log(`stage ${stage}: ${cases} cases, seeds ${seed}..${seed + cases - 1}, ${parallel} at a time, server: ${command}`);
   let server: ServerUnderTest;
   try {

@@ -1,5 +1,5 @@
 // What a grading run does: which commands play server and client, and which checks run.
-import { clientCommand, serverCommand, type Check, type CheckSubject } from '../conformance/harness/checks.ts';
+import { clientCommand, serverCommand, withServerOptions, type Check, type CheckSubject } from '../conformance/harness/checks.ts';
 import type { GradeOptions } from './options.ts';
 import { setupCheck } from './setup-check.ts';
 import { hostileChecks } from '../conformance/hostile/hostile-checks.ts';
@@ -32,7 +32,8 @@ export function planGrading(options: GradeOptions): GradingPlan {
     : [];
   return {
     robustnessChecks,
-    serverCommand: options.server ?? serverCommand(stage.folder, REFERENCE_ONLY),
+    // The stage's grading options (stage 08: --ring-timeout 2) go to any server, the student's too.
+    serverCommand: withServerOptions(options.server ?? serverCommand(stage.folder, REFERENCE_ONLY), stage.serverOptions),
     clientCommand: options.client ?? clientCommand(stage.folder, REFERENCE_ONLY),
     subjects,
     checks,

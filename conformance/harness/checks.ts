@@ -36,6 +36,15 @@ export function serverCommand(stageFolder: string, env = process.env): string {
   return env.SERVER_CMD ?? `${referenceCommand(stageFolder)} server --host 127.0.0.1 --port {port}`;
 }
 
+/**
+ * `command` with the server options a stage's README makes part of its command line for grading
+ * appended (stage 08: `--ring-timeout 2`, so the ring timeout is checked in 2 s, not 30), to the
+ * reference and to a student's server alike: the grader's --server, SERVER_CMD.
+ */
+export function withServerOptions(command: string, options: readonly string[] = []): string {
+  return options.length === 0 ? command : [command, ...options.map(shellQuote)].join(' ');
+}
+
 /** How to run the reference client of a stage; CLIENT_CMD replaces it. */
 export function clientCommand(stageFolder: string, env = process.env): string {
   return env.CLIENT_CMD ?? `${referenceCommand(stageFolder)} client`;
@@ -170,8 +179,8 @@ function commonHint(summary: string): string | undefined {
  * (default: the stage's reference server) and the client from CLIENT_CMD. `checks` defaults to
  * the stage's protocol checks (conformance/stages.ts); the hostile suites pass their own.
  */
-export function runChecksWithTap(t: Test, stage: { folder: string; checks: Check[] }, checks: Check[] = stage.checks): void {
-  const runner = new CheckRunner({ serverCommand: serverCommand(stage.folder), clientCommand: clientCommand(stage.folder), cwd: repoRoot });
+export function runChecksWithTap(t: Test, stage: { folder: string; checks: Check[]; serverOptions?: readonly string[] }, checks: Check[] = stage.checks): void {
+  const runner = new CheckRunner({ serverCommand: withServerOptions(serverCommand(stage.folder), stage.serverOptions), clientCommand: clientCommand(stage.folder), cwd: repoRoot });
   t.teardown(() => runner.stop());
 
   for (const check of checks) {

@@ -7,7 +7,7 @@
 // a reset (TCP cuts streams anywhere; a server must not care).
 import { jsonFrame, frame } from './frames.ts';
 import { SeededRandom } from '../harness/seeded-random.ts';
-import { ACK, AUDIO, BYE, CANCEL, CHUNK, FRAME_BYTES, HELLO, JOIN, LIST_ROOMS, OFFER, PATH, type StageWire, TEXT } from './wire-spec.ts';
+import { ACCEPT, ACK, AUDIO, BYE, CANCEL, CHUNK, DECLINE, FRAME_BYTES, HANGUP, HELLO, INVITE, JOIN, LIST_ROOMS, LOOKUP, OFFER, PATH, type StageWire, TEXT } from './wire-spec.ts';
 
 export interface FuzzCase {
   seed: number;
@@ -54,8 +54,10 @@ function mutatedStream(wire: StageWire, random: SeededRandom, seed: number): { b
   const count = random.int(0, 6);
   for (let i = 0; i < count; i++) {
     // Stage 06 adds PATH (choice 6); the draws of earlier stages stay as they were (their seeds replay).
-    // Stage 07 adds TEXT, OFFER, CHUNK, ACK and CANCEL (choices 7-11).
-    const choice = random.int(0, wire.moves === undefined ? 3 : wire.chat ? 11 : wire.clientLimits.has(PATH) ? 6 : 5);
+    // Stage 07 adds TEXT, OFFER, CHUNK, ACK and CANCEL (choices 7-11); stage 08 LOOKUP, INVITE,
+    // ACCEPT, DECLINE and HANGUP (12-16), never to a name that is online but its own (no fuzz case rings another).
+    const choice = random.int(0, wire.moves === undefined ? 3 : wire.calls ? 16 : wire.chat ? 11 : wire.clientLimits.has(PATH) ? 6 : 5);
+    const callee = () => random.pick(['Nobody-here', `fz${seed}`, '\x1b[2J', 'x'.repeat(40), '']);
     // Stage 05's VOICE: a sequence number and a (random, never decoded) packet of 1-200 bytes.
     if (choice <= 2) frames.push(frame(AUDIO, random.bytes(wire.opusVoice ? random.int(3, 202) : FRAME_BYTES)));
     else if (choice === 3) frames.push(frame(BYE));
@@ -66,7 +68,10 @@ function mutatedStream(wire: StageWire, random: SeededRandom, seed: number): { b
     else if (choice === 8) frames.push(jsonFrame(OFFER, { name: random.pick(['a.txt', '../../x', '..', 'a/b']), size: random.pick([0, 1, 16384, 67108865]), sha256: random.pick(['ab'.repeat(32), 'AB'.repeat(32), 'x']) }));
     else if (choice === 9) frames.push(frame(CHUNK, random.bytes(random.int(7, 300))));
     else if (choice === 10) frames.push(frame(ACK, random.bytes(6)));
-    else frames.push(jsonFrame(CANCEL, { transfer: random.int(0, 70000) }));
+    else if (choice === 11) frames.push(jsonFrame(CANCEL, { transfer: random.int(0, 70000) }));
+    else if (choice === 12) frames.push(jsonFrame(LOOKUP, { name: callee() }));
+    else if (choice === 13) frames.push(jsonFrame(INVITE, { to: callee(), ...(random.chance(0.3) ? { relay_only: random.chance(0.5) } : {}) }));
+    else frames.push(jsonFrame(random.pick([ACCEPT, DECLINE, HANGUP]), { call: random.int(0, 70000) }));
   }
   const steps: string[] = [];
   const mutations = random.int(1, 3);

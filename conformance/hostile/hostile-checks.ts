@@ -5,6 +5,7 @@
 //   - a newcomer can join and is told only the users really present (no ghosts);
 //   - the server's memory and open files stay bounded (when the server runs on this machine).
 // Only the wire protocol is used, so the checks grade a server in any language (SERVER_CMD).
+import { callChecks } from './call-checks.ts';
 import { datagramChecks } from './datagram-checks.ts';
 import { CheckFailure } from '../harness/check-failure.ts';
 import type { Check } from '../harness/checks.ts';
@@ -340,5 +341,6 @@ export function hostileChecks(wire: StageWire): Check[] {
     ...(wire.moves === undefined ? [] : [joinFlood(wire)]), // stages with rooms: a flood of moves
     ...(wire.moves === undefined ? [] : [sendLimit(wire)]), // stages with LIST_ROOMS: answers never read
     ...(wire.datagrams ? datagramChecks(wire) : []), // stage 06 on: hostile datagrams
+    ...(wire.calls ? callChecks(wire) : []), // stage 08 on: hostile callers
   ];
 }

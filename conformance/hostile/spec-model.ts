@@ -2,7 +2,7 @@
 // out from the README's rules alone (frame type and length first, then the message's own checks,
 // in the documented order). The fuzzer compares the real answer with this.
 import { HEADER_BYTES } from './frames.ts';
-import { ACK, AUDIO, BYE, CANCEL, CHUNK, HELLO, JOIN, LIST_ROOMS, nameIsValid, OFFER, PATH, roomIsValid, type StageWire, TEXT } from './wire-spec.ts';
+import { ACCEPT, ACK, AUDIO, BYE, CANCEL, CHUNK, DECLINE, HANGUP, HELLO, INVITE, JOIN, LIST_ROOMS, LOOKUP, nameIsValid, OFFER, PATH, roomIsValid, type StageWire, TEXT } from './wire-spec.ts';
 
 export type Expectation =
   /** The stream breaks the protocol: ERROR with one of `codes`, then a close. */
@@ -78,6 +78,24 @@ function chatProblems(type: number, payload: Buffer): string[] {
   return ok ? [] : ['bad_field'];
 }
 
+/**
+ * Stage 08: the codes a LOOKUP, INVITE, ACCEPT, DECLINE or HANGUP payload earns as an ERROR, or []
+ * when its fields are right (then a REFUSED, an answer, or nothing: the connection stays; a fuzz
+ * connection never sends the 20 refused INVITEs or LOOKUPs in a row that would be an ERROR).
+ */
+function callProblems(type: number, payload: Buffer): string[] {
+  const parsed = parseControl(payload);
+  if ('code' in parsed) return [parsed.code];
+  const object = parsed.object;
+  if (type === LOOKUP) return typeof own(object, 'name') === 'string' ? [] : ['bad_field'];
+  if (type === INVITE) {
+    const relayOnly = own(object, 'relay_only');
+    return typeof own(object, 'to') === 'string' && (relayOnly === undefined || typeof relayOnly === 'boolean') ? [] : ['bad_field'];
+  }
+  const relayOnly = own(object, 'relay_only');
+  return isId(own(object, 'call')) && (type !== ACCEPT || relayOnly === undefined || typeof relayOnly === 'boolean') ? [] : ['bad_field'];
+}
+
 /** Walks the stream frame by frame, as the README's server would. */
 export function expectationFor(wire: StageWire, bytes: Buffer): Expectation {
   let joined = false;
@@ -125,6 +143,9 @@ export function expectationFor(wire: StageWire, bytes: Buffer): Expectation {
     } else if (type === CHUNK) {
       // A fuzz connection is alone in its room: its OFFERs are refused (no_receivers), so no CHUNK is ever its own.
       return error(['bad_chunk'], `frame ${index} is a CHUNK for a transfer this connection does not send`);
+    } else if (wire.calls !== undefined && (type === LOOKUP || type === INVITE || type === ACCEPT || type === DECLINE || type === HANGUP)) {
+      const codes = callProblems(type, payload);
+      if (codes.length > 0) return error(codes, `frame ${index} is a bad ${wire.typeNames[type]}`);
     } else if (type === ACK) {
       // An ACK for a transfer you do not receive is ignored (a race with TRANSFER_END).
     } else if (type !== LIST_ROOMS) {

@@ -1,7 +1,7 @@
 // The protocol violations every stage README names, as bytes and the ERROR code they must get.
 import { frame, header, jsonFrame } from './frames.ts';
 import { HOSTILE_NAMES } from './fuzz-case.ts';
-import { AUDIO, BYE, ERROR, FRAME_BYTES, HELLO, JOIN, LIST_ROOMS, MAX_HELLO_BYTES, PATH, USERS, WELCOME, type StageWire } from './wire-spec.ts';
+import { ACCEPT, ADDRESS, AUDIO, BYE, CALL_END, CALL_START, DECLINE, ERROR, FRAME_BYTES, HANGUP, HELLO, INVITE, JOIN, LIST_ROOMS, LOOKUP, MAX_HELLO_BYTES, PATH, PRESENCE, USERS, WELCOME, type StageWire } from './wire-spec.ts';
 
 export interface Violation {
   what: string;
@@ -71,6 +71,17 @@ export function beforeJoining(wire: StageWire, room: string): Violation[] {
       { what: 'LIST_ROOMS declaring 1 byte', bytes: header(LIST_ROOMS, 1), code: 'frame_too_large' },
     );
   }
+  if (wire.calls !== undefined) {
+    list.push(
+      { what: 'INVITE before HELLO', bytes: jsonFrame(INVITE, { to: 'Ada' }), code: 'not_joined' },
+      { what: 'LOOKUP before HELLO', bytes: jsonFrame(LOOKUP, { name: 'Ada' }), code: 'not_joined' },
+      { what: 'HANGUP before HELLO', bytes: jsonFrame(HANGUP, { call: 1 }), code: 'not_joined' },
+      { what: 'ADDRESS from a client', bytes: jsonFrame(ADDRESS, { address: '127.0.0.1', port: 1 }), code: 'unknown_type' },
+      { what: 'CALL_START from a client', bytes: jsonFrame(CALL_START, { call: 1 }), code: 'unknown_type' },
+      { what: 'INVITE declaring 1025 bytes', bytes: header(INVITE, MAX_HELLO_BYTES + 1), code: 'frame_too_large' },
+      { what: 'ACCEPT declaring 257 bytes', bytes: header(ACCEPT, 257), code: 'frame_too_large' },
+    );
+  }
   if (wire.id === '03') list.push({ what: 'USERS from a client', bytes: jsonFrame(USERS, { users: [] }), code: 'unknown_type' });
   return list;
 }
@@ -85,8 +96,27 @@ export function afterJoining(wire: StageWire, room: string): Violation[] {
           { what: 'PATH declaring 1025 bytes', bytes: header(PATH, 1025), code: 'frame_too_large' },
         ]
       : [];
+    // Stage 08: the fields of the call messages (a REFUSED is for a valid message the server turns down).
+    const calls: Violation[] = wire.calls !== undefined
+      ? [
+          { what: 'INVITE with "to": 42', bytes: jsonFrame(INVITE, { to: 42 }), code: 'bad_field' },
+          { what: 'INVITE without "to"', bytes: jsonFrame(INVITE, { name: 'Ada' }), code: 'bad_field' },
+          { what: 'INVITE with "relay_only": "yes"', bytes: jsonFrame(INVITE, { to: 'Ada', relay_only: 'yes' }), code: 'bad_field' },
+          { what: 'LOOKUP with "name": null', bytes: jsonFrame(LOOKUP, { name: null }), code: 'bad_field' },
+          { what: 'LOOKUP that is not JSON', bytes: frame(LOOKUP, '{name'), code: 'bad_json' },
+          { what: 'ACCEPT with "call": 0', bytes: jsonFrame(ACCEPT, { call: 0 }), code: 'bad_field' },
+          { what: 'DECLINE with "call": 65536', bytes: jsonFrame(DECLINE, { call: 65536 }), code: 'bad_field' },
+          { what: 'HANGUP with "call": "7"', bytes: jsonFrame(HANGUP, { call: '7' }), code: 'bad_field' },
+          { what: 'HANGUP that is not UTF-8', bytes: frame(HANGUP, Buffer.from([0xff])), code: 'bad_utf8' },
+          { what: 'HANGUP declaring 257 bytes', bytes: header(HANGUP, 257), code: 'frame_too_large' },
+          { what: 'LOOKUP declaring 1025 bytes', bytes: header(LOOKUP, MAX_HELLO_BYTES + 1), code: 'frame_too_large' },
+          { what: 'CALL_END from a client', bytes: jsonFrame(CALL_END, { call: 1, reason: 'hangup' }), code: 'unknown_type' },
+          { what: 'PRESENCE from a client', bytes: jsonFrame(PRESENCE, { id: 1, name: 'x', in_call: true }), code: 'unknown_type' },
+        ]
+      : [];
     return [
       ...paths,
+      ...calls,
       { what: 'a second HELLO', bytes: jsonFrame(HELLO, wire.hello('Again', room)), code: 'already_joined' },
       { what: 'VOICE of 2 bytes (no packet)', bytes: audioOf(2), code: 'bad_voice_size' },
       { what: 'VOICE of 0 bytes', bytes: audioOf(0), code: 'bad_voice_size' },

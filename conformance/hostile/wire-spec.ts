@@ -4,7 +4,7 @@
 // characters come from shared/user-name.ts, the one place every stage and test takes them from.)
 import { FORBIDDEN_IN_NAMES } from '#shared/user-name.ts';
 
-export type StageId = '02' | '03' | '04' | '05' | '06' | '07';
+export type StageId = '02' | '03' | '04' | '05' | '06' | '07' | '08';
 
 export const HELLO = 0x01;
 export const WELCOME = 0x02;
@@ -30,6 +30,18 @@ export const ACK = 0x14;
 export const CREDIT = 0x15;
 export const CANCEL = 0x16;
 export const TRANSFER_END = 0x17;
+// Stage 08: the directory and calls.
+export const ADDRESS = 0x18;
+export const LOOKUP = 0x19;
+export const FOUND = 0x1a;
+export const INVITE = 0x1b;
+export const RINGING = 0x1c;
+export const ACCEPT = 0x1d;
+export const DECLINE = 0x1e;
+export const HANGUP = 0x1f;
+export const CALL_START = 0x20;
+export const CALL_END = 0x21;
+export const PRESENCE = 0x22;
 
 export const FRAME_BYTES = 1920;
 export const TICK_MS = 20;
@@ -69,6 +81,12 @@ export interface StageWire {
   datagrams?: true;
   /** Stage 07 on: TEXT, OFFER, CHUNK, ACK and CANCEL from clients (the model knows their checks). */
   chat?: true;
+  /**
+   * Stage 08 on: LOOKUP, INVITE, ACCEPT, DECLINE and HANGUP from clients (the model knows their
+   * field checks; what follows them is a REFUSED or nothing, the connection stays), and the
+   * README's limits on INVITE and LOOKUP.
+   */
+  calls?: { inviteBurst: number; inviteRefillMs: number; lookupBurst: number; lookupRefillMs: number; refusalsBeforeError: number };
   /** HELLO's JSON object for `name` (stage 04 adds the room, 05 the protocol). */
   hello(name: string, room: string): Record<string, unknown>;
   /**
@@ -225,8 +243,32 @@ const stage07: StageWire = {
   },
 };
 
+/**
+ * Stage 08: stage 07's wire under "voice-chat/08", plus the directory and calls: LOOKUP and INVITE
+ * (1 KiB), ACCEPT, DECLINE and HANGUP (256 bytes) from clients; ADDRESS, FOUND, INVITE, RINGING,
+ * CALL_START, CALL_END and PRESENCE from the server. Names are unique on the whole server.
+ */
+const stage08: StageWire = {
+  ...stage07,
+  id: '08',
+  clientLimits: new Map([...stage07.clientLimits, [LOOKUP, MAX_HELLO_BYTES], [INVITE, MAX_HELLO_BYTES], [ACCEPT, 256], [DECLINE, 256], [HANGUP, 256]]),
+  serverLimits: new Map([
+    ...stage07.serverLimits,
+    ...[ADDRESS, FOUND, INVITE, RINGING, CALL_START, CALL_END, PRESENCE].map((type) => [type, 256 * 1024] as const),
+  ]),
+  errorCodes: new Set([...stage07.errorCodes, 'busy', 'no_such_user', 'calling_yourself', 'already_in_call']),
+  protocol: 'voice-chat/08',
+  calls: { inviteBurst: 5, inviteRefillMs: 10_000, lookupBurst: 10, lookupRefillMs: 1_000, refusalsBeforeError: 20 },
+  hello: (name, room) => ({ name, room, protocol: 'voice-chat/08' }),
+  typeNames: {
+    ...stage07.typeNames,
+    [ADDRESS]: 'ADDRESS', [LOOKUP]: 'LOOKUP', [FOUND]: 'FOUND', [INVITE]: 'INVITE', [RINGING]: 'RINGING', [ACCEPT]: 'ACCEPT', [DECLINE]: 'DECLINE',
+    [HANGUP]: 'HANGUP', [CALL_START]: 'CALL_START', [CALL_END]: 'CALL_END', [PRESENCE]: 'PRESENCE',
+  },
+};
+
 /** Each framed stage's wire, by id; conformance/stages.ts gives each to its stage. */
-export const WIRES: Readonly<Record<StageId, StageWire>> = { '02': stage02, '03': stage03, '04': stage04, '05': stage05, '06': stage06, '07': stage07 };
+export const WIRES: Readonly<Record<StageId, StageWire>> = { '02': stage02, '03': stage03, '04': stage04, '05': stage05, '06': stage06, '07': stage07, '08': stage08 };
 
 /** The README's name rule: 1-32 code points, no controls, separators or bidi controls, no space at either end. */
 export function nameIsValid(name: string): boolean {
