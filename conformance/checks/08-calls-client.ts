@@ -408,7 +408,7 @@ export const clientChecks: Check[] = [
     name: 'client: --auto-accept answers an INVITE with ACCEPT of that call, without relay_only, and an INVITE that comes during the call with DECLINE of the second call',
     subject: 'client',
     async run(context) {
-      const session = await startSession(context, ['--auto-accept', '--input', 'silence', '--output', 'null', '--duration', '3']);
+      const session = await startSession(context, ['--auto-accept', '--input', 'silence', '--output', 'null', '--duration', '5']);
       await orStop(session, async () => {
         await pinged(session);
         const mark = session.sent().length;
@@ -431,7 +431,7 @@ export const clientChecks: Check[] = [
         });
         session.send(CALL_END, { call: 7, reason: 'hangup', by: BOB });
       });
-      await finishSession(session, 8_000, 'when --duration 3 is over');
+      await finishSession(session, 10_000, 'when --duration 5 is over');
     },
   },
   {
@@ -789,15 +789,15 @@ export const clientChecks: Check[] = [
             'room voice (VOICE_UP) after CALL_END',
           );
           roomVoiceAt = first.at;
+          const late = session.peer.received.filter((d) => (isCallVoice(d) || isProbe(d)) && d.at > endedAt + IN_FLIGHT_MS);
+          expect(late.length === 0, 'the client went on sending to the peer after CALL_END', {
+            expected: 'no CALL_VOICE and no CALL_PROBE at the peer after CALL_END: the call and its token are over',
+            actual: `at the peer since CALL_END: ${describeDatagrams(session.peer.received, endedAt)}`,
+            hint: 'on CALL_END stop the probes and the call\'s voice at once',
+          });
         });
         await finishSession(session, 12_000, 'when --duration 7 is over');
         expectDuration(roomVoiceAt - endedAt, window, 'the guard after a call', 'the first room voice (VOICE_UP) after CALL_END', 'after CALL_END send no room voice for 1 s (a call\'s voice still in flight must not reach the room), then send it again');
-        const late = session.peer.received.filter((d) => (isCallVoice(d) || isProbe(d)) && d.at > endedAt + IN_FLIGHT_MS);
-        expect(late.length === 0, 'the client went on sending to the peer after CALL_END', {
-          expected: 'no CALL_VOICE and no CALL_PROBE at the peer after CALL_END: the call and its token are over',
-          actual: `at the peer since CALL_END: ${describeDatagrams(session.peer.received, endedAt)}`,
-          hint: 'on CALL_END stop the probes and the call\'s voice at once',
-        });
         const { db, summary } = toneLevels(output, [{ hz: PEER_HZ, packets: peerTone }, { hz: OLD_TOKEN_HZ, packets: oldTone }]);
         if (Math.abs(db[0]!) > LEVEL_TOLERANCE_DB) {
           throw new CheckSkipped(`the peer's voice during the call was not played at full level either (${summary}), so silence after CALL_END proves nothing: see the check on the peer's CALL_VOICE`);
