@@ -93,8 +93,6 @@ interface CallSession extends Session {
   udp: DatagramPeer;
   /** The peer's UDP socket: the `peer_address` the check names in CALL_START. */
   peer: DatagramPeer;
-  /** Resolves with the client's first PING (its server-facing socket), once answered. */
-  firstPing: Promise<ReceivedDatagram>;
   /** Sends a JSON frame to the client. */
   send(type: number, value: unknown): void;
 }
@@ -117,12 +115,10 @@ async function startSession(context: CheckContext, args: string[], name = 'Ada')
     const close = session.fake.close.bind(session.fake);
     session.fake.close = async () => (udp.close(), peer.close(), close()); // whoever closes the fake closes the UDP sockets too
     const send = (type: number, value: unknown) => session.connection.send(jsonFrameBytes(type, value));
-    let resolvePing: (ping: ReceivedDatagram) => void = () => {};
-    const firstPing = new Promise<ReceivedDatagram>((resolve) => (resolvePing = resolve));
     let pinged = false;
     udp.onDatagram = (datagram) => {
+      if (!isPing(datagram)) return;
       const { data } = datagram;
-      if (data.length !== 17 || data[0] !== PING || !data.subarray(1, 9).equals(SESSION_TOKEN)) return;
       const pong = Buffer.alloc(13);
       pong[0] = PONG;
       data.copy(pong, 1, 9, 17); // ping number and client time, as received
@@ -131,10 +127,9 @@ async function startSession(context: CheckContext, args: string[], name = 'Ada')
       if (!pinged) {
         pinged = true;
         send(ADDRESS, { address: datagram.address, port: datagram.port });
-        resolvePing(datagram);
       }
     };
-    return { ...session, udp, peer, firstPing, send };
+    return { ...session, udp, peer, send };
   } catch (error) {
     udp.close();
     peer.close();
@@ -142,15 +137,18 @@ async function startSession(context: CheckContext, args: string[], name = 'Ada')
   }
 }
 
-/** Waits for the client's first PING (within 5 s of WELCOME): the call's datagrams must come from its socket. */
-async function pinged(session: CallSession): Promise<ReceivedDatagram> {
+/** A stage 06 PING with the session's token. */
+const isPing = ({ data }: ReceivedDatagram) => data.length === 17 && data[0] === PING && data.subarray(1, 9).equals(SESSION_TOKEN);
+
+/** Waits for the client's first PING (within 5 s of WELCOME), answered and followed by ADDRESS: the call's datagrams must come from its socket. */
+function pinged(session: CallSession): Promise<ReceivedDatagram> {
   return session.udp.waitFor(
-    () => session.udp.received.find((d) => d.data[0] === PING),
+    () => session.udp.received.find(isPing),
     5_000,
-    'a PING datagram after WELCOME',
-    'send PING (17 bytes) to udp_port as soon as WELCOME comes, as in stage 06',
+    `a PING (17 bytes, WELCOME's token ${SESSION_TOKEN.toString('hex')}) after WELCOME`,
+    'send PING to udp_port as soon as WELCOME comes, as in stage 06: 03 | token | ping u32 | client_time u32',
     () => describeDatagrams(session.udp.received),
-  ).then(() => session.firstPing);
+  );
 }
 
 /** The next frame of `type` the client sent at or after index `from` of session.sent(), parsed. */
@@ -291,7 +289,11 @@ class PeerProbes {
   lastSentAt = 0;
   clientAddress: Address | undefined;
 
-  constructor(private readonly peer: DatagramPeer) {
+  /** @param deaf the peer's probes say received 0 whatever came: our probes do not reach it (a one-way path) */
+  constructor(
+    private readonly peer: DatagramPeer,
+    private readonly deaf = false,
+  ) {
     peer.onDatagram = (datagram) => {
       if (this.clientAddress === undefined && validForCall(datagram) && isProbe(datagram)) {
         this.clientAddress = { address: datagram.address, port: datagram.port };
@@ -308,7 +310,7 @@ class PeerProbes {
   start(): void {
     if (this.timer !== undefined || this.clientAddress === undefined) return;
     const send = () => {
-      this.peer.send(callProbe(CALL_TOKEN, ++this.probe, this.received()), this.clientAddress!);
+      this.peer.send(callProbe(CALL_TOKEN, ++this.probe, this.deaf ? 0 : this.received()), this.clientAddress!);
       this.lastSentAt = performance.now();
     };
     send();
@@ -698,6 +700,39 @@ export const clientChecks: Check[] = [
           actual: summary,
           hint: 'while in a call play only the peer: VOICE from any other speaker is dropped, should a server send it',
         });
+      });
+    },
+  },
+  {
+    name: `client: a peer whose probes say received 0 (a one-way path) never gets CALL_VOICE, and ${CONNECTING_MS / 1000} s after CALL_START the client sends its voice through the server`,
+    subject: 'client',
+    async run(context) {
+      await inTempDir(async (dir) => {
+        const window = timingWindow(CONNECTING_MS);
+        const session = await startSession(context, ['--auto-accept', '--input', continuousVoice(dir, 9), '--output', 'null', '--duration', '7']);
+        const probes = new PeerProbes(session.peer, true);
+        let startedAt = 0;
+        await orStop(session, async () => {
+          await pinged(session);
+          startedAt = (await ringAndStart(session, { peerAddress: addressOf(session.peer) })).at;
+          await probes.answered(session);
+          await sleep(startedAt + window.latestMs + SCHEDULING_NOISE_MS - performance.now()); // the whole accepted window
+        });
+        probes.stop();
+        await finishSession(session, 10_000, 'when --duration 7 is over');
+        const callVoice = session.peer.received.filter(isCallVoice);
+        expect(callVoice.length === 0, 'the client sent CALL_VOICE to a peer whose probes said our datagrams never reach it', {
+          expected: 'no CALL_VOICE at the peer: direct needs a valid datagram from the peer AND its probe saying received > 0 (both directions)',
+          actual: `at the peer: ${describeDatagrams(session.peer.received)}`,
+          hint: 'a path that works one way only is not direct: wait for the peer\'s received > 0, else relay after 3 s',
+        });
+        const first = relayedVoice(session, startedAt + IN_FLIGHT_MS)[0];
+        expect(first !== undefined && first.at - startedAt <= window.latestMs, `the connecting time is not ${showMs(CONNECTING_MS)}: no VOICE_UP through the server within ${showMs(window.latestMs)} of CALL_START`, {
+          expected: `VOICE_UP through the server after ${showMs(CONNECTING_MS)} (accepted: ${describeWindow(window)}), the peer's probes all saying received 0`,
+          actual: `${first === undefined ? 'none' : `the first after ${Math.round(first.at - startedAt)} ms`}; at the server since CALL_START: ${describeDatagrams(session.udp.received, startedAt)}`,
+          hint: 'the direct path was never proven both ways: after 3 s, relay the voice through the server',
+        });
+        expectDuration(first.at - startedAt, window, 'the connecting time', 'the first voice through the server after CALL_START', 'hold the voice while connecting; after 3 s without both directions proven, relay it through the server');
       });
     },
   },
