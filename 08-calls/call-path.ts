@@ -65,8 +65,8 @@ export interface CallPathOptions {
   token: Buffer;
   /** CALL_START's peer_address: null when either party asked for the relay or the peer has no UDP. */
   peerAddress: PeerAddress | null;
-  /** Why we relay from the start whatever the address: '--relay', or '--tcp' (no UDP socket). */
-  relayBecause?: '--relay' | '--tcp';
+  /** Why we relay from the start whatever the address ('--relay', '--tcp': no UDP socket): said in the line. */
+  relayBecause?: string;
 }
 
 /** What /stats and the end of the call show about the direct path. */

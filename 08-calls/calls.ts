@@ -26,6 +26,7 @@ import {
   type InviteRequest,
   MAX_CALL_ID,
   MIN_CALL_ID,
+  presenceFrame,
   ringingFrame,
   type UdpAddress,
 } from './call-messages.ts';
@@ -55,11 +56,10 @@ export const REAL_CLOCK: Clock = {
   clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
 };
 
-/** What the rest of the server does when a call becomes active or an active call ends: tell the parties' rooms (PRESENCE). */
+/** What the call table needs from the rooms. */
 export interface CallEvents<Party extends CallParty> {
-  started(party: Party): void;
-  /** An active call ended for `party` (not called for a party who left the server). */
-  ended(party: Party): void;
+  /** Sends `frame` (PRESENCE) to the other members of `party`'s room, when a call of theirs starts or ends. */
+  tellRoom(party: Party, frame: Buffer): void;
 }
 
 /** Where a party's voice (VOICE_UP or TCP VOICE) goes now. */
@@ -88,6 +88,8 @@ export interface CallTableOptions<Party extends CallParty> {
   ringTimeoutMs: number;
   events: CallEvents<Party>;
   clock?: Clock;
+  /** One line per call event, for the server's log (default console.log). */
+  log?: (line: string) => void;
 }
 
 export class CallTable<Party extends CallParty> {
@@ -98,9 +100,11 @@ export class CallTable<Party extends CallParty> {
   private readonly guardUntil = new Map<Party, number>();
   private nextId = MIN_CALL_ID;
   private readonly clock: Clock;
+  private readonly log: (line: string) => void;
 
   constructor(private readonly options: CallTableOptions<Party>) {
     this.clock = options.clock ?? REAL_CLOCK;
+    this.log = options.log ?? ((line) => console.log(line));
   }
 
   /** Calls now, ringing or active. */
@@ -206,6 +210,7 @@ export class CallTable<Party extends CallParty> {
     // No address in either: the callee's is not given before they accept, the caller's not to someone who has not.
     callee.sendControl(incomingCallFrame({ call: call.id, from: caller }));
     caller.sendControl(ringingFrame({ call: call.id, to: callee }));
+    this.log(`call ${call.id}: ${label(caller)} calls ${label(callee)}${callerRelayOnly ? ' (relay only)' : ''}: ringing`);
   }
 
   /** CALL_START to both: one fresh token, each the OTHER's bound address, or null when either asked for the relay. */
@@ -220,8 +225,10 @@ export class CallTable<Party extends CallParty> {
     for (const party of [caller, callee]) {
       party.inCall = true;
       this.guard(party);
-      this.options.events.started(party);
+      // Their room learns THAT they are in a call: their id and name, never with whom.
+      this.options.events.tellRoom(party, presenceFrame({ id: party.id, name: party.name, inCall: true }));
     }
+    this.log(`call ${call.id}: ${label(callee)} accepted: started${relayOnly ? ', relay only' : ''}`);
   }
 
   /** CALL_END to both (but not to `gone`, who left the server); an active call also ends in_call and starts the guard. */
@@ -239,8 +246,9 @@ export class CallTable<Party extends CallParty> {
       if (!wasActive) continue;
       party.inCall = false;
       this.guard(party);
-      this.options.events.ended(party);
+      this.options.events.tellRoom(party, presenceFrame({ id: party.id, name: party.name, inCall: false }));
     }
+    this.log(`call ${call.id}: ended, ${reason}${by === undefined ? '' : ` by ${label(by)}`}`);
   }
 
   /** The guard starts (or starts again) for `party`: CALL_GUARD_MS from now. */
@@ -267,4 +275,9 @@ export class CallTable<Party extends CallParty> {
   private advance(): void {
     this.nextId = this.nextId === MAX_CALL_ID ? MIN_CALL_ID : this.nextId + 1;
   }
+}
+
+/** "Ada (id 2)", for the server's log. */
+function label(user: UserRef): string {
+  return `${user.name} (id ${user.id})`;
 }

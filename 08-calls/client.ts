@@ -40,7 +40,7 @@ import {
 } from './call-messages.ts';
 import { CallPath, type CallPathState, DirectDatagrams } from './call-path.ts';
 import { CALL_LOOKUP_FOR_MS, CallState, callRequestFrame, clockTime } from './call-state.ts';
-import { applyNews, ClientState } from './client-state.ts';
+import { applyNews, ClientState, type SpeakerStreams } from './client-state.ts';
 import { parseRefused, parseServerText, parseTransferEnd } from './chat-messages.ts';
 import { type CommandTarget, commandsHint, runCommand, showPushToTalk } from './commands.ts';
 import { defaultDownloadsFolder, prepareDownloadsFolder } from './downloads.ts';
@@ -268,7 +268,7 @@ function talk(socket: Socket, options: ClientOptions & { room: string; downloads
   /** CALL_START: the call's path starts (probes, or the relay at once), and only the peer is heard. */
   const startCall = (start: CallStart) => {
     const label = `call ${start.call} with ${start.peer.name}`;
-    const relayBecause = options.relay ? '--relay' : options.tcpOnly || udpSendTo === null ? '--tcp' : undefined;
+    const relayBecause = options.relay ? '--relay' : options.tcpOnly ? '--tcp' : udpSendTo === null ? 'no UDP socket' : undefined;
     const path = new CallPath(
       { token: start.token, peerAddress: start.peerAddress, relayBecause },
       {
@@ -312,6 +312,13 @@ function talk(socket: Socket, options: ClientOptions & { room: string; downloads
   audio.route = () => {
     if (call !== null) return call.path.state === 'direct' ? 'peer' : call.path.state === 'connecting' ? 'none' : 'server';
     return calls.roomVoiceAllowed ? 'server' : 'none';
+  };
+  /** What the room's news does to the voice streams: in a call, only the peer's stream is kept, whatever the room does (it may be in ours, and move out). */
+  const roomStreams: SpeakerStreams = {
+    removeSpeaker: (id) => {
+      if (call === null || id !== call.start.peer.id) audio.receiver.removeSpeaker(id);
+    },
+    keepOnly: (ids) => audio.receiver.keepOnly(call === null ? ids : new Set([call.start.peer.id])),
   };
   audio.mayHear = (speaker) => (call === null ? true : speaker === call.start.peer.id);
   /** Sends a datagram to a call's peer from our one UDP socket; null until it is open (and with --tcp). */
@@ -524,7 +531,7 @@ function talk(socket: Socket, options: ClientOptions & { room: string; downloads
         const end = parseCallEnd(payload);
         calls.onCallEnd(end.call, end.reason, end.by);
       } else {
-        applyNews(state, type, payload, display, audio.receiver); // PRESENCE
+        applyNews(state, type, payload, display, roomStreams); // PRESENCE
       }
     };
 
@@ -570,7 +577,7 @@ function talk(socket: Socket, options: ClientOptions & { room: string; downloads
         else if (type === MessageType.voice) audio.hear(payload);
         else if (type >= MessageType.address) onCallMessage(type, payload);
         else if (type >= MessageType.text) onChatOrFile(type, payload);
-        else applyNews(state, type, payload, display, audio.receiver); // the only other types serverMessageLimit lets through
+        else applyNews(state, type, payload, display, roomStreams); // the only other types serverMessageLimit lets through
       },
     });
 

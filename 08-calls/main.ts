@@ -1,146 +1,131 @@
-// npm run stage:07 -- server | client | (nothing: a local demo of chat lines and a file in a room)
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+// npm run stage:08 -- server | client | (nothing: a local demo of a call, direct between two clients)
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { probeAudioDevices } from '#shared/audio/device-probe.ts';
-import { FRAME_BYTES, FRAME_MS } from '#shared/audio/format.ts';
-import { ToneGenerator } from '#shared/audio/tone-source.ts';
-import { WavFileSink } from '#shared/audio/wav-sink.ts';
+import { FRAME_SAMPLES } from '#shared/audio/format.ts';
+import { DEFAULT_TONE_AMPLITUDE } from '#shared/audio/tone-source.ts';
+import { WAV_HEADER_BYTES } from '#shared/audio/wav-sink.ts';
 import { clientOptions, parseDuration, parsePort, serverOptions, stageCommandLine } from '#shared/cli.ts';
 import { runMain } from '#shared/user-error.ts';
-import { nameProblem } from '#shared/user-name.ts';
+import { nameProblem, printable } from '#shared/user-name.ts';
 import { DEFAULT_GATE } from '#shared/voice-gate.ts';
 import { DEFAULT_BITRATE_KBPS, DEFAULT_ROOM, MAX_BITRATE_KBPS, MIN_BITRATE_KBPS, parseUdpVia, runClient } from './client.ts';
 import { defaultDownloadsFolder } from './downloads.ts';
 import { DEFAULT_RING_TIMEOUT_S, parseRingTimeout, startServer } from './server.ts';
 import { countersLine } from './udp-voice.ts';
-import { silentDisplay } from './terminal-display.ts';
+import { type ClientDisplay, silentDisplay } from './terminal-display.ts';
 
-/** Your client leaves by itself after this long (the robots are done by then). */
+/** Your client leaves by itself after this long; the demo hangs up for you a second before. */
 const DEMO_SECONDS = 7;
-/** Everyone meets in this room: the robots' lines, files and voices reach you there. */
-const DEMO_ROOM = 'chat-demo';
-/** The demo types "/users" for you this long after you join: the list shows who is who. */
-const USERS_AFTER_SECONDS = 1.5;
+const HANGUP_AFTER_SECONDS = 6;
+/** The robot you call: in a room of its own (a call goes anywhere on the server), answering every call. */
+const CALLEE = { name: 'robot', room: 'robot-room', toneHz: 500 };
+/** A third user, who tries to call the robot while you talk with it, and hears that it is busy. */
+const THIRD = { name: 'robot-cat', room: DEFAULT_ROOM, callAfterMs: 2500 };
+/** Your voice when there is no microphone: a tone the robot's recording can be measured on. */
+const YOUR_TONE_HZ = 300;
 
-/** A demo user in the room: a tone as voice, then a chat line and (for one) a file, then it leaves. */
-interface Robot {
-  name: string;
-  toneHz: number;
-  joinAfterMs: number;
-  /** [seconds of silence, seconds of tone, ...] */
-  script: number[];
-  say: string[];
-  /** A file the robot writes and then sends (its name and text). */
-  file?: { name: string; text: string };
+/** A robot's display: only its call lines, marked with its name (its other news would be noise). */
+function robotDisplay(name: string): ClientDisplay {
+  return {
+    ...silentDisplay,
+    line: (text) => {
+      if (/^(not called|calling |call \d)/u.test(text)) console.log(printable(`  [${name}] ${text}`));
+    },
+  };
 }
 
-const ROBOTS: Robot[] = [
-  {
-    name: 'robot-low',
-    toneHz: 300,
-    joinAfterMs: 500,
-    script: [0.3, 2.0, 1.0],
-    say: ['hello from robot-low: I am sending you a file'],
-    file: { name: 'notes from robot-low.txt', text: 'Stage 07: this file came in 16 KiB chunks, paced by the server\'s credit, and was checked with SHA-256.\n' },
-  },
-  { name: 'robot-high', toneHz: 500, joinAfterMs: 800, script: [1.0, 2.0, 0.5], say: ['robot-high here: type a line to chat, /send FILE to share one'] },
-];
-
-/** Writes a robot's script as a WAV file: the voice gate then opens and closes on it like on speech. */
-function writeRobotVoice(robot: Robot, path: string): void {
-  const wav = new WavFileSink(path);
-  const tone = new ToneGenerator(robot.toneHz);
-  robot.script.forEach((seconds, i) => {
-    const talking = i % 2 === 1;
-    for (let frame = 0; frame < Math.round((seconds * 1000) / FRAME_MS); frame++) {
-      wav.write(talking ? tone.nextFrame() : Buffer.alloc(FRAME_BYTES));
-    }
-  });
-  void wav.close();
+/** The level of a recording where it is not silent: seconds of sound and their RMS in dBFS (a WAV of the course's format). */
+function measureRecording(path: string): { seconds: number; dbfs: number } {
+  const data = readFileSync(path).subarray(WAV_HEADER_BYTES);
+  let frames = 0;
+  let sumSquares = 0;
+  for (let offset = 0; offset + FRAME_SAMPLES * 2 <= data.length; offset += FRAME_SAMPLES * 2) {
+    let frameSquares = 0;
+    for (let i = 0; i < FRAME_SAMPLES; i++) frameSquares += data.readInt16LE(offset + 2 * i) ** 2;
+    if (Math.sqrt(frameSquares / FRAME_SAMPLES) < 100) continue; // silence (-50 dBFS and below): before and after the call
+    frames++;
+    sumSquares += frameSquares;
+  }
+  const rms = frames === 0 ? 0 : Math.sqrt(sumSquares / (frames * FRAME_SAMPLES));
+  return { seconds: (frames * FRAME_SAMPLES) / 48_000, dbfs: rms === 0 ? -Infinity : 20 * Math.log10(rms / 32768) };
 }
 
-/** With no sub-command: a server and three users on this machine, in one room: two robots and you. */
+/** With no sub-command: a server and three users on this machine; you call a robot, directly, peer to peer. */
 async function runDemo(): Promise<void> {
-  console.log('Stage 07 demo: text chat and files in a room. A server and three users on this machine:');
-  console.log('robot-low and robot-high talk on tones and each send a chat line; robot-low sends you a small file.');
-  console.log('The file is offered with its size and SHA-256, sent in chunks within the server\'s credit, written to a');
-  console.log('hidden part file in your downloads folder, checked, and only then given its name.');
+  console.log('Stage 08 demo: a call between two users, peer to peer. A server and three users on this machine:');
+  console.log(`you (in room ${DEFAULT_ROOM}) call "${CALLEE.name}" (in room ${CALLEE.room}), which answers at once. The server only introduces you:`);
+  console.log('it tells each of you the other\'s UDP address and a token for the call; both clients send probes first, and once');
+  console.log('each has heard the other the voice goes directly between the two (or through the server after 3 s without).');
+  console.log(`While you talk, ${THIRD.name} tries to call ${CALLEE.name} too. The demo hangs up for you after ${HANGUP_AFTER_SECONDS} s.`);
   const devices = probeAudioDevices();
   const hasMic = devices.some((device) => device.maxInputChannels > 0);
   const hasSpeaker = devices.some((device) => device.maxOutputChannels > 0);
-  const input = hasMic ? 'mic' : 'silence';
-  const output = hasSpeaker ? 'speaker' : 'null';
-  const work = mkdtempSync(join(tmpdir(), 'stage-07-demo-'));
-  const downloads = join(work, 'downloads');
-  console.log(hasMic ? 'input: your microphone, sent as Opus while you speak' : 'input: no microphone found, so you only listen');
-  console.log(hasSpeaker ? 'output: your speaker' : 'output: no speaker found, so the voices are decoded and discarded (the chat and the file are the point here)');
-  console.log(`downloads: ${downloads} (a temporary folder, removed at the end; your own client uses --downloads DIR)`);
-  console.log(`Type a line to chat, or a command (/help); your client leaves by itself after ${DEMO_SECONDS} seconds.`);
+  const work = mkdtempSync(join(tmpdir(), 'stage-08-demo-'));
+  const yourRecording = join(work, 'you-heard.wav');
+  const robotRecording = join(work, `${CALLEE.name}-heard.wav`);
+  const input = hasMic ? 'mic' : `tone:${YOUR_TONE_HZ}`;
+  const output = hasSpeaker ? 'speaker' : yourRecording;
+  console.log(hasMic ? 'input: your microphone' : `input: no microphone found, so your voice is a ${YOUR_TONE_HZ} Hz tone`);
+  console.log(hasSpeaker ? 'output: your speaker' : `output: no speaker found, so what you hear is written to ${yourRecording} and measured at the end`);
+  console.log(`Type /stats for the path's numbers, /hangup to end the call sooner (or press Ctrl+C).`);
   console.log('');
 
   const user = userInfo().username;
-  const name = nameProblem(user) === null && !ROBOTS.some((robot) => robot.name === user) ? user : 'student';
-  const voices = ROBOTS.map((robot) => join(work, `${robot.name}.wav`));
-  ROBOTS.forEach((robot, i) => writeRobotVoice(robot, voices[i]!));
-  const files = ROBOTS.map((robot) => {
-    if (!robot.file) return [];
-    const path = join(work, robot.file.name);
-    writeFileSync(path, robot.file.text);
-    return [path];
-  });
+  const name = nameProblem(user) === null && user !== CALLEE.name && user !== THIRD.name ? user : 'student';
   const server = await startServer('127.0.0.1', 0);
   const port = server.address.port;
+  const common = { host: '127.0.0.1', port, downloads: join(work, 'downloads'), noFiles: true };
   try {
+    const robot = runClient({
+      ...common,
+      name: CALLEE.name,
+      room: CALLEE.room,
+      input: `tone:${CALLEE.toneHz}`,
+      output: robotRecording,
+      autoAccept: true,
+      commands: false,
+      display: robotDisplay(CALLEE.name),
+      durationSeconds: DEMO_SECONDS + 0.5,
+    });
+    await sleep(300); // the robot is online before you look it up (--call would also retry once a second)
     const you = runClient({
+      ...common,
       name,
-      room: DEMO_ROOM,
-      host: '127.0.0.1',
-      port,
       input,
       output,
-      downloads,
+      callName: CALLEE.name,
       durationSeconds: DEMO_SECONDS,
-      scriptedCommands: [{ afterSeconds: USERS_AFTER_SECONDS, command: '/users' }],
+      scriptedCommands: [{ afterSeconds: HANGUP_AFTER_SECONDS, command: '/hangup' }],
     });
-    const robots = ROBOTS.map(async (robot, i) => {
-      await sleep(robot.joinAfterMs); // a moment apart, so you see each one join
-      // Quiet: their news is yours too. They leave when their WAV file ends; a robot sending a
-      // file stays until its transfer is over (--duration), so the file is complete when it goes.
-      await runClient({
-        name: robot.name,
-        room: DEMO_ROOM,
-        host: '127.0.0.1',
-        port,
-        input: voices[i]!,
-        output: 'null',
-        commands: false,
-        display: silentDisplay,
-        downloads: join(work, `${robot.name}-downloads`),
-        noFiles: true,
-        sayLines: robot.say,
-        sendFiles: files[i],
-        durationSeconds: robot.script.reduce((sum, seconds) => sum + seconds, 0) + 0.5,
-      });
-    });
-    await Promise.all([you, ...robots]);
+    const third = sleep(THIRD.callAfterMs).then(() =>
+      runClient({ ...common, name: THIRD.name, room: THIRD.room, input: 'silence', output: 'null', callName: CALLEE.name, commands: false, display: robotDisplay(THIRD.name), durationSeconds: 1 }),
+    );
+    await Promise.all([you, robot, third]);
   } finally {
     await server.close();
   }
-  const received = readdirSync(downloads);
-  for (const file of received) console.log(`\nin ${downloads}: "${file}": ${JSON.stringify(readFileSync(join(downloads, file), 'utf8'))}`);
-  if (received.length === 0) console.log(`\nnothing arrived in ${downloads}`);
+  console.log('');
+  // A sine of amplitude A has an RMS of A / sqrt(2): what the tone generator sends, in dBFS.
+  const toneDbfs = (20 * Math.log10(DEFAULT_TONE_AMPLITUDE / Math.SQRT2)).toFixed(1);
+  const heard = measureRecording(robotRecording);
+  console.log(`${CALLEE.name} recorded your voice: ${heard.seconds.toFixed(1)} s at ${heard.dbfs.toFixed(1)} dBFS${hasMic ? '' : ` (the ${YOUR_TONE_HZ} Hz tone you sent: ${toneDbfs} dBFS)`}`);
+  if (!hasSpeaker) {
+    const yours = measureRecording(yourRecording);
+    console.log(`you recorded ${CALLEE.name}'s voice: ${yours.seconds.toFixed(1)} s at ${yours.dbfs.toFixed(1)} dBFS (its ${CALLEE.toneHz} Hz tone: ${toneDbfs} dBFS)`);
+  }
   rmSync(work, { recursive: true, force: true });
   console.log('\nTry it yourself in three terminals (or on three machines: use the server\'s address as --host):');
-  console.log('  npx voice-chat 07 server');
+  console.log('  npx voice-chat 08 server');
   // Options that work on THIS machine: without a microphone or speaker, mic and speaker would fail.
-  const audioHere = `${hasMic ? '' : ' --input silence'}${hasSpeaker ? '' : ' --output null'}`;
-  console.log(`  npx voice-chat 07 client --name Ada --room game-42${audioHere}      # then type a line, or /send FILE`);
-  console.log(`  npx voice-chat 07 client --name Bob --room game-42${audioHere} --downloads ./bob-downloads`);
+  const audioHere = `${hasMic ? '' : ' --input tone:500'}${hasSpeaker ? '' : ' --output bob.wav'}`;
+  console.log(`  npx voice-chat 08 client --name Bob --auto-accept${audioHere}`);
+  console.log(`  npx voice-chat 08 client --name Ada --call Bob${hasMic ? '' : ' --input tone:300'}${hasSpeaker ? '' : ' --output ada.wav'}      # or type /call Bob`);
 }
 
-await stageCommandLine('npm run stage:07 --', 'Stage 07: text chat and file sharing in rooms, beside voice over UDP.')
+await stageCommandLine('npm run stage:08 --', 'Stage 08: direct calls between two users, peer to peer (relayed by the server when no direct path opens), beside rooms, chat and files.')
   .command(
     'server',
     'run the server: users in rooms (each Opus packet forwarded at once to the others in the room), and calls between two users anywhere on it',
@@ -171,7 +156,7 @@ await stageCommandLine('npm run stage:07 --', 'Stage 07: text chat and file shar
   )
   .command(
     'client',
-    'join a room with your name: talk (Opus, decoded and mixed by your client), chat, and send and receive files',
+    'join a room with your name: talk (Opus, decoded and mixed by your client), chat, send and receive files, and call anyone on the server (/call NAME)',
     (y) =>
       clientOptions(y)
         .option('room', {
@@ -292,5 +277,5 @@ await stageCommandLine('npm run stage:07 --', 'Stage 07: text chat and file shar
         }),
       ),
   )
-  .command('$0', 'run a local demo (a server, two robots sending chat lines and a file, and your client)', (y) => y, () => runMain(runDemo))
+  .command('$0', 'run a local demo (a server, your client calling a robot directly, and a third user who finds it busy)', (y) => y, () => runMain(runDemo))
   .parseAsync();

@@ -218,16 +218,16 @@ class Room {
     this.users.set(user.name, user);
     const joined = joinedFrame(user); // built once, the same bytes for everyone
     for (const other of this.users.values()) if (other !== user) sendControl(other, joined);
-    if (user.inCall) this.announceCall(user); // a party who moved in during a call: the room learns it as USERS would say
+    // A party who moves in during a call: the room learns it, as USERS says it to the mover (never with whom).
+    if (user.inCall) this.tellOthers(user, presenceFrame({ id: user.id, name: user.name, inCall: true }));
     this.sendUsers(user);
     const speakers = this.speakers();
     if (speakers.length > 0) sendControl(user, speakingFrame(speakers));
   }
 
-  /** PRESENCE to the other members: `user` started or ended a call. Their id, name and in_call; never the peer. */
-  announceCall(user: User): void {
-    const presence = presenceFrame({ id: user.id, name: user.name, inCall: user.inCall });
-    for (const other of this.users.values()) if (other !== user) sendControl(other, presence);
+  /** Sends `frame` to every member but `user` (PRESENCE about them). */
+  tellOthers(user: User, frame: Buffer): void {
+    for (const other of this.users.values()) if (other !== user) sendControl(other, frame);
   }
 
   /** Sends `user` this room's members, them included (each with in_call). */
@@ -421,9 +421,9 @@ class Rooms {
     this.observer.packetForwarded(copies);
   }
 
-  /** PRESENCE to `user`'s room (the others in it): they started or ended a call. */
-  announceCall(user: User): void {
-    this.rooms.get(user.room)?.announceCall(user);
+  /** Sends `frame` to the other members of `user`'s room (PRESENCE: they started or ended a call). */
+  tellRoom(user: User, frame: Buffer): void {
+    this.rooms.get(user.room)?.tellOthers(user, frame);
   }
 
   /** Forwards a VOICE payload from `sender` to the other members of their room, at once. */
@@ -864,8 +864,7 @@ export async function startServer(host: string, port: number, options: ServerOpt
   const callTable: CallTable<User> = new CallTable<User>({
     find: (name) => roomsNow.directory.find(name),
     ringTimeoutMs: (options.ringTimeoutS ?? DEFAULT_RING_TIMEOUT_S) * 1000,
-    // A party's room learns that they are in a call (PRESENCE), never with whom.
-    events: { started: (party) => roomsNow.announceCall(party), ended: (party) => roomsNow.announceCall(party) },
+    events: { tellRoom: (party, frame) => roomsNow.tellRoom(party, frame) },
   });
   rooms = roomsNow;
   calls = callTable;
