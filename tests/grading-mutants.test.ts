@@ -135,6 +135,7 @@ t.test('a built mutant is the stage with one edit; a shared file is edited in a 
   t.ok(readFileSync(join(repoRoot, 'shared', 'mixer.ts'), 'utf8').includes(wrap.find), 'the real shared/mixer.ts is untouched');
   t.match(readFileSync(join(built.folder, 'server.ts'), 'utf8'), "import { RoomMixer } from './mixer.ts';", 'the server imports the copy');
   t.match(built.serverCommand, new RegExp(`--import tsx \\.mutant-${process.pid}-${wrap.name}/main\\.ts server --host 127\\.0\\.0\\.1 --port \\{port\\}$`));
+  t.match(built.clientCommand, new RegExp(`--import tsx \\.mutant-${process.pid}-${wrap.name}/main\\.ts client$`), 'and as a client, for the client mutants');
   built.cleanup();
   t.notOk(existsSync(built.folder), 'cleanup deletes the folder');
 });
