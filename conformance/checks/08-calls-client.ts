@@ -20,6 +20,7 @@ import { DatagramPeer, type ReceivedDatagram } from '../harness/datagram-peer.ts
 import { jsonFrameBytes, jsonObjectOf } from '../harness/frame-wire.ts';
 import { dominantHz, levelDb, samplesOf, tonePower } from '../harness/opus-voice.ts';
 import { writeSpeechWav } from '../harness/speech-wav.ts';
+import { StallWatch } from '../harness/stall-watch.ts';
 import { describeWindow, expectDuration, SCHEDULING_NOISE_MS, showMs, timingWindow, type TimingWindow } from '../harness/tolerance.ts';
 
 // The message types of the README's tables: TCP frames, then datagrams.
@@ -348,6 +349,16 @@ function expectPeriod(list: ReceivedDatagram[], periodMs: number, what: string, 
   expectDuration(median, timingWindow(periodMs), `the period of ${what}`, `the median gap between ${what} (gaps: ${gaps.map((gap) => Math.round(gap)).join(', ')} ms)`, hint);
 }
 
+/** Runs a timing check's steps with a StallWatch, stopped however they end. */
+async function withStallWatch(steps: (watch: StallWatch) => Promise<void>): Promise<void> {
+  const watch = new StallWatch();
+  try {
+    await steps(watch);
+  } finally {
+    watch.stop();
+  }
+}
+
 /** Turns a wait that gave up at the window's end into a failure that names the README's number. */
 async function withinWindow<T>(waiting: Promise<T>, window: TimingWindow, what: string, event: string): Promise<T> {
   try {
@@ -378,32 +389,35 @@ export const clientChecks: Check[] = [
     name: 'client: --call Bob sends LOOKUP {"name":"Bob"}, again about once a second while FOUND says offline, then INVITE {"to":"Bob"} without relay_only, and prints "calling Bob (call 7): ringing" on RINGING',
     subject: 'client',
     async run(context) {
-      const session = await startSession(context, ['--call', 'Bob', '--input', 'silence', '--output', 'null', '--duration', '5']);
-      await orStop(session, async () => {
-        const first = await frameOf(session, LOOKUP, 1, 5_000, 'LOOKUP (0x19) after WELCOME', 'with --call NAME, look NAME up once welcomed: LOOKUP {"name": NAME}');
-        const firstAt = performance.now();
-        expect(first.fields.name === 'Bob', 'the LOOKUP does not name Bob', { expected: 'LOOKUP {"name":"Bob"}', actual: `LOOKUP ${first.payload.toString('utf8')}`, hint: 'LOOKUP carries the exact name given to --call' });
-        session.send(FOUND, { name: 'Bob', online: false });
-        const second = await frameOf(session, LOOKUP, first.index + 1, 4_000, 'a second LOOKUP (0x19) after FOUND {"online":false}', 'while NAME is not online, look it up again once a second (up to 10 s)');
-        expectDuration(performance.now() - firstAt, timingWindow(1_000), 'the look-up interval while offline', 'the second LOOKUP', 'while NAME is not online, look it up again once a second, up to 10 s');
-        const early = session.sent().findIndex((frame) => frame.type === INVITE);
-        expect(early === -1, 'the client sent INVITE although FOUND said Bob is offline', {
-          expected: 'no INVITE before a FOUND with "online": true, "state": "available"',
-          actual: `after WELCOME: ${describeFrames(session.sent().slice(1), TYPE_NAMES)}`,
-          hint: 'call only once the look-up says the user is online and available',
+      await withStallWatch(async (watch) => {
+        const session = await startSession(context, ['--call', 'Bob', '--input', 'silence', '--output', 'null', '--duration', '5']);
+        await orStop(session, async () => {
+          const first = await frameOf(session, LOOKUP, 1, 5_000, 'LOOKUP (0x19) after WELCOME', 'with --call NAME, look NAME up once welcomed: LOOKUP {"name": NAME}');
+          const firstAt = performance.now();
+          watch.reset();
+          expect(first.fields.name === 'Bob', 'the LOOKUP does not name Bob', { expected: 'LOOKUP {"name":"Bob"}', actual: `LOOKUP ${first.payload.toString('utf8')}`, hint: 'LOOKUP carries the exact name given to --call' });
+          session.send(FOUND, { name: 'Bob', online: false });
+          const second = await frameOf(session, LOOKUP, first.index + 1, 4_000, 'a second LOOKUP (0x19) after FOUND {"online":false}', 'while NAME is not online, look it up again once a second (up to 10 s)');
+          watch.judge(() => expectDuration(performance.now() - firstAt, timingWindow(1_000), 'the look-up interval while offline', 'the second LOOKUP', 'while NAME is not online, look it up again once a second, up to 10 s'));
+          const early = session.sent().findIndex((frame) => frame.type === INVITE);
+          expect(early === -1, 'the client sent INVITE although FOUND said Bob is offline', {
+            expected: 'no INVITE before a FOUND with "online": true, "state": "available"',
+            actual: `after WELCOME: ${describeFrames(session.sent().slice(1), TYPE_NAMES)}`,
+            hint: 'call only once the look-up says the user is online and available',
+          });
+          session.send(FOUND, { name: 'Bob', online: true, state: 'available' });
+          const invite = await frameOf(session, INVITE, second.index + 1, 3_000, 'INVITE (0x1B) after FOUND available', 'once FOUND says online and available, send INVITE {"to": NAME}');
+          expect(invite.fields.to === 'Bob' && (invite.fields.relay_only === undefined || invite.fields.relay_only === false), 'the INVITE is not {"to":"Bob"}', {
+            expected: 'INVITE {"to":"Bob"} (relay_only absent or false without --relay)',
+            actual: `INVITE ${invite.payload.toString('utf8')}`,
+            hint: '"to" is the name called; relay_only only with --relay',
+          });
+          session.send(RINGING, { call: 7, to: BOB });
+          await session.client.waitForStdout((out) => /calling Bob \(call 7\): ringing/.test(out), 3_000, 'the line "calling Bob (call 7): ringing"', 'on RINGING print: calling NAME (call ID): ringing');
+          session.send(CALL_END, { call: 7, reason: 'no_answer' });
         });
-        session.send(FOUND, { name: 'Bob', online: true, state: 'available' });
-        const invite = await frameOf(session, INVITE, second.index + 1, 3_000, 'INVITE (0x1B) after FOUND available', 'once FOUND says online and available, send INVITE {"to": NAME}');
-        expect(invite.fields.to === 'Bob' && (invite.fields.relay_only === undefined || invite.fields.relay_only === false), 'the INVITE is not {"to":"Bob"}', {
-          expected: 'INVITE {"to":"Bob"} (relay_only absent or false without --relay)',
-          actual: `INVITE ${invite.payload.toString('utf8')}`,
-          hint: '"to" is the name called; relay_only only with --relay',
-        });
-        session.send(RINGING, { call: 7, to: BOB });
-        await session.client.waitForStdout((out) => /calling Bob \(call 7\): ringing/.test(out), 3_000, 'the line "calling Bob (call 7): ringing"', 'on RINGING print: calling NAME (call ID): ringing');
-        session.send(CALL_END, { call: 7, reason: 'no_answer' });
+        await finishSession(session, 10_000, 'when --duration 5 is over');
       });
-      await finishSession(session, 10_000, 'when --duration 5 is over');
     },
   },
   {
@@ -486,49 +500,52 @@ export const clientChecks: Check[] = [
     name: `client: after CALL_START it sends CALL_PROBE (17 bytes, the call's token, probe +1 each, received 0) to peer_address from the socket of its PINGs, the first within ${FIRST_PROBE_MS} ms, then every ${PROBE_PERIOD_MS} ms while connecting, and no voice to anyone`,
     subject: 'client',
     async run(context) {
-      await inTempDir(async (dir) => {
-        const session = await startSession(context, ['--auto-accept', '--input', continuousVoice(dir, 8), '--output', 'null', '--duration', '4']);
-        let started = { at: 0, frames: 0 };
-        let ping: ReceivedDatagram | undefined;
-        await orStop(session, async () => {
-          ping = await pinged(session);
-          started = await ringAndStart(session, { peerAddress: addressOf(session.peer) });
-          await sleep(CONNECTING_MS * 0.8 - SCHEDULING_NOISE_MS); // the peer never answers: the whole of connecting, minus the rule's margin
+      await withStallWatch(async (watch) => {
+        await inTempDir(async (dir) => {
+          const session = await startSession(context, ['--auto-accept', '--input', continuousVoice(dir, 8), '--output', 'null', '--duration', '4']);
+          let started = { at: 0, frames: 0 };
+          let ping: ReceivedDatagram | undefined;
+          await orStop(session, async () => {
+            ping = await pinged(session);
+            started = await ringAndStart(session, { peerAddress: addressOf(session.peer) });
+            watch.reset();
+            await sleep(CONNECTING_MS * 0.8 - SCHEDULING_NOISE_MS); // the peer never answers: the whole of connecting, minus the rule's margin
+          });
+          const watched = performance.now();
+          const tcpVoice = tcpVoiceAfter(session, started.frames);
+          await finishSession(session, 8_000, 'when --duration 4 is over');
+          const startedAt = started.at;
+          const atPeer = session.peer.received.filter((d) => d.at <= watched);
+          const probes = atPeer.filter(isProbe);
+          const story = `at peer_address since CALL_START: ${describeDatagrams(atPeer)}; the client's PINGs came from ${ping!.address}:${ping!.port}`;
+          const firstMs = probes.length > 0 ? probes[0]!.at - startedAt : Infinity;
+          watch.judge(() => expect(firstMs <= FIRST_PROBE_MS, `no CALL_PROBE within ${FIRST_PROBE_MS} ms of CALL_START`, {
+            expected: `a CALL_PROBE at peer_address within ${FIRST_PROBE_MS} ms of CALL_START`,
+            actual: `${Number.isFinite(firstMs) ? `the first after ${Math.round(firstMs)} ms` : 'none'}; ${story}`,
+            hint: 'both send first (hole punching): probe the peer at once on CALL_START, then every 200 ms',
+          }));
+          const callVoice = atPeer.filter(isCallVoice);
+          const relayed = relayedVoice(session, startedAt + IN_FLIGHT_MS).filter((d) => d.at <= watched);
+          expect(callVoice.length === 0 && relayed.length === 0 && tcpVoice === 0, 'the client sent voice while connecting', {
+            expected: `no voice while connecting (the first ${showMs(CONNECTING_MS * 0.8 - SCHEDULING_NOISE_MS)} after CALL_START): no CALL_VOICE, no VOICE_UP, no TCP VOICE; its input is a steady tone`,
+            actual: `${callVoice.length} CALL_VOICE at the peer, ${relayed.length} VOICE_UP and ${tcpVoice} TCP VOICE after CALL_START; ${story}`,
+            hint: 'hold your voice while connecting (the microphone\'s frames are dropped): it goes direct once both directions are proven, or through the server after 3 s',
+          });
+          const wrong = atPeer.find((d) => !isProbe(d) || d.data.length !== 17 || !d.data.subarray(1, 9).equals(CALL_TOKEN) || d.address !== ping!.address || d.port !== ping!.port);
+          expect(wrong === undefined, 'a datagram at peer_address is not a CALL_PROBE with the token from the client\'s server socket', {
+            expected: `only CALL_PROBE: 05 | ${CALL_TOKEN.toString('hex')} | probe u32 | received u32 (17 bytes), each from ${ping!.address}:${ping!.port} (where the PINGs came from: the NAT mapping the server announced)`,
+            actual: wrong === undefined ? story : `${showBytes(wrong.data, 24)} from ${wrong.address}:${wrong.port}; ${story}`,
+            hint: 'send probes from the same UDP socket you use for the server, so a NAT maps them to the port the server saw; nothing but probes while connecting',
+          });
+          const numbers = probes.map((d) => d.data.readUInt32BE(9));
+          const counts = probes.map((d) => d.data.readUInt32BE(13));
+          expect(numbers.every((n, i) => i === 0 || n === numbers[i - 1]! + 1) && counts.every((c) => c === 0), 'the probes\' numbers do not go up by 1, or their received is not 0', {
+            expected: 'probe numbers n, n+1, n+2 ... and received 0 in each (the peer sent nothing)',
+            actual: `probe numbers ${numbers.join(', ')}; received ${counts.join(', ')}`,
+            hint: 'probe: +1 per probe sent; received: the valid datagrams you have had from the peer in this call',
+          });
+          watch.judge(() => expectPeriod(probes, PROBE_PERIOD_MS, 'CALL_PROBEs while connecting', 'while connecting, probe every 200 ms (15 probes in 3 s cover round trips up to ~1 s)'));
         });
-        const watched = performance.now();
-        const tcpVoice = tcpVoiceAfter(session, started.frames);
-        await finishSession(session, 8_000, 'when --duration 4 is over');
-        const startedAt = started.at;
-        const atPeer = session.peer.received.filter((d) => d.at <= watched);
-        const probes = atPeer.filter(isProbe);
-        const story = `at peer_address since CALL_START: ${describeDatagrams(atPeer)}; the client's PINGs came from ${ping!.address}:${ping!.port}`;
-        const firstMs = probes.length > 0 ? probes[0]!.at - startedAt : Infinity;
-        expect(firstMs <= FIRST_PROBE_MS, `no CALL_PROBE within ${FIRST_PROBE_MS} ms of CALL_START`, {
-          expected: `a CALL_PROBE at peer_address within ${FIRST_PROBE_MS} ms of CALL_START`,
-          actual: `${Number.isFinite(firstMs) ? `the first after ${Math.round(firstMs)} ms` : 'none'}; ${story}`,
-          hint: 'both send first (hole punching): probe the peer at once on CALL_START, then every 200 ms',
-        });
-        const callVoice = atPeer.filter(isCallVoice);
-        const relayed = relayedVoice(session, startedAt + IN_FLIGHT_MS).filter((d) => d.at <= watched);
-        expect(callVoice.length === 0 && relayed.length === 0 && tcpVoice === 0, 'the client sent voice while connecting', {
-          expected: `no voice while connecting (the first ${showMs(CONNECTING_MS * 0.8 - SCHEDULING_NOISE_MS)} after CALL_START): no CALL_VOICE, no VOICE_UP, no TCP VOICE; its input is a steady tone`,
-          actual: `${callVoice.length} CALL_VOICE at the peer, ${relayed.length} VOICE_UP and ${tcpVoice} TCP VOICE after CALL_START; ${story}`,
-          hint: 'hold your voice while connecting (the microphone\'s frames are dropped): it goes direct once both directions are proven, or through the server after 3 s',
-        });
-        const wrong = atPeer.find((d) => !isProbe(d) || d.data.length !== 17 || !d.data.subarray(1, 9).equals(CALL_TOKEN) || d.address !== ping!.address || d.port !== ping!.port);
-        expect(wrong === undefined, 'a datagram at peer_address is not a CALL_PROBE with the token from the client\'s server socket', {
-          expected: `only CALL_PROBE: 05 | ${CALL_TOKEN.toString('hex')} | probe u32 | received u32 (17 bytes), each from ${ping!.address}:${ping!.port} (where the PINGs came from: the NAT mapping the server announced)`,
-          actual: wrong === undefined ? story : `${showBytes(wrong.data, 24)} from ${wrong.address}:${wrong.port}; ${story}`,
-          hint: 'send probes from the same UDP socket you use for the server, so a NAT maps them to the port the server saw; nothing but probes while connecting',
-        });
-        const numbers = probes.map((d) => d.data.readUInt32BE(9));
-        const counts = probes.map((d) => d.data.readUInt32BE(13));
-        expect(numbers.every((n, i) => i === 0 || n === numbers[i - 1]! + 1) && counts.every((c) => c === 0), 'the probes\' numbers do not go up by 1, or their received is not 0', {
-          expected: 'probe numbers n, n+1, n+2 ... and received 0 in each (the peer sent nothing)',
-          actual: `probe numbers ${numbers.join(', ')}; received ${counts.join(', ')}`,
-          hint: 'probe: +1 per probe sent; received: the valid datagrams you have had from the peer in this call',
-        });
-        expectPeriod(probes, PROBE_PERIOD_MS, 'CALL_PROBEs while connecting', 'while connecting, probe every 200 ms (15 probes in 3 s cover round trips up to ~1 s)');
       });
     },
   },
@@ -652,53 +669,56 @@ export const clientChecks: Check[] = [
     name: `client: with a peer that never answers, ${CONNECTING_MS / 1000} s after CALL_START it prints "relayed" and sends its voice through the server, never as CALL_VOICE; probes go on every ${SETTLED_PROBE_PERIOD_MS / 1000} s; VOICE_DOWN from the peer plays at full level, another speaker's ${UNDER_DB} dB under`,
     subject: 'client',
     async run(context) {
-      await inTempDir(async (dir) => {
-        const output = joinPath(dir, 'heard.wav');
-        const peerTone = tonePackets(PEER_HZ, 50);
-        const otherTone = tonePackets(OTHER_SPEAKER_HZ, 50);
-        const window = timingWindow(CONNECTING_MS);
-        const session = await startSession(context, ['--auto-accept', '--input', continuousVoice(dir, 10), '--output', output, '--duration', '9']);
-        let startedAt = 0;
-        let relayedAt = 0;
-        await orStop(session, async () => {
-          const ping = await pinged(session);
-          startedAt = (await ringAndStart(session, { peerAddress: addressOf(session.peer) })).at;
-          const first = await withinWindow(
-            session.udp.waitFor(
-              () => relayedVoice(session, startedAt + IN_FLIGHT_MS)[0],
-              window.latestMs,
-              'VOICE_UP through the server after CALL_START',
-              'with no valid datagram from the peer 3 s after CALL_START, the path is relayed: send your voice as VOICE_UP',
-              () => `at the server since CALL_START: ${describeDatagrams(session.udp.received, startedAt)}; at the peer: ${describeDatagrams(session.peer.received)}; TCP: ${describeFrames(session.sent().slice(1), TYPE_NAMES)}`,
-            ),
-            window,
-            'the connecting time',
-            'VOICE_UP through the server after CALL_START (the peer never answered)',
-          );
-          relayedAt = first.at;
-          expectDuration(relayedAt - startedAt, window, 'the connecting time', 'the first voice through the server after CALL_START', 'hold the voice while connecting; after 3 s without both directions proven, relay it through the server');
-          await session.client.waitForStdout((out) => /call 7 with Bob: relayed/.test(out), 1_000, 'the line "call 7 with Bob: relayed through the server (no direct packet within 3 s)"', 'print the path when it changes');
-          await session.udp.sendPaced(peerTone.map((packet, i) => [voiceDown(BOB.id, 300 + i, packet), voiceDown(CYD.id, 800 + i, otherTone[i]!)]), ping, BURST);
-        });
-        await finishSession(session, 14_000, 'when --duration 9 is over');
-        const atPeer = session.peer.received;
-        const callVoice = atPeer.filter(isCallVoice);
-        expect(callVoice.length === 0, 'the client sent CALL_VOICE to a peer that never proved the direct path', {
-          expected: 'no CALL_VOICE at peer_address (no probe from the peer ever arrived)',
-          actual: describeDatagrams(atPeer),
-          hint: 'direct needs both directions proven: a valid datagram from the peer and its probe saying received > 0',
-        });
-        expectPeriod(atPeer.filter((d) => isProbe(d) && d.at >= relayedAt + IN_FLIGHT_MS), SETTLED_PROBE_PERIOD_MS, 'CALL_PROBEs once relayed', 'once relayed, probe every 1 s (it keeps NAT mappings open, and a path that opens late upgrades to direct)');
-        const { db, summary } = toneLevels(output, [{ hz: PEER_HZ, packets: peerTone }, { hz: OTHER_SPEAKER_HZ, packets: otherTone }]);
-        expect(Math.abs(db[0]!) <= LEVEL_TOLERANCE_DB, 'the peer\'s relayed voice was not played at full level', {
-          expected: `the peer's ${PEER_HZ} Hz tone (50 VOICE_DOWN with speaker ${BOB.id}, the peer's id from CALL_START) within ${LEVEL_TOLERANCE_DB} dB of its level`,
-          actual: summary,
-          hint: 'relayed: the peer\'s voice comes as VOICE_DOWN with the peer\'s id (not a member of your room): play it',
-        });
-        expect(db[1]! <= -UNDER_DB, 'another speaker\'s voice was played during the call', {
-          expected: `the ${OTHER_SPEAKER_HZ} Hz tone of ${CYD.name} (id ${CYD.id}, a member of your room) at least ${UNDER_DB} dB under its level`,
-          actual: summary,
-          hint: 'while in a call play only the peer: VOICE from any other speaker is dropped, should a server send it',
+      await withStallWatch(async (watch) => {
+        await inTempDir(async (dir) => {
+          const output = joinPath(dir, 'heard.wav');
+          const peerTone = tonePackets(PEER_HZ, 50);
+          const otherTone = tonePackets(OTHER_SPEAKER_HZ, 50);
+          const window = timingWindow(CONNECTING_MS);
+          const session = await startSession(context, ['--auto-accept', '--input', continuousVoice(dir, 10), '--output', output, '--duration', '9']);
+          let startedAt = 0;
+          let relayedAt = 0;
+          await orStop(session, async () => {
+            const ping = await pinged(session);
+            startedAt = (await ringAndStart(session, { peerAddress: addressOf(session.peer) })).at;
+            watch.reset();
+            const first = await watch.during(withinWindow(
+              session.udp.waitFor(
+                () => relayedVoice(session, startedAt + IN_FLIGHT_MS)[0],
+                window.latestMs,
+                'VOICE_UP through the server after CALL_START',
+                'with no valid datagram from the peer 3 s after CALL_START, the path is relayed: send your voice as VOICE_UP',
+                () => `at the server since CALL_START: ${describeDatagrams(session.udp.received, startedAt)}; at the peer: ${describeDatagrams(session.peer.received)}; TCP: ${describeFrames(session.sent().slice(1), TYPE_NAMES)}`,
+              ),
+              window,
+              'the connecting time',
+              'VOICE_UP through the server after CALL_START (the peer never answered)',
+            ));
+            relayedAt = first.at;
+            watch.judge(() => expectDuration(relayedAt - startedAt, window, 'the connecting time', 'the first voice through the server after CALL_START', 'hold the voice while connecting; after 3 s without both directions proven, relay it through the server'));
+            await session.client.waitForStdout((out) => /call 7 with Bob: relayed/.test(out), 1_000, 'the line "call 7 with Bob: relayed through the server (no direct packet within 3 s)"', 'print the path when it changes');
+            await session.udp.sendPaced(peerTone.map((packet, i) => [voiceDown(BOB.id, 300 + i, packet), voiceDown(CYD.id, 800 + i, otherTone[i]!)]), ping, BURST);
+          });
+          await finishSession(session, 14_000, 'when --duration 9 is over');
+          const atPeer = session.peer.received;
+          const callVoice = atPeer.filter(isCallVoice);
+          expect(callVoice.length === 0, 'the client sent CALL_VOICE to a peer that never proved the direct path', {
+            expected: 'no CALL_VOICE at peer_address (no probe from the peer ever arrived)',
+            actual: describeDatagrams(atPeer),
+            hint: 'direct needs both directions proven: a valid datagram from the peer and its probe saying received > 0',
+          });
+          watch.judge(() => expectPeriod(atPeer.filter((d) => isProbe(d) && d.at >= relayedAt + IN_FLIGHT_MS), SETTLED_PROBE_PERIOD_MS, 'CALL_PROBEs once relayed', 'once relayed, probe every 1 s (it keeps NAT mappings open, and a path that opens late upgrades to direct)'));
+          const { db, summary } = toneLevels(output, [{ hz: PEER_HZ, packets: peerTone }, { hz: OTHER_SPEAKER_HZ, packets: otherTone }]);
+          expect(Math.abs(db[0]!) <= LEVEL_TOLERANCE_DB, 'the peer\'s relayed voice was not played at full level', {
+            expected: `the peer's ${PEER_HZ} Hz tone (50 VOICE_DOWN with speaker ${BOB.id}, the peer's id from CALL_START) within ${LEVEL_TOLERANCE_DB} dB of its level`,
+            actual: summary,
+            hint: 'relayed: the peer\'s voice comes as VOICE_DOWN with the peer\'s id (not a member of your room): play it',
+          });
+          expect(db[1]! <= -UNDER_DB, 'another speaker\'s voice was played during the call', {
+            expected: `the ${OTHER_SPEAKER_HZ} Hz tone of ${CYD.name} (id ${CYD.id}, a member of your room) at least ${UNDER_DB} dB under its level`,
+            actual: summary,
+            hint: 'while in a call play only the peer: VOICE from any other speaker is dropped, should a server send it',
+          });
         });
       });
     },
@@ -707,32 +727,35 @@ export const clientChecks: Check[] = [
     name: `client: a peer whose probes say received 0 (a one-way path) never gets CALL_VOICE, and ${CONNECTING_MS / 1000} s after CALL_START the client sends its voice through the server`,
     subject: 'client',
     async run(context) {
-      await inTempDir(async (dir) => {
-        const window = timingWindow(CONNECTING_MS);
-        const session = await startSession(context, ['--auto-accept', '--input', continuousVoice(dir, 9), '--output', 'null', '--duration', '7']);
-        const probes = new PeerProbes(session.peer, true);
-        let startedAt = 0;
-        await orStop(session, async () => {
-          await pinged(session);
-          startedAt = (await ringAndStart(session, { peerAddress: addressOf(session.peer) })).at;
-          await probes.answered(session);
-          await sleep(startedAt + window.latestMs + SCHEDULING_NOISE_MS - performance.now()); // the whole accepted window
+      await withStallWatch(async (watch) => {
+        await inTempDir(async (dir) => {
+          const window = timingWindow(CONNECTING_MS);
+          const session = await startSession(context, ['--auto-accept', '--input', continuousVoice(dir, 9), '--output', 'null', '--duration', '7']);
+          const probes = new PeerProbes(session.peer, true);
+          let startedAt = 0;
+          await orStop(session, async () => {
+            await pinged(session);
+            startedAt = (await ringAndStart(session, { peerAddress: addressOf(session.peer) })).at;
+            watch.reset();
+            await probes.answered(session);
+            await sleep(startedAt + window.latestMs + SCHEDULING_NOISE_MS - performance.now()); // the whole accepted window
+          });
+          probes.stop();
+          await finishSession(session, 10_000, 'when --duration 7 is over');
+          const callVoice = session.peer.received.filter(isCallVoice);
+          expect(callVoice.length === 0, 'the client sent CALL_VOICE to a peer whose probes said our datagrams never reach it', {
+            expected: 'no CALL_VOICE at the peer: direct needs a valid datagram from the peer AND its probe saying received > 0 (both directions)',
+            actual: `at the peer: ${describeDatagrams(session.peer.received)}`,
+            hint: 'a path that works one way only is not direct: wait for the peer\'s received > 0, else relay after 3 s',
+          });
+          const first = relayedVoice(session, startedAt + IN_FLIGHT_MS)[0];
+          expect(first !== undefined && first.at - startedAt <= window.latestMs, `the connecting time is not ${showMs(CONNECTING_MS)}: no VOICE_UP through the server within ${showMs(window.latestMs)} of CALL_START`, {
+            expected: `VOICE_UP through the server after ${showMs(CONNECTING_MS)} (accepted: ${describeWindow(window)}), the peer's probes all saying received 0`,
+            actual: `${first === undefined ? 'none' : `the first after ${Math.round(first.at - startedAt)} ms`}; at the server since CALL_START: ${describeDatagrams(session.udp.received, startedAt)}`,
+            hint: 'the direct path was never proven both ways: after 3 s, relay the voice through the server',
+          });
+          watch.judge(() => expectDuration(first.at - startedAt, window, 'the connecting time', 'the first voice through the server after CALL_START', 'hold the voice while connecting; after 3 s without both directions proven, relay it through the server'));
         });
-        probes.stop();
-        await finishSession(session, 10_000, 'when --duration 7 is over');
-        const callVoice = session.peer.received.filter(isCallVoice);
-        expect(callVoice.length === 0, 'the client sent CALL_VOICE to a peer whose probes said our datagrams never reach it', {
-          expected: 'no CALL_VOICE at the peer: direct needs a valid datagram from the peer AND its probe saying received > 0 (both directions)',
-          actual: `at the peer: ${describeDatagrams(session.peer.received)}`,
-          hint: 'a path that works one way only is not direct: wait for the peer\'s received > 0, else relay after 3 s',
-        });
-        const first = relayedVoice(session, startedAt + IN_FLIGHT_MS)[0];
-        expect(first !== undefined && first.at - startedAt <= window.latestMs, `the connecting time is not ${showMs(CONNECTING_MS)}: no VOICE_UP through the server within ${showMs(window.latestMs)} of CALL_START`, {
-          expected: `VOICE_UP through the server after ${showMs(CONNECTING_MS)} (accepted: ${describeWindow(window)}), the peer's probes all saying received 0`,
-          actual: `${first === undefined ? 'none' : `the first after ${Math.round(first.at - startedAt)} ms`}; at the server since CALL_START: ${describeDatagrams(session.udp.received, startedAt)}`,
-          hint: 'the direct path was never proven both ways: after 3 s, relay the voice through the server',
-        });
-        expectDuration(first.at - startedAt, window, 'the connecting time', 'the first voice through the server after CALL_START', 'hold the voice while connecting; after 3 s without both directions proven, relay it through the server');
       });
     },
   },
@@ -740,49 +763,52 @@ export const clientChecks: Check[] = [
     name: `client: once direct, when the peer's datagrams stop, it prints "relayed" and sends its voice through the server ${DIRECT_SILENCE_MS / 1000} s later, and no more CALL_VOICE`,
     subject: 'client',
     async run(context) {
-      await inTempDir(async (dir) => {
-        const window = timingWindow(DIRECT_SILENCE_MS);
-        const session = await startSession(context, ['--auto-accept', '--input', continuousVoice(dir, 10), '--output', 'null', '--duration', '8']);
-        const probes = new PeerProbes(session.peer);
-        let stoppedAt = 0;
-        let relayedAt = 0;
-        await orStop(session, async () => {
-          await pinged(session);
-          await ringAndStart(session, { peerAddress: addressOf(session.peer) });
-          await probes.answered(session);
-          await session.peer.waitFor(
-            () => (session.peer.received.filter(isCallVoice).length >= 25 ? true : undefined),
-            3_000,
-            '25 CALL_VOICE datagrams at the peer (the direct path in use)',
-            'once both directions are proven, send the voice as CALL_VOICE to the peer',
-            () => describeDatagrams(session.peer.received),
-          );
-          probes.stop();
-          stoppedAt = probes.lastSentAt;
-          const first = await withinWindow(
-            session.udp.waitFor(
-              () => relayedVoice(session, stoppedAt + IN_FLIGHT_MS)[0],
-              window.latestMs,
+      await withStallWatch(async (watch) => {
+        await inTempDir(async (dir) => {
+          const window = timingWindow(DIRECT_SILENCE_MS);
+          const session = await startSession(context, ['--auto-accept', '--input', continuousVoice(dir, 10), '--output', 'null', '--duration', '8']);
+          const probes = new PeerProbes(session.peer);
+          let stoppedAt = 0;
+          let relayedAt = 0;
+          await orStop(session, async () => {
+            await pinged(session);
+            await ringAndStart(session, { peerAddress: addressOf(session.peer) });
+            await probes.answered(session);
+            await session.peer.waitFor(
+              () => (session.peer.received.filter(isCallVoice).length >= 25 ? true : undefined),
+              3_000,
+              '25 CALL_VOICE datagrams at the peer (the direct path in use)',
+              'once both directions are proven, send the voice as CALL_VOICE to the peer',
+              () => describeDatagrams(session.peer.received),
+            );
+            probes.stop();
+            stoppedAt = probes.lastSentAt;
+            watch.reset();
+            const first = await watch.during(withinWindow(
+              session.udp.waitFor(
+                () => relayedVoice(session, stoppedAt + IN_FLIGHT_MS)[0],
+                window.latestMs,
+                'VOICE_UP through the server after the peer\'s last datagram',
+                'in direct, 3 s without a valid datagram from the peer (or growth of its received) is relayed: send your voice as VOICE_UP',
+                () => `at the server since the peer went quiet: ${describeDatagrams(session.udp.received, stoppedAt)}; at the peer since: ${describeDatagrams(session.peer.received, stoppedAt)}`,
+              ),
+              window,
+              'the direct path\'s silence limit',
               'VOICE_UP through the server after the peer\'s last datagram',
-              'in direct, 3 s without a valid datagram from the peer (or growth of its received) is relayed: send your voice as VOICE_UP',
-              () => `at the server since the peer went quiet: ${describeDatagrams(session.udp.received, stoppedAt)}; at the peer since: ${describeDatagrams(session.peer.received, stoppedAt)}`,
-            ),
-            window,
-            'the direct path\'s silence limit',
-            'VOICE_UP through the server after the peer\'s last datagram',
-          );
-          relayedAt = first.at;
-          expectDuration(relayedAt - stoppedAt, window, 'the direct path\'s silence limit', 'the first voice through the server after the peer\'s last datagram', 'in direct, fall back to the relay after 3 s without a valid direct datagram or growth of the peer\'s received');
-          await session.client.waitForStdout((out) => /call 7 with Bob: relayed/.test(out), 1_000, 'the line "call 7 with Bob: relayed through the server (no direct packet within 3 s)"', 'print the path when it changes');
-          await sleep(500);
-        });
-        probes.stop();
-        await finishSession(session, 10_000, 'when --duration 8 is over');
-        const lateVoice = session.peer.received.filter((d) => isCallVoice(d) && d.at > relayedAt + IN_FLIGHT_MS);
-        expect(lateVoice.length === 0, 'the client still sent CALL_VOICE once relayed', {
-          expected: 'no CALL_VOICE at the peer once the voice goes through the server (probes only, every 1 s)',
-          actual: `${lateVoice.length} CALL_VOICE after the fallback; at the peer since: ${describeDatagrams(session.peer.received, relayedAt)}`,
-          hint: 'one path at a time: relayed means VOICE_UP and no CALL_VOICE',
+            ));
+            relayedAt = first.at;
+            watch.judge(() => expectDuration(relayedAt - stoppedAt, window, 'the direct path\'s silence limit', 'the first voice through the server after the peer\'s last datagram', 'in direct, fall back to the relay after 3 s without a valid direct datagram or growth of the peer\'s received'));
+            await session.client.waitForStdout((out) => /call 7 with Bob: relayed/.test(out), 1_000, 'the line "call 7 with Bob: relayed through the server (no direct packet within 3 s)"', 'print the path when it changes');
+            await sleep(500);
+          });
+          probes.stop();
+          await finishSession(session, 10_000, 'when --duration 8 is over');
+          const lateVoice = session.peer.received.filter((d) => isCallVoice(d) && d.at > relayedAt + IN_FLIGHT_MS);
+          expect(lateVoice.length === 0, 'the client still sent CALL_VOICE once relayed', {
+            expected: 'no CALL_VOICE at the peer once the voice goes through the server (probes only, every 1 s)',
+            actual: `${lateVoice.length} CALL_VOICE after the fallback; at the peer since: ${describeDatagrams(session.peer.received, relayedAt)}`,
+            hint: 'one path at a time: relayed means VOICE_UP and no CALL_VOICE',
+          });
         });
       });
     },
@@ -791,56 +817,59 @@ export const clientChecks: Check[] = [
     name: `client: after CALL_END it sends no CALL_VOICE or CALL_PROBE, plays nothing that comes with the old token, and sends no room voice for ${GUARD_MS / 1000} s, then room voice again`,
     subject: 'client',
     async run(context) {
-      await inTempDir(async (dir) => {
-        const output = joinPath(dir, 'heard.wav');
-        const peerTone = tonePackets(PEER_HZ, 50);
-        const oldTone = tonePackets(OLD_TOKEN_HZ, 50);
-        const window = timingWindow(GUARD_MS);
-        const session = await startSession(context, ['--auto-accept', '--input', continuousVoice(dir, 10), '--output', output, '--duration', '7']);
-        const probes = new PeerProbes(session.peer);
-        let endedAt = 0;
-        let roomVoiceAt = Infinity;
-        await orStop(session, async () => {
-          await pinged(session);
-          await ringAndStart(session, { peerAddress: addressOf(session.peer) });
-          const client = await probes.answered(session);
-          await sleep(PROBE_PERIOD_MS);
-          await session.peer.sendPaced(peerTone.map((packet, i) => [callVoice(CALL_TOKEN, 1000 + i, packet)]), client, BURST);
-          probes.stop();
-          session.send(CALL_END, { call: 7, reason: 'hangup', by: BOB });
-          endedAt = performance.now();
-          // The old call's datagrams keep coming (a peer that has not seen its CALL_END yet, or a replay).
-          await session.peer.sendPaced(oldTone.map((packet, i) => [callVoice(CALL_TOKEN, 1050 + i, packet)]), client, BURST);
-          const first = await withinWindow(
-            session.udp.waitFor(
-              () => relayedVoice(session, endedAt)[0],
-              Math.max(1, endedAt + window.latestMs - performance.now()),
+      await withStallWatch(async (watch) => {
+        await inTempDir(async (dir) => {
+          const output = joinPath(dir, 'heard.wav');
+          const peerTone = tonePackets(PEER_HZ, 50);
+          const oldTone = tonePackets(OLD_TOKEN_HZ, 50);
+          const window = timingWindow(GUARD_MS);
+          const session = await startSession(context, ['--auto-accept', '--input', continuousVoice(dir, 10), '--output', output, '--duration', '7']);
+          const probes = new PeerProbes(session.peer);
+          let endedAt = 0;
+          let roomVoiceAt = Infinity;
+          await orStop(session, async () => {
+            await pinged(session);
+            await ringAndStart(session, { peerAddress: addressOf(session.peer) });
+            const client = await probes.answered(session);
+            await sleep(PROBE_PERIOD_MS);
+            await session.peer.sendPaced(peerTone.map((packet, i) => [callVoice(CALL_TOKEN, 1000 + i, packet)]), client, BURST);
+            probes.stop();
+            session.send(CALL_END, { call: 7, reason: 'hangup', by: BOB });
+            endedAt = performance.now();
+            watch.reset();
+            // The old call's datagrams keep coming (a peer that has not seen its CALL_END yet, or a replay).
+            await session.peer.sendPaced(oldTone.map((packet, i) => [callVoice(CALL_TOKEN, 1050 + i, packet)]), client, BURST);
+            const first = await watch.during(withinWindow(
+              session.udp.waitFor(
+                () => relayedVoice(session, endedAt)[0],
+                Math.max(1, endedAt + window.latestMs - performance.now()),
+                'room voice (VOICE_UP) after CALL_END',
+                'after CALL_END, wait 1 s (the guard), then your voice goes to your room again',
+                () => `at the server since CALL_END: ${describeDatagrams(session.udp.received, endedAt)}`,
+              ),
+              window,
+              'the guard after a call',
               'room voice (VOICE_UP) after CALL_END',
-              'after CALL_END, wait 1 s (the guard), then your voice goes to your room again',
-              () => `at the server since CALL_END: ${describeDatagrams(session.udp.received, endedAt)}`,
-            ),
-            window,
-            'the guard after a call',
-            'room voice (VOICE_UP) after CALL_END',
-          );
-          roomVoiceAt = first.at;
-          const late = session.peer.received.filter((d) => (isCallVoice(d) || isProbe(d)) && d.at > endedAt + IN_FLIGHT_MS);
-          expect(late.length === 0, 'the client went on sending to the peer after CALL_END', {
-            expected: 'no CALL_VOICE and no CALL_PROBE at the peer after CALL_END: the call and its token are over',
-            actual: `at the peer since CALL_END: ${describeDatagrams(session.peer.received, endedAt)}`,
-            hint: 'on CALL_END stop the probes and the call\'s voice at once',
+            ));
+            roomVoiceAt = first.at;
+            const late = session.peer.received.filter((d) => (isCallVoice(d) || isProbe(d)) && d.at > endedAt + IN_FLIGHT_MS);
+            watch.judge(() => expect(late.length === 0, 'the client went on sending to the peer after CALL_END', {
+              expected: 'no CALL_VOICE and no CALL_PROBE at the peer after CALL_END: the call and its token are over',
+              actual: `at the peer since CALL_END: ${describeDatagrams(session.peer.received, endedAt)}`,
+              hint: 'on CALL_END stop the probes and the call\'s voice at once',
+            }));
           });
-        });
-        await finishSession(session, 12_000, 'when --duration 7 is over');
-        expectDuration(roomVoiceAt - endedAt, window, 'the guard after a call', 'the first room voice (VOICE_UP) after CALL_END', 'after CALL_END send no room voice for 1 s (a call\'s voice still in flight must not reach the room), then send it again');
-        const { db, summary } = toneLevels(output, [{ hz: PEER_HZ, packets: peerTone }, { hz: OLD_TOKEN_HZ, packets: oldTone }]);
-        if (Math.abs(db[0]!) > LEVEL_TOLERANCE_DB) {
-          throw new CheckSkipped(`the peer's voice during the call was not played at full level either (${summary}), so silence after CALL_END proves nothing: see the check on the peer's CALL_VOICE`);
-        }
-        expect(db[1]! <= -UNDER_DB, 'CALL_VOICE with the old call\'s token was played after CALL_END', {
-          expected: `the ${OLD_TOKEN_HZ} Hz tone (50 CALL_VOICE with the ended call's token, new sequence numbers) at least ${UNDER_DB} dB under its level`,
-          actual: summary,
-          hint: 'a token is dead at CALL_END: drop every direct datagram when no call is active',
+          await finishSession(session, 12_000, 'when --duration 7 is over');
+          watch.judge(() => expectDuration(roomVoiceAt - endedAt, window, 'the guard after a call', 'the first room voice (VOICE_UP) after CALL_END', 'after CALL_END send no room voice for 1 s (a call\'s voice still in flight must not reach the room), then send it again'));
+          const { db, summary } = toneLevels(output, [{ hz: PEER_HZ, packets: peerTone }, { hz: OLD_TOKEN_HZ, packets: oldTone }]);
+          if (Math.abs(db[0]!) > LEVEL_TOLERANCE_DB) {
+            throw new CheckSkipped(`the peer's voice during the call was not played at full level either (${summary}), so silence after CALL_END proves nothing: see the check on the peer's CALL_VOICE`);
+          }
+          expect(db[1]! <= -UNDER_DB, 'CALL_VOICE with the old call\'s token was played after CALL_END', {
+            expected: `the ${OLD_TOKEN_HZ} Hz tone (50 CALL_VOICE with the ended call's token, new sequence numbers) at least ${UNDER_DB} dB under its level`,
+            actual: summary,
+            hint: 'a token is dead at CALL_END: drop every direct datagram when no call is active',
+          });
         });
       });
     },
