@@ -19,7 +19,7 @@
 // a failure silently and counts it; a datagram that passes goes to the call's CallPath. The peer's
 // bound address starts as CALL_START's peer_address and is re-learned like the server's binding in
 // stage 06: a NEW datagram (a higher probe number, a sequence the replay window has not seen)
-// with the token from another address moves it there.
+// with the token from another address moves it there, once it has passed every check.
 // Both classes run on an injected clock and send through an injected function, so the tests run
 // them on a manual clock and read what they send.
 import { timingSafeEqual } from 'node:crypto';

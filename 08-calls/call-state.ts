@@ -71,6 +71,14 @@ export class CallState {
     private readonly options: CallStateOptions = {},
   ) {}
 
+  /** The other party of the call we are in or ringing with (known from RINGING, INVITE, CALL_START), or null. */
+  get partner(): CallParty | null {
+    const phase = this.phase;
+    if (phase.name === 'ringing-out' || phase.name === 'in call') return phase.peer;
+    if (phase.name === 'ringing-in') return phase.caller;
+    return null;
+  }
+
   /** The active call (after CALL_START, before CALL_END), or null. */
   get activeCall(): { call: number; peer: CallParty; since: number } | null {
     return this.phase.name === 'in call' ? this.phase : null;
@@ -282,7 +290,19 @@ export class CallState {
     this.hooks.line(text);
   }
 
-  /** We leave the server: no timers left behind. */
+  /** We leave the server (BYE): the call ends with us, so say so, as a CALL_END would. */
+  leave(): void {
+    const phase = this.phase;
+    if (phase.name === 'ringing-out' || phase.name === 'ringing-in' || phase.name === 'in call') {
+      const peer = phase.name === 'ringing-in' ? phase.caller : phase.peer;
+      this.phase = { name: 'idle' };
+      const numbers = phase.name === 'in call' ? ` (${this.hooks.ended(this.clock.now() - phase.since)})` : '';
+      this.hooks.line(`call ${phase.call} with ${peer.name} ended: you left${numbers}`);
+    }
+    this.stop();
+  }
+
+  /** No timers left behind. */
   stop(): void {
     this.clock.clearTimeout(this.retryTimer);
   }

@@ -74,6 +74,8 @@ interface Call<Party> {
   callerRelayOnly: boolean;
   /** The ring timer while ringing (no_answer). */
   ringTimer: unknown;
+  /** PRESENCE in_call true went to the parties' rooms (so the end sends in_call false). */
+  announced: boolean;
 }
 
 /** A fresh call token: 8 crypto-random bytes, never derived from ids, names or time; new for every call. */
@@ -146,16 +148,16 @@ export class CallTable<Party extends CallParty> {
 
   /** ACCEPT: starts the call if it rings `callee`; otherwise (ended, never theirs, already active) ignored. */
   accept(callee: Party, call: number, relayOnly: boolean): void {
-    const found = this.byId.get(call);
-    if (found === undefined || found.state !== 'ringing' || found.callee !== callee) return;
-    this.start(found, relayOnly);
+    const target = this.byId.get(call);
+    if (target === undefined || target.state !== 'ringing' || target.callee !== callee) return;
+    this.start(target, relayOnly);
   }
 
   /** DECLINE: ends a call that rings `callee` (declined); otherwise ignored. */
   decline(callee: Party, call: number): void {
-    const found = this.byId.get(call);
-    if (found === undefined || found.state !== 'ringing' || found.callee !== callee) return;
-    this.end(found, 'declined', callee);
+    const target = this.byId.get(call);
+    if (target === undefined || target.state !== 'ringing' || target.callee !== callee) return;
+    this.end(target, 'declined', callee);
   }
 
   /**
@@ -163,10 +165,10 @@ export class CallTable<Party extends CallParty> {
    * either in a call, hangup. A call that is not `user`'s (or has ended) is ignored.
    */
   hangup(user: Party, call: number): void {
-    const found = this.byId.get(call);
-    if (found === undefined || (found.caller !== user && found.callee !== user)) return;
-    if (found.state === 'active') return this.end(found, 'hangup', user);
-    this.end(found, user === found.caller ? 'cancelled' : 'declined', user);
+    const target = this.byId.get(call);
+    if (target === undefined || (target.caller !== user && target.callee !== user)) return;
+    if (target.state === 'active') return this.end(target, 'hangup', user);
+    this.end(target, user === target.caller ? 'cancelled' : 'declined', user);
   }
 
   /** `user` leaves the server (BYE, lost, error): their call ends, peer_left, told to the other only. */
@@ -202,14 +204,16 @@ export class CallTable<Party extends CallParty> {
   // ------------------------------------------------------------ the state machine
 
   private ring(caller: Party, callee: Party, callerRelayOnly: boolean): void {
-    const call: Call<Party> = { id: this.takeId(), caller, callee, state: 'ringing', callerRelayOnly, ringTimer: undefined };
+    const call: Call<Party> = { id: this.takeId(), caller, callee, state: 'ringing', callerRelayOnly, ringTimer: undefined, announced: false };
     call.ringTimer = this.clock.setTimeout(() => this.end(call, 'no_answer'), this.options.ringTimeoutMs);
     this.byId.set(call.id, call);
     this.byParty.set(caller, call);
     this.byParty.set(callee, call);
     // No address in either: the callee's is not given before they accept, the caller's not to someone who has not.
     callee.sendControl(incomingCallFrame({ call: call.id, from: caller }));
+    if (!this.alive(call)) return; // the callee was dropped as it was told (it stopped reading): the caller has CALL_END
     caller.sendControl(ringingFrame({ call: call.id, to: callee }));
+    if (!this.alive(call)) return;
     this.log(`call ${call.id}: ${label(caller)} calls ${label(callee)}${callerRelayOnly ? ' (relay only)' : ''}: ringing`);
   }
 
@@ -220,11 +224,17 @@ export class CallTable<Party extends CallParty> {
     const token = newCallToken();
     const relayOnly = call.callerRelayOnly || calleeRelayOnly;
     const { caller, callee } = call;
-    caller.sendControl(callStartFrame({ call: call.id, peer: callee, token, peerAddress: relayOnly ? null : callee.boundAddress() }));
-    callee.sendControl(callStartFrame({ call: call.id, peer: caller, token, peerAddress: relayOnly ? null : caller.boundAddress() }));
     for (const party of [caller, callee]) {
       party.inCall = true;
       this.guard(party);
+    }
+    // A party dropped as it is told (it stopped reading) ends the call at once (peer_left): stop there.
+    caller.sendControl(callStartFrame({ call: call.id, peer: callee, token, peerAddress: relayOnly ? null : callee.boundAddress() }));
+    if (!this.alive(call)) return;
+    callee.sendControl(callStartFrame({ call: call.id, peer: caller, token, peerAddress: relayOnly ? null : caller.boundAddress() }));
+    if (!this.alive(call)) return;
+    call.announced = true;
+    for (const party of [caller, callee]) {
       // Their room learns THAT they are in a call: their id and name, never with whom.
       this.options.events.tellRoom(party, presenceFrame({ id: party.id, name: party.name, inCall: true }));
     }
@@ -233,22 +243,31 @@ export class CallTable<Party extends CallParty> {
 
   /** CALL_END to both (but not to `gone`, who left the server); an active call also ends in_call and starts the guard. */
   private end(call: Call<Party>, reason: CallEndReason, by?: Party, gone?: Party): void {
-    if (this.byId.get(call.id) !== call) return; // ended already (a timer that fired late)
+    if (!this.alive(call)) return; // ended already (a timer that fired late)
     this.clock.clearTimeout(call.ringTimer);
     this.byId.delete(call.id);
     this.byParty.delete(call.caller);
     this.byParty.delete(call.callee);
     const frame = callEndFrame(by === undefined ? { call: call.id, reason } : { call: call.id, reason, by }); // the same bytes for both
     const wasActive = call.state === 'active';
-    for (const party of [call.caller, call.callee]) {
-      if (party === gone) continue;
-      party.sendControl(frame);
-      if (!wasActive) continue;
-      party.inCall = false;
-      this.guard(party);
-      this.options.events.tellRoom(party, presenceFrame({ id: party.id, name: party.name, inCall: false }));
+    const told = [call.caller, call.callee].filter((party) => party !== gone);
+    // State first: a party dropped as it is told (it stopped reading) leaves with nothing of this call left behind.
+    if (wasActive) {
+      for (const party of told) {
+        party.inCall = false;
+        this.guard(party);
+      }
+    }
+    for (const party of told) party.sendControl(frame);
+    if (call.announced) {
+      for (const party of told) this.options.events.tellRoom(party, presenceFrame({ id: party.id, name: party.name, inCall: false }));
     }
     this.log(`call ${call.id}: ended, ${reason}${by === undefined ? '' : ` by ${label(by)}`}`);
+  }
+
+  /** Whether `call` is still in the table (a send can end it: a party dropped as it is told leaves at once). */
+  private alive(call: Call<Party>): boolean {
+    return this.byId.get(call.id) === call;
   }
 
   /** The guard starts (or starts again) for `party`: CALL_GUARD_MS from now. */

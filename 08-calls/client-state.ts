@@ -19,6 +19,8 @@ export class ClientState {
   speakers = new Set<number>();
   /** Our session id, from WELCOME. */
   ownId: number | undefined;
+  /** Whether a user is the one we call or are in a call with (their PRESENCE says nothing new to us). */
+  isCallPartner: (id: number) => boolean = () => false;
 
   /** `room`: the room we are in; first the one we asked for, then the server's word (WELCOME, USERS). */
   constructor(public room: string) {}
@@ -75,7 +77,7 @@ export function applyNews(state: ClientState, type: number, payload: Buffer, dis
     const { id, name, inCall } = parsePresence(payload);
     const member = state.users.find((user) => user.id === id);
     if (member) member.inCall = inCall;
-    if (id !== state.ownId) display.line(inCall ? `${name} is in a call` : `${name} is out of their call`);
+    if (id !== state.ownId && !state.isCallPartner(id)) display.line(inCall ? `${name} is in a call` : `${name} is out of their call`);
   } else {
     const speakers = parseSpeakers(payload);
     state.speakers = new Set(speakers.map((user) => user.id));

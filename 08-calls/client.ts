@@ -29,6 +29,7 @@ import { nameProblem, printable } from '#shared/user-name.ts';
 import { DEFAULT_GATE, VoiceGate, type VoiceGateOptions } from '#shared/voice-gate.ts';
 import { AudioPipeline } from './audio-pipeline.ts';
 import {
+  CALL_GUARD_MS,
   parseAddress,
   parseCallEnd,
   parseCallStart,
@@ -230,6 +231,10 @@ function talk(socket: Socket, options: ClientOptions & { room: string; downloads
   const direct = new DirectDatagrams(options.blockDirect ?? false);
   /** The active call's path, and what the counters were when it started (for the end line). */
   let call: { path: CallPath; start: CallStart; sentBefore: number } | null = null;
+  /** Sends a datagram to a call's peer from our one UDP socket; null until it is open (and with --tcp). */
+  let udpSendTo: ((datagram: Buffer, to: UdpAddress) => void) | null = null;
+  /** The peer of the call that ended last, until the guard second after it is over. */
+  let lastPartner = { id: -1, until: 0 };
   /** The loss each path measures, for the encoder: the server path's (PONG) and the direct path's (the peer's probes). */
   const expectedLoss = { server: MIN_EXPECTED_LOSS_PERCENT, direct: MIN_EXPECTED_LOSS_PERCENT };
   const applyExpectedLoss = () => audio.expectLoss(call?.path.state === 'direct' ? expectedLoss.direct : expectedLoss.server);
@@ -305,10 +310,14 @@ function talk(socket: Socket, options: ClientOptions & { room: string; downloads
     audio.callPath = null;
     call = null;
     audio.receiver.removeSpeaker(start.peer.id); // nothing more is played from the call
+    lastPartner = { id: start.peer.id, until: performance.now() + CALL_GUARD_MS };
     applyExpectedLoss();
     return summary;
   };
 
+  // PRESENCE about the one we call or talk with tells us nothing (and comes around CALL_START and
+  // CALL_END, in either order): not shown for them, nor in the guard second after the call.
+  state.isCallPartner = (id) => calls.partner?.id === id || (id === lastPartner.id && performance.now() < lastPartner.until);
   audio.route = () => {
     if (call !== null) return call.path.state === 'direct' ? 'peer' : call.path.state === 'connecting' ? 'none' : 'server';
     return calls.roomVoiceAllowed ? 'server' : 'none';
@@ -321,8 +330,6 @@ function talk(socket: Socket, options: ClientOptions & { room: string; downloads
     keepOnly: (ids) => audio.receiver.keepOnly(call === null ? ids : new Set([call.start.peer.id])),
   };
   audio.mayHear = (speaker) => (call === null ? true : speaker === call.start.peer.id);
-  /** Sends a datagram to a call's peer from our one UDP socket; null until it is open (and with --tcp). */
-  let udpSendTo: ((datagram: Buffer, to: UdpAddress) => void) | null = null;
 
   socket.setNoDelay(true); // send each voice frame at once (see server.ts)
 
@@ -361,6 +368,7 @@ function talk(socket: Socket, options: ClientOptions & { room: string; downloads
     const leave = (why: string) => {
       if (phase === 'done') return;
       if (phase === 'joined') {
+        calls.leave(); // "call 7 with Bob ended: you left (...)", before the totals
         socket.end(byeFrame());
         // The server closes after BYE; if it does not, we do not wait for ever.
         setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();

@@ -225,6 +225,13 @@ class Room {
     if (speakers.length > 0) sendControl(user, speakingFrame(speakers));
   }
 
+  /** `user` is silent from now on (their voice goes elsewhere): SPEAKING without them, if they were in it. */
+  stopSpeaking(user: User): void {
+    if (!user.speaking) return;
+    user.speaking = false;
+    this.announceSpeakers();
+  }
+
   /** Sends `frame` to every member but `user` (PRESENCE about them). */
   tellOthers(user: User, frame: Buffer): void {
     for (const other of this.users.values()) if (other !== user) sendControl(other, frame);
@@ -421,9 +428,16 @@ class Rooms {
     this.observer.packetForwarded(copies);
   }
 
-  /** Sends `frame` to the other members of `user`'s room (PRESENCE: they started or ended a call). */
+  /**
+   * Sends `frame` to the other members of `user`'s room (PRESENCE: they started or ended a call).
+   * A party whose call starts while they speak leaves SPEAKING at once: SPEAKING never lists a
+   * user in a call.
+   */
   tellRoom(user: User, frame: Buffer): void {
-    this.rooms.get(user.room)?.tellOthers(user, frame);
+    const room = this.rooms.get(user.room);
+    if (room === undefined) return;
+    room.tellOthers(user, frame);
+    if (user.inCall) room.stopSpeaking(user);
   }
 
   /** Forwards a VOICE payload from `sender` to the other members of their room, at once. */

@@ -2,9 +2,14 @@
 // every 200 ms while connecting, every 1 s after), the path state (connecting -> direct when both
 // directions are proven, -> relayed after 3 s without, direct -> relayed when the peer goes
 // quiet, and back), the peer's address re-learned from a new datagram, and the README's checks
-// on each direct datagram. Datagrams are built and read with the README's byte layout here.
+// on each direct datagram. Datagrams are built and read with the README's byte layout here. Last,
+// the client's one UDP socket (udp-path.ts) with real sockets: the peer is sent to from the port the
+// server sees, and datagrams from anyone but the server go to the call's checks.
+import { createSocket } from 'node:dgram';
+import { once } from 'node:events';
 import t from 'tap';
 import { CallPath, type CallPathState, DirectDatagrams, type PeerAddress } from '../08-calls/call-path.ts';
+import { openUdpSocket } from '../08-calls/udp-path.ts';
 import { ManualScheduler } from './support/manual-scheduler.ts';
 
 const token = Buffer.from('7e21c4095b3af0d2', 'hex');
@@ -226,4 +231,33 @@ t.test('the direct path\'s loss, from the peer\'s received against what we sent,
   const sentNow = path.stats.probesSent + path.stats.voiceSent;
   inbox.receive(probe(3, sentBefore + Math.round((sentNow - sentBefore) * 0.8)), peer); // 20 % lost
   t.same(losses, [20]);
+});
+
+t.test('the client\'s one UDP socket: datagrams from the server go one way, from anyone else the other; a peer is sent to from the port the server sees', async (t) => {
+  const bound = async () => {
+    const socket = createSocket('udp4');
+    socket.bind(0, '127.0.0.1');
+    await once(socket, 'listening');
+    t.teardown(() => socket.close());
+    return socket;
+  };
+  const server = await bound();
+  const peerSocket = await bound();
+  const fromServer: Buffer[] = [];
+  const fromOthers: { datagram: Buffer; from: PeerAddress }[] = [];
+  const udp = await openUdpSocket({ host: '127.0.0.1', port: server.address().port }, (d) => fromServer.push(d), (datagram, from) => fromOthers.push({ datagram, from }));
+  t.teardown(() => udp.close());
+  const serverSaw = once(server, 'message');
+  udp.send(Buffer.from([0x03]));
+  const [, clientAtServer] = (await serverSaw) as [Buffer, { port: number }];
+  const peerSaw = once(peerSocket, 'message');
+  udp.sendTo(Buffer.from([0x05]), { address: '127.0.0.1', port: peerSocket.address().port });
+  const [, clientAtPeer] = (await peerSaw) as [Buffer, { port: number }];
+  t.equal(clientAtPeer.port, clientAtServer.port, 'the peer sees the port the server saw (one socket)');
+  server.send(Buffer.from([0x04]), clientAtServer.port, '127.0.0.1');
+  peerSocket.send(Buffer.from([0x06]), clientAtServer.port, '127.0.0.1');
+  const deadline = Date.now() + 2000;
+  while ((fromServer.length === 0 || fromOthers.length === 0) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+  t.same(fromServer.map((d) => d[0]), [0x04], 'the server\'s datagram to the server side');
+  t.same(fromOthers.map((o) => [o.datagram[0], o.from.address, o.from.port]), [[0x06, '127.0.0.1', peerSocket.address().port]], 'the peer\'s to the other side, with its address');
 });

@@ -225,3 +225,26 @@ t.test('late and foreign messages are ignored; a CALL_START we never asked for i
   calls.onCallEnd(6, 'hangup', bob);
   t.equal(calls.phase.name, 'ringing-out', 'the CALL_END of another call ends nothing');
 });
+
+t.test('leaving the server during a call (or while it rings) says the call ended with us; the partner is known meanwhile', async (t) => {
+  const { clock, calls, lines, events } = machine();
+  t.equal(calls.partner, null);
+  calls.onInvite(7, ada);
+  t.same(calls.partner, ada, 'ringing: the caller');
+  calls.accept();
+  calls.onCallStart(start(7, ada));
+  clock.advance(2000);
+  calls.leave();
+  t.equal(lines.at(-1), 'call 7 with Ada ended: you left (00:05, direct, sent 250 voice packets, heard 248, 2 concealed)');
+  t.same(events.at(-1), 'ended after 2000 ms', 'the media stops');
+  t.equal(calls.partner, null);
+  const ringing = machine();
+  ringing.calls.call('Bob');
+  ringing.calls.onFound('Bob', true, 'available');
+  ringing.calls.onRinging(3, bob);
+  ringing.calls.leave();
+  t.equal(ringing.lines.at(-1), 'call 3 with Bob ended: you left');
+  const idle = machine();
+  idle.calls.leave();
+  t.same(idle.lines, [], 'nothing to say when idle');
+});

@@ -3,7 +3,7 @@
 // the refusals in the README's order, late messages, the relay's rules and the guard. What goes on
 // the wire is read back with the protocol's own parsers, and held to README.md's tables.
 import t, { type Test } from 'tap';
-import { CALL_GUARD_MS, INVITE_BURST, INVITE_REFILL_MS, MAX_INVITES_REFUSED, type UdpAddress } from '../08-calls/call-messages.ts';
+import { CALL_GUARD_MS, INVITE_BURST, INVITE_REFILL_MS, LOOKUP_BURST, LOOKUP_REFILL_MS, MAX_INVITES_REFUSED, MAX_LOOKUPS_REFUSED, type UdpAddress } from '../08-calls/call-messages.ts';
 import { CallTable, type CallParty, type Clock } from '../08-calls/calls.ts';
 import { RequestLimit } from '../08-calls/request-limit.ts';
 import { MessageType } from '../08-calls/protocol.ts';
@@ -321,18 +321,19 @@ t.test('refusals, in the README\'s order', async (t) => {
 });
 
 t.test('the invite bucket: 5 at once, 1 per 10 s, taken before the callee is looked at; the 20th refusal in a row closes', async (t) => {
+  t.same([INVITE_BURST, INVITE_REFILL_MS, MAX_INVITES_REFUSED, CALL_GUARD_MS], [5, 10_000, 20, 1_000], 'the README\'s numbers');
   const { clock, invite, ada, bob } = setup();
-  for (let i = 0; i < INVITE_BURST; i++) invite(ada, 'Nobody');
-  t.equal(ada.take().filter((m) => m.body.code === 'no_such_user').length, INVITE_BURST, 'refusals that reveal something cost a token');
+  for (let i = 0; i < 5; i++) invite(ada, 'Nobody');
+  t.equal(ada.take().filter((m) => m.body.code === 'no_such_user').length, 5, 'refusals that reveal something cost a token');
   invite(ada, 'Bob');
   t.match(ada.take(), [{ type: 'REFUSED', body: { request: 'invite', code: 'rate_limited' } }], 'no token: Bob is not rung');
   t.same(bob.take(), []);
-  clock.advance(INVITE_REFILL_MS);
+  clock.advance(10_000);
   invite(ada, 'Bob');
   t.equal(ada.take()[0]!.type, 'RINGING', 'one token 10 s later');
   bob.take();
-  for (let i = 1; i < MAX_INVITES_REFUSED; i++) invite(ada, 'Bob');
-  t.equal(ada.take().filter((m) => m.body.code === 'rate_limited').length, MAX_INVITES_REFUSED - 1);
+  for (let i = 1; i < 20; i++) invite(ada, 'Bob');
+  t.equal(ada.take().filter((m) => m.body.code === 'rate_limited').length, 19);
   t.throws(() => invite(ada, 'Bob'), { code: 'rate_limited' }, 'the 20th refusal in a row is an ERROR');
 });
 
@@ -345,7 +346,7 @@ t.test('voice: room, peer, or nobody (the guard)', async (t) => {
   t.same(table.voiceRoute(ada), { to: 'nobody' }, 'the guard right after CALL_START');
   t.same(table.voiceRoute(bob), { to: 'nobody' });
   t.equal(table.receivesRoomVoice(bob), false);
-  clock.advance(CALL_GUARD_MS - 1);
+  clock.advance(999);
   t.same(table.voiceRoute(ada), { to: 'nobody' }, 'still 1 ms before the guard ends');
   clock.advance(1);
   t.same(table.voiceRoute(ada), { to: 'peer', peer: bob }, 'then to the peer only');
@@ -356,7 +357,7 @@ t.test('voice: room, peer, or nobody (the guard)', async (t) => {
   table.hangup(bob, call);
   t.same(table.voiceRoute(ada), { to: 'nobody' }, 'the guard right after CALL_END');
   t.equal(table.receivesRoomVoice(ada), false, 'no room voice in the guard after CALL_END');
-  clock.advance(CALL_GUARD_MS);
+  clock.advance(1_000);
   t.same(table.voiceRoute(ada), { to: 'room' }, 'room voice again after the guard');
   t.equal(table.receivesRoomVoice(ada), true);
 });
@@ -374,4 +375,35 @@ t.test('call ids: increasing, 1-65535, never two calls with one id', async (t) =
   }
   t.equal(ids.size, 3, 'three calls, three ids');
   t.same([...ids], [...ids].sort((a, b) => a - b), 'increasing');
+});
+
+t.test('a party dropped as it is told (it stopped reading) ends the call cleanly', async (t) => {
+  const { table, ada, bob, ring } = setup();
+  const call = ring(t);
+  // The server drops a slow reader inside sendControl, and its leave() runs at once.
+  ada.sendControl = (frame: Buffer) => {
+    Party.prototype.sendControl.call(ada, frame);
+    table.leave(ada);
+  };
+  table.accept(bob, call, false);
+  const toBob = bob.take();
+  t.same(toBob, [callEnd(call, 'peer_left', ada)], 'Bob: CALL_END peer_left, and no CALL_START for a call that is over');
+  t.equal(bob.inCall, false, 'Bob is not left in_call');
+  t.same(table.voiceRoute(bob), { to: 'nobody' }, 'Bob\'s guard runs');
+  t.same(bob.told, [], 'no PRESENCE true for a call that never got going');
+  t.equal(table.size, 0);
+  t.equal(table.isBusy(bob), false, 'Bob can be called again');
+});
+
+t.test('the look-up bucket: 10 at once, 1 a second; refusals in a row reset by one let through', async (t) => {
+  t.same([LOOKUP_BURST, LOOKUP_REFILL_MS, MAX_LOOKUPS_REFUSED], [10, 1000, 20], 'the README\'s numbers');
+  const clock = new FakeClock();
+  const lookups = new RequestLimit('LOOKUP', LOOKUP_BURST, LOOKUP_REFILL_MS, MAX_LOOKUPS_REFUSED, () => clock.now());
+  for (let i = 0; i < 10; i++) t.equal(lookups.take(), true, `look-up ${i + 1} of the burst`);
+  for (let i = 1; i < 20; i++) t.equal(lookups.take(), false);
+  t.match(lookups.refusal(), /at most 10 at once, then 1 every 1 s; try again in 1000 ms/);
+  clock.advance(1_000);
+  t.equal(lookups.take(), true, 'one a second later: the refusals in a row start again');
+  for (let i = 1; i < 20; i++) t.equal(lookups.take(), false, `refusal ${i} in a row`);
+  t.throws(() => lookups.take(), { code: 'rate_limited', message: /20 LOOKUP in a row/ }, 'the 20th in a row: ERROR');
 });

@@ -44,6 +44,7 @@ import {
   parsePeerDatagram,
 } from '../08-calls/datagrams.ts';
 import { ErrorCode, MessageType, PROTOCOL, clientMessageLimit, parseUsers, serverMessageLimit, usersFrame } from '../08-calls/protocol.ts';
+import { publicAddress } from '../08-calls/udp-voice.ts';
 
 function codeOf(action: () => unknown): string | undefined {
   try {
@@ -241,4 +242,12 @@ t.test('CALL_PROBE and CALL_VOICE: the README bytes', async (t) => {
 t.test('a server drops the peer datagrams as bad_type', async (t) => {
   t.same(parseClientDatagram(callProbeDatagram(token, 1, 0)), { drop: 'bad_type' });
   t.same(parseClientDatagram(callVoiceDatagram(token, 1, Buffer.alloc(60))), { drop: 'bad_type' });
+});
+
+t.test('ADDRESS and peer_address: an IPv4 client seen by a dual-stack socket is written as plain IPv4', async (t) => {
+  t.same(publicAddress({ address: '::ffff:203.0.113.7', port: 61234 }), { address: '203.0.113.7', port: 61234 });
+  t.same(publicAddress({ address: '::FFFF:127.0.0.1', port: 1 }), { address: '127.0.0.1', port: 1 });
+  t.same(publicAddress({ address: '203.0.113.7', port: 2 }), { address: '203.0.113.7', port: 2 });
+  t.same(publicAddress({ address: '2001:db8::1', port: 3 }), { address: '2001:db8::1', port: 3 }, 'IPv6 as it is');
+  t.same(publicAddress({ address: '::1', port: 4 }), { address: '::1', port: 4 });
 });

@@ -6,9 +6,9 @@
 import { createSocket, type Socket as DatagramSocket } from 'node:dgram';
 import { connect, type Socket } from 'node:net';
 import t from 'tap';
-import { acceptFrame, inviteFrame, lookupFrame } from '../08-calls/call-messages.ts';
+import { acceptFrame, hangupFrame, inviteFrame, lookupFrame } from '../08-calls/call-messages.ts';
 import { callProbeDatagram, callVoiceDatagram, pingDatagram, voiceUpDatagram } from '../08-calls/datagrams.ts';
-import { clientVoiceFrame, helloFrame, MessageType, pathFrame } from '../08-calls/protocol.ts';
+import { clientVoiceFrame, helloFrame, joinFrame, MessageType, pathFrame } from '../08-calls/protocol.ts';
 import { startServer } from '../08-calls/server.ts';
 
 const WAIT_MS = 3_000;
@@ -16,6 +16,8 @@ const WAIT_MS = 3_000;
 interface Frame {
   type: number;
   payload: Buffer;
+  /** performance.now() when it was read. */
+  at: number;
 }
 
 /** A raw protocol user: a TCP connection that keeps every frame, and a UDP socket of its own. */
@@ -35,7 +37,7 @@ class RawUser {
       this.buffered = Buffer.concat([this.buffered, chunk]);
       while (this.buffered.length >= 5 && this.buffered.length >= 5 + this.buffered.readUInt32BE(1)) {
         const length = this.buffered.readUInt32BE(1);
-        this.frames.push({ type: this.buffered[0]!, payload: this.buffered.subarray(5, 5 + length) });
+        this.frames.push({ type: this.buffered[0]!, payload: this.buffered.subarray(5, 5 + length), at: performance.now() });
         this.buffered = this.buffered.subarray(5 + length);
       }
       this.wake();
@@ -141,6 +143,12 @@ t.test('a call over real sockets', async (t) => {
   ada.socket.write(lookupFrame('Bob'));
   t.same(await ada.waitJson(MessageType.found, 'FOUND'), { name: 'Bob', online: true, state: 'available' }, 'FOUND: online and available, nothing more');
 
+  // Ada talks in her room (a VOICE_UP every 20 ms) until her call starts: Cat sees her in SPEAKING.
+  let roomSequence = 60_000;
+  const talking = setInterval(() => ada.udp.send(voiceUpDatagram(ada.token, roomSequence++, Buffer.from('room')), serverUdp.port, serverUdp.address), 20);
+  t.teardown(() => clearInterval(talking));
+  await cat.waitFor('SPEAKING with Ada', (frame) => frame.type === MessageType.speaking && frame.payload.toString().includes('"Ada"'));
+
   ada.socket.write(inviteFrame('Bob'));
   const rang = await bob.waitJson(MessageType.invite, 'INVITE to Bob');
   t.same(rang, { call: rang.call, from: { id: adaId, name: 'Ada' } });
@@ -148,12 +156,18 @@ t.test('a call over real sockets', async (t) => {
   const catMark = cat.frames.length;
   bob.socket.write(acceptFrame(rang.call as number));
   const startAda = await ada.waitJson(MessageType.callStart, 'CALL_START to Ada');
+  clearInterval(talking);
   const startBob = await bob.waitJson(MessageType.callStart, 'CALL_START to Bob');
   t.same(startAda.peer_address, { address: '127.0.0.1', port: bob.udpPort }, 'Ada gets Bob\'s exact bound address');
   t.same(startBob.peer_address, { address: '127.0.0.1', port: ada.udpPort }, 'Bob gets Ada\'s');
   t.equal(startAda.token, startBob.token);
   t.same(await cat.waitJson(MessageType.presence, 'PRESENCE to Ada\'s room', catMark), { id: adaId, name: 'Ada', in_call: true }, 'the room learns Ada is in a call, not with whom');
   t.same(bob.json(MessageType.presence), [], 'Bob\'s room (only him) hears nothing of Ada');
+  const presenceAt = cat.frames.findIndex((frame, i) => i >= catMark && frame.type === MessageType.presence);
+  const silent = await cat.waitFor('SPEAKING without Ada', (frame) => frame.type === MessageType.speaking && !frame.payload.toString().includes('"Ada"'), presenceAt);
+  // Without the rule, Ada would leave SPEAKING only when her last room voice is 200 ms old.
+  t.ok(silent.at - cat.frames[presenceAt]!.at < 100, `Ada leaves SPEAKING as her call starts (${(silent.at - cat.frames[presenceAt]!.at).toFixed(0)} ms after PRESENCE)`);
+  const inCallMark = cat.frames.length;
 
   await new Promise((resolve) => setTimeout(resolve, 1_100)); // past the guard
   const packet = Buffer.from('ada-voice');
@@ -165,7 +179,7 @@ t.test('a call over real sockets', async (t) => {
   t.same(down, Buffer.concat([Buffer.from([0x02, bobId >> 8, bobId & 0xff, 0, 7]), Buffer.from('bob-voice')]), 'VOICE_DOWN to Ada by her PATH');
   cat.socket.write(clientVoiceFrame(1, Buffer.from('cat-voice')));
   await new Promise((resolve) => setTimeout(resolve, 300));
-  t.equal(cat.frames.slice(catMark).some((frame) => frame.type === MessageType.voice), false, 'the room never hears Ada in the call');
+  t.equal(cat.frames.slice(inCallMark).some((frame) => frame.type === MessageType.voice), false, 'the room never hears Ada in the call');
   t.equal(ada.datagrams.filter((datagram) => datagram[0] === 0x02).length, 1, 'Ada hears Bob only, not Cat\'s room voice');
   t.equal(ada.frames.some((frame) => frame.type === MessageType.voice), false);
 
@@ -178,17 +192,76 @@ t.test('a call over real sockets', async (t) => {
   t.equal(bob.frames.filter((frame) => frame.type === MessageType.voice).length, 1, 'and nothing forwarded');
   t.equal(server.counters.bad_type, 2, 'both dropped as bad_type');
 
+  const bobMark = bob.frames.length;
+  const adaMark = ada.frames.length;
+  ada.socket.write(joinFrame('game-42'));
+  const usersAfterMove = await ada.waitJson(MessageType.users, 'USERS after Ada\'s move', adaMark);
+  t.same(usersAfterMove.users, [{ id: bobId, name: 'Bob', in_call: true }, { id: adaId, name: 'Ada', in_call: true }], 'USERS shows in_call');
+  const joinedThenPresence = bob.frames.slice(bobMark).filter((frame) => frame.type === MessageType.joined || frame.type === MessageType.presence);
+  t.same(joinedThenPresence.map((frame) => frame.type), [MessageType.joined, MessageType.presence], 'the new room: JOINED, then PRESENCE');
+  t.same(JSON.parse(joinedThenPresence[1]!.payload.toString()), { id: adaId, name: 'Ada', in_call: true });
+  t.equal(cat.json(MessageType.presence, inCallMark).length, 0, 'the old room gets no PRESENCE for the move (LEFT moved says it)');
+  ada.udp.send(voiceUpDatagram(ada.token, 2, packet), serverUdp.port, serverUdp.address);
+  await bob.waitFor('the call goes on after the move', (frame) => frame.type === MessageType.voice, bobMark);
+
+  const moved = createSocket('udp4');
+  await new Promise<void>((resolve) => moved.bind(0, '127.0.0.1', resolve));
+  moved.send(pingDatagram(ada.token, 3, 0), serverUdp.port, serverUdp.address);
+  t.same(await ada.waitJson(MessageType.address, 'ADDRESS after a rebind', adaMark), { address: '127.0.0.1', port: moved.address().port }, 'ADDRESS again after a rebind');
+  moved.close();
+
   const catPresence = cat.frames.length;
+  ada.socket.write(joinFrame('lobby'));
+  t.same(await cat.waitJson(MessageType.presence, 'PRESENCE as Ada moves back in', catPresence), { id: adaId, name: 'Ada', in_call: true }, 'a party who moves in: PRESENCE after JOINED');
+  const catBeforeEnd = cat.frames.length;
   bob.socket.resetAndDestroy();
   t.same(await ada.waitJson(MessageType.callEnd, 'CALL_END peer_left'), { call: rang.call, reason: 'peer_left', by: { id: bobId, name: 'Bob' } });
-  t.same(await cat.waitJson(MessageType.presence, 'PRESENCE in_call false', catPresence), { id: adaId, name: 'Ada', in_call: false });
+  t.same(await cat.waitJson(MessageType.presence, 'PRESENCE in_call false', catBeforeEnd), { id: adaId, name: 'Ada', in_call: false }, 'the end: Ada\'s room is told');
 
   const mark = ada.frames.length;
   ada.socket.write(inviteFrame('Cat'));
-  await cat.waitJson(MessageType.invite, 'INVITE to Cat', catPresence);
+  await cat.waitJson(MessageType.invite, 'INVITE to Cat', catBeforeEnd);
   const rungAt = performance.now();
   t.same(await ada.waitJson(MessageType.callEnd, 'CALL_END no_answer', mark), { call: (rang.call as number) + 1, reason: 'no_answer' });
   t.ok(performance.now() - rungAt > 300, 'not before the ring timeout');
   ada.socket.write(lookupFrame('Bob'));
   t.same(await ada.waitJson(MessageType.found, 'FOUND for Bob, gone', mark), { name: 'Bob', online: false });
+});
+
+t.test('errors: frame limits on the header, server-only types, fields, not_joined', async (t) => {
+  const server = await startServer('127.0.0.1', 0, { udpPort: 0 });
+  const sockets: Socket[] = [];
+  t.teardown(async () => {
+    for (const socket of sockets) socket.destroy();
+    await server.close();
+  });
+  /** Sends `bytes` (after a HELLO when `joined`) and returns the ERROR's code, once the server closed. */
+  const errorFor = async (bytes: Buffer, joined: boolean, name: string): Promise<string> => {
+    const socket = connect(server.address.port, '127.0.0.1');
+    sockets.push(socket);
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk) => chunks.push(chunk));
+    socket.on('error', () => {});
+    const closed = new Promise((resolve) => socket.on('close', resolve));
+    if (joined) socket.write(helloFrame(name, 'lobby'));
+    socket.write(bytes);
+    await closed;
+    const all = Buffer.concat(chunks);
+    let offset = 0;
+    while (offset + 5 <= all.length) {
+      const length = all.readUInt32BE(offset + 1);
+      if (all[offset] === MessageType.error) return JSON.parse(all.subarray(offset + 5, offset + 5 + length).toString()).code;
+      offset += 5 + length;
+    }
+    return 'no ERROR';
+  };
+  const header = (type: number, length: number) => Buffer.from([type, length >>> 24, (length >>> 16) & 0xff, (length >>> 8) & 0xff, length & 0xff]);
+  t.equal(await errorFor(header(0x1b, 1025), true, 'a1'), 'frame_too_large', 'INVITE declaring 1025 bytes, refused on the header');
+  t.equal(await errorFor(header(0x19, 1025), true, 'a2'), 'frame_too_large', 'LOOKUP declaring 1025 bytes');
+  for (const type of [0x1d, 0x1e, 0x1f]) t.equal(await errorFor(header(type, 257), true, `b${type}`), 'frame_too_large', `0x${type.toString(16)} declaring 257 bytes`);
+  for (const type of [0x18, 0x1a, 0x1c, 0x20, 0x21, 0x22]) t.equal(await errorFor(header(type, 2), true, `c${type}`), 'unknown_type', `0x${type.toString(16)} from a client`);
+  t.equal(await errorFor(inviteFrame('Bob'), false, ''), 'not_joined', 'INVITE before HELLO');
+  t.equal(await errorFor(hangupFrame(0), true, 'd1'), 'bad_field', 'HANGUP of call 0');
+  t.equal(await errorFor(Buffer.concat([header(0x1b, 9), Buffer.from('{"to":7}\n')]), true, 'd2'), 'bad_field', 'INVITE with a number for "to"');
+  t.equal(await errorFor(Buffer.concat([header(0x19, 1), Buffer.from([0xff])]), true, 'd3'), 'bad_utf8', 'LOOKUP that is not UTF-8');
 });
