@@ -4,16 +4,16 @@
 // run at once, each against its own server. One stage only: --grep "stage 03".
 import t from 'tap';
 import { SLOW_CONSUMER_DEADLINE_MS, slowConsumer } from '../conformance/hostile/slow-consumer-check.ts';
-import { CheckRunner, clientCommand, repoRoot, serverCommand } from '../conformance/harness/checks.ts';
+import { CheckRunner, clientCommand, repoRoot, serverCommand, withServerOptions } from '../conformance/harness/checks.ts';
 import { wireStages } from '../conformance/stages.ts';
 
 t.setTimeout(SLOW_CONSUMER_DEADLINE_MS + 60_000);
 t.jobs = wireStages.length;
 
-for (const { id, folder, wire } of wireStages) {
+for (const { id, folder, wire, serverOptions } of wireStages) {
   t.test(`stage ${id}`, { buffered: true }, async (t) => {
     const runner = new CheckRunner({
-      serverCommand: serverCommand(folder),
+      serverCommand: withServerOptions(serverCommand(folder), serverOptions),
       clientCommand: clientCommand(folder),
       cwd: repoRoot,
       checkTimeoutMs: SLOW_CONSUMER_DEADLINE_MS + 30_000,

@@ -6,14 +6,12 @@
 import { CheckFailure } from '../harness/check-failure.ts';
 import { expect, type Check } from '../harness/checks.ts';
 import { frameBytes, jsonFrameBytes } from '../harness/frame-wire.ts';
-import { findServerProcess } from '../harness/proc-stats.ts';
-import { Unmeasured } from '../harness/unmeasured.ts';
 import { barrier } from '../checks/07-chat-files.ts';
 import { ACCEPT, CALL_END, CALL_START, DECLINE, HANGUP, INVITE, LOOKUP, REFUSED, invite, ring, startCall, hangUp, withCallers } from '../checks/08-calls.ts';
 import type { Member } from '../checks/06-udp.ts';
 import { jsonOf } from '../harness/party.ts';
-import { memoryLimitFor, sleep } from './check-helpers.ts';
-import { expectBoundedGrowth, expectServerServes, peakGrowthDuring } from './expectations.ts';
+import { sleep } from './check-helpers.ts';
+import { expectServerServes } from './expectations.ts';
 import { expectConversationsKept } from './kept-share.ts';
 import { SteadyPair } from './steady-pair.ts';
 import { BYE, ERROR, type StageWire } from './wire-spec.ts';
@@ -89,10 +87,8 @@ async function reconnectingFlood(members: { join(name: string, room: string): Pr
 
 function callFloods(wire: StageWire): Check {
   return {
-    name: `hostile ${wire.id}: ${FLOOD_MS / 1000} s of INVITE and LOOKUP floods (a new flooder each time one is thrown out) and ACCEPT, DECLINE and HANGUP of every call id keep 90% of the conversations' frames, start or end nobody's call, and leave memory bounded`,
+    name: `hostile ${wire.id}: ${FLOOD_MS / 1000} s of INVITE and LOOKUP floods (a new flooder each time one is thrown out) and ACCEPT, DECLINE and HANGUP of every call id keep 90% of the conversations' frames, ring the callee at most 5 times per flooder, and start or end nobody's call`,
     run: async (context) => {
-      const server = findServerProcess(context.server.port);
-      const unmeasured = new Unmeasured();
       const pairs = [await SteadyPair.start(context, wire, 'hf-home', 'hf-home'), await SteadyPair.start(context, wire, 'hf-other', 'hf-other')];
       try {
         await withCallers(context, async (members) => {
@@ -118,12 +114,13 @@ function callFloods(wire: StageWire): Check {
           const until = floodStart + FLOOD_MS;
           let results: { flooders: number; problems: string[] }[] = [];
           try {
-            const growth = await peakGrowthDuring(server, async () => {
-              mal.user.send(ids);
-              results = await Promise.all([reconnectingFlood(members, 'invite', 'Eve', until), reconnectingFlood(members, 'lookup', 'Eve', until), barrier(mal.user).then(() => ({ flooders: 0, problems: [] }))]);
-              await sleep(Math.max(0, until - performance.now()));
-            });
-            expectBoundedGrowth(growth, memoryLimitFor(ids.length, ids.length), `${ids.length} bytes of ACCEPT, DECLINE and HANGUP and floods of INVITE and LOOKUP`, unmeasured);
+            // No memory bound here: the reference's RSS grows 24-37 MB on a fresh server while it
+            // welcomes dozens of flooders and parses 200 000 call messages (garbage not yet
+            // collected), so a bound loose enough for it would not catch a server that keeps a
+            // record per ignored message. The VOICE and JOIN floods and the churn guard memory.
+            mal.user.send(ids);
+            results = await Promise.all([reconnectingFlood(members, 'invite', 'Eve', until), reconnectingFlood(members, 'lookup', 'Eve', until), barrier(mal.user).then(() => ({ flooders: 0, problems: [] }))]);
+            await sleep(Math.max(0, until - performance.now()));
           } finally {
             clearInterval(decliner);
           }
@@ -156,7 +153,6 @@ function callFloods(wire: StageWire): Check {
         for (const pair of pairs) pair.leave();
       }
       await expectServerServes(context, wire, 'after-call-floods', 'hf-home', [], 'floods of call messages');
-      unmeasured.settle();
     },
   };
 }
