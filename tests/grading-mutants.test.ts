@@ -1,4 +1,4 @@
-// The checks of every stage, tested: each mutant of a reference server (tests/fixtures/mutants.ts:
+// The checks of every stage, tested: each mutant of a reference server or client (tests/fixtures/mutants.ts:
 // the reference with one planted bug) is graded by grading/grade.ts as a child process, exactly as
 // an instructor would grade a student, and must fail the check meant to catch its bug, with a
 // message that names the bug, while the other checks it runs still pass.
@@ -49,7 +49,7 @@ function gradeMutant(mutant: Mutant): Promise<Grading> {
     const built = buildMutant(mutant);
     const json = join(scratch, `${mutant.name}.json`);
     try {
-      const run = await runCommand(`"${process.execPath}" --import tsx grading/grade.ts`, ['--stage', mutant.stage, '--server', built.serverCommand, '--only', mutant.only, ...(mutant.robustness === undefined ? ['--no-robustness'] : mutant.robustness === 'with-slow-consumer' ? ['--slow-consumer'] : []), ...(mutant.slow ? ['--slow'] : []), '--json', json], {
+      const run = await runCommand(`"${process.execPath}" --import tsx grading/grade.ts`, ['--stage', mutant.stage, ...(mutant.subject === 'client' ? ['--client', built.clientCommand] : ['--server', built.serverCommand]), '--only', mutant.only, ...(mutant.robustness === undefined ? ['--no-robustness'] : mutant.robustness === 'with-slow-consumer' ? ['--slow-consumer'] : []), ...(mutant.slow ? ['--slow'] : []), '--json', json], {
         cwd: repoRoot,
         env: { ...process.env, INIT_CWD: repoRoot },
         timeoutMs: 120_000,
@@ -67,11 +67,11 @@ function gradeMutant(mutant: Mutant): Promise<Grading> {
   });
 }
 
-/** The server checks of the mutant's stage that its --only selects, as the grader plans them (the robustness section's last). */
+/** The checks of the mutant's stage and subject that its --only selects, as the grader plans them (the robustness section's last). */
 function selectedChecks(mutant: Mutant): string[] {
   const stage = findStage(mutant.stage)!;
   const hostile = mutant.robustness === undefined ? [] : [...hostileChecks(stage.wire!), ...(mutant.robustness === 'with-slow-consumer' ? [slowConsumer(stage.wire!)] : [])];
-  return [...stage.checks, ...(mutant.slow ? stage.slowChecks ?? [] : []), ...hostile].filter((check) => (check.subject ?? 'server') === 'server' && check.name.includes(mutant.only)).map((check) => check.name);
+  return [...stage.checks, ...(mutant.slow ? stage.slowChecks ?? [] : []), ...hostile].filter((check) => (check.subject ?? 'server') === (mutant.subject ?? 'server') && check.name.includes(mutant.only)).map((check) => check.name);
 }
 
 const failureText = (check: CheckReport | undefined) => (check?.failure ? Object.values(check.failure).join('\n') : '(no failure recorded)');
@@ -137,6 +137,7 @@ t.test('a built mutant is the stage with one edit; a shared file is edited in a 
   t.ok(readFileSync(join(repoRoot, 'shared', 'mixer.ts'), 'utf8').includes(wrap.find), 'the real shared/mixer.ts is untouched');
   t.match(readFileSync(join(built.folder, 'server.ts'), 'utf8'), "import { RoomMixer } from './mixer.ts';", 'the server imports the copy');
   t.match(built.serverCommand, new RegExp(`--import tsx \\.mutant-${process.pid}-${wrap.name}/main\\.ts server --host 127\\.0\\.0\\.1 --port \\{port\\}$`));
+  t.match(built.clientCommand, new RegExp(`--import tsx \\.mutant-${process.pid}-${wrap.name}/main\\.ts client$`), 'and as a client, for the client mutants');
   built.cleanup();
   t.notOk(existsSync(built.folder), 'cleanup deletes the folder');
 });

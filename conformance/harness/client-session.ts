@@ -1,5 +1,6 @@
 // A client under test in conversation with a fake server: the check plays the server's part with
 // raw frames, reads what the client sends, types commands, and expects a clean leave.
+import { CheckFailure } from './check-failure.ts';
 import type { CheckContext } from './checks.ts';
 import { expect } from './checks.ts';
 import { FakeServer } from './fake-server.ts';
@@ -52,7 +53,15 @@ export async function startSession(
   const fake = await FakeServer.start();
   const client = new RunningClient(context.clientCommand, ['--name', name, '--host', '127.0.0.1', '--port', String(fake.port), ...args], timeoutMs);
   try {
-    const connection = await fake.connection(0, 15_000);
+    // A client that exits first (an option it does not know, say) fails with what it printed, at once.
+    const exitedFirst = client.done.then((result) => {
+      throw new CheckFailure('the client exited before connecting', {
+        expected: `the client connects to 127.0.0.1:${fake.port} and sends HELLO`,
+        actual: describeRun(result),
+        hint: 'does it accept every option of the stage\'s command line? the check ran it with: ' + args.join(' '),
+      });
+    });
+    const connection = await Promise.race([fake.connection(0, 15_000), exitedFirst]);
     const frame = await readFrame(connection, 'the client\'s first frame (HELLO)', { timeoutMs: 10_000 });
     const parsed = jsonObjectOf(frame.payload);
     expect(frame.type === HELLO && 'object' in parsed, 'the client did not start with a HELLO holding a JSON object', {

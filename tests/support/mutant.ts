@@ -1,4 +1,4 @@
-// Builds a mutant (tests/fixtures/mutants.ts) as a runnable server: a copy of its stage's .ts
+// Builds a mutant (tests/fixtures/mutants.ts) as a runnable server and client: a copy of its stage's .ts
 // files in a fresh folder at the repository root, .mutant-<pid>-<name>/, so that the copies'
 // "#shared/..." imports still reach the real shared code. An edit in a shared file edits a copy
 // of that file, placed in the mutant folder, which the stage's copies are pointed at.
@@ -14,6 +14,8 @@ export interface BuiltMutant {
   folder: string;
   /** A grader --server command: the mutant's main.ts as a server on {port}. */
   serverCommand: string;
+  /** A grader --client command: the mutant's main.ts as a client (the checks append its options). */
+  clientCommand: string;
   /** Deletes the folder. Safe to call more than once. */
   cleanup(): void;
 }
@@ -51,6 +53,7 @@ export function buildMutant(mutant: Mutant, root = repoRoot): BuiltMutant {
   return {
     folder,
     serverCommand: `cd ${shellQuote(root)} && "${process.execPath}" --import tsx ${folderName}/main.ts server --host 127.0.0.1 --port {port}`,
+    clientCommand: `cd ${shellQuote(root)} && "${process.execPath}" --import tsx ${folderName}/main.ts client`,
     cleanup,
   };
 }
