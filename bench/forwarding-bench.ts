@@ -29,6 +29,8 @@ export interface ForwardingOptions {
   warmupSeconds: number;
   pin: boolean;
   packetBytes?: number;
+  /** Extra node flags for the server, e.g. --cpu-prof (bench/run.ts). */
+  serverNodeFlags?: string[];
 }
 
 export interface ForwardingResult {
@@ -65,7 +67,7 @@ const round = (value: number, digits = 1) => Math.round(value * 10 ** digits) / 
 export async function runForwardingBenchmark(options: ForwardingOptions, command: string): Promise<ForwardingResult> {
   const packetBytes = Math.max(8, options.packetBytes ?? OPUS_PACKET_BYTES);
   const pinning = planPinning(options.pin);
-  const { server, port } = await ServerProcess.start({ stage: '05', pinning: pinning.pinned ? pinning : undefined });
+  const { server, port } = await ServerProcess.start({ stage: '05', nodeFlags: options.serverNodeFlags, pinning: pinning.pinned ? pinning : undefined });
   const stopOnExit = () => server.killNow();
   process.on('exit', stopOnExit);
   // The load (this process) on the other CPUs, so it does not compete with the server's core.
