@@ -29,6 +29,8 @@ export interface ForwardingOptions {
   warmupSeconds: number;
   pin: boolean;
   packetBytes?: number;
+  /** Extra node flags for the server, e.g. --cpu-prof (bench/run.ts). */
+  serverNodeFlags?: string[];
 }
 
 export interface ForwardingResult {
@@ -39,6 +41,8 @@ export interface ForwardingResult {
   packet_bytes: number;
   seconds: number;
   pinning: string;
+  /** How the server writes: as shipped, or an alternative bench/forwarding-server.ts measures ($FORWARDING_WRITE_STRATEGY). */
+  server_writes: string;
   packets_sent_per_s: number;
   copies_received_per_s: number;
   /** Server CPU (utime + stime of its process group) over the packets it took in and forwarded: copies / (K - 1), as murmur's harness counts. */
@@ -65,7 +69,7 @@ const round = (value: number, digits = 1) => Math.round(value * 10 ** digits) / 
 export async function runForwardingBenchmark(options: ForwardingOptions, command: string): Promise<ForwardingResult> {
   const packetBytes = Math.max(8, options.packetBytes ?? OPUS_PACKET_BYTES);
   const pinning = planPinning(options.pin);
-  const { server, port } = await ServerProcess.start({ stage: '05', pinning: pinning.pinned ? pinning : undefined });
+  const { server, port } = await ServerProcess.start({ stage: '05', nodeFlags: options.serverNodeFlags, pinning: pinning.pinned ? pinning : undefined });
   const stopOnExit = () => server.killNow();
   process.on('exit', stopOnExit);
   // The load (this process) on the other CPUs, so it does not compete with the server's core.
@@ -149,6 +153,7 @@ export async function runForwardingBenchmark(options: ForwardingOptions, command
       packet_bytes: packetBytes,
       seconds: round(elapsed, 2),
       pinning: pinning.description,
+      server_writes: process.env.FORWARDING_WRITE_STRATEGY ?? 'corked',
       packets_sent_per_s: Math.round(sent / elapsed),
       copies_received_per_s: Math.round(copies / elapsed),
       cpu_us_per_received_packet: round(cpu / Math.max(1, copies / (options.roomSize - 1))),
@@ -178,6 +183,7 @@ export function forwardingTable(r: ForwardingResult): string {
   const rows: [string, string][] = [
     ['load', `${r.clients} clients in rooms of ${r.room_size}, all talking, one ${r.packet_bytes}-byte packet per ${FRAME_MS} ms each; ${r.seconds} s measured`],
     ['pinning', r.pinning],
+    ['server writes', r.server_writes === 'corked' ? 'corked per event-loop turn (as the stage ships)' : `${r.server_writes} (FORWARDING_WRITE_STRATEGY: not the stage as it ships)`],
     ['packets', `sent ${r.packets_sent_per_s}/s, copies received ${r.copies_received_per_s}/s`],
     ['server CPU', `${r.server_cpu_pct}% of one core; ${r.cpu_us_per_received_packet} µs per received packet, ${r.cpu_us_per_forwarded_copy} µs per forwarded copy`],
     ['latency added', `send -> receive per copy: p50 ${r.latency_ms_p50} ms, p99 ${r.latency_ms_p99} ms, max ${r.latency_ms_max} ms`],

@@ -43,7 +43,8 @@ const args = await yargs(hideBin(process.argv))
   .check((a) => {
     if (a.stage === '05') {
       if (!Number.isInteger(a.clients) || a.clients < 2 || a.clients > MAX_USERS) throw new Error(`--clients must be 2..${MAX_USERS} for stage 05`);
-      if (a.sweep || a.server !== undefined || a.talking !== 1 || a.nodeFlags !== undefined || a.cpuProf !== undefined) throw new Error('--stage 05 takes --clients, --room-size, --seconds, --warmup, --repeat, --no-pin, --json, --compare (--murmur-harness, --capacity); everyone talks');
+      if (a.sweep || a.server !== undefined || a.talking !== 1 || a.nodeFlags !== undefined) throw new Error('--stage 05 takes --clients, --room-size, --seconds, --warmup, --repeat, --no-pin, --json, --cpu-prof, --compare (--murmur-harness, --capacity); everyone talks');
+      if (a.cpuProf !== undefined && a.compare) throw new Error('--cpu-prof profiles one server: use it without --compare');
     }
     if (a.capacity !== undefined && !(a.compare && a.stage === '05')) throw new Error('--capacity goes with --compare --stage 05');
     if (a.capacity !== undefined && !/^\d+(,\d+)*$/.test(a.capacity)) throw new Error('--capacity takes user counts separated by commas, e.g. 200,400,800');
@@ -78,7 +79,10 @@ if (args.stage === '05' && args.compare) {
   stopAfter(args.repeat * (args.warmup + args.seconds + 30) + SAFETY_MARGIN_SECONDS);
   const runs: ForwardingResult[] = [];
   for (let i = 0; i < args.repeat; i++) {
-    const result = await runForwardingBenchmark({ clients: args.clients, roomSize: args.roomSize, seconds: args.seconds, warmupSeconds: args.warmup, pin: args.pin }, command);
+    const result = await runForwardingBenchmark(
+      { clients: args.clients, roomSize: args.roomSize, seconds: args.seconds, warmupSeconds: args.warmup, pin: args.pin, serverNodeFlags: profileFlags(args.cpuProf) },
+      command,
+    );
     if (args.repeat > 1) console.log(`run ${i + 1}/${args.repeat}:`);
     console.log(forwardingTable(result));
     runs.push(result);
@@ -115,7 +119,7 @@ if (args.stage === '05' && args.compare) {
         pin: args.pin,
         serverNodeFlags: [
           ...(args.nodeFlags?.split(' ').filter((flag) => flag !== '') ?? []),
-          ...(args.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${args.cpuProf}`, '--import', './bench/exit-on-sigterm.ts'] : []),
+          ...profileFlags(args.cpuProf),
         ],
       },
       command,
@@ -130,6 +134,11 @@ if (args.stage === '05' && args.compare) {
     console.log(resultTable(result));
   }
   if (args.json) console.log(resultJson(result));
+}
+
+/** Node flags that make the server write a V8 CPU profile into `dir` when it is stopped (none without a dir). */
+function profileFlags(dir: string | undefined): string[] {
+  return dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`, '--import', './bench/exit-on-sigterm.ts'] : [];
 }
 
 /** The benchmark stops by itself: past this, something is stuck, so clean up and fail. */

@@ -1,6 +1,9 @@
 // The benchmark (bench/) runs end to end and speaks JSON; its small helpers compute what they say.
 // No timing assertions: this machine is shared, timing goals live in BENCHMARKS.md.
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import t from 'tap';
 import { percentile } from '../bench/latency-probe.ts';
 import { planUsers } from '../bench/load-plan.ts';
@@ -158,5 +161,28 @@ t.test('--stage 05 forwards Opus-sized packets on murmur\'s load shape and print
   t.ok(copies > 5 * sent && copies <= 7.1 * sent, `each packet reached up to 7 room-mates and no one else (${copies} copies/s for ${sent} packets/s)`);
   t.ok((result.latency_ms_p50 as number) > 0, 'send -> receive time was measured');
   t.type(result.kept_up, 'boolean', 'kept up is judged');
+  t.end();
+});
+
+t.test('--stage 05 --cpu-prof writes a V8 CPU profile of the stage 05 server itself', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-prof-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const args = ['--import', 'tsx', 'bench/run.ts', '--stage', '05', '--clients', '16', '--seconds', '2', '--warmup', '0.5', '--cpu-prof', dir];
+  const run = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 90_000 });
+  t.equal(run.status, 0, `bench exits 0; stderr: ${run.stderr.slice(-800)}`);
+  const profiles = readdirSync(dir).filter((name) => name.endsWith('.cpuprofile'));
+  t.ok(profiles.length > 0, `a .cpuprofile was written into ${dir} (found: ${readdirSync(dir).join(', ') || 'nothing'})`);
+  // The server's main thread runs the stage's code: its profile names 05-opus/ files (the load
+  // generator, which also imports 05-opus/protocol.ts, is not profiled: it would have no server.ts).
+  const urls = profiles.flatMap((name) => (JSON.parse(readFileSync(join(dir, name), 'utf8')) as { nodes: { callFrame: { url: string } }[] }).nodes.map((node) => node.callFrame.url));
+  t.ok(urls.some((url) => url.endsWith('05-opus/server.ts')), 'a profile holds functions of 05-opus/server.ts: the stage 05 server was profiled');
+  t.end();
+});
+
+t.test('--cpu-prof profiles one server: with --compare it is refused, with a reason', (t) => {
+  const args = ['--import', 'tsx', 'bench/run.ts', '--stage', '05', '--compare', '--cpu-prof', '/tmp/never-written'];
+  const run = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 30_000 });
+  t.not(run.status, 0, 'bench refuses the combination');
+  t.match(run.stderr, /--cpu-prof profiles one server/, `it says why; stderr: ${run.stderr.slice(-400)}`);
   t.end();
 });
