@@ -244,8 +244,8 @@ function expectPeerAddress(start: Record<string, unknown>, expected: { address: 
   });
 }
 
-/** The call token of a CALL_START, lowercased (so two spellings of one token are one token). */
-const tokenOf = (start: Record<string, unknown>) => String(start.token).toLowerCase();
+/** The call token of a CALL_START (its spelling is checked by "calls: ACCEPT sends CALL_START"). */
+const tokenOf = (start: Record<string, unknown>) => String(start.token);
 const callProbe = (token: Buffer, probe: number, received: number) => {
   const datagram = Buffer.alloc(17);
   datagram[0] = CALL_PROBE;
@@ -467,7 +467,7 @@ export const serverChecks: Check[] = [
       }),
   },
   {
-    name: 'calls: ACCEPT sends CALL_START to both with the same 16-hex token (neither party\'s session token), the peer\'s id and name, and the other\'s exact bound UDP address; a second call gets another token and call id',
+    name: 'calls: ACCEPT sends CALL_START to both with the same token (16 lowercase hex digits) (neither party\'s session token), the peer\'s id and name, and the other\'s exact bound UDP address; a second call gets another token and call id',
     run: (context) =>
       withCallers(context, async (members) => {
         const ada = await members.join('Ada', 'start-a');
@@ -477,9 +477,9 @@ export const serverChecks: Check[] = [
         const first = await startCall(ada, bob);
         const hint = 'CALL_START {"call", "peer": {"id", "name"}, "token": 16 hex digits (8 random bytes, new per call), "peer_address": the other party\'s bound UDP address}';
         for (const [start, owner, peer] of [[first.atCaller, ada, bob], [first.atCallee, bob, ada]] as const) {
-          // The README says "16 hex" (not lowercase, as WELCOME's token is): either case is read.
-          expect(sameParty(start.peer, peer) && typeof start.token === 'string' && /^[0-9a-f]{16}$/i.test(start.token), `${owner.user.name}'s CALL_START does not name the peer or lacks a 16-hex token`, {
-            expected: `CALL_START {"call": ${first.call}, "peer": ${JSON.stringify(userRef(peer))}, "token": 16 hex digits, ...}`,
+          // The README: 16 lowercase hex digits, as WELCOME's token (a client may compare the text, and the reference client refuses other spellings).
+          expect(sameParty(start.peer, peer) && typeof start.token === 'string' && /^[0-9a-f]{16}$/.test(start.token), `${owner.user.name}'s CALL_START does not name the peer or lacks a token of 16 lowercase hex digits`, {
+            expected: `CALL_START {"call": ${first.call}, "peer": ${JSON.stringify(userRef(peer))}, "token": 16 lowercase hex digits, ...}`,
             actual: `CALL_START ${JSON.stringify(start)}`,
             hint,
           });
