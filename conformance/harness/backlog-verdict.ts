@@ -1,0 +1,160 @@
+// How the standing-backlog check (backlog-check.ts) judges one attempt, from times alone: when
+// each of the talker's frames was due and when it went out, and when each mix reached the listener
+// and which frame it carried. Pure, so tests can feed it the timelines of simulated servers.
+//
+// The lag is counted against the SERVER's ticks, not against this grader's clock. The ticks are
+// inferred from the mixes (a mix leaves right after its tick, so the earliest arrivals mark the
+// tick's phase), and a mix's lag is how many frames had been DUE before its tick beyond the one
+// it carries. So neither a mix read late here nor a frame sent late changes a lag: only a frame
+// the server drops does (a cut, or an overflow), and a tick with no frame to mix (underflow).
+//
+// What a correct server does (README, "standing backlog"): after the stall's 3 frames, 2 are left
+// waiting after every tick, and after 25 such ticks in a row it drops the oldest: the lag falls
+// from 2 to 1 and stays there. What it may do differently: count again from zero whenever a tick
+// leaves fewer than 2 waiting, which happens when a frame reaches it after the tick it was meant
+// for (this grader sent it late, or the server read it late). So:
+//   - the check FAILs on a long stretch of ticks with 2 frames of lag during which every frame was
+//     sent in time for its tick (a correct server would have cut it after 25);
+//   - it PASSes on a cut that only the server's own rule explains: the lag falls from 2 to 1 at a
+//     tick whose mix arrived before the next frame was even sent. A late tick lets a fourth frame
+//     into the full buffer, which drops the oldest and ends the backlog of ANY server, even one
+//     that never trims; but then the fourth frame was sent before the tick's mix arrived;
+//   - anything else is undecided, and the attempt is repeated.
+import { FRAME_MS } from '#shared/audio/format.ts';
+
+/** Ticks in a row with a standing backlog, every frame in time, that fail a server: 1.2 s (the README cuts after 25). */
+export const NEVER_CUT_TICKS = 60;
+/** A frame must go out this long before the tick it is meant for, or the server may not have read it by then. */
+export const IN_TIME_MARGIN_MS = 2;
+/** This grader ran late when a frame went out this long after it was due (it is due half a tick before the tick). */
+export const GRADER_LATE_MS = 5;
+/** The ticks' phase, inferred from the mixes, may sit this far from where the grader meant (half a tick from the sends). */
+const MAX_PHASE_ERROR_MS = 5;
+/** The share of mixes whose arrival marks the tick (the earliest ones), and how much sooner the tick was. */
+const PHASE_QUANTILE = 0.1;
+const PHASE_LEAD_MS = 1;
+
+export interface SentFrame {
+  /** The number the frame carries (every sample is number + 1). */
+  number: number;
+  /** When it was due (this process's performance.now()). */
+  dueAt: number;
+  /** When it went out. */
+  sentAt: number;
+}
+
+export interface ReceivedMix {
+  /** When the listener had it. */
+  at: number;
+  /** The frame it carries. */
+  frame: number;
+}
+
+export interface AttemptTimeline {
+  /** The frames of this attempt in order: the stall's burst (all due at `origin`), then one every 20 ms. */
+  frames: SentFrame[];
+  /** The mixes the listener got from `origin` on, in order. */
+  mixes: ReceivedMix[];
+  /** When the burst was due: half a tick away from the server's ticks, as far as the grader knew. */
+  origin: number;
+}
+
+/** What one tick of the attempt showed. */
+export interface TickRecord {
+  /** The tick's time, inferred from the mixes. */
+  at: number;
+  /** Frames of lag: due before the tick, beyond the one mixed; null when no mix (or two) came for this tick. */
+  lag: number | null;
+  /** The newest frame due before this tick went out too late to be there in time. */
+  lateFrame: boolean;
+}
+
+export type AttemptVerdict =
+  | { kind: 'cut'; ticks: TickRecord[]; cutAfterMs: number }
+  | { kind: 'never-cut'; ticks: TickRecord[]; stretchTicks: number }
+  | { kind: 'undecided'; ticks: TickRecord[]; reason: string; graderLate: boolean };
+
+export function judgeAttempt(timeline: AttemptTimeline, graderLoopDelayMs = 0): AttemptVerdict {
+  const { frames, mixes, origin } = timeline;
+  const worstSend = Math.max(0, ...frames.map((frame) => frame.sentAt - frame.dueAt));
+  const graderLate = worstSend > GRADER_LATE_MS || graderLoopDelayMs > GRADER_LATE_MS;
+  const graderNote = graderLate ? `; this grader ran up to ${Math.max(worstSend, graderLoopDelayMs).toFixed(1)} ms late` : '';
+  if (mixes.length < frames.length / 2) {
+    return { kind: 'undecided', ticks: [], reason: `only ${mixes.length} mixes for ${frames.length} frames sent${graderNote}`, graderLate };
+  }
+
+  // The ticks: the grader meant them half a tick from the sends; the earliest mixes say where they were.
+  const delays = mixes.map((mix) => {
+    const delay = (((mix.at - origin - FRAME_MS / 2) % FRAME_MS) + FRAME_MS) % FRAME_MS;
+    return delay >= FRAME_MS - MAX_PHASE_ERROR_MS ? delay - FRAME_MS : delay; // a tick slightly early
+  }).sort((a, b) => a - b);
+  const phaseError = delays[Math.floor(delays.length * PHASE_QUANTILE)]! - PHASE_LEAD_MS;
+  if (Math.abs(phaseError) > MAX_PHASE_ERROR_MS) {
+    return { kind: 'undecided', ticks: [], reason: `the mixes came ${phaseError.toFixed(1)} ms from where the ticks were expected, so the frames were not sent half a tick away from them${graderNote}`, graderLate };
+  }
+  const firstTick = origin + FRAME_MS / 2 + phaseError;
+  const lastDue = frames.at(-1)!.dueAt;
+  const tickCount = Math.floor((lastDue - firstTick) / FRAME_MS) + 2; // through the tick after the last frame
+  const tickAt = (k: number) => firstTick + k * FRAME_MS;
+
+  // Each mix belongs to the last tick before it arrived.
+  const mixOfTick: (ReceivedMix | null | 'two')[] = Array.from({ length: tickCount }, () => null);
+  for (const mix of mixes) {
+    const k = Math.floor((mix.at - firstTick) / FRAME_MS);
+    if (k < 0 || k >= tickCount) continue;
+    mixOfTick[k] = mixOfTick[k] === null ? mix : 'two';
+  }
+  const newestDueBefore = (t: number) => frames.filter((frame) => frame.dueAt < t).at(-1);
+  const ticks: TickRecord[] = mixOfTick.map((mix, k) => {
+    const newest = newestDueBefore(tickAt(k))!;
+    return {
+      at: tickAt(k),
+      lag: mix === null || mix === 'two' ? null : newest.number - mix.frame,
+      lateFrame: newest.sentAt > tickAt(k) - IN_TIME_MARGIN_MS,
+    };
+  });
+
+  // FAIL: a backlog that stood while every frame came in time.
+  let stretch = 0;
+  let longest = 0;
+  for (const tick of ticks) {
+    stretch = tick.lag !== null && tick.lag >= 2 && !tick.lateFrame ? stretch + 1 : 0;
+    longest = Math.max(longest, stretch);
+  }
+  if (longest >= NEVER_CUT_TICKS) return { kind: 'never-cut', ticks, stretchTicks: longest };
+
+  // PASS: a cut from 2 frames of lag to 1 that no overflow explains.
+  let overflowSuspects = 0;
+  for (let k = 1; k < ticks.length; k++) {
+    const before = ticks[k - 1]!.lag;
+    const after = ticks[k]!.lag;
+    if (before === null || after === null || after >= before) continue;
+    const mix = mixOfTick[k] as ReceivedMix;
+    const nextFrame = frames.find((frame) => frame.dueAt > tickAt(k));
+    const beforeNextFrame = nextFrame === undefined || mix.at < nextFrame.sentAt;
+    if (before === 2 && after <= 1 && beforeNextFrame) return { kind: 'cut', ticks, cutAfterMs: tickAt(k) - origin };
+    overflowSuspects++;
+  }
+
+  const lateFrames = ticks.filter((tick) => tick.lateFrame).length;
+  const unknown = ticks.filter((tick) => tick.lag === null).length;
+  const reasons = [`the longest stretch of 2 or more frames of lag with every frame in time was ${longest} ticks`];
+  if (overflowSuspects > 0) reasons.push(`the lag fell ${overflowSuspects} time(s), but only at a tick whose mix arrived after the next frame had been sent (a tick that late lets a fourth frame into the full buffer, which ends the backlog of any server)`);
+  if (lateFrames > 0) reasons.push(`${lateFrames} ticks came less than ${IN_TIME_MARGIN_MS} ms after the frame meant for them was sent (a correct server may then find one frame waiting and count again)`);
+  if (unknown > 0) reasons.push(`${unknown} ticks had no mix, or two`);
+  return { kind: 'undecided', ticks, reason: reasons.join('; ') + graderNote, graderLate };
+}
+
+/**
+ * The lags tick by tick, in runs, for a failure message: "2×27 1×120 -×1 1*×2" (27 ticks at 2
+ * frames, then 120 at 1, a tick with no mix, 2 ticks at 1 whose frame this grader sent late).
+ */
+export function describeLags(ticks: TickRecord[]): string {
+  const runs: { label: string; count: number }[] = [];
+  for (const tick of ticks) {
+    const label = `${tick.lag ?? '-'}${tick.lateFrame ? '*' : ''}`;
+    if (runs.at(-1)?.label === label) runs.at(-1)!.count++;
+    else runs.push({ label, count: 1 });
+  }
+  return runs.map((run) => `${run.label}×${run.count}`).join(' ');
+}
