@@ -5,7 +5,7 @@
 import t from 'tap';
 import { FRAME_BYTES, FRAME_MS } from '#shared/audio/format.ts';
 import { JitterBuffer } from '#shared/jitter-buffer.ts';
-import { judgeAttempt, describeLags, NEVER_CUT_TICKS, type AttemptTimeline, type ReceivedMix, type SentFrame } from '../conformance/harness/backlog-verdict.ts';
+import { judgeAttempt, describeLags, inferTickTime, NEVER_CUT_TICKS, type AttemptTimeline, type ReceivedMix, type SentFrame } from '../conformance/harness/backlog-verdict.ts';
 
 const ORIGIN = 1_000;
 const STEADY_FRAMES = 150;
@@ -124,4 +124,15 @@ t.test('a tick with no mix breaks a stretch; an attempt with too few mixes decid
   const verdict = judgeAttempt(simulate({ ...neverTrims, mixLate: (k) => (k % 50 === 25 ? 25 : 0) }));
   t.equal(verdict.kind, 'undecided', 'mixes more than a tick late: their ticks count as unknown');
   t.match(describeLags(verdict.ticks), /^2×25 -×2 2×/, 'the late mix\'s tick has none, the next has two: both unknown');
+});
+
+t.test('the tick is where the earliest mixes arrive, not their mean, which late reads pull later', async (t) => {
+  // Ticks at 1003 + 20 k; most mixes read 0.3 ms after, every third 9 ms after (a busy grader).
+  const arrivals = Array.from({ length: 30 }, (_, k) => 1_003 + k * FRAME_MS + (k % 3 === 0 ? 9 : 0.3));
+  const tick = inferTickTime(arrivals);
+  const offset = (((tick - 1_003) % FRAME_MS) + FRAME_MS) % FRAME_MS;
+  t.ok(Math.min(offset, FRAME_MS - offset) < 1.5, `inferred a tick ${offset.toFixed(2)} ms (mod 20) from the real one`);
+  // Around the wrap: ticks at 19.8 ms past each 20 ms.
+  const wrapped = inferTickTime(Array.from({ length: 30 }, (_, k) => 19.8 + k * FRAME_MS + (k % 2 === 0 ? 0.2 : 0.6)));
+  t.ok(Math.abs(((wrapped - 19.8) % FRAME_MS + FRAME_MS + 10) % FRAME_MS - 10) < 1.5, 'also when the arrivals straddle a multiple of 20 ms');
 });

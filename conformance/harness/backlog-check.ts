@@ -19,7 +19,7 @@
 // and FAILs if only the server's ticks came late while this grader kept time.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { FRAME_BYTES, FRAME_MS, FRAME_SAMPLES } from '#shared/audio/format.ts';
-import { describeLags, judgeAttempt, NEVER_CUT_TICKS, type AttemptVerdict, type SentFrame } from './backlog-verdict.ts';
+import { describeLags, inferTickTime, judgeAttempt, NEVER_CUT_TICKS, type AttemptVerdict, type SentFrame } from './backlog-verdict.ts';
 import { CheckSkipped } from './check-failure.ts';
 import { expect, type Check } from './checks.ts';
 import { sleep } from './exact-mixes.ts';
@@ -41,19 +41,6 @@ function numberedFrame(i: number): Buffer {
   const frame = Buffer.alloc(FRAME_BYTES);
   for (let s = 0; s < FRAME_SAMPLES; s++) frame.writeInt16LE(i + 1, s * 2);
   return frame;
-}
-
-/** The mean phase (0 <= phase < period) of some times, on a circle: 19.9 and 0.1 average to 0. */
-function circularPhase(times: number[], origin: number, period: number): number {
-  let x = 0;
-  let y = 0;
-  for (const t of times) {
-    const angle = (2 * Math.PI * (t - origin)) / period;
-    x += Math.cos(angle);
-    y += Math.sin(angle);
-  }
-  const phase = (Math.atan2(y, x) / (2 * Math.PI)) * period;
-  return (phase + period) % period;
 }
 
 export function standingBacklogCheck(typeNames: TypeNames, helloFields: Record<string, unknown> = {}): Check {
@@ -89,7 +76,7 @@ export function standingBacklogCheck(typeNames: TypeNames, helloFields: Record<s
           hint: 'mix on a 20 ms clock and send each listener the others\' frames',
         });
         /** A time at which the server ticked (as best known): sends go half a tick away from it. */
-        let aTick = warmUpStart + circularPhase(tickTimes, warmUpStart, FRAME_MS);
+        let aTick = inferTickTime(tickTimes);
 
         // 2. After a pause, half a tick away from the ticks: a burst (the stall), then steadily.
         const attempt = async (): Promise<AttemptVerdict> => {
@@ -108,7 +95,7 @@ export function standingBacklogCheck(typeNames: TypeNames, helloFields: Record<s
             .filter((mix) => mix.at > origin)
             .map((mix) => ({ at: mix.at, frame: mix.payload.readInt16LE(0) - 1 }));
           const verdict = judgeAttempt({ frames, mixes, origin }, loopDelay.max / 1e6);
-          if (verdict.ticks.length > 0) aTick = verdict.ticks.at(-1)!.at; // the phase as this attempt found it
+          if (verdict.serverTickAt !== null) aTick = verdict.serverTickAt; // the phase as this attempt found it
           return verdict;
         };
 

@@ -28,8 +28,8 @@ export const NEVER_CUT_TICKS = 60;
 export const IN_TIME_MARGIN_MS = 2;
 /** This grader ran late when a frame went out this long after it was due (it is due half a tick before the tick). */
 export const GRADER_LATE_MS = 5;
-/** The ticks' phase, inferred from the mixes, may sit this far from where the grader meant (half a tick from the sends). */
-const MAX_PHASE_ERROR_MS = 5;
+/** The ticks, inferred from the mixes, may sit this far from where the grader meant (half a tick from the sends). */
+const MAX_PHASE_ERROR_MS = 6;
 /** The share of mixes whose arrival marks the tick (the earliest ones), and how much sooner the tick was. */
 const PHASE_QUANTILE = 0.1;
 const PHASE_LEAD_MS = 1;
@@ -69,10 +69,34 @@ export interface TickRecord {
   lateFrame: boolean;
 }
 
-export type AttemptVerdict =
-  | { kind: 'cut'; ticks: TickRecord[]; cutAfterMs: number }
-  | { kind: 'never-cut'; ticks: TickRecord[]; stretchTicks: number }
-  | { kind: 'undecided'; ticks: TickRecord[]; reason: string; graderLate: boolean };
+/** `serverTickAt`: a time at which the server ticked, as the mixes say (null when too few came). */
+export type AttemptVerdict = { ticks: TickRecord[]; serverTickAt: number | null } & (
+  | { kind: 'cut'; cutAfterMs: number }
+  | { kind: 'never-cut'; stretchTicks: number }
+  | { kind: 'undecided'; reason: string; graderLate: boolean }
+);
+
+/** A time difference brought into [-10, 10) ms: how far from a tick, whichever is nearer. */
+function wrapToHalfTick(ms: number): number {
+  return ((((ms + FRAME_MS / 2) % FRAME_MS) + FRAME_MS) % FRAME_MS) - FRAME_MS / 2;
+}
+
+/**
+ * A time at which the server ticked, from when its mixes (one per tick) arrived. A mix leaves right
+ * after its tick and may be read here late, never early; so the earliest arrivals (a low quantile,
+ * not the mean, which late reads on a busy machine pull later) mark the tick, a hair before them.
+ */
+export function inferTickTime(arrivals: number[]): number {
+  let x = 0;
+  let y = 0;
+  for (const at of arrivals) {
+    x += Math.cos((2 * Math.PI * at) / FRAME_MS);
+    y += Math.sin((2 * Math.PI * at) / FRAME_MS);
+  }
+  const centre = (Math.atan2(y, x) / (2 * Math.PI)) * FRAME_MS; // the mean phase on a circle: 19.9 and 0.1 average to 0
+  const offsets = arrivals.map((at) => wrapToHalfTick(at - centre)).sort((a, b) => a - b);
+  return arrivals[0]! + wrapToHalfTick(centre + offsets[Math.floor(offsets.length * PHASE_QUANTILE)]! - PHASE_LEAD_MS - arrivals[0]!);
+}
 
 export function judgeAttempt(timeline: AttemptTimeline, graderLoopDelayMs = 0): AttemptVerdict {
   const { frames, mixes, origin } = timeline;
@@ -80,17 +104,14 @@ export function judgeAttempt(timeline: AttemptTimeline, graderLoopDelayMs = 0): 
   const graderLate = worstSend > GRADER_LATE_MS || graderLoopDelayMs > GRADER_LATE_MS;
   const graderNote = graderLate ? `; this grader ran up to ${Math.max(worstSend, graderLoopDelayMs).toFixed(1)} ms late` : '';
   if (mixes.length < frames.length / 2) {
-    return { kind: 'undecided', ticks: [], reason: `only ${mixes.length} mixes for ${frames.length} frames sent${graderNote}`, graderLate };
+    return { kind: 'undecided', ticks: [], serverTickAt: null, reason: `only ${mixes.length} mixes for ${frames.length} frames sent${graderNote}`, graderLate };
   }
 
-  // The ticks: the grader meant them half a tick from the sends; the earliest mixes say where they were.
-  const delays = mixes.map((mix) => {
-    const delay = (((mix.at - origin - FRAME_MS / 2) % FRAME_MS) + FRAME_MS) % FRAME_MS;
-    return delay >= FRAME_MS - MAX_PHASE_ERROR_MS ? delay - FRAME_MS : delay; // a tick slightly early
-  }).sort((a, b) => a - b);
-  const phaseError = delays[Math.floor(delays.length * PHASE_QUANTILE)]! - PHASE_LEAD_MS;
+  // The ticks: the grader meant them half a tick from the sends; the mixes say where they were.
+  const serverTickAt = inferTickTime(mixes.map((mix) => mix.at));
+  const phaseError = wrapToHalfTick(serverTickAt - (origin + FRAME_MS / 2));
   if (Math.abs(phaseError) > MAX_PHASE_ERROR_MS) {
-    return { kind: 'undecided', ticks: [], reason: `the mixes came ${phaseError.toFixed(1)} ms from where the ticks were expected, so the frames were not sent half a tick away from them${graderNote}`, graderLate };
+    return { kind: 'undecided', ticks: [], serverTickAt, reason: `the server's ticks came ${phaseError.toFixed(1)} ms from where the mixes before said, so the frames were not sent half a tick away from them${graderNote}`, graderLate };
   }
   const firstTick = origin + FRAME_MS / 2 + phaseError;
   const lastDue = frames.at(-1)!.dueAt;
@@ -121,7 +142,7 @@ export function judgeAttempt(timeline: AttemptTimeline, graderLoopDelayMs = 0): 
     stretch = tick.lag !== null && tick.lag >= 2 && !tick.lateFrame ? stretch + 1 : 0;
     longest = Math.max(longest, stretch);
   }
-  if (longest >= NEVER_CUT_TICKS) return { kind: 'never-cut', ticks, stretchTicks: longest };
+  if (longest >= NEVER_CUT_TICKS) return { kind: 'never-cut', ticks, serverTickAt, stretchTicks: longest };
 
   // PASS: a cut from 2 frames of lag to 1 that no overflow explains.
   let overflowSuspects = 0;
@@ -132,7 +153,7 @@ export function judgeAttempt(timeline: AttemptTimeline, graderLoopDelayMs = 0): 
     const mix = mixOfTick[k] as ReceivedMix;
     const nextFrame = frames.find((frame) => frame.dueAt > tickAt(k));
     const beforeNextFrame = nextFrame === undefined || mix.at < nextFrame.sentAt;
-    if (before === 2 && after <= 1 && beforeNextFrame) return { kind: 'cut', ticks, cutAfterMs: tickAt(k) - origin };
+    if (before === 2 && after <= 1 && beforeNextFrame) return { kind: 'cut', ticks, serverTickAt, cutAfterMs: tickAt(k) - origin };
     overflowSuspects++;
   }
 
@@ -142,7 +163,7 @@ export function judgeAttempt(timeline: AttemptTimeline, graderLoopDelayMs = 0): 
   if (overflowSuspects > 0) reasons.push(`the lag fell ${overflowSuspects} time(s), but only at a tick whose mix arrived after the next frame had been sent (a tick that late lets a fourth frame into the full buffer, which ends the backlog of any server)`);
   if (lateFrames > 0) reasons.push(`${lateFrames} ticks came less than ${IN_TIME_MARGIN_MS} ms after the frame meant for them was sent (a correct server may then find one frame waiting and count again)`);
   if (unknown > 0) reasons.push(`${unknown} ticks had no mix, or two`);
-  return { kind: 'undecided', ticks, reason: reasons.join('; ') + graderNote, graderLate };
+  return { kind: 'undecided', ticks, serverTickAt, reason: reasons.join('; ') + graderNote, graderLate };
 }
 
 /**
