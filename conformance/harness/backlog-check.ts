@@ -56,11 +56,18 @@ export function standingBacklogCheck(typeNames: TypeNames, helloFields: Record<s
           sentFrames.push({ number, dueAt, sentAt: performance.now() });
           talker.wire.send(frameBytes(AUDIO, numberedFrame(number)));
         };
-        /** Sends `count` frames, one per tick, due at origin + k * 20 ms (a schedule, not chained sleeps). */
+        /**
+         * Sends `count` frames, one per tick, due at origin + k * 20 ms (a schedule, not chained
+         * sleeps). Each goes out after the event loop has read what already arrived (setImmediate
+         * runs after the poll phase; a timer runs before it), so a mix that came before a send is
+         * recorded as having come before it, even when this process was busy: the verdict relies
+         * on that to tell a cut from an overflow.
+         */
         const sendSteadily = async (origin: number, count: number, sentFrames: SentFrame[]) => {
           for (let k = 0; k < count; k++) {
             const dueAt = origin + k * FRAME_MS;
             await sleep(Math.max(0, dueAt - performance.now()));
+            await new Promise((resolve) => setImmediate(resolve));
             send(dueAt, sentFrames);
           }
         };
