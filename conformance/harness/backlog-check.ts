@@ -19,7 +19,7 @@
 // and FAILs if only the server's ticks came late while this grader kept time.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { FRAME_BYTES, FRAME_MS, FRAME_SAMPLES } from '#shared/audio/format.ts';
-import { describeLags, inferTickTime, judgeAttempt, NEVER_CUT_TICKS, type AttemptVerdict, type SentFrame } from './backlog-verdict.ts';
+import { describeLags, inferTickTime, judgeAttempt, LATE_MIX_MS, NEVER_CUT_TICKS, type AttemptVerdict, type SentFrame } from './backlog-verdict.ts';
 import { CheckSkipped } from './check-failure.ts';
 import { expect, type Check } from './checks.ts';
 import { sleep } from './exact-mixes.ts';
@@ -121,9 +121,9 @@ export function standingBacklogCheck(typeNames: TypeNames, helloFields: Record<s
           neverCut.push(`attempt ${n}: ${verdict.stretchTicks} ticks in a row (${((verdict.stretchTicks * FRAME_MS) / 1000).toFixed(2)} s) 2 or more frames behind; ${lags}`);
           if (neverCut.length < NEVER_CUT_ATTEMPTS) continue;
           expect(false, 'the talker stayed late: the backlog left by the stall was never cut', {
-            expected: `after the stall (3 frames at once, then one every 20 ms, each sent half a tick before the server's tick), the mix Lee receives is 2 frames behind what Tess has sent for at most 25 ticks, then 1 (never ${NEVER_CUT_TICKS} ticks in a row at 2 or more while every frame arrives in time)`,
+            expected: `after the stall (3 frames at once, then one every 20 ms, each sent half a tick before the server's tick), the mix Lee receives is 2 frames behind what Tess has sent for at most 25 ticks, then 1 (never ${NEVER_CUT_TICKS} ticks in a row at 2 or more while every frame and every mix is in time, in two attempts)`,
             actual: [...neverCut, ...undecided].join('\n'),
-            hint: 'when two or more frames have been left waiting in a talker\'s jitter buffer after every tick for 25 ticks, drop the oldest (see "standing backlog" in the README). Lags are counted against your server\'s ticks, inferred from when its mixes arrive; "2×60" is 60 ticks in a row at 2 frames of lag, "*" marks ticks whose frame this grader sent late, "-" ticks with no mix',
+            hint: `when two or more frames have been left waiting in a talker's jitter buffer after every tick for 25 ticks, drop the oldest (see "standing backlog" in the README). Lags are counted against your server's ticks, inferred from when its mixes arrive; "2×60" is 60 ticks in a row at 2 frames of lag, "*" marks ticks whose frame this grader sent late, "+" ticks whose mix came more than ${LATE_MIX_MS} ms late, "-" ticks with no mix`,
           });
         }
         // No attempt decided. When this process itself ran late, the machine is to blame: SKIP.

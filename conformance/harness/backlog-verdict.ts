@@ -14,7 +14,9 @@
 // leaves fewer than 2 waiting, which happens when a frame reaches it after the tick it was meant
 // for (this grader sent it late, or the server read it late). So:
 //   - the check FAILs on a long stretch of ticks with 2 frames of lag during which every frame was
-//     sent in time for its tick (a correct server would have cut it after 25);
+//     sent in time for its tick and every mix came right after its tick (a correct server would
+//     have cut it after 25; a server that was not running when a frame came may have read it only
+//     after the tick, unseen from here, but then its mix came late too, mostly);
 //   - it PASSes on a cut that only the server's own rule explains: the lag falls from 2 to 1 at a
 //     tick whose mix arrived before the next frame was even sent. A late tick lets a fourth frame
 //     into the full buffer, which drops the oldest and ends the backlog of ANY server, even one
@@ -26,6 +28,11 @@ import { FRAME_MS } from '#shared/audio/format.ts';
 export const NEVER_CUT_TICKS = 60;
 /** A frame must go out this long before the tick it is meant for, or the server may not have read it by then. */
 export const IN_TIME_MARGIN_MS = 2;
+/**
+ * A mix that arrives this long after its tick says the server (or this grader) was not running
+ * then: a server that was not running may also have read a frame late and counted again, unseen.
+ */
+export const LATE_MIX_MS = 4;
 /** This grader ran late when a frame went out this long after it was due (it is due half a tick before the tick). */
 export const GRADER_LATE_MS = 5;
 /** The ticks, inferred from the mixes, may sit this far from where the grader meant (half a tick from the sends). */
@@ -67,6 +74,8 @@ export interface TickRecord {
   lag: number | null;
   /** The newest frame due before this tick went out too late to be there in time. */
   lateFrame: boolean;
+  /** The tick's mix arrived more than LATE_MIX_MS after it (or never). */
+  lateMix: boolean;
 }
 
 /** `serverTickAt`: a time at which the server ticked, as the mixes say (null when too few came). */
@@ -132,14 +141,15 @@ export function judgeAttempt(timeline: AttemptTimeline, graderLoopDelayMs = 0): 
       at: tickAt(k),
       lag: mix === null || mix === 'two' ? null : newest.number - mix.frame,
       lateFrame: newest.sentAt > tickAt(k) - IN_TIME_MARGIN_MS,
+      lateMix: mix === null || mix === 'two' || mix.at > tickAt(k) + LATE_MIX_MS,
     };
   });
 
-  // FAIL: a backlog that stood while every frame came in time.
+  // FAIL: a backlog that stood while every frame came in time and the server kept time.
   let stretch = 0;
   let longest = 0;
   for (const tick of ticks) {
-    stretch = tick.lag !== null && tick.lag >= 2 && !tick.lateFrame ? stretch + 1 : 0;
+    stretch = tick.lag !== null && tick.lag >= 2 && !tick.lateFrame && !tick.lateMix ? stretch + 1 : 0;
     longest = Math.max(longest, stretch);
   }
   if (longest >= NEVER_CUT_TICKS) return { kind: 'never-cut', ticks, serverTickAt, stretchTicks: longest };
@@ -158,22 +168,25 @@ export function judgeAttempt(timeline: AttemptTimeline, graderLoopDelayMs = 0): 
   }
 
   const lateFrames = ticks.filter((tick) => tick.lateFrame).length;
+  const lateMixes = ticks.filter((tick) => tick.lag !== null && tick.lateMix).length;
   const unknown = ticks.filter((tick) => tick.lag === null).length;
-  const reasons = [`the longest stretch of 2 or more frames of lag with every frame in time was ${longest} ticks`];
+  const reasons = [`the longest stretch of 2 or more frames of lag with every frame and every mix in time was ${longest} ticks`];
   if (overflowSuspects > 0) reasons.push(`the lag fell ${overflowSuspects} time(s), but only at a tick whose mix arrived after the next frame had been sent (a tick that late lets a fourth frame into the full buffer, which ends the backlog of any server)`);
   if (lateFrames > 0) reasons.push(`${lateFrames} ticks came less than ${IN_TIME_MARGIN_MS} ms after the frame meant for them was sent (a correct server may then find one frame waiting and count again)`);
+  if (lateMixes > 0) reasons.push(`${lateMixes} mixes came more than ${LATE_MIX_MS} ms after their tick (the server, or this grader, was not running then)`);
   if (unknown > 0) reasons.push(`${unknown} ticks had no mix, or two`);
   return { kind: 'undecided', ticks, serverTickAt, reason: reasons.join('; ') + graderNote, graderLate };
 }
 
 /**
- * The lags tick by tick, in runs, for a failure message: "2×27 1×120 -×1 1*×2" (27 ticks at 2
- * frames, then 120 at 1, a tick with no mix, 2 ticks at 1 whose frame this grader sent late).
+ * The lags tick by tick, in runs, for a failure message: "2×27 1×120 -×1 1*×2 1+×1" (27 ticks at
+ * 2 frames, then 120 at 1, a tick with no mix, 2 ticks whose frame this grader sent late, one whose
+ * mix came late).
  */
 export function describeLags(ticks: TickRecord[]): string {
   const runs: { label: string; count: number }[] = [];
   for (const tick of ticks) {
-    const label = `${tick.lag ?? '-'}${tick.lateFrame ? '*' : ''}`;
+    const label = `${tick.lag ?? '-'}${tick.lateFrame ? '*' : ''}${tick.lag !== null && tick.lateMix ? '+' : ''}`;
     if (runs.at(-1)?.label === label) runs.at(-1)!.count++;
     else runs.push({ label, count: 1 });
   }
