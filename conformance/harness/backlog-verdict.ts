@@ -32,7 +32,7 @@ export const IN_TIME_MARGIN_MS = 2;
  * A mix that arrives this long after its tick says the server (or this grader) was not running
  * then: a server that was not running may also have read a frame late and counted again, unseen.
  */
-export const LATE_MIX_MS = 4;
+export const LATE_MIX_MS = 8;
 /** This grader ran late when a frame went out this long after it was due (it is due half a tick before the tick). */
 export const GRADER_LATE_MS = 5;
 /** The ticks, inferred from the mixes, may sit this far from where the grader meant (half a tick from the sends). */
