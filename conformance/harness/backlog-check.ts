@@ -18,7 +18,8 @@
 // showing here; twice in one attempt delays its cut past the 60 ticks that fail an attempt (seen
 // at a load average of 6 to 8, about once in 20 attempts, and once in two attempts in a row).
 // When no attempt decides, the check SKIPs if this grader itself ran late (the machine was busy),
-// and FAILs if only the server's ticks came late while this grader kept time.
+// and otherwise FAILs: the server let the backlog stand, or its ticks came late, while this grader
+// kept time.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { FRAME_BYTES, FRAME_MS, FRAME_SAMPLES } from '#shared/audio/format.ts';
 import { describeLags, inferTickTime, judgeAttempt, LATE_MIX_MS, NEVER_CUT_TICKS, type AttemptVerdict, type SentFrame } from './backlog-verdict.ts';
