@@ -13,14 +13,17 @@
 // from 2 to 1 and stays there. What it may do differently: count again from zero whenever a tick
 // leaves fewer than 2 waiting, which happens when a frame reaches it after the tick it was meant
 // for (this grader sent it late, or the server read it late). So:
-//   - the check FAILs on a long stretch of ticks with 2 frames of lag during which every frame was
-//     sent in time for its tick and every mix came right after its tick (a correct server would
-//     have cut it after 25; a server that was not running when a frame came may have read it only
-//     after the tick, unseen from here, but then its mix came late too, mostly);
-//   - it PASSes on a cut that only the server's own rule explains: the lag falls from 2 to 1 at a
-//     tick whose mix arrived before the next frame was even sent. A late tick lets a fourth frame
-//     into the full buffer, which drops the oldest and ends the backlog of ANY server, even one
-//     that never trims; but then the fourth frame was sent before the tick's mix arrived;
+//   - an attempt says "never cut" on 60 ticks in a row with 2 frames of lag during which every
+//     frame was sent in time for its tick and every mix came soon after its tick (a correct server
+//     would have cut after 25; one that was not running when a frame came may have read it only
+//     after the tick, unseen from here, though then its mix mostly came late too: so the check
+//     fails only on three such attempts, see backlog-check.ts);
+//   - it says "cut" on a cut that only the server's own rule explains: the lag falls from exactly
+//     2 frames to 1 at a tick whose mix arrived before the next frame was even sent. A late tick
+//     lets a fourth frame into the full buffer, which drops the oldest and ends the backlog of ANY
+//     server, even one that never trims; but from 2 frames of lag that takes the frame due after
+//     the tick, sent before the tick's mix arrived. (From 3, after a tick with nothing to mix, an
+//     on-time frame can overflow the buffer: such a fall proves nothing.)
 //   - anything else is undecided, and the attempt is repeated.
 import { FRAME_MS } from '#shared/audio/format.ts';
 
