@@ -134,7 +134,7 @@ export function standingBacklogCheck(typeNames: TypeNames, helloFields: Record<s
         }
         // No attempt decided. When this process itself ran late, the machine is to blame: SKIP.
         // When it kept time, the server is: it let a backlog stand, or its ticks came late.
-        if (graderLate) throw new CheckSkipped(`no attempt of ${MAX_ATTEMPTS} could be judged, and this grader ran late (the grading machine was busy): ${attempts.join('; ')}; grade again on a quieter machine`);
+        if (graderLate) throw new CheckSkipped(`${MAX_ATTEMPTS} attempts decided nothing (none cut; ${neverCut} said never cut, and it takes ${NEVER_CUT_ATTEMPTS} to fail), and this grader ran late (the grading machine was busy): ${attempts.join('; ')}; grade again on a quieter machine`);
         expect(neverCut === 0, 'the talker stayed late: the backlog left by the stall was never cut', neverCutFailure(`${neverCut} attempts did, none cut, and the others saw the server's ticks come late while this grader kept time`));
         expect(false, 'the server\'s ticks came late or irregularly: no attempt could be judged, while this grader kept time', {
           expected: `one attempt of ${(STEADY_FRAMES * FRAME_MS) / 1000} s in which the server mixes on a steady 20 ms clock, so the lag it leaves can be read`,
