@@ -73,6 +73,14 @@ export class WireClient {
   destroy(): void {
     this.socket.destroy();
   }
+  /**
+   * Sends every write at once, as a voice client does (TCP_NODELAY): otherwise Nagle's algorithm
+   * holds a small write while the previous one waits for the server's (possibly delayed) ACK, and
+   * real-time frames reach the server late by a varying amount.
+   */
+  sendImmediately(): void {
+    this.socket.setNoDelay(true);
+  }
   /** Stops reading from the socket (to play a client that never reads). */
   pauseReading(): void {
     this.socket.pause();
