@@ -69,6 +69,7 @@ const PROBE_PERIOD_MS = 200; // while connecting
 const SETTLED_PROBE_PERIOD_MS = 1_000; // once direct or relayed
 const CONNECTING_MS = 3_000; // connecting -> relayed
 const DIRECT_SILENCE_MS = 3_000; // direct -> relayed
+const UPGRADE_MS = SETTLED_PROBE_PERIOD_MS + PROBE_PERIOD_MS; // relayed -> direct once the path opens: our next probe, then the peer's
 const GUARD_MS = 1_000; // no room voice for 1 s after CALL_END
 /** Judging "nothing after X" on datagrams: one already on its way when X was sent may still come. */
 const IN_FLIGHT_MS = SCHEDULING_NOISE_MS;
@@ -288,31 +289,56 @@ class PeerProbes {
   private probe = 0;
   /** performance.now() of the last probe sent. */
   lastSentAt = 0;
+  /** performance.now() of the last probe whose `received` was higher than the one before it. */
+  lastGrowthSentAt = 0;
+  private lastReceivedSent = 0;
+  /** Set by stall(): every probe from then on says this `received`, whatever comes. */
+  private stalledAt: number | undefined;
+  /** Datagrams that came before this moment were lost on the way (a path that opens late): not counted. */
+  private openedAt = 0;
   clientAddress: Address | undefined;
 
-  /** @param deaf the peer's probes say received 0 whatever came: our probes do not reach it (a one-way path) */
+  /**
+   * @param deaf the peer's probes say received 0 whatever came: our probes do not reach it (a one-way path)
+   * @param closed the path is closed until open(): the client's probes are lost, and the peer does not probe
+   */
   constructor(
     private readonly peer: DatagramPeer,
     private readonly deaf = false,
+    private readonly closed = false,
   ) {
     peer.onDatagram = (datagram) => {
       if (this.clientAddress === undefined && validForCall(datagram) && isProbe(datagram)) {
         this.clientAddress = { address: datagram.address, port: datagram.port };
-        this.start();
+        if (!this.closed) this.start();
       }
     };
   }
 
-  /** The client's valid call datagrams so far. */
+  /** The client's valid call datagrams so far (since the path opened). */
   received(): number {
-    return this.peer.received.filter(validForCall).length;
+    return this.peer.received.filter((d) => validForCall(d) && d.at >= this.openedAt).length;
+  }
+
+  /** The path opens late: from now on the client's datagrams count, and the peer probes to where its first probe came from. */
+  open(): void {
+    this.openedAt = performance.now();
+    this.start();
+  }
+
+  /** The client's datagrams stop reaching the peer while the peer's still reach the client: its probes keep coming, their `received` stays. */
+  stall(): void {
+    this.stalledAt = this.lastReceivedSent;
   }
 
   start(): void {
     if (this.timer !== undefined || this.clientAddress === undefined) return;
     const send = () => {
-      this.peer.send(callProbe(CALL_TOKEN, ++this.probe, this.deaf ? 0 : this.received()), this.clientAddress!);
+      const received = this.deaf ? 0 : (this.stalledAt ?? this.received());
+      this.peer.send(callProbe(CALL_TOKEN, ++this.probe, received), this.clientAddress!);
       this.lastSentAt = performance.now();
+      if (received > this.lastReceivedSent) this.lastGrowthSentAt = this.lastSentAt;
+      this.lastReceivedSent = received;
     };
     send();
     this.timer = setInterval(send, PROBE_PERIOD_MS);
@@ -808,6 +834,129 @@ export const clientChecks: Check[] = [
             expected: 'no CALL_VOICE at the peer once the voice goes through the server (probes only, every 1 s)',
             actual: `${lateVoice.length} CALL_VOICE after the fallback; at the peer since: ${describeDatagrams(session.peer.received, relayedAt)}`,
             hint: 'one path at a time: relayed means VOICE_UP and no CALL_VOICE',
+          });
+        });
+      });
+    },
+  },
+  {
+    name: `client: once direct, when the peer's probes keep coming but their received stops growing, it prints "relayed" and sends its voice through the server ${DIRECT_SILENCE_MS / 1000} s after the last growth, and no more CALL_VOICE`,
+    subject: 'client',
+    async run(context) {
+      await withStallWatch(async (watch) => {
+        await inTempDir(async (dir) => {
+          const window = timingWindow(DIRECT_SILENCE_MS);
+          const session = await startSession(context, ['--auto-accept', '--input', continuousVoice(dir, 10), '--output', 'null', '--duration', '8']);
+          const probes = new PeerProbes(session.peer);
+          let grewAt = 0;
+          let relayedAt = 0;
+          await orStop(session, async () => {
+            await pinged(session);
+            await ringAndStart(session, { peerAddress: addressOf(session.peer) });
+            await probes.answered(session);
+            await session.peer.waitFor(
+              () => (session.peer.received.filter(isCallVoice).length >= 25 ? true : undefined),
+              3_000,
+              '25 CALL_VOICE datagrams at the peer (the direct path in use)',
+              'once both directions are proven, send the voice as CALL_VOICE to the peer',
+              () => describeDatagrams(session.peer.received),
+            );
+            // A path that dies one way: the client's datagrams stop reaching the peer, whose probes
+            // still reach the client (a new probe number every 200 ms) but say the same `received`.
+            probes.stall();
+            grewAt = probes.lastGrowthSentAt;
+            watch.reset();
+            const first = await watch.during(withinWindow(
+              session.udp.waitFor(
+                () => relayedVoice(session, grewAt + IN_FLIGHT_MS)[0],
+                Math.max(1, grewAt + window.latestMs - performance.now()),
+                'VOICE_UP through the server after the peer\'s received stopped growing',
+                'in direct, 3 s without growth of the peer\'s received (its probes still coming) is relayed: our packets no longer reach it; send your voice as VOICE_UP',
+                () => `at the server since the last growth: ${describeDatagrams(session.udp.received, grewAt)}; at the peer since: ${describeDatagrams(session.peer.received, grewAt)}`,
+              ),
+              window,
+              'the direct path\'s limit without growth of the peer\'s received',
+              'VOICE_UP through the server after the peer\'s last probe whose received grew',
+            ));
+            relayedAt = first.at;
+            watch.judge(() => expectDuration(relayedAt - grewAt, window, 'the direct path\'s limit without growth of the peer\'s received', 'the first voice through the server after the peer\'s last probe whose received grew', 'in direct, fall back to the relay after 3 s without a valid direct datagram or growth of the peer\'s received: probes that keep coming are not enough'));
+            await session.client.waitForStdout((out) => /call 7 with Bob: relayed/.test(out), 1_000, 'the line "call 7 with Bob: relayed through the server (our packets stopped reaching the peer for 3 s)"', 'print the path when it changes');
+            await sleep(500);
+          });
+          probes.stop();
+          await finishSession(session, 10_000, 'when --duration 8 is over');
+          const lateVoice = session.peer.received.filter((d) => isCallVoice(d) && d.at > relayedAt + IN_FLIGHT_MS);
+          expect(lateVoice.length === 0, 'the client still sent CALL_VOICE once relayed', {
+            expected: 'no CALL_VOICE at the peer once the voice goes through the server (probes only, every 1 s): the peer\'s received never grows again',
+            actual: `${lateVoice.length} CALL_VOICE after the fallback; at the peer since: ${describeDatagrams(session.peer.received, relayedAt)}`,
+            hint: 'one path at a time: relayed means VOICE_UP and no CALL_VOICE; back to direct only when both counts have grown since the fall',
+          });
+        });
+      });
+    },
+  },
+  {
+    name: `client: relayed because the peer never answered, it goes direct when the path opens late: once the peer's probes come and say received > 0, within ${UPGRADE_MS / 1000} s it prints "direct to" the peer's address and sends its voice as CALL_VOICE, no more through the server`,
+    subject: 'client',
+    async run(context) {
+      await withStallWatch(async (watch) => {
+        await inTempDir(async (dir) => {
+          // The README gives an upper bound here, not a delay: the client's next relayed probe
+          // (every 1 s) reaches the peer, whose next probe (every 200 ms) proves both ways. So only
+          // the late side of the tolerance rule applies; a client that upgrades sooner is right.
+          const window: TimingWindow = { ...timingWindow(UPGRADE_MS), earliestMs: 0 };
+          const session = await startSession(context, ['--auto-accept', '--input', continuousVoice(dir, 10), '--output', 'null', '--duration', '9']);
+          const probes = new PeerProbes(session.peer, false, true);
+          let openedAt = 0;
+          let directAt = 0;
+          let started = { at: 0, frames: 0 };
+          await orStop(session, async () => {
+            await pinged(session);
+            started = await ringAndStart(session, { peerAddress: addressOf(session.peer) });
+            await session.udp.waitFor(
+              () => relayedVoice(session, started.at + IN_FLIGHT_MS)[0],
+              timingWindow(CONNECTING_MS).latestMs,
+              'VOICE_UP through the server after CALL_START (the peer never answered)',
+              'with no valid datagram from the peer 3 s after CALL_START, the path is relayed: send your voice as VOICE_UP',
+              () => `at the server since CALL_START: ${describeDatagrams(session.udp.received, started.at)}; at the peer: ${describeDatagrams(session.peer.received)}`,
+            );
+            await session.client.waitForStdout((out) => /call 7 with Bob: relayed/.test(out), 1_000, 'the line "call 7 with Bob: relayed through the server (no direct packet within 3 s)"', 'print the path when it changes');
+            expect(probes.clientAddress !== undefined, 'no CALL_PROBE from the client reached peer_address', {
+              expected: 'CALL_PROBE (0x05, 17 bytes, the call\'s token) at peer_address since CALL_START',
+              actual: `at the peer: ${describeDatagrams(session.peer.received)}`,
+              hint: 'from CALL_START, send CALL_PROBE to peer_address every 200 ms, then every 1 s once relayed',
+            });
+            await sleep(SETTLED_PROBE_PERIOD_MS / 2);
+            // The path opens: from now on the client's datagrams reach the peer, and the peer probes.
+            probes.open();
+            openedAt = performance.now();
+            watch.reset();
+            const first = await watch.during(withinWindow(
+              session.peer.waitFor(
+                () => session.peer.received.find((d) => isCallVoice(d) && d.at >= openedAt),
+                window.latestMs,
+                'CALL_VOICE at the peer after the path opened',
+                'while relayed keep probing every 1 s; once a valid datagram has come from the peer and its probe says received > 0 (both grown since the fall), go direct: voice as CALL_VOICE',
+                () => `at the peer since the path opened: ${describeDatagrams(session.peer.received, openedAt)}; at the server since: ${describeDatagrams(session.udp.received, openedAt)}`,
+              ),
+              window,
+              'the upgrade from relayed to direct',
+              'CALL_VOICE at the peer after its probes started coming',
+            ));
+            directAt = first.at;
+            watch.judge(() => expectDuration(directAt - openedAt, window, 'the upgrade from relayed to direct', 'the first CALL_VOICE at the peer after its probes started coming', 'while relayed, probe every 1 s and go direct as soon as both counts (yours, the peer\'s received) have grown since the fall'));
+            const line = `call 7 with Bob: direct to 127.0.0.1:${session.peer.port}`;
+            await session.client.waitForStdout((out) => out.includes(line), 1_000, `the line "${line}"`, 'print the path when it changes: direct to the peer\'s bound address');
+            await sleep(1_000);
+          });
+          probes.stop();
+          await finishSession(session, 12_000, 'when --duration 9 is over');
+          const relayed = relayedVoice(session, directAt + IN_FLIGHT_MS).length;
+          const tcpVoice = tcpVoiceAfter(session, started.frames);
+          expect(relayed === 0 && tcpVoice === 0, 'the client still sent its voice through the server once direct', {
+            expected: 'no VOICE_UP (and no TCP VOICE) once the voice goes as CALL_VOICE again',
+            actual: `${relayed} VOICE_UP, ${tcpVoice} TCP VOICE after the first CALL_VOICE; at the server since: ${describeDatagrams(session.udp.received, directAt)}`,
+            hint: 'one path at a time: direct means CALL_VOICE and no VOICE_UP',
           });
         });
       });
