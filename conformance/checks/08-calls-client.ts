@@ -949,8 +949,8 @@ export const clientChecks: Check[] = [
             await session.client.waitForStdout((out) => out.includes(line), 1_000, `the line "${line}"`, 'print the path when it changes: direct to the peer\'s bound address');
             await sleep(1_000);
           });
+          await finishSession(session, 12_000, 'when --duration 9 is over'); // the peer probes to the end: the path stays direct
           probes.stop();
-          await finishSession(session, 12_000, 'when --duration 9 is over');
           const relayed = relayedVoice(session, directAt + IN_FLIGHT_MS).length;
           const tcpVoice = tcpVoiceAfter(session, started.frames);
           expect(relayed === 0 && tcpVoice === 0, 'the client still sent its voice through the server once direct', {
