@@ -53,7 +53,6 @@ export function standingBacklogCheck(typeNames: TypeNames, helloFields: Record<s
       await withParty(context, typeNames, async (party) => {
         const talker = await party.join('Tess', helloFields);
         const listener = await party.join('Lee', helloFields);
-        talker.wire.sendImmediately(); // each frame must reach the server when it is sent, not after an ACK
         let nextNumber = 0;
         const send = (dueAt: number, sentFrames: SentFrame[]) => {
           const number = nextNumber++;

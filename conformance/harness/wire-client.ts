@@ -17,6 +17,11 @@ export class WireClient {
   /** Wraps an already connected socket (for example one accepted by a fake server in a client test). */
   constructor(socket: Socket) {
     this.socket = socket;
+    // Every write leaves at once, as the stages' own clients and servers send (TCP_NODELAY): with
+    // Nagle's algorithm a small write waits while the one before awaits the peer's (possibly
+    // delayed) ACK, so a real-time frame could reach the server after its tick, and a correct
+    // server would be judged on the grader's delay (found by the backlog check, issue 20).
+    socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => {
       this.receivedChunks.push(chunk);
       this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
@@ -72,14 +77,6 @@ export class WireClient {
   }
   destroy(): void {
     this.socket.destroy();
-  }
-  /**
-   * Sends every write at once, as a voice client does (TCP_NODELAY): otherwise Nagle's algorithm
-   * holds a small write while the previous one waits for the server's (possibly delayed) ACK, and
-   * real-time frames reach the server late by a varying amount.
-   */
-  sendImmediately(): void {
-    this.socket.setNoDelay(true);
   }
   /** Stops reading from the socket (to play a client that never reads). */
   pauseReading(): void {
