@@ -182,6 +182,10 @@ function commonHint(summary: string): string | undefined {
 export function runChecksWithTap(t: Test, stage: { folder: string; checks: Check[]; serverOptions?: readonly string[] }, checks: Check[] = stage.checks): void {
   const runner = new CheckRunner({ serverCommand: withServerOptions(serverCommand(stage.folder), stage.serverOptions), clientCommand: clientCommand(stage.folder), cwd: repoRoot });
   t.teardown(() => runner.stop());
+  // Each check has its own time limit (the runner fails one that runs past it); tap's limit for the
+  // whole file is their sum, so a suite that grows (stage 08 has 33 checks, ~2 minutes on a busy
+  // machine) is never cut off while every check keeps to its own.
+  t.setTimeout(checks.reduce((sum, check) => sum + Math.max(CHECK_TIMEOUT_MS, check.timeLimitMs ?? 0), CHECK_TIMEOUT_MS));
 
   for (const check of checks) {
     t.test(check.name, async (t) => {
