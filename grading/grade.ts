@@ -6,7 +6,7 @@ import { CheckRunner, type CheckOutcome } from '../conformance/harness/checks.ts
 import { USAGE, parseCommandLine, type GradeOptions } from './options.ts';
 import { planGrading } from './plan.ts';
 import { SAMPLE_CASES } from '../conformance/hostile/hostile-checks.ts';
-import { checkReport, outcomeText, runningText, scoreText, type GradeReport } from './report.ts';
+import { checkReport, outcomeText, runningText, scoreText, tallyText, type GradeReport } from './report.ts';
 
 const EXIT_ALL_PASSED = 0;
 const EXIT_SOME_FAILED = 1;
@@ -72,28 +72,33 @@ async function grade(options: GradeOptions): Promise<number> {
     // On a terminal, say which check is running, then replace that line with its result.
     const live = process.stdout.isTTY === true;
     for (const [index, check] of plan.checks.entries()) {
-      if (live) process.stdout.write(runningText(check, index, plan.checks.length).slice(0, (process.stdout.columns || 80) - 1)); // one row, so \r can clear it
-      const outcome = await runner.run(check);
-      outcomes.push(outcome);
-      if (live) process.stdout.write('\r\x1b[2K'); // back to the line's start, and clear it
-      console.log(outcomeText(outcome));
+      for (let run = 1; run <= options.repeat; run++) {
+        if (live) process.stdout.write(runningText(check, index, plan.checks.length, run, options.repeat).slice(0, (process.stdout.columns || 80) - 1)); // one row, so \r can clear it
+        const outcome = await runner.run(check);
+        outcomes.push(outcome);
+        if (live) process.stdout.write('\r\x1b[2K'); // back to the line's start, and clear it
+        showOutcome(outcome, run, options.repeat);
+      }
     }
     if (plan.robustnessChecks.length > 0) {
       // A section of its own: a protocol grade and a robustness grade, so a server that is right
       // but crashes on a malformed frame cannot get a full grade. The fuzz sample's seeds are fixed.
       console.log(`\nrobustness (hostile clients; the fuzz sample plays seeds 1-${SAMPLE_CASES}: npm run fuzz -- --stage ${options.stage.id} --seed N --cases 1 replays one):`);
       for (const check of plan.robustnessChecks) {
-        const outcome = await runner.run(check);
-        robustness.push(outcome);
-        console.log(outcomeText(outcome));
+        for (let run = 1; run <= options.repeat; run++) {
+          const outcome = await runner.run(check);
+          robustness.push(outcome);
+          showOutcome(outcome, run, options.repeat);
+        }
       }
     }
   } finally {
     await runner.stop();
   }
 
-  if (outcomes.length > 0) console.log(`\n${scoreText(outcomes)}`);
-  if (robustness.length > 0) console.log(`robustness ${scoreText(robustness)}`);
+  if (options.repeat > 1) console.log(`\n${tallyText([...outcomes, ...robustness], options.repeat)}`);
+  if (outcomes.length > 0) console.log(`\n${scoreText(outcomes, options.repeat)}`);
+  if (robustness.length > 0) console.log(`robustness ${scoreText(robustness, options.repeat)}`);
   else if (options.stage.wire !== undefined && !options.checkSetup) console.log('robustness: not graded (--no-robustness, or --only selected none of the hostile checks)');
   const passed = outcomes.filter((outcome) => outcome.passed).length;
   const skipped = outcomes.filter((outcome) => outcome.skipped !== undefined).length;
@@ -107,6 +112,7 @@ async function grade(options: GradeOptions): Promise<number> {
       passed,
       skipped,
       total: outcomes.length,
+      ...(options.repeat > 1 ? { repeat: options.repeat } : {}),
       checks: outcomes.map(checkReport),
       robustness: options.robustness ? {
         passed: robustness.filter((outcome) => outcome.passed).length,
@@ -120,6 +126,12 @@ async function grade(options: GradeOptions): Promise<number> {
   const all = [...outcomes, ...robustness];
   if (all.every((outcome) => outcome.passed)) return EXIT_ALL_PASSED;
   return all.every((outcome) => outcome.passed || outcome.skipped !== undefined) ? EXIT_SOME_SKIPPED : EXIT_SOME_FAILED;
+}
+
+/** One grade prints every outcome; a repeated one (a flakiness count) only what did not pass, with its run. */
+function showOutcome(outcome: CheckOutcome, run: number, repeat: number): void {
+  if (repeat === 1) console.log(outcomeText(outcome));
+  else if (!outcome.passed) console.log(`run ${run} of ${repeat}: ${outcomeText(outcome)}`);
 }
 
 const exitCode = await main(process.argv.slice(2));

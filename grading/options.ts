@@ -5,7 +5,7 @@ import { findStage, stages, type Stage } from '../conformance/stages.ts';
 
 export const USAGE = `usage: npm run grade -- --stage NN [--server "CMD {port}"] [--client "CMD"] [--json FILE]
                       [--check-setup] [--only TEXT] [--no-robustness] [--slow-consumer] [--slow]
-                      [--ready-timeout SECONDS] [--check-timeout SECONDS]
+                      [--ready-timeout SECONDS] [--check-timeout SECONDS] [--repeat N]
        npm run grade -- --stage NN --list
 
   --stage NN          the stage to grade: ${stages.map((stage) => `${stage.id} (${stage.folder})`).join(', ')}
@@ -28,6 +28,9 @@ export const USAGE = `usage: npm run grade -- --stage NN [--server "CMD {port}"]
   --list              print the stage's checks (what each grades) and exit
   --ready-timeout S   how long to wait for the ready line (default 20 s)
   --check-timeout S   the most one check may take before it counts as hung (default 60 s)
+  --repeat N          run each selected check N times in a row (1-1000), to see whether a grade
+                      depends on luck: prints every FAIL and SKIP as it happens, then per check how
+                      many runs passed, failed and skipped (e.g. --repeat 50 --only "tick")
 exit code: 0 when every check passes, 1 when one fails, 2 for a usage error,
            3 when none fails but some could not measure (SKIP, with the reason)`;
 
@@ -48,6 +51,8 @@ export interface GradeOptions {
   only?: string;
   readyTimeoutMs?: number;
   checkTimeoutMs?: number;
+  /** How many times each selected check runs (1: a grade; more: a flakiness count). */
+  repeat: number;
 }
 
 /** `dashDash`: npm took options meant for us (`npm run grade --stage 02`); one line says where "--" goes. */
@@ -67,6 +72,7 @@ const OPTIONS = {
   slow: { type: 'boolean', default: false },
   'ready-timeout': { type: 'string' },
   'check-timeout': { type: 'string' },
+  repeat: { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
 } as const satisfies ParseArgsConfig['options'];
 
@@ -95,6 +101,8 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = proces
   const readyTimeoutMs = milliseconds(values['ready-timeout']);
   const checkTimeoutMs = milliseconds(values['check-timeout']);
   if (Number.isNaN(readyTimeoutMs) || Number.isNaN(checkTimeoutMs)) return { usageError: '--ready-timeout and --check-timeout take a number of seconds above 0' };
+  const repeat = values.repeat === undefined ? 1 : Number(values.repeat);
+  if (!Number.isInteger(repeat) || repeat < 1 || repeat > MAX_REPEAT) return { usageError: `--repeat takes a whole number from 1 to ${MAX_REPEAT}` };
   return {
     options: {
       stage,
@@ -111,9 +119,12 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = proces
       only: values.only,
       readyTimeoutMs,
       checkTimeoutMs,
+      repeat,
     },
   };
 }
+
+const MAX_REPEAT = 1000;
 
 /** "2.5" (seconds) -> 2500; undefined stays undefined; anything else is NaN. */
 function milliseconds(seconds: string | undefined): number | undefined {

@@ -92,6 +92,7 @@ const gradings = {
   clientOnly01: grade(['--stage', '01', '--client', pythonClient('python/stage01_client.py')]),
   noTimeout01: grade(['--stage', '01', '--server', pythonServer('broken/stage01_no_timeout_server.py')]),
   noComma01: grade(['--stage', '01', '--server', pythonServer('broken/stage01_no_comma_server.py')]),
+  noCommaRepeated01: grade(['--stage', '01', '--server', pythonServer('broken/stage01_no_comma_server.py'), '--only', 'by name', '--repeat', '3']),
   noLimits01: grade(['--stage', '01', '--server', pythonServer('broken/stage01_no_limits_server.py')]),
   exitsAtOnce: grade(['--stage', '01', '--server', 'false']),
   neverReady: grade(['--stage', '01', '--check-setup', '--ready-timeout', '2', '--server', `python3 -c "import time; time.sleep(60)" never-ready-${process.pid}`]),
@@ -231,6 +232,19 @@ t.test('--slow adds a stage\'s checks that wait on purpose (07: sender_stalled) 
   t.ok(names('--stage', '07', '--slow').some((name) => name.startsWith('sender stalled')), '--slow adds it');
   t.same(names('--stage', '07', '--slow', '--only', 'sender stalled').length, 1, '--only selects among them too');
   t.match(parseCommandLine(['--stage', '03', '--slow'], {}), { usageError: /stage 03 has no slow checks/ });
+});
+
+t.test('--repeat N runs each selected check N times and tallies the runs per check (a flakiness count)', async (t) => {
+  const { run, report } = await gradings.noCommaRepeated01;
+  t.equal(run.exitCode, 1, `exit 1 when a run fails; output:\n${run.stdout}`);
+  t.equal(report?.repeat, 3, 'the report says how many runs each check had');
+  t.same(report?.checks.map((check) => check.name), Array(3).fill('answers a greeting by name'), 'every run is in the report, in order');
+  t.equal(run.stdout.match(/^run [123] of 3: FAIL {2}answers a greeting by name$/gm)?.length, 3, 'each failed run is shown with its number');
+  t.match(run.stdout, /^0 PASS, 3 FAIL, 0 SKIP of 3 {2}answers a greeting by name$/m, 'the tally counts them');
+  t.match(run.stdout, /^score: 0\/3 runs \(each check ran 3 times\) passed$/m);
+  for (const bad of ['0', '-1', '2.5', 'many', '1001']) {
+    t.match(parseCommandLine(['--stage', '01', `--repeat=${bad}`], {}), { usageError: /--repeat takes a whole number from 1 to 1000/ }, `--repeat ${bad} is a usage error`);
+  }
 });
 
 t.test('stage 02', async (t) => {
