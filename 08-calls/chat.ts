@@ -2,10 +2,9 @@
 // cannot write under another name), checked against the text rule, rate-limited per user (issue
 // 18: a line notifies the whole room), and sent to every member of the sender's room, the sender
 // included (the echo that confirms it), or to one member and the sender. Never to another room.
-import { TokenBucket } from '#shared/token-bucket.ts';
-import { ProtocolError } from '#shared/protocol-error.ts';
 import { MAX_TEXTS_REFUSED, parseClientText, refusedFrame, serverTextFrame, TEXT_BURST, TEXT_REFILL_MS, textProblem } from './chat-messages.ts';
 import { ErrorCode, type UserRef } from './protocol.ts';
+import { RequestLimit } from './request-limit.ts';
 
 export interface ChatMember extends UserRef {
   sendControl(frame: Buffer): void;
@@ -13,8 +12,7 @@ export interface ChatMember extends UserRef {
 
 /** One user's text sending: their bucket and how many TEXT in a row were refused rate_limited. */
 export class TextSender {
-  private readonly bucket = new TokenBucket(TEXT_REFILL_MS, TEXT_BURST);
-  private refusedInARow = 0;
+  private readonly limit = new RequestLimit('TEXT', TEXT_BURST, TEXT_REFILL_MS, MAX_TEXTS_REFUSED, { plural: 'messages' });
 
   /**
    * Handles one TEXT payload from `sender`, whose room's members (sender included) are `room`.
@@ -37,15 +35,10 @@ export class TextSender {
         return;
       }
     }
-    if (!this.bucket.tryTake()) {
-      if (++this.refusedInARow >= MAX_TEXTS_REFUSED) {
-        throw new ProtocolError(ErrorCode.rateLimited, `${MAX_TEXTS_REFUSED} TEXT in a row were refused for coming too often; you kept sending them regardless`);
-      }
-      const wait = Math.ceil(this.bucket.msUntilNextToken());
-      sender.sendControl(refusedFrame('text', ErrorCode.rateLimited, `at most ${TEXT_BURST} messages at once, then 1 every ${TEXT_REFILL_MS / 1000} s; try again in ${wait} ms`));
+    if (!this.limit.take()) {
+      sender.sendControl(refusedFrame('text', ErrorCode.rateLimited, this.limit.refusal()));
       return;
     }
-    this.refusedInARow = 0;
     if (to !== undefined) {
       const frame = serverTextFrame(sender, request.text, to); // built once, the same bytes for both
       to.sendControl(frame);

@@ -15,7 +15,6 @@
 // Node's queue, so a control message or a TCP VOICE never waits behind more than one chunk.
 import { createHash, type Hash } from 'node:crypto';
 import { ProtocolError } from '#shared/protocol-error.ts';
-import { TokenBucket } from '#shared/token-bucket.ts';
 import {
   type Chunk,
   CHUNK_BOOKKEEPING_BYTES,
@@ -47,6 +46,7 @@ import {
   TransferResult,
 } from './chat-messages.ts';
 import { ErrorCode, type UserRef } from './protocol.ts';
+import { RequestLimit } from './request-limit.ts';
 import { type ChunkScheduler, type ChunkSource } from './write-scheduler.ts';
 
 /** What the relay needs of a connected user (the server's User has it all). */
@@ -429,8 +429,7 @@ function userRef(user: UserRef): UserRef {
  * rate_limited (the MAX_OFFERS_REFUSED-th rate_limited in a row: ERROR rate_limited).
  */
 export class OfferGate {
-  private readonly bucket = new TokenBucket(OFFER_REFILL_MS, OFFER_BURST);
-  private refusedInARow = 0;
+  private readonly limit = new RequestLimit('OFFER', OFFER_BURST, OFFER_REFILL_MS, MAX_OFFERS_REFUSED, { plural: 'offers' });
 
   handle(sender: TransferPeer, payload: Buffer, room: Iterable<TransferPeer>, relay: FileRelay): void {
     const offer = parseClientOffer(payload);
@@ -448,13 +447,7 @@ export class OfferGate {
     }
     if (sender.sending.size >= MAX_TRANSFERS_PER_SENDER) return refuse(ErrorCode.tooManyTransfers, `you already send ${MAX_TRANSFERS_PER_SENDER} files; wait for one to end`);
     if (relay.count >= MAX_TRANSFERS_PER_SERVER) return refuse(ErrorCode.serverBusy, `${MAX_TRANSFERS_PER_SERVER} transfers are running on this server; try again later`);
-    if (!this.bucket.tryTake()) {
-      if (++this.refusedInARow >= MAX_OFFERS_REFUSED) {
-        throw new ProtocolError(ErrorCode.rateLimited, `${MAX_OFFERS_REFUSED} OFFER in a row were refused for coming too often; you kept sending them regardless`);
-      }
-      return refuse(ErrorCode.rateLimited, `at most ${OFFER_BURST} offers at once, then 1 every ${OFFER_REFILL_MS / 1000} s; try again in ${Math.ceil(this.bucket.msUntilNextToken())} ms`);
-    }
-    this.refusedInARow = 0;
+    if (!this.limit.take()) return refuse(ErrorCode.rateLimited, this.limit.refusal());
     relay.open(sender, offer, receivers);
   }
 }

@@ -103,7 +103,7 @@ function setup(clock = new FakeClock()) {
     events: { tellRoom: (party, frame) => party.told.push(JSON.parse(frame.subarray(5).toString())) },
     log: () => {},
   });
-  const limit = () => new RequestLimit('INVITE', INVITE_BURST, INVITE_REFILL_MS, MAX_INVITES_REFUSED, () => clock.now());
+  const limit = () => new RequestLimit('INVITE', INVITE_BURST, INVITE_REFILL_MS, MAX_INVITES_REFUSED, { now: () => clock.now() });
   const ada = add(2, 'Ada');
   const bob = add(5, 'Bob');
   const cat = add(7, 'Cat');
@@ -398,7 +398,7 @@ t.test('a party dropped as it is told (it stopped reading) ends the call cleanly
 t.test('the look-up bucket: 10 at once, 1 a second; refusals in a row reset by one let through', async (t) => {
   t.same([LOOKUP_BURST, LOOKUP_REFILL_MS, MAX_LOOKUPS_REFUSED], [10, 1000, 20], 'the README\'s numbers');
   const clock = new FakeClock();
-  const lookups = new RequestLimit('LOOKUP', LOOKUP_BURST, LOOKUP_REFILL_MS, MAX_LOOKUPS_REFUSED, () => clock.now());
+  const lookups = new RequestLimit('LOOKUP', LOOKUP_BURST, LOOKUP_REFILL_MS, MAX_LOOKUPS_REFUSED, { now: () => clock.now() });
   for (let i = 0; i < 10; i++) t.equal(lookups.take(), true, `look-up ${i + 1} of the burst`);
   for (let i = 1; i < 20; i++) t.equal(lookups.take(), false);
   t.match(lookups.refusal(), /at most 10 at once, then 1 every 1 s; try again in 1000 ms/);

@@ -9,7 +9,7 @@
 // before answering (a leaked JOINED, LEFT or SPEAKING) has arrived by then.
 import { expect, type Check } from '../harness/checks.ts';
 import { expectMixes, minimumMixes, sleep, TAIL_MS, talk, toneFrame, type Talker } from '../harness/exact-mixes.ts';
-import { frameBytes, framesIn, hexType, jsonFrameBytes, jsonObjectOf } from '../harness/frame-wire.ts';
+import { frameBytes, hexType, jsonFrameBytes } from '../harness/frame-wire.ts';
 import type { FramedUser, ReceivedFrame } from '../harness/framed-user.ts';
 import { standingBacklogCheck } from '../harness/backlog-check.ts';
 import { jitterBufferCheck } from '../harness/jitter-buffer-check.ts';
@@ -122,13 +122,6 @@ async function expectJoinRefused(user: FramedUser, room: string, code: string, s
   });
 }
 
-/** The JSON payload of the WELCOME a user got (FramedUser already checked its type and name). */
-function welcomeOf(user: FramedUser): Record<string, unknown> {
-  const first = framesIn(user.wire.received).frames[0];
-  const parsed = first ? jsonObjectOf(first.payload) : { problem: 'no frame' };
-  return 'object' in parsed ? parsed.object : {};
-}
-
 export const serverChecks: Check[] = [
   {
     name: 'rooms: WELCOME and USERS name your room; USERS and JOINED cover its members only',
@@ -137,7 +130,7 @@ export const serverChecks: Check[] = [
         const ada = await party.join('Ada', inRoom('welcome-red'));
         const bob = await party.join('Bob', inRoom('welcome-blue'));
         const carol = await party.join('Carol', inRoom('welcome-red'));
-        const welcome = welcomeOf(carol);
+        const welcome = carol.welcome;
         expect(welcome.room === 'welcome-red', 'WELCOME does not name the room', {
           expected: 'WELCOME {"name": "Carol", "room": "welcome-red", "sample_rate": 48000, "frame_samples": 960}',
           actual: `WELCOME ${JSON.stringify(welcome)}`,

@@ -8,7 +8,7 @@
 // ROOMS. The server writes to one connection in order, so whatever it sent that user before
 // answering (a leaked VOICE) has arrived by then.
 import { expect, type Check } from '../harness/checks.ts';
-import { frameBytes, hexType, jsonFrameBytes, jsonObjectOf, framesIn } from '../harness/frame-wire.ts';
+import { frameBytes, hexType, jsonFrameBytes } from '../harness/frame-wire.ts';
 import type { FramedUser, ReceivedFrame } from '../harness/framed-user.ts';
 import { SeededRandom } from '../harness/seeded-random.ts';
 import { describeWindow, expectDuration, timingWindow } from '../harness/tolerance.ts';
@@ -86,20 +86,13 @@ interface Member {
   id: number;
 }
 
-/** The JSON payload of the WELCOME a user got (FramedUser already checked its type and name). */
-function welcomeOf(user: FramedUser): Record<string, unknown> {
-  const first = framesIn(user.wire.received).frames[0];
-  const parsed = first ? jsonObjectOf(first.payload) : { problem: 'no frame' };
-  return 'object' in parsed ? parsed.object : {};
-}
-
 /** Joins `room` with a stage 05 HELLO and requires WELCOME to carry a session id. */
 async function joinRoom(party: Party, name: string, room: string): Promise<Member> {
   const user = await party.join(name, { room, protocol: PROTOCOL });
-  const id = welcomeOf(user).id;
+  const id = user.welcome.id;
   expect(Number.isInteger(id) && (id as number) >= 1 && (id as number) <= 0xffff, `WELCOME to ${name} has no session id`, {
     expected: 'WELCOME {"name", "room", "id": 1..65535, "protocol": "voice-chat/05", "codec": "opus", "sample_rate": 48000, "frame_ms": 20, "channels": 1}',
-    actual: `WELCOME ${JSON.stringify(welcomeOf(user))}`,
+    actual: `WELCOME ${JSON.stringify(user.welcome)}`,
     hint: 'every user gets a numeric session id in WELCOME: VOICE names its speaker by it',
   });
   return { user, id: id as number };
@@ -196,7 +189,7 @@ export const serverChecks: Check[] = [
         const ada = await joinRoom(party, 'Ada', 'ids-a');
         const bob = await joinRoom(party, 'Bob', 'ids-a');
         const cy = await joinRoom(party, 'Cy', 'ids-b');
-        const welcome = welcomeOf(ada.user);
+        const welcome = ada.user.welcome;
         const format = { name: 'Ada', room: 'ids-a', protocol: PROTOCOL, codec: 'opus', sample_rate: 48_000, frame_ms: 20, channels: 1 };
         const wrongField = Object.entries(format).find(([field, value]) => welcome[field] !== value);
         expect(wrongField === undefined, `WELCOME field "${wrongField?.[0]}" is wrong`, {

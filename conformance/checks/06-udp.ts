@@ -13,7 +13,7 @@
 import { showBytes } from '../harness/check-failure.ts';
 import { expect, type Check } from '../harness/checks.ts';
 import { DatagramPeer, type ReceivedDatagram } from '../harness/datagram-peer.ts';
-import { frameBytes, framesIn, jsonFrameBytes, jsonObjectOf } from '../harness/frame-wire.ts';
+import { frameBytes, jsonFrameBytes } from '../harness/frame-wire.ts';
 import type { FramedUser } from '../harness/framed-user.ts';
 import { expectError, jsonOf, type Party, withParty } from '../harness/party.ts';
 import { SeededRandom } from '../harness/seeded-random.ts';
@@ -134,9 +134,7 @@ export class Members {
   /** Joins `room` with a stage 06 HELLO and requires WELCOME's id, 16-hex token and udp_port. */
   async join(name: string, room: string): Promise<Member> {
     const user = await this.party.join(name, { room, protocol: this.protocol });
-    const first = framesIn(user.wire.received).frames[0];
-    const parsed = first ? jsonObjectOf(first.payload) : { problem: 'no frame' };
-    const welcome = 'object' in parsed ? parsed.object : {};
+    const welcome = user.welcome;
     const { id, token, udp_port: udpPort } = welcome;
     expect(
       Number.isInteger(id) && (id as number) >= 1 && (id as number) <= 0xffff && typeof token === 'string' && /^[0-9a-f]{16}$/.test(token) && Number.isInteger(udpPort) && (udpPort as number) >= 1 && (udpPort as number) <= 0xffff,

@@ -410,6 +410,81 @@ function relayedVoice(session: CallSession, since: number): ReceivedDatagram[] {
   return session.udp.received.filter((d) => isVoiceUp(d) && d.at >= since);
 }
 
+/** How a direct path dies mid-call in a fallback check, and the words of that check's failures. */
+interface DirectPathDeath {
+  /** Breaks the path (the call is direct); returns the moment the fallback's 3 s count from. */
+  breakPath(probes: PeerProbes): number;
+  /** The README's limit, as failures name it: "the direct path's silence limit". */
+  limit: string;
+  /** That moment, after "through the server": "after the peer's last datagram". */
+  after: string;
+  /** That moment in the transcripts ("at the server since ..."): "the peer went quiet". */
+  since: string;
+  /** Hints: no VOICE_UP through the server within the window; one outside it. */
+  waitHint: string;
+  durationHint: string;
+  /** Why the client's "relayed through the server (...)" line says it fell back. */
+  relayedBecause: string;
+  /** Expected and hint when CALL_VOICE goes on after the fallback. */
+  noCallVoiceAfter: { expected: string; hint: string };
+}
+
+/**
+ * The mid-call fallback checks: a call goes direct (the peer's probes answered, 25 CALL_VOICE at
+ * the peer), `death` breaks the path, and the client must send its voice through the server
+ * DIRECT_SILENCE_MS later (within the window), print "relayed", and send no more CALL_VOICE.
+ */
+async function expectRelayAfterDirectPathDies(context: CheckContext, death: DirectPathDeath): Promise<void> {
+  await withStallWatch(async (watch) => {
+    await inTempDir(async (dir) => {
+      const window = timingWindow(DIRECT_SILENCE_MS);
+      const session = await startSession(context, ['--auto-accept', '--input', continuousVoice(dir, 10), '--output', 'null', '--duration', '8']);
+      const probes = new PeerProbes(session.peer);
+      let diedAt = 0;
+      let relayedAt = 0;
+      await orStop(session, async () => {
+        await pinged(session);
+        await ringAndStart(session, { peerAddress: addressOf(session.peer) });
+        await probes.answered(session);
+        await session.peer.waitFor(
+          () => (session.peer.received.filter(isCallVoice).length >= 25 ? true : undefined),
+          3_000,
+          '25 CALL_VOICE datagrams at the peer (the direct path in use)',
+          'once both directions are proven, send the voice as CALL_VOICE to the peer',
+          () => describeDatagrams(session.peer.received),
+        );
+        diedAt = death.breakPath(probes);
+        watch.reset();
+        const fallback = `VOICE_UP through the server ${death.after}`;
+        const first = await watch.during(withinWindow(
+          session.udp.waitFor(
+            () => relayedVoice(session, diedAt + IN_FLIGHT_MS)[0],
+            Math.max(1, diedAt + window.latestMs - performance.now()),
+            fallback,
+            death.waitHint,
+            () => `at the server since ${death.since}: ${describeDatagrams(session.udp.received, diedAt)}; at the peer since: ${describeDatagrams(session.peer.received, diedAt)}`,
+          ),
+          window,
+          death.limit,
+          fallback,
+        ));
+        relayedAt = first.at;
+        watch.judge(() => expectDuration(relayedAt - diedAt, window, death.limit, `the first voice through the server ${death.after}`, death.durationHint));
+        await session.client.waitForStdout((out) => /call 7 with Bob: relayed/.test(out), 1_000, `the line "call 7 with Bob: relayed through the server (${death.relayedBecause})"`, 'print the path when it changes');
+        await sleep(500);
+      });
+      probes.stop();
+      await finishSession(session, 10_000, 'when --duration 8 is over');
+      const lateVoice = session.peer.received.filter((d) => isCallVoice(d) && d.at > relayedAt + IN_FLIGHT_MS);
+      expect(lateVoice.length === 0, 'the client still sent CALL_VOICE once relayed', {
+        expected: death.noCallVoiceAfter.expected,
+        actual: `${lateVoice.length} CALL_VOICE after the fallback; at the peer since: ${describeDatagrams(session.peer.received, relayedAt)}`,
+        hint: death.noCallVoiceAfter.hint,
+      });
+    });
+  });
+}
+
 export const clientChecks: Check[] = [
   {
     name: 'client: --call Bob sends LOOKUP {"name":"Bob"}, again about once a second while FOUND says offline, then INVITE {"to":"Bob"} without relay_only, and prints "calling Bob (call 7): ringing" on RINGING',
@@ -788,112 +863,46 @@ export const clientChecks: Check[] = [
   {
     name: `client: once direct, when the peer's datagrams stop, it prints "relayed" and sends its voice through the server ${DIRECT_SILENCE_MS / 1000} s later, and no more CALL_VOICE`,
     subject: 'client',
-    async run(context) {
-      await withStallWatch(async (watch) => {
-        await inTempDir(async (dir) => {
-          const window = timingWindow(DIRECT_SILENCE_MS);
-          const session = await startSession(context, ['--auto-accept', '--input', continuousVoice(dir, 10), '--output', 'null', '--duration', '8']);
-          const probes = new PeerProbes(session.peer);
-          let stoppedAt = 0;
-          let relayedAt = 0;
-          await orStop(session, async () => {
-            await pinged(session);
-            await ringAndStart(session, { peerAddress: addressOf(session.peer) });
-            await probes.answered(session);
-            await session.peer.waitFor(
-              () => (session.peer.received.filter(isCallVoice).length >= 25 ? true : undefined),
-              3_000,
-              '25 CALL_VOICE datagrams at the peer (the direct path in use)',
-              'once both directions are proven, send the voice as CALL_VOICE to the peer',
-              () => describeDatagrams(session.peer.received),
-            );
-            probes.stop();
-            stoppedAt = probes.lastSentAt;
-            watch.reset();
-            const first = await watch.during(withinWindow(
-              session.udp.waitFor(
-                () => relayedVoice(session, stoppedAt + IN_FLIGHT_MS)[0],
-                window.latestMs,
-                'VOICE_UP through the server after the peer\'s last datagram',
-                'in direct, 3 s without a valid datagram from the peer (or growth of its received) is relayed: send your voice as VOICE_UP',
-                () => `at the server since the peer went quiet: ${describeDatagrams(session.udp.received, stoppedAt)}; at the peer since: ${describeDatagrams(session.peer.received, stoppedAt)}`,
-              ),
-              window,
-              'the direct path\'s silence limit',
-              'VOICE_UP through the server after the peer\'s last datagram',
-            ));
-            relayedAt = first.at;
-            watch.judge(() => expectDuration(relayedAt - stoppedAt, window, 'the direct path\'s silence limit', 'the first voice through the server after the peer\'s last datagram', 'in direct, fall back to the relay after 3 s without a valid direct datagram or growth of the peer\'s received'));
-            await session.client.waitForStdout((out) => /call 7 with Bob: relayed/.test(out), 1_000, 'the line "call 7 with Bob: relayed through the server (no direct packet within 3 s)"', 'print the path when it changes');
-            await sleep(500);
-          });
+    run: (context) =>
+      expectRelayAfterDirectPathDies(context, {
+        breakPath: (probes) => {
           probes.stop();
-          await finishSession(session, 10_000, 'when --duration 8 is over');
-          const lateVoice = session.peer.received.filter((d) => isCallVoice(d) && d.at > relayedAt + IN_FLIGHT_MS);
-          expect(lateVoice.length === 0, 'the client still sent CALL_VOICE once relayed', {
-            expected: 'no CALL_VOICE at the peer once the voice goes through the server (probes only, every 1 s)',
-            actual: `${lateVoice.length} CALL_VOICE after the fallback; at the peer since: ${describeDatagrams(session.peer.received, relayedAt)}`,
-            hint: 'one path at a time: relayed means VOICE_UP and no CALL_VOICE',
-          });
-        });
-      });
-    },
+          return probes.lastSentAt;
+        },
+        limit: 'the direct path\'s silence limit',
+        after: 'after the peer\'s last datagram',
+        since: 'the peer went quiet',
+        waitHint: 'in direct, 3 s without a valid datagram from the peer (or growth of its received) is relayed: send your voice as VOICE_UP',
+        durationHint: 'in direct, fall back to the relay after 3 s without a valid direct datagram or growth of the peer\'s received',
+        relayedBecause: 'no direct packet within 3 s',
+        noCallVoiceAfter: {
+          expected: 'no CALL_VOICE at the peer once the voice goes through the server (probes only, every 1 s)',
+          hint: 'one path at a time: relayed means VOICE_UP and no CALL_VOICE',
+        },
+      }),
   },
   {
     name: `client: once direct, when the peer's probes keep coming but their received stops growing, it prints "relayed" and sends its voice through the server ${DIRECT_SILENCE_MS / 1000} s after the last growth, and no more CALL_VOICE`,
     subject: 'client',
-    async run(context) {
-      await withStallWatch(async (watch) => {
-        await inTempDir(async (dir) => {
-          const window = timingWindow(DIRECT_SILENCE_MS);
-          const session = await startSession(context, ['--auto-accept', '--input', continuousVoice(dir, 10), '--output', 'null', '--duration', '8']);
-          const probes = new PeerProbes(session.peer);
-          let grewAt = 0;
-          let relayedAt = 0;
-          await orStop(session, async () => {
-            await pinged(session);
-            await ringAndStart(session, { peerAddress: addressOf(session.peer) });
-            await probes.answered(session);
-            await session.peer.waitFor(
-              () => (session.peer.received.filter(isCallVoice).length >= 25 ? true : undefined),
-              3_000,
-              '25 CALL_VOICE datagrams at the peer (the direct path in use)',
-              'once both directions are proven, send the voice as CALL_VOICE to the peer',
-              () => describeDatagrams(session.peer.received),
-            );
-            // A path that dies one way: the client's datagrams stop reaching the peer, whose probes
-            // still reach the client (a new probe number every 200 ms) but say the same `received`.
-            probes.stall();
-            grewAt = probes.lastGrowthSentAt;
-            watch.reset();
-            const first = await watch.during(withinWindow(
-              session.udp.waitFor(
-                () => relayedVoice(session, grewAt + IN_FLIGHT_MS)[0],
-                Math.max(1, grewAt + window.latestMs - performance.now()),
-                'VOICE_UP through the server after the peer\'s received stopped growing',
-                'in direct, 3 s without growth of the peer\'s received (its probes still coming) is relayed: our packets no longer reach it; send your voice as VOICE_UP',
-                () => `at the server since the last growth: ${describeDatagrams(session.udp.received, grewAt)}; at the peer since: ${describeDatagrams(session.peer.received, grewAt)}`,
-              ),
-              window,
-              'the direct path\'s limit without growth of the peer\'s received',
-              'VOICE_UP through the server after the peer\'s last probe whose received grew',
-            ));
-            relayedAt = first.at;
-            watch.judge(() => expectDuration(relayedAt - grewAt, window, 'the direct path\'s limit without growth of the peer\'s received', 'the first voice through the server after the peer\'s last probe whose received grew', 'in direct, fall back to the relay after 3 s without a valid direct datagram or growth of the peer\'s received: probes that keep coming are not enough'));
-            await session.client.waitForStdout((out) => /call 7 with Bob: relayed/.test(out), 1_000, 'the line "call 7 with Bob: relayed through the server (our packets stopped reaching the peer for 3 s)"', 'print the path when it changes');
-            await sleep(500);
-          });
-          probes.stop();
-          await finishSession(session, 10_000, 'when --duration 8 is over');
-          const lateVoice = session.peer.received.filter((d) => isCallVoice(d) && d.at > relayedAt + IN_FLIGHT_MS);
-          expect(lateVoice.length === 0, 'the client still sent CALL_VOICE once relayed', {
-            expected: 'no CALL_VOICE at the peer once the voice goes through the server (probes only, every 1 s): the peer\'s received never grows again',
-            actual: `${lateVoice.length} CALL_VOICE after the fallback; at the peer since: ${describeDatagrams(session.peer.received, relayedAt)}`,
-            hint: 'one path at a time: relayed means VOICE_UP and no CALL_VOICE; back to direct only when both counts have grown since the fall',
-          });
-        });
-      });
-    },
+    run: (context) =>
+      expectRelayAfterDirectPathDies(context, {
+        // A path that dies one way: the client's datagrams stop reaching the peer, whose probes
+        // still reach the client (a new probe number every 200 ms) but say the same `received`.
+        breakPath: (probes) => {
+          probes.stall();
+          return probes.lastGrowthSentAt;
+        },
+        limit: 'the direct path\'s limit without growth of the peer\'s received',
+        after: 'after the peer\'s last probe whose received grew',
+        since: 'the last growth',
+        waitHint: 'in direct, 3 s without growth of the peer\'s received (its probes still coming) is relayed: our packets no longer reach it; send your voice as VOICE_UP',
+        durationHint: 'in direct, fall back to the relay after 3 s without a valid direct datagram or growth of the peer\'s received: probes that keep coming are not enough',
+        relayedBecause: 'our packets stopped reaching the peer for 3 s',
+        noCallVoiceAfter: {
+          expected: 'no CALL_VOICE at the peer once the voice goes through the server (probes only, every 1 s): the peer\'s received never grows again',
+          hint: 'one path at a time: relayed means VOICE_UP and no CALL_VOICE; back to direct only when both counts have grown since the fall',
+        },
+      }),
   },
   {
     name: `client: relayed because the peer never answered, it goes direct when the path opens late: once the peer's probes come and say received > 0, within ${UPGRADE_MS / 1000} s it prints "direct to" the peer's address and sends its voice as CALL_VOICE, no more through the server`,

@@ -28,6 +28,8 @@ export class FramedUser {
   private constructor(
     readonly name: string,
     readonly wire: WireClient,
+    /** WELCOME's JSON payload (its fields beyond "name" are each stage's: "id", "token", "udp_port" ...). */
+    readonly welcome: Record<string, unknown>,
     /** Names of the stage's message types, for failure messages: {0x06: 'USERS', ...}. */
     private readonly typeNames: Record<number, string>,
   ) {
@@ -59,7 +61,7 @@ export class FramedUser {
         hint,
       });
     }
-    return new FramedUser(hello.name, wire, options.typeNames ?? {});
+    return new FramedUser(hello.name, wire, parsed.object, options.typeNames ?? {});
   }
 
   get isClosed(): boolean {

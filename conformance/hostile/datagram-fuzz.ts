@@ -8,7 +8,7 @@ import { FramedUser } from '../harness/framed-user.ts';
 import type { ServerUnderTest } from '../harness/server-process.ts';
 import { DatagramPeer } from '../harness/datagram-peer.ts';
 import { SeededRandom } from '../harness/seeded-random.ts';
-import { frameBytes, framesIn, jsonFrameBytes, jsonObjectOf } from '../harness/frame-wire.ts';
+import { frameBytes, jsonFrameBytes } from '../harness/frame-wire.ts';
 import { type StageWire } from './wire-spec.ts';
 import { describeDatagram, ping, voiceDown, voiceUp } from '../checks/06-udp.ts';
 
@@ -114,9 +114,7 @@ class DatagramModel {
 /** Joins `name` with WELCOME's token and id, and a UDP socket of its own. */
 async function joinWithToken(server: ServerUnderTest, wire: StageWire, name: string, room: string) {
   const user = await FramedUser.join(server.host, server.port, { ...wire.hello(name, room), name }, { typeNames: wire.typeNames });
-  const first = framesIn(user.wire.received).frames[0];
-  const parsed = first ? jsonObjectOf(first.payload) : { problem: 'no WELCOME' };
-  const welcome = 'object' in parsed ? parsed.object : {};
+  const welcome = user.welcome;
   const udp = await DatagramPeer.start();
   return { user, udp, id: welcome.id as number, token: Buffer.from(String(welcome.token), 'hex'), to: { address: server.host, port: welcome.udp_port as number } };
 }
