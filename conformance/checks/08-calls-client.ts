@@ -87,7 +87,8 @@ const OVERSIZE_HZ = 600;
 /** The client's own voice: the input WAV's tone (speech-wav.ts: 440 Hz at -12 dBFS RMS). */
 const INPUT_HZ = 440;
 const INPUT_DB = -12;
-/** CALL_VOICE: type, token, sequence, then an Opus packet of 1-1275 bytes (the README's 12-1286). */
+/** CALL_PROBE: type, token, probe u32, received u32. CALL_VOICE: type, token, sequence, then an Opus packet of 1-1275 bytes (the README's 12-1286). */
+const CALL_PROBE_BYTES = 17;
 const MAX_OPUS_PACKET_BYTES = 1275;
 const MIN_CALL_VOICE_BYTES = 11 + 1;
 const MAX_CALL_VOICE_BYTES = 11 + MAX_OPUS_PACKET_BYTES;
@@ -746,6 +747,48 @@ export const clientChecks: Check[] = [
           expected: `the ${OVERSIZE_HZ} Hz tone (50 CALL_VOICE of ${MAX_CALL_VOICE_BYTES + 1} bytes from the peer, with the token and new sequence numbers) at least ${UNDER_DB} dB under its level`,
           actual: summary,
           hint,
+        });
+      });
+    },
+  },
+  {
+    name: `client: CALL_PROBEs of ${CALL_PROBE_BYTES + 1} bytes (a probe is exactly ${CALL_PROBE_BYTES}) with the call's token, saying received > 0, do not make the path direct: no CALL_VOICE to the peer`,
+    subject: 'client',
+    async run(context) {
+      await inTempDir(async (dir) => {
+        const session = await startSession(context, ['--auto-accept', '--input', continuousVoice(dir, 6), '--output', 'null', '--duration', '4']);
+        let longProbes = 0;
+        let timer: NodeJS.Timeout | undefined;
+        try {
+          await orStop(session, async () => {
+            await pinged(session);
+            await ringAndStart(session, { peerAddress: addressOf(session.peer) });
+            const first = await session.peer.waitFor(
+              () => session.peer.received.find((d) => validForCall(d) && isProbe(d)),
+              FIRST_PROBE_MS + 2_000,
+              'a CALL_PROBE (0x05, 17 bytes, the call\'s token) from the client at peer_address',
+              'from CALL_START, send CALL_PROBE to peer_address every 200 ms from the socket you use for the server',
+              () => `at peer_address: ${describeDatagrams(session.peer.received)}`,
+            );
+            // A peer that proves both directions, but with a byte too many in every probe: were they
+            // 17 bytes, the client would be direct within a probe period (the check before this one).
+            const send = () => {
+              const received = session.peer.received.filter(validForCall).length;
+              session.peer.send(Buffer.concat([callProbe(CALL_TOKEN, ++longProbes, received), Buffer.of(0)]), { address: first.address, port: first.port });
+            };
+            send();
+            timer = setInterval(send, PROBE_PERIOD_MS);
+            await sleep(CONNECTING_MS * 0.8 - SCHEDULING_NOISE_MS); // before the fall to relayed: direct is the only way out
+          });
+        } finally {
+          clearInterval(timer);
+        }
+        await finishSession(session, 8_000, 'when --duration 4 is over');
+        const callVoice = session.peer.received.filter(isCallVoice);
+        expect(callVoice.length === 0 && !/call 7 with Bob: direct/.test(session.client.stdout), `the client went direct on CALL_PROBEs of ${CALL_PROBE_BYTES + 1} bytes: a CALL_PROBE is exactly ${CALL_PROBE_BYTES} bytes`, {
+          expected: `no CALL_VOICE at the peer and no line "direct": ${longProbes} probes of ${CALL_PROBE_BYTES + 1} bytes are dropped (bad_size), so nothing proves the path`,
+          actual: `at the peer: ${describeDatagrams(session.peer.received)}`,
+          hint: `a CALL_PROBE is exactly ${CALL_PROBE_BYTES} bytes (type, token, probe u32, received u32); drop one of another size before reading it`,
         });
       });
     },
