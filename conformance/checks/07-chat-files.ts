@@ -449,17 +449,22 @@ export const serverChecks: Check[] = [
       }),
   },
   {
-    name: 'integrity: a CHUNK past the offered size, out of order, or for a transfer that is not yours gets ERROR bad_chunk; the receivers are told sender_left',
+    name: 'integrity: a CHUNK past the offered size, out of order, before any offer, or for a running transfer that is not yours gets ERROR bad_chunk; the receivers are told sender_left',
     run: (context) =>
       withMembers(context, async (party) => {
         const ada = await join(party, 'Ada', 'chunks');
         const bob = await join(party, 'Bob', 'chunks');
         const eve = await join(party, 'Eve', 'chunks');
+        const fay = await join(party, 'Fay', 'chunks-elsewhere');
         eve.user.send(chunkBytes(1, 0, Buffer.from('before any offer')));
         await expectError(eve, 'bad_chunk', 'a CHUNK for a transfer id this connection does not send is ERROR bad_chunk');
         const file = randomFile(9, 40_000);
         const transfer = await offer(ada, 'a.bin', file);
         await ada.user.waitForFrame('CREDIT', (f) => f.type === CREDIT, { timeoutMs: DEADLINE_MS });
+        // Someone else writes into Ada's running transfer: refused, and Ada's first CHUNK below is still the one expected.
+        const intruder = chunkBytes(transfer, 0, Buffer.alloc(10_000));
+        fay.user.send(intruder);
+        await expectError(fay, 'bad_chunk', `a CHUNK of a running transfer (${transfer}, Ada's) from a connection that does not send it is ERROR bad_chunk`, 0, intruder);
         ada.user.send(chunkBytes(transfer, 0, file.subarray(0, 10_000)));
         ada.user.send(chunkBytes(transfer, 20_000, file.subarray(20_000, 30_000))); // skips 10 000 bytes
         await expectError(ada, 'bad_chunk', 'each CHUNK\'s offset must equal the bytes received so far');
