@@ -330,7 +330,8 @@ export const serverChecks: Check[] = [
         const adaSince = ada.user.mark();
         ada.user.send(Buffer.concat(Array.from({ length: 30 }, (_, i) => jsonFrameBytes(TEXT, { text: `line ${i}` }))));
         await expectError(ada, 'rate_limited', `after ${TEXT_BURST} lines, REFUSED rate_limited; the ${MAX_TEXTS_REFUSED}th such refusal in a row is ERROR rate_limited and the connection closes`);
-        await bob.user.waitForFrame('LEFT Ada "error"', (f) => f.type === LEFT && jsonOf(f).name === 'Ada', { since, timeoutMs: DEADLINE_MS });
+        const left = await bob.user.waitForFrame('LEFT Ada "error"', (f) => f.type === LEFT && jsonOf(f).name === 'Ada', { since, timeoutMs: DEADLINE_MS });
+        expect(jsonOf(left).reason === 'error', 'the room was told the wrong reason Ada left', { expected: 'LEFT {"id", "name": "Ada", "reason": "error"}', actual: `LEFT ${left.payload.toString()}`, hint: 'a user closed for an ERROR (rate_limited here) is announced LEFT "error"' });
         const delivered = bob.user.framesOfType(TEXT, since).length;
         const refused = ada.user.framesOfType(REFUSED, adaSince).filter((f) => jsonOf(f).code === 'rate_limited').length;
         expect(delivered === TEXT_BURST && refused === MAX_TEXTS_REFUSED - 1, 'the text rate limit let the wrong number through', {
@@ -353,7 +354,8 @@ export const serverChecks: Check[] = [
         const empty = createHash('sha256').update(Buffer.alloc(0)).digest('hex');
         ada.user.send(Buffer.concat(Array.from({ length: 30 }, (_, i) => jsonFrameBytes(OFFER, { name: `empty-${i}.txt`, size: 0, sha256: empty }))));
         await expectError(ada, 'rate_limited', `after ${OFFER_BURST} offers, REFUSED rate_limited; the ${MAX_OFFERS_REFUSED}th such refusal in a row is ERROR rate_limited and the connection closes`);
-        await bob.user.waitForFrame('LEFT Ada "error"', (f) => f.type === LEFT && jsonOf(f).name === 'Ada', { since, timeoutMs: DEADLINE_MS });
+        const left = await bob.user.waitForFrame('LEFT Ada "error"', (f) => f.type === LEFT && jsonOf(f).name === 'Ada', { since, timeoutMs: DEADLINE_MS });
+        expect(jsonOf(left).reason === 'error', 'the room was told the wrong reason Ada left', { expected: 'LEFT {"id", "name": "Ada", "reason": "error"}', actual: `LEFT ${left.payload.toString()}`, hint: 'a user closed for an ERROR (rate_limited here) is announced LEFT "error"' });
         const offered = bob.user.framesOfType(OFFER, since).length;
         const refused = ada.user.framesOfType(REFUSED, adaSince).filter((f) => jsonOf(f).code === 'rate_limited').length;
         expect(offered === OFFER_BURST && refused === MAX_OFFERS_REFUSED - 1, 'the offer rate limit let the wrong number through', {
