@@ -16,7 +16,7 @@ import { serverChecks as udpServerChecks } from './checks/06-udp.ts';
 import { clientChecks as udpClientChecks } from './checks/06-udp-client.ts';
 import { serverChecks as chatFilesServerChecks, slowServerChecks as chatFilesSlowServerChecks } from './checks/07-chat-files.ts';
 import { clientChecks as chatFilesClientChecks } from './checks/07-chat-files-client.ts';
-import { serverChecks as callsServerChecks } from './checks/08-calls.ts';
+import { serverChecks as callsServerChecks, slowServerChecks as callsSlowServerChecks } from './checks/08-calls.ts';
 import { clientChecks as callsClientChecks } from './checks/08-calls-client.ts';
 import { WIRES, type StageWire } from './hostile/wire-spec.ts';
 
@@ -50,7 +50,7 @@ export const stages: readonly Stage[] = [
   { id: '06', folder: '06-udp', checks: [...udpServerChecks, ...udpClientChecks], wire: WIRES['06'] },
   { id: '07', folder: '07-chat-files', checks: [...chatFilesServerChecks, ...chatFilesClientChecks], slowChecks: chatFilesSlowServerChecks, wire: WIRES['07'] },
   // The README: "the grader runs the server with --ring-timeout 2" (30 s of ringing is too long to wait for).
-  { id: '08', folder: '08-calls', checks: [...callsServerChecks, ...callsClientChecks], wire: WIRES['08'], serverOptions: ['--ring-timeout', '2'] },
+  { id: '08', folder: '08-calls', checks: [...callsServerChecks, ...callsClientChecks], slowChecks: callsSlowServerChecks, wire: WIRES['08'], serverOptions: ['--ring-timeout', '2'] },
 ];
 
 export const wireStages: readonly WireStage[] = stages.filter((entry): entry is WireStage => entry.wire !== undefined);

@@ -51,6 +51,7 @@ async function grade(options: GradeOptions): Promise<number> {
   process.chdir(process.env.INIT_CWD ?? process.cwd());
   const runner = new CheckRunner({
     serverCommand: plan.serverCommand,
+    serverCommandWithoutOptions: plan.serverCommandWithoutOptions,
     clientCommand: plan.clientCommand,
     cwd: process.cwd(),
     readyTimeoutMs: options.readyTimeoutMs,

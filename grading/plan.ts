@@ -7,6 +7,8 @@ import { slowConsumer } from '../conformance/hostile/slow-consumer-check.ts';
 
 export interface GradingPlan {
   serverCommand: string;
+  /** serverCommand without the stage's grading options: a slow check times the default they shorten. */
+  serverCommandWithoutOptions: string;
   clientCommand: string;
   /** The subjects graded: a server and/or a client. */
   subjects: CheckSubject[];
@@ -34,6 +36,7 @@ export function planGrading(options: GradeOptions): GradingPlan {
     robustnessChecks,
     // The stage's grading options (stage 08: --ring-timeout 2) go to any server, the student's too.
     serverCommand: withServerOptions(options.server ?? serverCommand(stage.folder, REFERENCE_ONLY), stage.serverOptions),
+    serverCommandWithoutOptions: options.server ?? serverCommand(stage.folder, REFERENCE_ONLY),
     clientCommand: options.client ?? clientCommand(stage.folder, REFERENCE_ONLY),
     subjects,
     checks,

@@ -21,7 +21,7 @@ const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex
 t.test('a 20 MB file reaches two readers byte for byte while a never-reader is dropped, memory stays bounded and voice goes on', async (t) => {
   const server = await startServerProcess(serverCommand('07-chat-files'));
   t.teardown(() => server.stop());
-  const context: CheckContext = { server, clientCommand: '' };
+  const context: CheckContext = { server, clientCommand: '', startServerWithoutOptions: () => startServerProcess(serverCommand('07-chat-files')) };
   const process = findServerProcess(server.port);
   await withParty(context, {}, async (party) => {
     const ada = await join(party, 'Ada', 'lobby');

@@ -82,9 +82,16 @@ const WRONG_TOKEN_HZ = 700;
 const STRANGER_HZ = 500;
 const OTHER_SPEAKER_HZ = 700;
 const OLD_TOKEN_HZ = 700;
+const LARGEST_HZ = 400;
+const OVERSIZE_HZ = 600;
 /** The client's own voice: the input WAV's tone (speech-wav.ts: 440 Hz at -12 dBFS RMS). */
 const INPUT_HZ = 440;
 const INPUT_DB = -12;
+/** CALL_PROBE: type, token, probe u32, received u32. CALL_VOICE: type, token, sequence, then an Opus packet of 1-1275 bytes (the README's 12-1286). */
+const CALL_PROBE_BYTES = 17;
+const MAX_OPUS_PACKET_BYTES = 1275;
+const MIN_CALL_VOICE_BYTES = 11 + 1;
+const MAX_CALL_VOICE_BYTES = 11 + MAX_OPUS_PACKET_BYTES;
 /** Datagrams sent at once before pacing the rest (slack against the check's own timer jitter). */
 const BURST = 4;
 
@@ -230,6 +237,21 @@ function callVoice(token: Buffer, sequence: number, packet: Buffer): Buffer {
   token.copy(head, 1);
   head.writeUInt16BE(sequence & 0xffff, 9);
   return Buffer.concat([head, packet]);
+}
+
+/**
+ * `packet` (one 20 ms frame) rewritten as an Opus code 3 packet of exactly `bytes` bytes, the rest
+ * padding (RFC 6716, 3.2.5): it decodes to the same audio, whatever its length.
+ */
+function paddedOpus(packet: Buffer, bytes: number): Buffer {
+  const frame = packet.subarray(1);
+  // Padding length: a 255 for every 254 bytes, then the rest (0-253).
+  const lengthBytes = (padding: number) => [...Array<number>(Math.floor(padding / 254)).fill(255), padding % 254];
+  let padding = bytes - 2 - frame.length;
+  while (padding > 0 && 2 + lengthBytes(padding).length + frame.length + padding > bytes) padding--;
+  const padded = Buffer.concat([Buffer.of((packet[0]! & 0xfc) | 3, 0x41), Buffer.from(lengthBytes(padding)), frame, Buffer.alloc(padding)]);
+  if (padded.length !== bytes) throw new Error(`paddedOpus: could not pad a ${packet.length}-byte packet to ${bytes} bytes (got ${padded.length})`);
+  return padded;
 }
 
 function voiceDown(speaker: number, sequence: number, packet: Buffer): Buffer {
@@ -763,6 +785,86 @@ export const clientChecks: Check[] = [
         } finally {
           stranger.close();
         }
+      });
+    },
+  },
+  {
+    name: `client: a CALL_VOICE of ${MAX_CALL_VOICE_BYTES} bytes (the most: its Opus packet padded to ${MAX_OPUS_PACKET_BYTES}) plays at full level; one of ${MAX_CALL_VOICE_BYTES + 1} bytes plays ${UNDER_DB} dB under`,
+    subject: 'client',
+    async run(context) {
+      await inTempDir(async (dir) => {
+        const output = joinPath(dir, 'heard.wav');
+        // Opus's own padding makes a packet of any length that decodes to the same 20 ms: libopus
+        // plays one over 1275 bytes too, so only the client's size check keeps the long one out.
+        const largestTone = tonePackets(LARGEST_HZ, 75);
+        const oversizeTone = tonePackets(OVERSIZE_HZ, 50);
+        const session = await startSession(context, ['--auto-accept', '--input', 'silence', '--output', output, '--duration', '6']);
+        const probes = new PeerProbes(session.peer);
+        await orStop(session, async () => {
+          await pinged(session);
+          await ringAndStart(session, { peerAddress: addressOf(session.peer) });
+          const client = await probes.answered(session);
+          await sleep(PROBE_PERIOD_MS); // both directions proven: the client is direct
+          await session.peer.sendPaced(largestTone.map((packet, i) => [callVoice(CALL_TOKEN, 1000 + i, paddedOpus(packet, MAX_OPUS_PACKET_BYTES))]), client, BURST);
+          await session.peer.sendPaced(oversizeTone.map((packet, i) => [callVoice(CALL_TOKEN, 1075 + i, paddedOpus(packet, MAX_OPUS_PACKET_BYTES + 1))]), client, BURST);
+        });
+        probes.stop();
+        await finishSession(session, 11_000, 'when --duration 6 is over');
+        const { db, summary } = toneLevels(output, [{ hz: LARGEST_HZ, packets: largestTone }, { hz: OVERSIZE_HZ, packets: oversizeTone }]);
+        const [largestDb, oversizeDb] = db as [number, number];
+        const hint = `a CALL_VOICE is ${MIN_CALL_VOICE_BYTES}-${MAX_CALL_VOICE_BYTES} bytes (an Opus packet of 1-${MAX_OPUS_PACKET_BYTES}); drop one of another size (bad_size) before decoding it`;
+        expect(Math.abs(largestDb) <= LEVEL_TOLERANCE_DB, `a CALL_VOICE of ${MAX_CALL_VOICE_BYTES} bytes was not played at full level: the size limit is ${MAX_CALL_VOICE_BYTES} bytes`, {
+          expected: `the peer's ${LARGEST_HZ} Hz tone (75 CALL_VOICE of ${MAX_CALL_VOICE_BYTES} bytes with the call's token) within ${LEVEL_TOLERANCE_DB} dB of its level`,
+          actual: summary,
+          hint,
+        });
+        expect(oversizeDb <= -UNDER_DB, `a CALL_VOICE of ${MAX_CALL_VOICE_BYTES + 1} bytes was played: the size limit is ${MAX_CALL_VOICE_BYTES} bytes`, {
+          expected: `the ${OVERSIZE_HZ} Hz tone (50 CALL_VOICE of ${MAX_CALL_VOICE_BYTES + 1} bytes from the peer, with the token and new sequence numbers) at least ${UNDER_DB} dB under its level`,
+          actual: summary,
+          hint,
+        });
+      });
+    },
+  },
+  {
+    name: `client: CALL_PROBEs of ${CALL_PROBE_BYTES + 1} bytes (a probe is exactly ${CALL_PROBE_BYTES}) with the call's token, saying received > 0, do not make the path direct: no CALL_VOICE to the peer`,
+    subject: 'client',
+    async run(context) {
+      await inTempDir(async (dir) => {
+        const session = await startSession(context, ['--auto-accept', '--input', continuousVoice(dir, 6), '--output', 'null', '--duration', '4']);
+        let longProbes = 0;
+        let timer: NodeJS.Timeout | undefined;
+        try {
+          await orStop(session, async () => {
+            await pinged(session);
+            await ringAndStart(session, { peerAddress: addressOf(session.peer) });
+            const first = await session.peer.waitFor(
+              () => session.peer.received.find((d) => validForCall(d) && isProbe(d)),
+              FIRST_PROBE_MS + 2_000,
+              'a CALL_PROBE (0x05, 17 bytes, the call\'s token) from the client at peer_address',
+              'from CALL_START, send CALL_PROBE to peer_address every 200 ms from the socket you use for the server',
+              () => `at peer_address: ${describeDatagrams(session.peer.received)}`,
+            );
+            // A peer that proves both directions, but with a byte too many in every probe: were they
+            // 17 bytes, the client would be direct within a probe period (the check before this one).
+            const send = () => {
+              const received = session.peer.received.filter(validForCall).length;
+              session.peer.send(Buffer.concat([callProbe(CALL_TOKEN, ++longProbes, received), Buffer.of(0)]), { address: first.address, port: first.port });
+            };
+            send();
+            timer = setInterval(send, PROBE_PERIOD_MS);
+            await sleep(CONNECTING_MS * 0.8 - SCHEDULING_NOISE_MS); // before the fall to relayed: direct is the only way out
+          });
+        } finally {
+          clearInterval(timer);
+        }
+        await finishSession(session, 8_000, 'when --duration 4 is over');
+        const callVoice = session.peer.received.filter(isCallVoice);
+        expect(callVoice.length === 0 && !/call 7 with Bob: direct/.test(session.client.stdout), `the client went direct on CALL_PROBEs of ${CALL_PROBE_BYTES + 1} bytes: a CALL_PROBE is exactly ${CALL_PROBE_BYTES} bytes`, {
+          expected: `no CALL_VOICE at the peer and no line "direct": ${longProbes} probes of ${CALL_PROBE_BYTES + 1} bytes are dropped (bad_size), so nothing proves the path`,
+          actual: `at the peer: ${describeDatagrams(session.peer.received)}`,
+          hint: `a CALL_PROBE is exactly ${CALL_PROBE_BYTES} bytes (type, token, probe u32, received u32); drop one of another size before reading it`,
+        });
       });
     },
   },

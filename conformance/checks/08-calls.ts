@@ -10,13 +10,13 @@
 // "Nothing came" needs an end to the waiting. Over TCP: LIST_ROOMS, then ROOMS (the server writes
 // one connection in order). Over UDP: a bounded wait, then a PING from each socket must still get
 // its PONG (stage 06's udpBarrier).
-import { CheckSkipped, showBytes } from '../harness/check-failure.ts';
+import { CheckFailure, CheckSkipped, showBytes } from '../harness/check-failure.ts';
 import { expect, type Check, type CheckContext } from '../harness/checks.ts';
 import { DatagramPeer } from '../harness/datagram-peer.ts';
 import { frameBytes, jsonFrameBytes } from '../harness/frame-wire.ts';
 import type { ReceivedFrame } from '../harness/framed-user.ts';
 import { expectError, jsonOf, withParty } from '../harness/party.ts';
-import { describeWindow, expectDuration, expectWithinWindow, showMs, timingWindow } from '../harness/tolerance.ts';
+import { describeWindow, expectDuration, expectWithinWindow, judgeDuration, showMs, timingWindow } from '../harness/tolerance.ts';
 import { WireClient } from '../harness/wire-client.ts';
 import { expectConversationsKept } from '../hostile/kept-share.ts';
 import { SteadyPair } from '../hostile/steady-pair.ts';
@@ -51,6 +51,7 @@ const CALL_VOICE = 0x06;
 export const PROTOCOL = 'voice-chat/08';
 /** The README's limits (its "Timing and limits" table). */
 const RING_TIMEOUT_MS = 2_000; // --ring-timeout 2, as the grader runs the server
+const DEFAULT_RING_TIMEOUT_MS = 30_000; // without --ring-timeout (the README's "ringing" row)
 const GUARD_MS = 1_000;
 const INVITE_BURST = 5;
 const INVITE_REFILL_MS = 10_000;
@@ -977,6 +978,60 @@ export const serverChecks: Check[] = [
             hint: 'LOOKUP\'s bucket refills 1 per second',
           });
         })),
+  },
+];
+
+/**
+ * Checks that wait on purpose, longer than a default grade should: graded with `npm run grade --
+ * --stage 08 --slow`, and by tests/08-calls-slow.test.ts.
+ */
+export const slowServerChecks: Check[] = [
+  {
+    name: `endings: started without --ring-timeout, a server rings an unanswered INVITE for its default ${DEFAULT_RING_TIMEOUT_MS / 1000} s: CALL_END no_answer to both ${describeWindow(timingWindow(DEFAULT_RING_TIMEOUT_MS))} after RINGING`,
+    timeLimitMs: 90_000,
+    run: async (context) => {
+      // The grader's own server has --ring-timeout 2: this check starts one of its own without it.
+      const server = await context.startServerWithoutOptions();
+      // Evidence that this process, not the server, was late: the largest gap between ticks of a 100 ms timer.
+      let lastTick = performance.now();
+      let worstGap = 0;
+      const sampler = setInterval(() => {
+        const now = performance.now();
+        worstGap = Math.max(worstGap, now - lastTick - 100);
+        lastTick = now;
+      }, 100);
+      const tooBusy = () => `could not judge the default ${DEFAULT_RING_TIMEOUT_MS / 1000} s ring timeout: the grader's own timers ran ${showMs(worstGap)} late (the machine was too busy)`;
+      try {
+        await withCallers({ ...context, server }, async (members) => {
+          const ada = await members.join('Ada', 'default-ring-a');
+          const bob = await members.join('Bob', 'default-ring-b');
+          const since = bob.user.mark();
+          const ringing = await ring(ada, bob);
+          const window = timingWindow(DEFAULT_RING_TIMEOUT_MS);
+          const hint = `without --ring-timeout a call rings ${DEFAULT_RING_TIMEOUT_MS / 1000} s, then CALL_END {"call", "reason": "no_answer"} to both (--ring-timeout S only changes that number)`;
+          let end: ReceivedFrame;
+          try {
+            end = await expectWithinWindow(
+              expectCallEnd(ada, ringing.call, 'no_answer', undefined, 0, hint, window.latestMs - (performance.now() - ringing.ringing.at)),
+              window,
+              'the default ring timeout',
+              'CALL_END no_answer',
+            );
+          } catch (error) {
+            if (error instanceof CheckFailure && worstGap > 1_000) throw new CheckSkipped(tooBusy());
+            throw error;
+          }
+          const after = end.at - ringing.ringing.at;
+          if (judgeDuration(after, window) === 'late' && worstGap > 1_000) throw new CheckSkipped(tooBusy());
+          expectDuration(after, window, 'the default ring timeout', 'CALL_END no_answer after RINGING', hint);
+          await expectCallEnd(bob, ringing.call, 'no_answer', undefined, since, hint);
+        });
+        expect(server.isRunning(), 'the server started without --ring-timeout stopped running during this check', { expected: 'the server keeps serving', actual: `its output ends with: ${JSON.stringify(server.output().slice(-400))}` });
+      } finally {
+        clearInterval(sampler);
+        await server.stop();
+      }
+    },
   },
 ];
 

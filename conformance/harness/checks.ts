@@ -18,6 +18,11 @@ export interface CheckContext {
   server: ServerUnderTest;
   /** Command prefix that runs the client under test; options are appended. */
   clientCommand: string;
+  /**
+   * Starts another process of the server under test WITHOUT the stage's grading options (stage 08's
+   * --ring-timeout 2), for a check that times the default those options shorten; the check stops it.
+   */
+  startServerWithoutOptions(): Promise<ServerUnderTest>;
 }
 
 /** What a check grades: the server (default) or the client (which may also talk to the server). */
@@ -68,6 +73,8 @@ export interface CheckOutcome {
 
 export interface CheckRunnerOptions {
   serverCommand: string;
+  /** serverCommand before the stage's grading options were appended (default: serverCommand). */
+  serverCommandWithoutOptions?: string;
   clientCommand: string;
   /** Where the server command runs (the client command runs where the checks' process runs). */
   cwd?: string;
@@ -91,7 +98,8 @@ export class CheckRunner {
     const outcome = (result: Partial<CheckOutcome>): CheckOutcome => ({ check, passed: false, ms: Math.round(performance.now() - started), ...result });
     try {
       const server = await this.runningServer();
-      await this.withinTimeLimit(check, check.run({ server, clientCommand: this.options.clientCommand }));
+      const startServerWithoutOptions = () => startServerProcess(this.options.serverCommandWithoutOptions ?? this.options.serverCommand, { cwd: this.options.cwd, readyTimeoutMs: this.options.readyTimeoutMs });
+      await this.withinTimeLimit(check, check.run({ server, clientCommand: this.options.clientCommand, startServerWithoutOptions }));
       if (!server.isRunning()) throw serverDied(server);
       return outcome({ passed: true });
     } catch (error) {
@@ -180,7 +188,7 @@ function commonHint(summary: string): string | undefined {
  * the stage's protocol checks (conformance/stages.ts); the hostile suites pass their own.
  */
 export function runChecksWithTap(t: Test, stage: { folder: string; checks: Check[]; serverOptions?: readonly string[] }, checks: Check[] = stage.checks): void {
-  const runner = new CheckRunner({ serverCommand: withServerOptions(serverCommand(stage.folder), stage.serverOptions), clientCommand: clientCommand(stage.folder), cwd: repoRoot });
+  const runner = new CheckRunner({ serverCommand: withServerOptions(serverCommand(stage.folder), stage.serverOptions), serverCommandWithoutOptions: serverCommand(stage.folder), clientCommand: clientCommand(stage.folder), cwd: repoRoot });
   t.teardown(() => runner.stop());
   // Each check has its own time limit (the runner fails one that runs past it); tap's limit for the
   // whole file is their sum, so a suite that grows (stage 08 has 33 checks, ~2 minutes on a busy
