@@ -7,6 +7,8 @@
 // "Nothing reached room B" needs an end to the waiting: a user of room B asks LIST_ROOMS and
 // waits for ROOMS. The server writes to one connection in order, so whatever it sent that user
 // before answering (a leaked JOINED, LEFT or SPEAKING) has arrived by then.
+import { CheckFailure, CheckSkipped } from '../harness/check-failure.ts';
+import { describeWindow, showMs, timingWindow } from '../harness/tolerance.ts';
 import { expect, type Check } from '../harness/checks.ts';
 import { expectMixes, minimumMixes, sleep, TAIL_MS, talk, toneFrame, type Talker } from '../harness/exact-mixes.ts';
 import { frameBytes, hexType, jsonFrameBytes } from '../harness/frame-wire.ts';
@@ -64,6 +66,81 @@ function inRoom(room: string) {
 }
 
 // ----- rooms, users and moves, as the wire shows them -----
+
+/**
+ * The move bucket's refill rate (README: 10 moves at once, then 1 per second), judged with the
+ * course's tolerance rule (GRADING.md, timing): a token back within 0.8 × 1 s - 100 ms = 700 ms of
+ * emptying the bucket is too fast, none by 1.5 × 1 s + 100 ms = 1.6 s is too slow (or never), and
+ * two back by then is a bucket refilled whole. The flood check cannot see this: its JOINs all come
+ * within milliseconds, so a refill of 10 a second or none at all gives it the same answers.
+ */
+function moveRefillCheck(): Check {
+  const BURST = 10;
+  const REFILL_MS = 1_000;
+  const window = timingWindow(REFILL_MS);
+  const hint = 'moves come from a per-user bucket of 10 tokens, refilled at 1 per second (one token back 1 s after it was taken), never more than 10';
+  return {
+    name: `moving: the move bucket refills at 1 per second: after ${BURST} moves at once, no move within ${showMs(window.earliestMs)}, one within ${showMs(window.latestMs)}, and not two`,
+    run: (context) =>
+      withParty(context, TYPE_NAMES, async (party) => {
+        const mia = await party.join('Mia', inRoom('refill-a'));
+        await expectUsers(mia, 'refill-a', ['Mia'], 0, 'after WELCOME, USERS lists the room');
+        const rooms = ['refill-b', 'refill-a'];
+        let since = mia.mark();
+        const drainedSentAt = performance.now();
+        mia.send(Buffer.concat([...Array.from({ length: BURST }, (_, i) => join(rooms[i % 2]!)), join(rooms[BURST % 2]!)]));
+        for (let i = 0; i < BURST; i++) {
+          const frame = await mia.waitForFrame(`USERS for move ${i + 1} of ${BURST}`, (f) => f.type === USERS || f.type === JOIN_REFUSED || f.type === ERROR, { since, timeoutMs: ANNOUNCE_DEADLINE_MS, hint });
+          expect(frame.type === USERS && jsonOf(frame).room === rooms[i % 2], `move ${i + 1} of the first ${BURST} was not made`, {
+            expected: `USERS for room "${rooms[i % 2]}": a new user has ${BURST} moves at once`, actual: describe(frame), hint,
+          });
+          since = mia.frames.indexOf(frame) + 1;
+        }
+        const drainedSeenAt = mia.frames[since - 1]!.at; // the server took the last token before this
+        // The 11th JOIN, sent with the others: the bucket is empty.
+        await expectJoinRefused(mia, rooms[BURST % 2]!, 'rate_limited', since, `${hint}: the ${BURST + 1}th JOIN at once finds it empty`);
+        const home = rooms[(BURST - 1) % 2]!; // where the 10th move left Mia
+        const away = rooms[BURST % 2]!;
+
+        // Too fast: a JOIN sent before 700 ms (counted from when the first JOIN was sent, before the server took a token) must be refused.
+        await sleep(window.earliestMs - 100 - (performance.now() - drainedSentAt));
+        since = mia.mark();
+        const earlyAfter = performance.now() - drainedSentAt;
+        mia.send(join(away));
+        const early = await mia.waitForFrame('an answer to the JOIN', (f) => f.type === USERS || f.type === JOIN_REFUSED || f.type === ERROR, { since, timeoutMs: ANNOUNCE_DEADLINE_MS, hint });
+        if (early.type === USERS) {
+          if (earlyAfter > window.earliestMs) throw new CheckSkipped(`this grader sent its early JOIN late (${showMs(earlyAfter)} after emptying the bucket, past ${showMs(window.earliestMs)}): the refill could not be judged; run the check again on a quieter machine`);
+          throw new CheckFailure(`the move refill is not 1 per second: a move was allowed ${showMs(earlyAfter)} after ${BURST} moves emptied the bucket`, {
+            expected: `JOIN_REFUSED rate_limited: the first token comes back 1 s after it was taken (accepted: ${describeWindow(window)})`, actual: describe(early), hint,
+          });
+        }
+        expect(early.type === JOIN_REFUSED && jsonOf(early).code === 'rate_limited', 'a JOIN on an empty bucket got the wrong answer', {
+          expected: 'JOIN_REFUSED {"code": "rate_limited"}', actual: describe(early), hint,
+        });
+
+        // Too slow: by 1.6 s after the server took the last token (it had by the time its USERS came), one move.
+        await sleep(window.latestMs - (performance.now() - drainedSeenAt));
+        since = mia.mark();
+        mia.send(Buffer.concat([join(away), join(home)]));
+        const late = await mia.waitForFrame('an answer to the JOIN', (f) => f.type === USERS || f.type === JOIN_REFUSED || f.type === ERROR, { since, timeoutMs: ANNOUNCE_DEADLINE_MS, hint });
+        if (late.type !== USERS) {
+          throw new CheckFailure(`the move refill is not 1 per second: no move was allowed ${showMs(window.latestMs)} after ${BURST} moves emptied the bucket`, {
+            expected: `USERS for room "${away}": a token is back 1 s after it was taken (accepted: ${describeWindow(window)})`, actual: describe(late), hint,
+          });
+        }
+        // ... and only one: the JOIN right after it finds the bucket empty again.
+        const second = await mia.waitForFrame('an answer to the second JOIN', (f) => f !== late && (f.type === USERS || f.type === JOIN_REFUSED || f.type === ERROR), { since, timeoutMs: ANNOUNCE_DEADLINE_MS, hint });
+        if (second.type === USERS) {
+          throw new CheckFailure(`the move refill is not 1 per second: two moves were allowed ${showMs(window.latestMs)} after ${BURST} moves emptied the bucket`, {
+            expected: `one move (USERS), then JOIN_REFUSED rate_limited: one token a second`, actual: `${describe(late)}, then ${describe(second)}`, hint,
+          });
+        }
+        expect(second.type === JOIN_REFUSED && jsonOf(second).code === 'rate_limited', 'a JOIN on an empty bucket got the wrong answer', {
+          expected: 'JOIN_REFUSED {"code": "rate_limited"}', actual: describe(second), hint,
+        });
+      }),
+  };
+}
 
 interface RoomCount {
   room: string;
@@ -368,7 +445,11 @@ export const serverChecks: Check[] = [
         noRoom.send(jsonFrameBytes(HELLO, { name: 'Ada' }));
         await expectError(noRoom, 'bad_field', 'a HELLO without a "room" string gets ERROR bad_field', TYPE_NAMES);
         const longest = 'Az09-_.:'.repeat(8); // 64 characters, every kind allowed
-        await party.join('Lou', inRoom(longest));
+        await party.join('Lou', inRoom(longest)).catch((error: unknown) => {
+          // Say which number is wrong: the README's longest id must be welcome (not just "could not join").
+          if (!(error instanceof CheckFailure)) throw error;
+          throw new CheckFailure(`the room id limit is not 64 characters: a HELLO with a valid room id of 64 characters was refused (${error.summary})`, { ...error.details, hint: `${hint}; 64 characters are allowed` });
+        });
 
         const ada = await party.join('Ada', inRoom('ids-ok'));
         const bob = await party.join('Bob', inRoom('ids-ok'));
@@ -466,6 +547,7 @@ export const serverChecks: Check[] = [
   jitterBufferCheck(TYPE_NAMES, inRoom('burst')),
   // Over the hostile cases' raw connections: they count mixes and keep up with a flood's answers.
   joinFloodRule(WIRES['04']),
+  moveRefillCheck(),
   standingBacklogCheck(TYPE_NAMES, inRoom('catch-up')),
   protocolIdServerCheck({ id: '04', hello: (name) => ({ name, room: 'lobby' }), welcome: (name) => ({ name, room: 'lobby', sample_rate: 48_000, frame_samples: 960 }) }),
 ];
