@@ -15,9 +15,11 @@ import { repoRoot } from '../conformance/harness/checks.ts';
 import { buildMutant } from './support/mutant.ts';
 import { runCommand, type CommandResult } from '../conformance/harness/run-command.ts';
 
-// MUTANT_STAGES=07,08 grades only those stages' mutants (while working on a stage); CI grades them all.
+// MUTANT_STAGES=07,08 grades only those stages' mutants (while working on a stage), MUTANT_NAMES=a,b
+// only the mutants so named (while writing one); both given, a mutant must match both. CI grades them all.
 const onlyStages = process.env.MUTANT_STAGES?.split(',').map((id) => id.trim().padStart(2, '0'));
-const graded = onlyStages === undefined ? mutants : mutants.filter((mutant) => onlyStages.includes(mutant.stage));
+const onlyNames = process.env.MUTANT_NAMES?.split(',').map((name) => name.trim());
+const graded = mutants.filter((mutant) => (onlyStages === undefined || onlyStages.includes(mutant.stage)) && (onlyNames === undefined || onlyNames.includes(mutant.name)));
 
 // Each grading takes 5-40 s (the slow-consumer and sender-stalled mutants about a minute), two at a
 // time: the limit grows with the corpus, so adding a mutant never makes the file time out.
@@ -86,6 +88,11 @@ const gradings = new Map(graded.map((mutant) => {
   grading.catch(() => {}); // a mutant that cannot be built fails its own test below, not the whole file
   return [mutant.name, grading];
 }));
+
+t.test('MUTANT_NAMES names only mutants that exist (a misspelt name must not grade nothing quietly)', async (t) => {
+  const unknown = (onlyNames ?? []).filter((name) => !mutants.some((mutant) => mutant.name === name));
+  t.same(unknown, [], 'every name in MUTANT_NAMES is a mutant of tests/fixtures/mutants.ts');
+});
 
 t.test('every mutant selects exactly the checks it names: the ones that must catch it and the ones that must pass', async (t) => {
   t.equal(new Set(mutants.map((mutant) => mutant.name)).size, mutants.length, 'mutant names are unique (they name the folders)');

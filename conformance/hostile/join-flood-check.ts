@@ -87,6 +87,8 @@ function answerProblem(user: ListeningUser, wire: StageWire, floodStart: number)
       if (answer.json?.code !== 'rate_limited') return `after ${moves} moves a JOIN got ${text}`;
       movesBeforeRefusal ??= moves;
       refusalsInARow++;
+      // Name the number at once: a server that goes on refusing would otherwise be told apart only by what ends it later.
+      if (refusalsInARow >= rule.refusalsBeforeError) return `the ${rule.refusalsBeforeError}th JOIN refused in a row got JOIN_REFUSED, not ERROR rate_limited and a close (after ${moves} moves)`;
     } else {
       if (answer.json?.code !== 'rate_limited') return `after ${moves} moves and ${refusalsInARow} refusals in a row came ERROR ${text}`;
       if (movesBeforeRefusal === undefined || movesBeforeRefusal < rule.burst) return `${movesBeforeRefusal ?? moves} JOINs moved ${user.name} before the first refusal`;

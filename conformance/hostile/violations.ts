@@ -68,6 +68,7 @@ export function beforeJoining(wire: StageWire, room: string): Violation[] {
       { what: 'JOIN before HELLO', bytes: jsonFrame(JOIN, { room }), code: 'not_joined' },
       { what: 'LIST_ROOMS before HELLO', bytes: frame(LIST_ROOMS), code: 'not_joined' },
       { what: 'JOIN declaring 4 GB', bytes: header(JOIN, 0xffffffff), code: 'frame_too_large' },
+      { what: `JOIN declaring ${MAX_HELLO_BYTES + 1} bytes`, bytes: header(JOIN, MAX_HELLO_BYTES + 1), code: 'frame_too_large' }, // one over the README's 1024, not only absurd lengths
       { what: 'LIST_ROOMS declaring 1 byte', bytes: header(LIST_ROOMS, 1), code: 'frame_too_large' },
     );
   }
