@@ -8,7 +8,6 @@
 // waits for ROOMS. The server writes to one connection in order, so whatever it sent that user
 // before answering (a leaked JOINED, LEFT or SPEAKING) has arrived by then.
 import { CheckFailure } from '../harness/check-failure.ts';
-import { describeWindow, EARLY_FACTOR, SCHEDULING_NOISE_MS, showMs, timingWindow } from '../harness/tolerance.ts';
 import { expect, type Check } from '../harness/checks.ts';
 import { expectMixes, minimumMixes, sleep, TAIL_MS, talk, toneFrame, type Talker } from '../harness/exact-mixes.ts';
 import { frameBytes, hexType, jsonFrameBytes } from '../harness/frame-wire.ts';
@@ -17,6 +16,7 @@ import { standingBacklogCheck } from '../harness/backlog-check.ts';
 import { jitterBufferCheck } from '../harness/jitter-buffer-check.ts';
 import { tickRateCheck } from '../harness/tick-rate-check.ts';
 import { joinFloodRule } from '../hostile/join-flood-check.ts';
+import { moveRefillCheck } from '../harness/move-refill-check.ts';
 import { WIRES } from '../hostile/wire-spec.ts';
 import { expectError, expectNever, isEvent, jsonOf, withParty } from '../harness/party.ts';
 import { WireClient } from '../harness/wire-client.ts';
@@ -66,95 +66,6 @@ function inRoom(room: string) {
 }
 
 // ----- rooms, users and moves, as the wire shows them -----
-
-/**
- * The move bucket's refill rate (README: 10 moves at once, then 1 per second), judged with the
- * course's tolerance rule (GRADING.md, timing): k tokens back within k × 0.8 s - 100 ms of
- * emptying the bucket is too fast (the first within 700 ms), none by 1.5 × 1 s + 100 ms = 1.6 s
- * too slow (or never). Times are judged by when the answers ARRIVED, counted from when the first
- * JOIN was SENT: a server grants a move before its answer arrives and takes its tokens after the
- * JOINs were sent, so neither a late grader nor a busy server makes a correct one look fast. The
- * flood check cannot see the refill: its JOINs all come within milliseconds, so a refill of 10 a
- * second, or none at all, gives it the same answers.
- */
-function moveRefillCheck(): Check {
-  const BURST = 10;
-  const REFILL_MS = 1_000;
-  const window = timingWindow(REFILL_MS);
-  /** The most moves a server may have granted `elapsed` ms after the bucket emptied, by the tolerance rule. */
-  const mostMoves = (elapsed: number) => Math.floor((elapsed + SCHEDULING_NOISE_MS) / (EARLY_FACTOR * REFILL_MS));
-  const hint = 'moves come from a per-user bucket of 10 tokens, refilled at 1 per second (one token back 1 s after it was taken), never more than 10';
-  return {
-    name: `moving: the move bucket refills at 1 per second: after ${BURST} moves at once, no move within ${showMs(window.earliestMs)}, one within ${showMs(window.latestMs)}`,
-    run: (context) =>
-      withParty(context, TYPE_NAMES, async (party) => {
-        const rooms = ['refill-a', 'refill-b'] as const;
-        const mia = await party.join('Mia', inRoom(rooms[0]));
-        await expectUsers(mia, rooms[0], ['Mia'], 0, 'after WELCOME, USERS lists the room');
-        let current: string = rooms[0];
-        const otherRoom = (room: string) => (room === rooms[0] ? rooms[1] : rooms[0]);
-        const isAnswer = (f: ReceivedFrame) => f.type === USERS || f.type === JOIN_REFUSED || f.type === ERROR;
-        /** Sends `count` JOINs at once, alternating rooms; returns how many moved Mia, and when the last move's USERS came. */
-        const tryMoves = async (count: number): Promise<{ moved: number; lastMoveAt: number; answers: ReceivedFrame[] }> => {
-          let since = mia.mark();
-          const targets: string[] = [];
-          for (let i = 0, room = current; i < count; i++) targets.push((room = otherRoom(room)));
-          mia.send(Buffer.concat(targets.map((room) => join(room))));
-          const answers: ReceivedFrame[] = [];
-          let moved = 0;
-          let lastMoveAt = 0;
-          for (let i = 0; i < count; i++) {
-            const answer = await mia.waitForFrame(`an answer to JOIN ${i + 1} of ${count}`, isAnswer, { since, timeoutMs: ANNOUNCE_DEADLINE_MS, hint });
-            since = mia.frames.indexOf(answer) + 1;
-            answers.push(answer);
-            const ok = (answer.type === USERS) || (answer.type === JOIN_REFUSED && jsonOf(answer).code === 'rate_limited');
-            expect(ok, 'a JOIN got the wrong answer', { expected: 'USERS (a move, or your own room again) or JOIN_REFUSED {"code": "rate_limited"}', actual: describe(answer), hint });
-            if (answer.type === USERS && jsonOf(answer).room !== current) {
-              current = String(jsonOf(answer).room);
-              moved++;
-              lastMoveAt = answer.at;
-            }
-          }
-          return { moved, lastMoveAt, answers };
-        };
-
-        // The bucket: 10 moves at once, and the 11th JOIN, sent with them, is refused.
-        const drainedSentAt = performance.now();
-        const burst = await tryMoves(BURST + 1);
-        expect(burst.moved === BURST && burst.answers[BURST]!.type === JOIN_REFUSED, `a new user did not get exactly ${BURST} moves at once`, {
-          expected: `${BURST} USERS (moves), then JOIN_REFUSED rate_limited for the ${BURST + 1}th JOIN`,
-          actual: burst.answers.map(describe).join(', '), hint,
-        });
-        const drainedSeenAt = burst.lastMoveAt; // the server took the last token before this
-        const tooFast = (moved: number, at: number) => {
-          const elapsed = at - drainedSentAt;
-          if (moved <= mostMoves(elapsed)) return;
-          throw new CheckFailure(`the move refill is not 1 per second: ${moved === 1 ? 'a move was' : `${moved} moves were`} allowed ${showMs(elapsed)} after ${BURST} moves emptied the bucket`, {
-            expected: `at most ${mostMoves(elapsed)} move${mostMoves(elapsed) === 1 ? '' : 's'} by then: a token comes back 1 s after it was taken (the first no sooner than ${showMs(window.earliestMs)}: ${describeWindow(window)})`,
-            actual: `${moved} USERS of a move; the last arrived ${showMs(elapsed)} after the first JOIN was sent`, hint,
-          });
-        };
-
-        // Too fast: a JOIN sent 600 ms after the first finds the bucket still empty.
-        await sleep(window.earliestMs - SCHEDULING_NOISE_MS - (performance.now() - drainedSentAt));
-        const early = await tryMoves(1);
-        let moves = early.moved;
-        if (moves > 0) tooFast(moves, early.lastMoveAt);
-
-        // Too slow: 1.6 s after the server took the last token, a move (three JOINs: a bucket refilled whole moves three times).
-        await sleep(window.latestMs - (performance.now() - drainedSeenAt));
-        const late = await tryMoves(3);
-        moves += late.moved;
-        if (moves === 0) {
-          throw new CheckFailure(`the move refill is not 1 per second: no move was allowed ${showMs(window.latestMs)} after ${BURST} moves emptied the bucket`, {
-            expected: `a move (USERS for the other room): a token is back 1 s after it was taken (accepted: ${describeWindow(window)})`,
-            actual: late.answers.map(describe).join(', '), hint,
-          });
-        }
-        if (late.moved > 0) tooFast(moves, late.lastMoveAt);
-      }),
-  };
-}
 
 interface RoomCount {
   room: string;
@@ -561,7 +472,7 @@ export const serverChecks: Check[] = [
   jitterBufferCheck(TYPE_NAMES, inRoom('burst')),
   // Over the hostile cases' raw connections: they count mixes and keep up with a flood's answers.
   joinFloodRule(WIRES['04']),
-  moveRefillCheck(),
+  moveRefillCheck(WIRES['04']),
   standingBacklogCheck(TYPE_NAMES, inRoom('catch-up')),
   protocolIdServerCheck({ id: '04', hello: (name) => ({ name, room: 'lobby' }), welcome: (name) => ({ name, room: 'lobby', sample_rate: 48_000, frame_samples: 960 }) }),
 ];

@@ -13,6 +13,7 @@ import type { FramedUser, ReceivedFrame } from '../harness/framed-user.ts';
 import { SeededRandom } from '../harness/seeded-random.ts';
 import { describeWindow, expectDuration, timingWindow } from '../harness/tolerance.ts';
 import { joinFloodRule } from '../hostile/join-flood-check.ts';
+import { moveRefillCheck } from '../harness/move-refill-check.ts';
 import { WIRES } from '../hostile/wire-spec.ts';
 import { expectError, expectNever, jsonOf, type Party, withParty } from '../harness/party.ts';
 import { WireClient } from '../harness/wire-client.ts';
@@ -385,4 +386,5 @@ export const serverChecks: Check[] = [
   },
   // Over the hostile cases' raw connections: they count forwarded VOICE and keep up with a flood's answers.
   joinFloodRule(WIRES['05']),
+  moveRefillCheck(WIRES['05']),
 ];

@@ -16,6 +16,8 @@ import { DatagramPeer, type ReceivedDatagram } from '../harness/datagram-peer.ts
 import { frameBytes, jsonFrameBytes } from '../harness/frame-wire.ts';
 import type { FramedUser } from '../harness/framed-user.ts';
 import { expectError, jsonOf, type Party, withParty } from '../harness/party.ts';
+import { moveRefillCheck } from '../harness/move-refill-check.ts';
+import { WIRES } from '../hostile/wire-spec.ts';
 import { SeededRandom } from '../harness/seeded-random.ts';
 import { WireClient } from '../harness/wire-client.ts';
 
@@ -530,4 +532,6 @@ export const serverChecks: Check[] = [
         expect(jsonOf(error).code === 'rate_limited', '60 PATH changes at once got the wrong ERROR', { expected: 'ERROR {"code": "rate_limited", ...}', actual: error.payload.toString('utf8').slice(0, 200), hint: 'PATH shares the move limit' });
       }),
   },
+  // Stage 05's move bucket holds here too (README, limits: moves); one check for every stage.
+  moveRefillCheck(WIRES['06']),
 ];

@@ -11,6 +11,8 @@ import { expect, type Check } from '../harness/checks.ts';
 import { frameBytes, jsonFrameBytes } from '../harness/frame-wire.ts';
 import type { FramedUser, ReceivedFrame } from '../harness/framed-user.ts';
 import { jsonOf, type Party, withParty } from '../harness/party.ts';
+import { moveRefillCheck } from '../harness/move-refill-check.ts';
+import { WIRES } from '../hostile/wire-spec.ts';
 import { findServerProcess, MB } from '../harness/proc-stats.ts';
 import { SeededRandom } from '../harness/seeded-random.ts';
 import { describeWindow, judgeDuration, showMs, timingWindow } from '../harness/tolerance.ts';
@@ -792,6 +794,8 @@ export const serverChecks: Check[] = [
         await expectError(ada, 'bad_chunk', `${hint}; 2200 chunks of 1 byte cost at least 2200 × 257 = 552 KiB`, since, tooMany);
       }),
   },
+  // Stage 05's move bucket holds here too (README, limits: moves); one check for every stage.
+  moveRefillCheck(WIRES['07']),
 ];
 
 /**

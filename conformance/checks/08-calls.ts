@@ -16,6 +16,7 @@ import { DatagramPeer } from '../harness/datagram-peer.ts';
 import { frameBytes, jsonFrameBytes } from '../harness/frame-wire.ts';
 import type { ReceivedFrame } from '../harness/framed-user.ts';
 import { expectError, jsonOf, withParty } from '../harness/party.ts';
+import { moveRefillCheck } from '../harness/move-refill-check.ts';
 import { describeWindow, expectDuration, expectWithinWindow, judgeDuration, showMs, timingWindow } from '../harness/tolerance.ts';
 import { WireClient } from '../harness/wire-client.ts';
 import { expectConversationsKept } from '../hostile/kept-share.ts';
@@ -979,6 +980,8 @@ export const serverChecks: Check[] = [
           });
         })),
   },
+  // Stage 05's move bucket holds here too (README, limits: moves); one check for every stage.
+  moveRefillCheck(WIRES['08']),
 ];
 
 /**
