@@ -46,6 +46,8 @@ const TYPE_NAMES: Record<number, string> = {
 const ANNOUNCE_DEADLINE_MS = 1_000;
 /** Speaking hold (200 ms) + jitter buffer (60 ms) + a tick, with room for a busy machine. */
 const SPEAKING_END_DEADLINE_MS = 1_500;
+/** JOINs of your own room sent at once: more than the move bucket's 10. */
+const OWN_ROOM_JOINS = 12;
 const TONE_AMPLITUDE = 8_000; // three of them add up to 24 000: no clipping
 
 function typeName(type: number): string {
@@ -300,17 +302,36 @@ export const serverChecks: Check[] = [
       }),
   },
   {
-    name: 'moving: JOIN to the room you are in sends USERS again and tells nobody anything',
+    name: `moving: JOIN to the room you are in sends USERS again, tells nobody anything and takes no move token (${OWN_ROOM_JOINS} at once, then a move still succeeds)`,
     run: (context) =>
       withParty(context, TYPE_NAMES, async (party) => {
         const ada = await party.join('Ada', inRoom('stay-here'));
         const bob = await party.join('Bob', inRoom('stay-here'));
         await ada.waitForFrame('JOINED {"name":"Bob"}', isEvent(JOINED, 'Bob'), { timeoutMs: ANNOUNCE_DEADLINE_MS });
         const since = [ada.mark(), bob.mark()] as const;
-        ada.send(join('stay-here'));
-        await expectUsers(ada, 'stay-here', ['Ada', 'Bob'], since[0], 'a JOIN for the room you are already in just answers USERS for it');
+        // More than the bucket's 10: were they moves, the last ones and the move after them would be refused.
+        ada.send(Buffer.concat(Array.from({ length: OWN_ROOM_JOINS }, () => join('stay-here'))));
+        let next = since[0];
+        for (let i = 1; i <= OWN_ROOM_JOINS; i++) {
+          const hint = 'a JOIN for the room you are already in just answers USERS for it; it is not a move, so it takes no token from the move bucket (README: a JOIN of your own room takes none)';
+          const answer = await ada.waitForFrame(`the answer to JOIN ${i} of ${OWN_ROOM_JOINS} for "stay-here"`, (f) => f.type === USERS || f.type === JOIN_REFUSED || f.type === ERROR, { since: next, timeoutMs: ANNOUNCE_DEADLINE_MS, hint });
+          expect(answer.type === USERS, `a JOIN of your own room took a move token: JOIN ${i} of ${OWN_ROOM_JOINS} for the room Ada is in was refused`, {
+            expected: 'USERS {"room": "stay-here", "users": ["Ada", "Bob"]} for each of them', actual: describe(answer), hint,
+          });
+          next = ada.frames.indexOf(answer);
+          await expectUsers(ada, 'stay-here', ['Ada', 'Bob'], next, hint);
+          next++;
+        }
         await listRooms(bob);
         expectNever(bob, (f) => f.type === LEFT || f.type === JOINED, 'a JOIN to the same room was announced as a move', 'no LEFT or JOINED: Ada did not go anywhere', 'when the room asked for is the one the user is in, send USERS to them and nothing to anyone else', since[1]);
+        // The bucket is still full: a real move now succeeds.
+        const beforeMove = ada.mark();
+        ada.send(join('stay-away'));
+        const moved = await ada.waitForFrame('USERS for room "stay-away"', (f) => f.type === USERS || f.type === JOIN_REFUSED || f.type === ERROR, { since: beforeMove, timeoutMs: ANNOUNCE_DEADLINE_MS });
+        expect(moved.type === USERS && jsonOf(moved).room === 'stay-away', `a JOIN of your own room took a move token: after ${OWN_ROOM_JOINS} JOINs of her own room, Ada could not move`, {
+          expected: 'USERS {"room": "stay-away", "users": ["Ada"]}: the bucket of 10 moves is untouched', actual: describe(moved),
+          hint: 'only a move (a JOIN of another room) takes a token; a JOIN of your own room takes none',
+        });
       }),
   },
   {
