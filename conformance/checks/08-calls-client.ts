@@ -20,7 +20,7 @@ import { DatagramPeer, type ReceivedDatagram } from '../harness/datagram-peer.ts
 import { jsonFrameBytes, jsonObjectOf } from '../harness/frame-wire.ts';
 import { dominantHz, levelDb, samplesOf, tonePower } from '../harness/opus-voice.ts';
 import { writeSpeechWav } from '../harness/speech-wav.ts';
-import { StallWatch } from '../harness/stall-watch.ts';
+import { StallWatch, withStallWatch } from '../harness/stall-watch.ts';
 import { describeWindow, expectDuration, SCHEDULING_NOISE_MS, showMs, timingWindow, type TimingWindow } from '../harness/tolerance.ts';
 
 // The message types of the README's tables: TCP frames, then datagrams.
@@ -395,16 +395,6 @@ function expectPeriod(list: ReceivedDatagram[], periodMs: number, what: string, 
   });
   const median = gaps[Math.floor(gaps.length / 2)]!;
   expectDuration(median, timingWindow(periodMs), `the period of ${what}`, `the median gap between ${what} (gaps: ${gaps.map((gap) => Math.round(gap)).join(', ')} ms)`, hint);
-}
-
-/** Runs a timing check's steps with a StallWatch, stopped however they end. */
-async function withStallWatch(steps: (watch: StallWatch) => Promise<void>): Promise<void> {
-  const watch = new StallWatch();
-  try {
-    await steps(watch);
-  } finally {
-    watch.stop();
-  }
 }
 
 /** Turns a wait that gave up at the window's end into a failure that names the README's number. */

@@ -62,3 +62,13 @@ export class StallWatch {
     }
   }
 }
+
+/** Runs a timing check's steps with a StallWatch, stopped however they end. */
+export async function withStallWatch<T>(steps: (watch: StallWatch) => Promise<T>): Promise<T> {
+  const watch = new StallWatch();
+  try {
+    return await steps(watch);
+  } finally {
+    watch.stop();
+  }
+}
