@@ -15,6 +15,7 @@ import { moveRefillCheck } from '../harness/move-refill-check.ts';
 import { WIRES } from '../hostile/wire-spec.ts';
 import { findServerProcess, MB } from '../harness/proc-stats.ts';
 import { SeededRandom } from '../harness/seeded-random.ts';
+import { StallWatch } from '../harness/stall-watch.ts';
 import { describeWindow, judgeDuration, showMs, timingWindow } from '../harness/tolerance.ts';
 import { processNotFound, Unmeasured } from '../harness/unmeasured.ts';
 
@@ -811,15 +812,9 @@ export const slowServerChecks: Check[] = [
         // The rule may be checked once a second (the reference: every 250 ms): 1 s of pipeline.
         const window = timingWindow(SENDER_STALL_MS, { pipelineMs: 1_000 });
         const hint = `a sender with credit that sends no CHUNK for ${SENDER_STALL_MS / 1000} s ends the transfer: TRANSFER_END sender_stalled to everyone in it`;
-        // Evidence that this process, not the server, was late: the largest gap between ticks of a 100 ms timer.
-        let lastTick = performance.now();
-        let worstGap = 0;
-        const sampler = setInterval(() => {
-          const now = performance.now();
-          worstGap = Math.max(worstGap, now - lastTick - 100);
-          lastTick = now;
-        }, 100);
-        cleanups.push(() => clearInterval(sampler));
+        // Evidence that this process, not the server, was late: how late the grader's own timer ran.
+        const watch = new StallWatch();
+        cleanups.push(() => watch.stop());
         const ada = await join(party, 'Ada', 'stall');
         const bob = await join(party, 'Bob', 'stall');
         const cat = await join(party, 'Cat', 'stall');
@@ -835,13 +830,13 @@ export const slowServerChecks: Check[] = [
           try {
             end = await member.user.waitForFrame(what, isEnd(transfer), { timeoutMs: Math.max(0, lastChunkAt + window.latestMs - performance.now()), hint });
           } catch (error) {
-            if (error instanceof CheckFailure && worstGap > 1_000) throw new CheckSkipped(`could not judge the ${SENDER_STALL_MS / 1000} s sender_stalled timeout: the grader's own timers ran ${showMs(worstGap)} late (the machine was too busy), and no TRANSFER_END came within ${showMs(window.latestMs)}`);
+            if (error instanceof CheckFailure && watch.worstLateMs > 1_000) throw new CheckSkipped(`could not judge the ${SENDER_STALL_MS / 1000} s sender_stalled timeout: the grader's own timers ran ${showMs(watch.worstLateMs)} late (the machine was too busy), and no TRANSFER_END came within ${showMs(window.latestMs)}`);
             throw error;
           }
           expect(jsonOf(end).result === 'sender_stalled', `the stalled transfer ended otherwise at ${member.name}`, { expected: `TRANSFER_END {"transfer": ${transfer}, "result": "sender_stalled", ...}`, actual: end.payload.toString(), hint });
           const after = end.at - lastChunkAt;
           const verdict = judgeDuration(after, window);
-          if (verdict === 'late' && worstGap > 1_000) throw new CheckSkipped(`could not judge the ${SENDER_STALL_MS / 1000} s sender_stalled timeout: the grader's own timers ran ${showMs(worstGap)} late (the machine was too busy)`);
+          if (verdict === 'late' && watch.worstLateMs > 1_000) throw new CheckSkipped(`could not judge the ${SENDER_STALL_MS / 1000} s sender_stalled timeout: the grader's own timers ran ${showMs(watch.worstLateMs)} late (the machine was too busy)`);
           expect(verdict === 'ok', `the sender_stalled timeout is not ${SENDER_STALL_MS / 1000} s: TRANSFER_END sender_stalled came too ${verdict}, after ${showMs(after)}`, {
             expected: `TRANSFER_END sender_stalled ${describeWindow(window)} after the sender's last CHUNK (the README: ${SENDER_STALL_MS / 1000} s)`,
             actual: `at ${member.name} ${showMs(after)} after it`,

@@ -17,6 +17,7 @@ import { frameBytes, jsonFrameBytes } from '../harness/frame-wire.ts';
 import type { ReceivedFrame } from '../harness/framed-user.ts';
 import { expectError, jsonOf, withParty } from '../harness/party.ts';
 import { moveRefillCheck } from '../harness/move-refill-check.ts';
+import { StallWatch } from '../harness/stall-watch.ts';
 import { describeWindow, expectDuration, expectWithinWindow, judgeDuration, showMs, timingWindow } from '../harness/tolerance.ts';
 import { WireClient } from '../harness/wire-client.ts';
 import { expectConversationsKept } from '../hostile/kept-share.ts';
@@ -995,15 +996,9 @@ export const slowServerChecks: Check[] = [
     run: async (context) => {
       // The grader's own server has --ring-timeout 2: this check starts one of its own without it.
       const server = await context.startServerWithoutOptions();
-      // Evidence that this process, not the server, was late: the largest gap between ticks of a 100 ms timer.
-      let lastTick = performance.now();
-      let worstGap = 0;
-      const sampler = setInterval(() => {
-        const now = performance.now();
-        worstGap = Math.max(worstGap, now - lastTick - 100);
-        lastTick = now;
-      }, 100);
-      const tooBusy = () => `could not judge the default ${DEFAULT_RING_TIMEOUT_MS / 1000} s ring timeout: the grader's own timers ran ${showMs(worstGap)} late (the machine was too busy)`;
+      // Evidence that this process, not the server, was late: how late the grader's own timer ran.
+      const watch = new StallWatch();
+      const tooBusy = () => `could not judge the default ${DEFAULT_RING_TIMEOUT_MS / 1000} s ring timeout: the grader's own timers ran ${showMs(watch.worstLateMs)} late (the machine was too busy)`;
       try {
         await withCallers({ ...context, server }, async (members) => {
           const ada = await members.join('Ada', 'default-ring-a');
@@ -1021,17 +1016,17 @@ export const slowServerChecks: Check[] = [
               'CALL_END no_answer',
             );
           } catch (error) {
-            if (error instanceof CheckFailure && worstGap > 1_000) throw new CheckSkipped(tooBusy());
+            if (error instanceof CheckFailure && watch.worstLateMs > 1_000) throw new CheckSkipped(tooBusy());
             throw error;
           }
           const after = end.at - ringing.ringing.at;
-          if (judgeDuration(after, window) === 'late' && worstGap > 1_000) throw new CheckSkipped(tooBusy());
+          if (judgeDuration(after, window) === 'late' && watch.worstLateMs > 1_000) throw new CheckSkipped(tooBusy());
           expectDuration(after, window, 'the default ring timeout', 'CALL_END no_answer after RINGING', hint);
           await expectCallEnd(bob, ringing.call, 'no_answer', undefined, since, hint);
         });
         expect(server.isRunning(), 'the server started without --ring-timeout stopped running during this check', { expected: 'the server keeps serving', actual: `its output ends with: ${JSON.stringify(server.output().slice(-400))}` });
       } finally {
-        clearInterval(sampler);
+        watch.stop();
         await server.stop();
       }
     },
