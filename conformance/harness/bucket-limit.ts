@@ -1,0 +1,74 @@
+// Judging a token bucket from a README ("50/s, bursts of 10") by a burst sent at once: how many of
+// it a correct server may let through depends on how long the server took the tokens over, since
+// the bucket refills meanwhile. That time is bounded by what the grader saw: the server took no
+// token before the first item was SENT, and took each token it used before the answer it gave for
+// it ARRIVED. So a correct bucket lets through at most
+//
+//   burst + rate × (last answer arrived - first item sent), rounded up, + 1 for timer granularity
+//
+// (the server's clock may read a little more time than passed). A slow grader or a busy machine
+// only widens that allowance, so it never fails a correct server; a fast one keeps it tight. Once
+// the allowance reaches what the broken server it guards against would let through anyway (a
+// bucket per path, no limit at all), the count proves nothing: a SKIP with the reason, never a pass.
+import { expect } from './checks.ts';
+import { showMs } from './tolerance.ts';
+import type { Unmeasured } from './unmeasured.ts';
+
+/** A README's bucket: `burst` at once, then `perSecond`. */
+export interface DocumentedBucket {
+  burst: number;
+  perSecond: number;
+}
+
+/** Tokens a server's timer may read on top of the time that passed (a coarse clock rounds up). */
+export const GRANULARITY_TOKENS = 1;
+
+/** The most a correct `bucket` lets through when it took its tokens within `elapsedMs`. */
+export function mostLetThrough(bucket: DocumentedBucket, elapsedMs: number): number {
+  return bucket.burst + Math.ceil((bucket.perSecond * Math.max(0, elapsedMs)) / 1_000) + GRANULARITY_TOKENS;
+}
+
+export interface BucketCount {
+  /** How many were let through (forwarded, answered). */
+  passed: number;
+  /** performance.now() when the first item of the burst was sent. */
+  firstSentAt: number;
+  /** performance.now() when the last answer arrived (or when the last item was sent, if none came). */
+  lastSeenAt: number;
+}
+
+export interface BucketJudgement {
+  bucket: DocumentedBucket;
+  /** The fewest a correct server lets through (its burst, or less where earlier traffic may have used tokens). */
+  least: number;
+  /** What the broken server this guards against lets through at least: an allowance this large proves nothing. */
+  brokenPasses: number;
+  /** Who is broken how, for the SKIP: "a server with a bucket per path". */
+  broken: string;
+  /** What the count tells, for the SKIP: "whether TCP VOICE and VOICE_UP share one bucket". */
+  measures: string;
+  /** The failure's summary, expected (given the accepted range, "10 to 12"), actual and hint. */
+  summary: string;
+  expected: (allowed: string) => string;
+  actual: string;
+  hint: string;
+}
+
+/**
+ * Fails when `count.passed` is outside `least` to the measured allowance; notes a SKIP reason in
+ * `unmeasured` when it is inside but the allowance would have let `judgement.broken` through too.
+ */
+export function expectBucketLimit(count: BucketCount, judgement: BucketJudgement, unmeasured: Unmeasured): void {
+  const { bucket } = judgement;
+  const elapsedMs = count.lastSeenAt - count.firstSentAt;
+  const allowed = mostLetThrough(bucket, elapsedMs);
+  const how = `${bucket.burst} at once + ${bucket.perSecond}/s × ${showMs(elapsedMs)} from the first sent to the last answer, rounded up, + ${GRANULARITY_TOKENS} for timer granularity`;
+  expect(count.passed >= judgement.least && count.passed <= allowed, judgement.summary, {
+    expected: `${judgement.expected(`${judgement.least} to ${allowed}`)} (${how})`,
+    actual: judgement.actual,
+    hint: judgement.hint,
+  });
+  if (allowed >= judgement.brokenPasses) {
+    unmeasured.note(`${judgement.measures} could not be judged: the answers took ${showMs(elapsedMs)} to come, so up to ${allowed} could be correct (${how}), and ${judgement.broken} lets through ${judgement.brokenPasses}; the machine was too busy, grade again on a quieter one`);
+  }
+}
