@@ -22,6 +22,7 @@ import { dominantHz, levelDb, samplesOf, tonePower } from '../harness/opus-voice
 import { writeSpeechWav } from '../harness/speech-wav.ts';
 import { StallWatch, withStallWatch } from '../harness/stall-watch.ts';
 import { describeWindow, expectDuration, SCHEDULING_NOISE_MS, showMs, timingWindow, type TimingWindow } from '../harness/tolerance.ts';
+import { controlLimitClientCheck } from '../harness/control-limit-check.ts';
 
 // The message types of the README's tables: TCP frames, then datagrams.
 const HELLO = 0x01;
@@ -1190,4 +1191,5 @@ export const clientChecks: Check[] = [
       });
     },
   },
+  controlLimitClientCheck({ usersType: USERS, start: (context, name) => startSession(context, ['--input', 'silence', '--output', 'null'], name), users: (names) => ({ room: DEFAULT_ROOM, users: names.map((name, i) => ({ id: i === 0 ? OWN_ID : 100 + i, name, in_call: false })) }), usersCommand: '/users' }),
 ];
