@@ -881,8 +881,8 @@ export const slowServerChecks: Check[] = [
           parallel: WRAP_PARALLEL,
           hint: TRANSFER_ID_RULE,
           heldEnded: keptEnded,
-          takeIds: async (index) => {
-            const user = await FramedUser.join(context.server.host, context.server.port, { name: `Burner${index}`, room: `ids-wrap-${index % WRAP_PARALLEL}`, protocol: PROTOCOL }, { typeNames: TYPE_NAMES });
+          takeIds: async (index, lane) => {
+            const user = await FramedUser.join(context.server.host, context.server.port, { name: `Burner${index}`, room: `ids-wrap-${lane}`, protocol: PROTOCOL }, { typeNames: TYPE_NAMES });
             try {
               const ids: number[] = [];
               for (let k = 0; k < OFFER_BURST; k++) {

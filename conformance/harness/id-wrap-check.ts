@@ -27,9 +27,12 @@ export interface IdWrapPlan {
   heldId: number;
   /** How many ids one connection takes (the request bucket's burst). */
   idsPerConnection: number;
-  /** Runs one short connection (number `index`) and returns the ids it was handed, in order. */
-  takeIds(index: number): Promise<number[]>;
-  /** Connections at once in the parallel stretches. */
+  /**
+   * Runs one short connection (number `index`) and returns the ids it was handed, in order. `lane`
+   * (0 to parallel - 1) is never shared by two connections at once: a room or a callee of its own.
+   */
+  takeIds(index: number, lane: number): Promise<number[]>;
+  /** Connections at once in the parallel stretches (lanes). */
   parallel: number;
   /** The README's rule, in the stage's words. */
   hint: string;
@@ -67,7 +70,7 @@ export async function checkIdWrap(plan: IdWrapPlan): Promise<void> {
   while (connection < connections) {
     if (isExact(connection)) {
       const from = connection * perConnection;
-      const ids = await plan.takeIds(connection);
+      const ids = await plan.takeIds(connection, 0);
       judgeExact(plan, expected, from, ids);
       connection++;
       continue;
@@ -84,15 +87,15 @@ export async function checkIdWrap(plan: IdWrapPlan): Promise<void> {
 async function takeInParallel(plan: IdWrapPlan, first: number, end: number): Promise<number[]> {
   const taken: number[] = [];
   let next = first;
-  const worker = async () => {
+  const worker = async (lane: number) => {
     try {
-      while (next < end) taken.push(...(await plan.takeIds(next++)));
+      while (next < end) taken.push(...(await plan.takeIds(next++, lane)));
     } catch (error) {
       next = end; // the other workers stop too: the check has failed
       throw error;
     }
   };
-  await Promise.all(Array.from({ length: Math.min(plan.parallel, end - first) }, worker));
+  await Promise.all(Array.from({ length: Math.min(plan.parallel, end - first) }, (_, lane) => worker(lane)));
   return taken;
 }
 
