@@ -20,6 +20,15 @@ export function idAfter(id: number, inUse: ReadonlySet<number>): number {
   return next;
 }
 
+/**
+ * An id that fails the check whatever comes next (outside 1-65535, or the held one): a connection
+ * that got it returns its ids at once, as going on with it (a HANGUP of call 65536, say) may only
+ * end in a less telling failure.
+ */
+export function plainlyWrong(id: unknown, heldId: number): boolean {
+  return !(Number.isInteger(id) && (id as number) >= MIN_ID && (id as number) <= MAX_ID) || id === heldId;
+}
+
 export interface IdWrapPlan {
   /** "transfer id", "call id": for failure messages. */
   what: string;
