@@ -804,7 +804,8 @@ export const serverChecks: Check[] = [
 ];
 
 /**
- * Checks that wait on purpose, longer than a default grade should: graded with `npm run grade --
+ * Checks that take long on purpose (a timeout waited out, or 65 535 ids burnt through to see them
+ * wrap), longer than a default grade should: graded with `npm run grade --
  * --stage 07 --slow`, and by tests/07-chat-files-slow.test.ts.
  */
 export const slowServerChecks: Check[] = [

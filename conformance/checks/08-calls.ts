@@ -990,7 +990,8 @@ export const serverChecks: Check[] = [
 ];
 
 /**
- * Checks that wait on purpose, longer than a default grade should: graded with `npm run grade --
+ * Checks that take long on purpose (a timeout waited out, or 65 535 ids burnt through to see them
+ * wrap), longer than a default grade should: graded with `npm run grade --
  * --stage 08 --slow`, and by tests/08-calls-slow.test.ts.
  */
 export const slowServerChecks: Check[] = [
