@@ -867,7 +867,7 @@ export const slowServerChecks: Check[] = [
         const receiver = new AckingReceiver(bob, kept);
         let sent = 0;
         const keepAlive = setInterval(() => {
-          if (ada.user.isClosed || sent >= 64 * 1024) return; // within the first CREDIT (256 KiB)
+          if (ada.user.isClosed || sent >= 240 * 1024) return; // within the first CREDIT (256 KiB): 8 minutes, past the time limit
           ada.user.send(chunkBytes(kept, sent, file.subarray(sent, sent + 1024)));
           sent += 1024;
         }, 2_000);

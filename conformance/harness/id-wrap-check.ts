@@ -135,7 +135,7 @@ function judgeExact(plan: IdWrapPlan, expected: number[], from: number, ids: num
   ids.forEach((id, k) => {
     const position = from + k;
     const before = position === 0 ? plan.heldId : expected[position - 1]!;
-    const context = `the ${plan.what} handed out after ${before} (${position + 1} ids after the held ${plan.heldId}, one connection at a time)`;
+    const context = `the ${plan.what} handed out after ${before} (${position + 1} ids after ${plan.heldId}, the id kept in use; one connection at a time)`;
     judgeId(plan, id, context);
     const wrapped = before === MAX_ID;
     const skipped = want[k] !== before + 1 && !wrapped;
