@@ -13,6 +13,7 @@ import { FRAME_MS, SAMPLE_RATE } from '#shared/audio/format.ts';
 import { expect, type Check, type CheckContext } from '../harness/checks.ts';
 import { describeFrames, finishSession, orStop, startSession as startClientSession, type Session } from '../harness/client-session.ts';
 import { frameBytes, jsonFrameBytes, jsonObjectOf, type WireFrame } from '../harness/frame-wire.ts';
+import { udpReturnCheck } from '../harness/udp-return-check.ts';
 
 // The message types of the README's table.
 const WELCOME = 0x02;
@@ -327,4 +328,6 @@ export const clientChecks: Check[] = [
       });
     },
   },
+  // Stage 06's UDP path rules hold (README, Timing and limits: UDP down, UDP up again).
+  udpReturnCheck({ protocol: PROTOCOL }),
 ];

@@ -21,6 +21,7 @@ import { jsonFrameBytes, jsonObjectOf } from '../harness/frame-wire.ts';
 import { dominantHz, levelDb, samplesOf, tonePower } from '../harness/opus-voice.ts';
 import { writeSpeechWav } from '../harness/speech-wav.ts';
 import { StallWatch, withStallWatch } from '../harness/stall-watch.ts';
+import { udpReturnCheck } from '../harness/udp-return-check.ts';
 import { describeWindow, expectDuration, SCHEDULING_NOISE_MS, showMs, timingWindow, type TimingWindow } from '../harness/tolerance.ts';
 
 // The message types of the README's tables: TCP frames, then datagrams.
@@ -1190,4 +1191,6 @@ export const clientChecks: Check[] = [
       });
     },
   },
+  // Stage 06's UDP path rules hold (README: stage 07's tables hold, so UDP down and UDP up again).
+  udpReturnCheck({ protocol: PROTOCOL, userFields: { in_call: false } }),
 ];
