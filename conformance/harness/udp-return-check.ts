@@ -40,6 +40,11 @@ const PONGS_FOR_UDP = 2;
 const DECIDE_AFTER_MS = 100;
 /** Half the PING interval: the slack on "when the next PING was sent" and on "at the second PONG". */
 const SLACK_MS = PING_INTERVAL_MS / 2;
+/**
+ * A grader stall shorter than this cannot change a verdict (the margins above are 900 ms or more);
+ * a failure while the grader stalled longer is a SKIP ("could not judge"), not a FAIL.
+ */
+const STALL_ALLOWANCE_MS = 500;
 /** After the client is back on UDP, its VOICE_UP are collected this long. */
 const VOICE_UP_WINDOW_MS = 1_200;
 /** Unanswered PINGs after which the check stops waiting for PATH tcp (the README's 3, and 2 more). */
@@ -174,11 +179,14 @@ async function runScenario(context: CheckContext, stage: UdpReturnStage, watch: 
     ].join('; ');
 
   const firstUdp = paths.find((p) => p.path === 'udp');
-  expect(firstUdp !== undefined && paths[0] === firstUdp, 'the client did not send PATH udp once its first PING was answered, so this check could not take UDP away', {
-    expected: 'PATH {"path":"udp"} after the first PONG, before any PATH tcp',
-    actual: story(),
-    hint: 'on the first PONG, send PATH {"path":"udp"} and your voice as VOICE_UP',
-  });
+  watch.judge(() =>
+    expect(firstUdp !== undefined && paths[0] === firstUdp, 'the client did not send PATH udp once its first PING was answered, so this check could not take UDP away', {
+      expected: 'PATH {"path":"udp"} after the first PONG, before any PATH tcp',
+      actual: story(),
+      hint: 'on the first PONG, send PATH {"path":"udp"} and your voice as VOICE_UP',
+    }),
+    STALL_ALLOWANCE_MS,
+  );
 
   const fallback = paths.find((p) => p.path === 'tcp' && p.index > firstUdp!.index);
   const unanswered = pings.filter((p) => p.phase === 'down');
@@ -195,6 +203,7 @@ async function runScenario(context: CheckContext, stage: UdpReturnStage, watch: 
       actual: story(),
       hint: `count the PINGs in a row whose PONG had not come when the next PING went out; at ${MISSED_PINGS_FOR_TCP} send PATH tcp and your voice as TCP VOICE (and go on pinging)`,
     }),
+    STALL_ALLOWANCE_MS,
   );
 
   const back = returnedPath(paths);
@@ -218,27 +227,31 @@ async function runScenario(context: CheckContext, stage: UdpReturnStage, watch: 
       actual: story(),
       hint: `while on TCP, count the PINGs answered in a row (an unanswered one resets the count); at ${PONGS_FOR_UDP} send PATH udp and your voice as VOICE_UP again`,
     }),
+    STALL_ALLOWANCE_MS,
   );
 
   // The voice follows the path: TCP VOICE between PATH tcp and PATH udp, VOICE_UP after it.
   const onTcp = frames.slice(fallback!.index - 1, back!.index - 1).filter((f) => f.type === VOICE).length;
   const tcpMs = back!.at - fallback!.at;
-  const upWhileTcp = voiceUp.filter((d) => d.at > fallback!.at + 200 && d.at < back!.at - 200).length;
+  // 200 ms (and any stall of the grader's) for datagrams sent before PATH tcp but read after it.
+  const upWhileTcp = voiceUp.filter((d) => d.at > fallback!.at + 200 + watch.worstLateMs && d.at < back!.at - 200).length;
   watch.judge(() =>
     expect(onTcp >= (0.8 * tcpMs) / FRAME_MS && upWhileTcp === 0, 'after falling back the voice did not go over TCP', {
       expected: `about ${Math.round(tcpMs / FRAME_MS)} TCP VOICE frames between PATH tcp and PATH udp (${showMs(tcpMs)}; at least 80 %), and no VOICE_UP then`,
       actual: `${onTcp} TCP VOICE frames, ${upWhileTcp} VOICE_UP datagrams; ${story()}`,
       hint: 'while UDP is down, send voice as TCP VOICE frames, as stage 05 did',
     }),
+    STALL_ALLOWANCE_MS,
   );
   const tcpAfter = frames.slice(back!.index - 1).filter((f) => f.type === VOICE).length;
   const upAfter = voiceUp.filter((d) => d.at > back!.at && d.at <= back!.at + VOICE_UP_WINDOW_MS).length;
   watch.judge(() =>
-    expect(upAfter >= (0.6 * VOICE_UP_WINDOW_MS) / FRAME_MS && tcpAfter <= 2, 'back on UDP the voice did not go as VOICE_UP again', {
-      expected: `about ${VOICE_UP_WINDOW_MS / FRAME_MS} VOICE_UP datagrams in the ${showMs(VOICE_UP_WINDOW_MS)} after PATH udp (at least 60 %), and no more TCP VOICE`,
+    expect(upAfter >= (0.4 * VOICE_UP_WINDOW_MS) / FRAME_MS && tcpAfter <= 2, 'back on UDP the voice did not go as VOICE_UP again', {
+      expected: `about ${VOICE_UP_WINDOW_MS / FRAME_MS} VOICE_UP datagrams in the ${showMs(VOICE_UP_WINDOW_MS)} after PATH udp (at least 40 %: a stall of the grader's may leave some unread), and no more TCP VOICE`,
       actual: `${upAfter} VOICE_UP datagrams, ${tcpAfter} TCP VOICE frames after PATH udp; ${story()}`,
       hint: 'once you sent PATH udp, send each voice packet as a VOICE_UP datagram again',
     }),
+    STALL_ALLOWANCE_MS,
   );
 }
 
