@@ -65,3 +65,15 @@ t.test('reset() forgets a stall before the measurement started; an error that is
     throw new TypeError('a bug in the check');
   })) instanceof TypeError, 'a bug in the check is never turned into a SKIP');
 });
+
+t.test('a judgement with wider margins names its own allowance: a stall under it leaves the failure standing', async (t) => {
+  const watch = new StallWatch();
+  t.teardown(() => watch.stop());
+  await sleep(30);
+  stall(SCHEDULING_NOISE_MS + 100);
+  await sleep(50);
+  t.ok(thrownBy(() => watch.judge(late, 2_000)) instanceof CheckFailure, 'a stall of about 200 ms under a 2 s allowance: the failure stands');
+  const skipped = thrownBy(() => watch.judge(late, 50));
+  t.ok(skipped instanceof CheckSkipped, 'over a 50 ms allowance: a SKIP');
+  t.match((skipped as CheckSkipped).reason, /more than the 50 ms allowed/, 'naming the allowance');
+});

@@ -18,6 +18,7 @@ import { jsonFrameBytes, jsonObjectOf, type WireFrame } from '../harness/frame-w
 import { clippedSumOf, dominantHz, findFrame, levelDb, longestZeroRun, MATCH_TOLERANCE, quietestWindowDb, samplesOf } from '../harness/opus-voice.ts';
 import { writeSpeechWav } from '../harness/speech-wav.ts';
 import { controlLimitClientCheck } from '../harness/control-limit-check.ts';
+import { udpReturnCheck } from '../harness/udp-return-check.ts';
 
 // The message types of the README's tables: TCP frames, then datagrams.
 const HELLO = 0x01;
@@ -272,6 +273,7 @@ export const clientChecks: Check[] = [
       });
     },
   },
+  udpReturnCheck({ protocol: PROTOCOL }),
   {
     name: 'client: --tcp sends no datagram at all, and its voice as TCP VOICE',
     subject: 'client',

@@ -14,6 +14,7 @@ import { expect, type Check, type CheckContext } from '../harness/checks.ts';
 import { describeFrames, finishSession, orStop, startSession as startClientSession, type Session } from '../harness/client-session.ts';
 import { frameBytes, jsonFrameBytes, jsonObjectOf, type WireFrame } from '../harness/frame-wire.ts';
 import { controlLimitClientCheck } from '../harness/control-limit-check.ts';
+import { udpReturnCheck } from '../harness/udp-return-check.ts';
 
 // The message types of the README's table.
 const WELCOME = 0x02;
@@ -330,4 +331,6 @@ export const clientChecks: Check[] = [
   },
   // startSession runs the client as Ada.
   controlLimitClientCheck({ usersType: USERS, start: (context) => startSession(context, []), users: (names) => ({ room: 'lobby', users: names.map((name, i) => ({ id: i === 0 ? OWN_ID : 100 + i, name })) }), usersCommand: '/users' }),
+  // Stage 06's UDP path rules hold (README, Timing and limits: UDP down, UDP up again).
+  udpReturnCheck({ protocol: PROTOCOL }),
 ];

@@ -21,6 +21,7 @@ import { jsonFrameBytes, jsonObjectOf } from '../harness/frame-wire.ts';
 import { dominantHz, levelDb, samplesOf, tonePower } from '../harness/opus-voice.ts';
 import { writeSpeechWav } from '../harness/speech-wav.ts';
 import { StallWatch, withStallWatch } from '../harness/stall-watch.ts';
+import { udpReturnCheck } from '../harness/udp-return-check.ts';
 import { describeWindow, expectDuration, SCHEDULING_NOISE_MS, showMs, timingWindow, type TimingWindow } from '../harness/tolerance.ts';
 import { controlLimitClientCheck } from '../harness/control-limit-check.ts';
 
@@ -1259,4 +1260,6 @@ export const clientChecks: Check[] = [
     },
   },
   controlLimitClientCheck({ usersType: USERS, start: (context, name) => startSession(context, ['--input', 'silence', '--output', 'null'], name), users: (names) => ({ room: DEFAULT_ROOM, users: names.map((name, i) => ({ id: i === 0 ? OWN_ID : 100 + i, name, in_call: false })) }), usersCommand: '/users' }),
+  // Stage 06's UDP path rules hold (README: stage 07's tables hold, so UDP down and UDP up again).
+  udpReturnCheck({ protocol: PROTOCOL, userFields: { in_call: false } }),
 ];
