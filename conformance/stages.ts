@@ -27,7 +27,7 @@ export interface Stage {
   folder: string;
   /** Its protocol checks in the order they run: the server's, then the client's. */
   checks: Check[];
-  /** Checks that wait on purpose (stage 07's 30 s sender_stalled): graded with --slow only, and by tests/NN-*-slow.test.ts. */
+  /** Checks that take long on purpose (07's 30 s sender_stalled, 08's 30 s default ring, 07's and 08's 65 535 ids to see them wrap): graded with --slow only, and by tests/NN-*-slow.test.ts. */
   slowChecks?: Check[];
   /** What the hostile cases and the fuzzer know of its wire; absent for 01 (no framing). */
   wire?: StageWire;

@@ -14,6 +14,7 @@ import { expectRecording } from '../harness/recording.ts';
 import { describeRun } from '../harness/running-client.ts';
 import { writeSpeechWav } from '../harness/speech-wav.ts';
 import { protocolIdClientCheck } from '../harness/protocol-id-checks.ts';
+import { controlLimitClientCheck } from '../harness/control-limit-check.ts';
 
 // The message types of the README's table.
 const HELLO = 0x01;
@@ -256,4 +257,5 @@ export const clientChecks: Check[] = [
     },
   },
   protocolIdClientCheck({ id: '03', hello: (name) => ({ name }), welcome: (name) => ({ name, sample_rate: SAMPLE_RATE, frame_samples: FRAME_SAMPLES }) }, ['--input', 'silence', '--output', 'null']),
+  controlLimitClientCheck({ usersType: USERS, start: (context, name) => startSession(context, name, ['--input', 'silence', '--output', 'null']), users: (names) => ({ users: names }), usersCommand: 'users' }),
 ];

@@ -19,6 +19,7 @@ import { describeRun } from '../harness/running-client.ts';
 import { writeSpeechWav } from '../harness/speech-wav.ts';
 import { errorLines } from '../harness/program-output.ts';
 import { protocolIdClientCheck } from '../harness/protocol-id-checks.ts';
+import { controlLimitClientCheck } from '../harness/control-limit-check.ts';
 
 // The message types of the README's table.
 const HELLO = 0x01;
@@ -280,4 +281,5 @@ export const clientChecks: Check[] = [
     },
   },
   protocolIdClientCheck({ id: '04', hello: (name) => ({ name, room: DEFAULT_ROOM }), welcome: (name) => ({ name, room: DEFAULT_ROOM, sample_rate: SAMPLE_RATE, frame_samples: FRAME_SAMPLES }) }, ['--input', 'silence', '--output', 'null']),
+  controlLimitClientCheck({ usersType: USERS, start: (context, name) => startSession(context, name, ['--input', 'silence', '--output', 'null']), users: (names) => ({ room: DEFAULT_ROOM, users: names }), usersCommand: 'users' }),
 ];

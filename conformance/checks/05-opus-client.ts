@@ -19,6 +19,7 @@ import { errorLines } from '../harness/program-output.ts';
 import { runCommand } from '../harness/run-command.ts';
 import { describeRun } from '../harness/running-client.ts';
 import { writeSpeechWav } from '../harness/speech-wav.ts';
+import { controlLimitClientCheck } from '../harness/control-limit-check.ts';
 
 // The message types of the README's table.
 const HELLO = 0x01;
@@ -358,4 +359,5 @@ export const clientChecks: Check[] = [
       }
     },
   },
+  controlLimitClientCheck({ usersType: USERS, start: (context, name) => startSession(context, name, ['--input', 'silence', '--output', 'null']), users: (names) => ({ room: DEFAULT_ROOM, users: names.map((name, i) => ({ id: i === 0 ? OWN_ID : 100 + i, name })) }), usersCommand: 'users' }),
 ];

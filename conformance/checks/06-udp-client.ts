@@ -17,6 +17,7 @@ import { DatagramPeer, type ReceivedDatagram } from '../harness/datagram-peer.ts
 import { jsonFrameBytes, jsonObjectOf, type WireFrame } from '../harness/frame-wire.ts';
 import { clippedSumOf, dominantHz, findFrame, levelDb, longestZeroRun, MATCH_TOLERANCE, quietestWindowDb, samplesOf } from '../harness/opus-voice.ts';
 import { writeSpeechWav } from '../harness/speech-wav.ts';
+import { controlLimitClientCheck } from '../harness/control-limit-check.ts';
 
 // The message types of the README's tables: TCP frames, then datagrams.
 const HELLO = 0x01;
@@ -345,4 +346,5 @@ export const clientChecks: Check[] = [
       });
     },
   },
+  controlLimitClientCheck({ usersType: USERS, start: (context, name) => startSession(context, name, ['--input', 'silence', '--output', 'null']), users: (names) => ({ room: DEFAULT_ROOM, users: names.map((name, i) => ({ id: i === 0 ? OWN_ID : 100 + i, name })) }), usersCommand: 'users' }),
 ];

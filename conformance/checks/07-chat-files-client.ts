@@ -13,6 +13,7 @@ import { FRAME_MS, SAMPLE_RATE } from '#shared/audio/format.ts';
 import { expect, type Check, type CheckContext } from '../harness/checks.ts';
 import { describeFrames, finishSession, orStop, startSession as startClientSession, type Session } from '../harness/client-session.ts';
 import { frameBytes, jsonFrameBytes, jsonObjectOf, type WireFrame } from '../harness/frame-wire.ts';
+import { controlLimitClientCheck } from '../harness/control-limit-check.ts';
 
 // The message types of the README's table.
 const WELCOME = 0x02;
@@ -327,4 +328,6 @@ export const clientChecks: Check[] = [
       });
     },
   },
+  // startSession runs the client as Ada.
+  controlLimitClientCheck({ usersType: USERS, start: (context) => startSession(context, []), users: (names) => ({ room: 'lobby', users: names.map((name, i) => ({ id: i === 0 ? OWN_ID : 100 + i, name })) }), usersCommand: '/users' }),
 ];

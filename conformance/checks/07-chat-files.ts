@@ -9,7 +9,8 @@ import { createHash } from 'node:crypto';
 import { CheckFailure, CheckSkipped } from '../harness/check-failure.ts';
 import { expect, type Check } from '../harness/checks.ts';
 import { frameBytes, jsonFrameBytes } from '../harness/frame-wire.ts';
-import type { FramedUser, ReceivedFrame } from '../harness/framed-user.ts';
+import { FramedUser, type ReceivedFrame } from '../harness/framed-user.ts';
+import { checkIdWrap, plainlyWrong } from '../harness/id-wrap-check.ts';
 import { jsonOf, type Party, withParty } from '../harness/party.ts';
 import { moveRefillCheck } from '../harness/move-refill-check.ts';
 import { WIRES } from '../hostile/wire-spec.ts';
@@ -64,6 +65,9 @@ const TRANSFER_BUFFER = 256 * 1024;
 const DEADLINE_MS = 2_000;
 
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+/** Connections at once while the id wrap check burns through 65 535 transfer ids. */
+const WRAP_PARALLEL = 32;
+const TRANSFER_ID_RULE = 'transfer ids are u16 1-65535, increasing, skipping ids in use, wrapping from 65535 to 1 (the session id rule): a late CHUNK or ACK of an ended transfer must not be taken for a new one';
 
 /** A member of a check: their connection and WELCOME's id. */
 export interface Member {
@@ -648,7 +652,7 @@ export const serverChecks: Check[] = [
         expect(increasing, 'transfer ids did not increase', {
           expected: 'each OFFERED "transfer" after the one before (a new id for every transfer, even when the earlier ones ended)',
           actual: `ids ${ids.join(', ')} for four empty files offered one after another`,
-          hint: 'transfer ids are u16 1-65535, increasing, skipping ids in use, wrapping (the session id rule): a late CHUNK or ACK of an ended transfer must not be taken for a new one',
+          hint: TRANSFER_ID_RULE,
         });
       }),
   },
@@ -800,7 +804,8 @@ export const serverChecks: Check[] = [
 ];
 
 /**
- * Checks that wait on purpose, longer than a default grade should: graded with `npm run grade --
+ * Checks that take long on purpose (a timeout waited out, or 65 535 ids burnt through to see them
+ * wrap), longer than a default grade should: graded with `npm run grade --
  * --stage 07 --slow`, and by tests/07-chat-files-slow.test.ts.
  */
 export const slowServerChecks: Check[] = [
@@ -843,6 +848,78 @@ export const slowServerChecks: Check[] = [
             hint,
           });
         }
+      }),
+  },
+  {
+    name: `transfer ids wrap: after 65535 comes 1, and an id in use is skipped (a transfer kept running with its id while ${OFFER_BURST} empty files are offered on each of ~13 100 short connections, ${WRAP_PARALLEL} at once, until the ids come round to it)`,
+    timeLimitMs: 300_000,
+    run: (context) =>
+      withMembers(context, async (party, cleanups) => {
+        // The kept transfer: Ada sends 1 KiB every 2 s (never stalled), Bob reads and ACKs (never too slow).
+        const ada = await join(party, 'Ada', 'ids-kept');
+        const bob = await join(party, 'Bob', 'ids-kept');
+        const file = randomFile(22, MB);
+        // An ended transfer first, so the kept id is not 1 even on a fresh server: the wrap must then
+        // land on 1 (free) and the skip comes later, each judged on its own.
+        const first = await offer(ada, 'first.txt', Buffer.alloc(0));
+        await ada.user.waitForFrame(`TRANSFER_END complete of the empty file ${first}`, isEnd(first, 'complete'), { timeoutMs: DEADLINE_MS, hint: 'a file of size 0 ends complete right after the OFFERs' });
+        const kept = await offer(ada, 'kept.bin', file);
+        const receiver = new AckingReceiver(bob, kept);
+        let sent = 0;
+        const keepAlive = setInterval(() => {
+          if (ada.user.isClosed || sent >= 240 * 1024) return; // within the first CREDIT (256 KiB): 8 minutes, past the time limit
+          ada.user.send(chunkBytes(kept, sent, file.subarray(sent, sent + 1024)));
+          sent += 1024;
+        }, 2_000);
+        cleanups.push(() => (clearInterval(keepAlive), receiver.stop()));
+        // One member in each burner room receives the empty files (an OFFER needs a receiver).
+        for (let room = 0; room < WRAP_PARALLEL; room++) await join(party, `Receiver${room}`, `ids-wrap-${room}`);
+        const empty = Buffer.alloc(0);
+        const keptEnded = () => {
+          const end = ada.user.frames.find(isEnd(kept));
+          return end && `TRANSFER_END ${end.payload.toString().slice(0, 200)}`;
+        };
+        await checkIdWrap({
+          what: 'transfer id',
+          heldId: kept,
+          idsPerConnection: OFFER_BURST,
+          parallel: WRAP_PARALLEL,
+          hint: TRANSFER_ID_RULE,
+          heldEnded: keptEnded,
+          takeIds: async (index, lane) => {
+            const user = await FramedUser.join(context.server.host, context.server.port, { name: `Burner${index}`, room: `ids-wrap-${lane}`, protocol: PROTOCOL }, { typeNames: TYPE_NAMES });
+            try {
+              const ids: number[] = [];
+              for (let k = 0; k < OFFER_BURST; k++) {
+                const since = user.mark();
+                user.send(jsonFrameBytes(OFFER, { name: `wrap-${k}.txt`, size: 0, sha256: sha256(empty) }));
+                const answer = await user.waitForFrame(`OFFERED for empty file ${k + 1} of ${OFFER_BURST} on a new connection`, (f) => f.type === OFFERED || f.type === REFUSED || f.type === ERROR, {
+                  since,
+                  timeoutMs: 10_000,
+                  hint: `a new connection has ${OFFER_BURST} OFFERs in its bucket, and an empty file ends complete at once, so it never has 2 running`,
+                });
+                expect(answer.type === OFFERED, `an OFFER of an empty file on a new connection was not taken`, {
+                  expected: 'OFFERED {"transfer": ...}',
+                  actual: `${TYPE_NAMES[answer.type]} ${answer.payload.toString().slice(0, 200)}`,
+                  hint: `a new connection has ${OFFER_BURST} OFFERs in its bucket, and an empty file ends complete at once, so it never has 2 running`,
+                });
+                const id = jsonOf(answer).transfer as number;
+                ids.push(id);
+                if (plainlyWrong(id, kept)) return ids;
+                await user.waitForFrame(`TRANSFER_END complete of the empty file ${id}`, isEnd(id, 'complete'), { since, timeoutMs: 10_000, hint: 'a file of size 0 ends complete right after the OFFERs' });
+              }
+              return ids;
+            } finally {
+              user.destroy();
+            }
+          },
+        });
+        const ended = keptEnded();
+        expect(ended === undefined, `the transfer kept running by the check (${kept}) ended while it sent and ACKed`, {
+          expected: `transfer ${kept} still running: a CHUNK every 2 s, every byte ACKed`,
+          actual: ended ?? '',
+          hint: 'neither sender_stalled (30 s without a CHUNK) nor too_slow applies to a transfer that moves',
+        });
       }),
   },
 ];

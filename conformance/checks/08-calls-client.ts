@@ -22,6 +22,7 @@ import { dominantHz, levelDb, samplesOf, tonePower } from '../harness/opus-voice
 import { writeSpeechWav } from '../harness/speech-wav.ts';
 import { StallWatch, withStallWatch } from '../harness/stall-watch.ts';
 import { describeWindow, expectDuration, SCHEDULING_NOISE_MS, showMs, timingWindow, type TimingWindow } from '../harness/tolerance.ts';
+import { controlLimitClientCheck } from '../harness/control-limit-check.ts';
 
 // The message types of the README's tables: TCP frames, then datagrams.
 const HELLO = 0x01;
@@ -71,6 +72,10 @@ const CONNECTING_MS = 3_000; // connecting -> relayed
 const DIRECT_SILENCE_MS = 3_000; // direct -> relayed
 const UPGRADE_MS = SETTLED_PROBE_PERIOD_MS + PROBE_PERIOD_MS; // relayed -> direct once the path opens: our next probe, then the peer's
 const GUARD_MS = 1_000; // no room voice for 1 s after CALL_END
+const CALL_LOOKUP_FOR_MS = 10_000; // --call looks again once a second while FOUND says offline, for up to 10 s
+const MAX_CALL_LOOKUPS = 11; // "11 LOOKUPs at most"
+const AFTER_GIVING_UP_MS = 3_000; // how long no LOOKUP is watched for after the give-up line
+const GIVE_UP_SLACK_MS = 1_000; // the give-up line may follow the last FOUND by this much
 /** Judging "nothing after X" on datagrams: one already on its way when X was sent may still come. */
 const IN_FLIGHT_MS = SCHEDULING_NOISE_MS;
 /** "Full level" and "20 dB under", as stage 05's rule and the README's test say. */
@@ -530,6 +535,69 @@ export const clientChecks: Check[] = [
           session.send(CALL_END, { call: 7, reason: 'no_answer' });
         });
         await finishSession(session, 10_000, 'when --duration 5 is over');
+      });
+    },
+  },
+  {
+    name: `client: --call Bob, answered FOUND offline every time, looks Bob up for about ${CALL_LOOKUP_FOR_MS / 1000} s (${MAX_CALL_LOOKUPS} LOOKUPs at most), prints "not called: nobody named Bob is online" and sends no LOOKUP for ${AFTER_GIVING_UP_MS / 1000} s after`,
+    subject: 'client',
+    async run(context) {
+      await withStallWatch(async (watch) => {
+        const session = await startSession(context, ['--call', 'Bob', '--input', 'silence', '--output', 'null']);
+        await orStop(session, async () => {
+          const window = timingWindow(CALL_LOOKUP_FOR_MS);
+          const first = await frameOf(session, LOOKUP, 1, 5_000, 'LOOKUP (0x19) after WELCOME', 'with --call NAME, look NAME up once welcomed: LOOKUP {"name": NAME}');
+          const firstAt = performance.now();
+          watch.reset();
+          const lookupsAt: number[] = [];
+          const gaveUp = (stdout: string) => /not called: nobody named Bob is online/.test(stdout);
+          let answered = first.index;
+          let gaveUpAt: number | undefined;
+          // Every LOOKUP gets FOUND offline at once; the watch ends AFTER_GIVING_UP_MS after the
+          // give-up line, or when the line has not come by the latest the look-up may last.
+          for (;;) {
+            const now = performance.now();
+            const frames = session.sent();
+            for (; answered < frames.length; answered++) {
+              if (frames[answered]!.type !== LOOKUP) continue;
+              lookupsAt.push(now - firstAt);
+              session.send(FOUND, { name: 'Bob', online: false });
+            }
+            const story = () => `LOOKUPs at ${lookupsAt.map((ms) => showMs(ms)).join(', ')} after the first, each answered FOUND {"name":"Bob","online":false} at once`;
+            expect(lookupsAt.length <= MAX_CALL_LOOKUPS, `the --call look-up is not ${CALL_LOOKUP_FOR_MS / 1000} s: the client sent more than ${MAX_CALL_LOOKUPS} LOOKUPs while Bob was offline`, {
+              expected: `at most ${MAX_CALL_LOOKUPS} LOOKUPs (one a second for up to ${CALL_LOOKUP_FOR_MS / 1000} s), then the line "not called: nobody named Bob is online"`,
+              actual: story(),
+              hint: `--call NAME looks NAME up again once a second while FOUND says offline, for up to ${CALL_LOOKUP_FOR_MS / 1000} s, then gives up`,
+            });
+            expect(!session.connection.isClosed, 'the client closed the connection while looking Bob up', { expected: 'the client stays connected', actual: story(), hint: 'FOUND offline is an answer, not an error' });
+            if (gaveUpAt === undefined && gaveUp(session.client.stdout)) gaveUpAt = now;
+            if (gaveUpAt !== undefined && now - gaveUpAt >= AFTER_GIVING_UP_MS) break;
+            if (gaveUpAt === undefined && now - firstAt > window.latestMs + GIVE_UP_SLACK_MS) {
+              expect(false, `the client did not give up looking Bob up within ${showMs(window.latestMs + GIVE_UP_SLACK_MS)}`, {
+                expected: `after at most ${MAX_CALL_LOOKUPS} LOOKUPs in about ${CALL_LOOKUP_FOR_MS / 1000} s, the line "not called: nobody named Bob is online"`,
+                actual: `${story()}; standard output ends ${JSON.stringify(session.client.stdout.slice(-300))}`,
+                hint: 'once the look-up time is over, say so: not called: nobody named NAME is online',
+              });
+            }
+            await sleep(10);
+          }
+          const lastLookupMs = lookupsAt.at(-1)!;
+          const after = lookupsAt.filter((ms) => ms > gaveUpAt! - firstAt);
+          expect(after.length === 0, 'the client looked Bob up again after it gave up', {
+            expected: `no LOOKUP in the ${AFTER_GIVING_UP_MS / 1000} s after the line "not called: nobody named Bob is online"`,
+            actual: `the line came ${showMs(gaveUpAt! - firstAt)} after the first LOOKUP; LOOKUPs at ${lookupsAt.map((ms) => showMs(ms)).join(', ')}`,
+            hint: 'giving up ends the look-up: stop its timer',
+          });
+          watch.judge(() => expectDuration(lastLookupMs, window, 'the --call look-up time', `the last LOOKUP (of ${lookupsAt.length}) while Bob was offline`, `--call NAME looks NAME up again once a second while FOUND says offline, for up to ${CALL_LOOKUP_FOR_MS / 1000} s (${MAX_CALL_LOOKUPS} LOOKUPs at most)`));
+          const invites = session.sent().filter((frame) => frame.type === INVITE).length;
+          expect(invites === 0, 'the client sent INVITE although FOUND always said Bob is offline', {
+            expected: 'no INVITE: Bob was never online',
+            actual: `after WELCOME: ${describeFrames(session.sent().slice(1), TYPE_NAMES)}`,
+            hint: 'call only once the look-up says the user is online and available',
+          });
+          session.client.type('/exit\n');
+        });
+        await finishSession(session, 5_000, 'after /exit');
       });
     },
   },
@@ -1190,4 +1258,5 @@ export const clientChecks: Check[] = [
       });
     },
   },
+  controlLimitClientCheck({ usersType: USERS, start: (context, name) => startSession(context, ['--input', 'silence', '--output', 'null'], name), users: (names) => ({ room: DEFAULT_ROOM, users: names.map((name, i) => ({ id: i === 0 ? OWN_ID : 100 + i, name, in_call: false })) }), usersCommand: '/users' }),
 ];

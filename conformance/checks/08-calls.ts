@@ -14,7 +14,8 @@ import { CheckFailure, CheckSkipped, showBytes } from '../harness/check-failure.
 import { expect, type Check, type CheckContext } from '../harness/checks.ts';
 import { DatagramPeer } from '../harness/datagram-peer.ts';
 import { frameBytes, jsonFrameBytes } from '../harness/frame-wire.ts';
-import type { ReceivedFrame } from '../harness/framed-user.ts';
+import { FramedUser, type ReceivedFrame } from '../harness/framed-user.ts';
+import { checkIdWrap, plainlyWrong } from '../harness/id-wrap-check.ts';
 import { expectError, jsonOf, withParty } from '../harness/party.ts';
 import { moveRefillCheck } from '../harness/move-refill-check.ts';
 import { StallWatch } from '../harness/stall-watch.ts';
@@ -56,6 +57,9 @@ const RING_TIMEOUT_MS = 2_000; // --ring-timeout 2, as the grader runs the serve
 const DEFAULT_RING_TIMEOUT_MS = 30_000; // without --ring-timeout (the README's "ringing" row)
 const GUARD_MS = 1_000;
 const INVITE_BURST = 5;
+/** Connections at once while the id wrap check burns through 65 535 call ids. */
+const WRAP_PARALLEL = 32;
+const CALL_ID_RULE = 'call ids are u16 1-65535, handed out increasing, skipping ids in use, wrapping from 65535 to 1, so an id comes back only after ~65 000 calls';
 const INVITE_REFILL_MS = 10_000;
 const LOOKUP_BURST = 10;
 const LOOKUP_REFILL_MS = 1_000;
@@ -986,7 +990,8 @@ export const serverChecks: Check[] = [
 ];
 
 /**
- * Checks that wait on purpose, longer than a default grade should: graded with `npm run grade --
+ * Checks that take long on purpose (a timeout waited out, or 65 535 ids burnt through to see them
+ * wrap), longer than a default grade should: graded with `npm run grade --
  * --stage 08 --slow`, and by tests/08-calls-slow.test.ts.
  */
 export const slowServerChecks: Check[] = [
@@ -1030,6 +1035,64 @@ export const slowServerChecks: Check[] = [
         await server.stop();
       }
     },
+  },
+  {
+    name: `call ids wrap: after 65535 comes 1, and an id in use is skipped (a call kept going while ${INVITE_BURST} INVITEs, each cancelled by HANGUP, are sent on each of ~13 100 short connections, ${WRAP_PARALLEL} at once, until the ids come round to it)`,
+    timeLimitMs: 300_000,
+    run: (context) =>
+      withCallers(context, async (members) => {
+        const ada = await members.join('Ada', 'ids-kept');
+        const bob = await members.join('Bob', 'ids-kept');
+        // An ended call first, so the kept id is not 1 even on a fresh server: the wrap must then
+        // land on 1 (free) and the skip comes later, each judged on its own.
+        await hangUp((await startCall(ada, bob)).call, ada, bob);
+        const kept = await startCall(ada, bob);
+        // Each lane has a callee of its own, rung by one connection at a time (never busy).
+        for (let lane = 0; lane < WRAP_PARALLEL; lane++) await members.party.join(`Callee${lane}`, { room: `ids-wrap-${lane}`, protocol: PROTOCOL });
+        const keptEnded = () => {
+          const end = ada.user.frames.find((f) => f.type === CALL_END && jsonOf(f).call === kept.call);
+          return end && show(end);
+        };
+        const hint = 'every INVITE to an idle user online rings (RINGING {"call", "to"}); the caller\'s HANGUP while it rings cancels it (CALL_END cancelled to both)';
+        await checkIdWrap({
+          what: 'call id',
+          heldId: kept.call,
+          idsPerConnection: INVITE_BURST,
+          parallel: WRAP_PARALLEL,
+          hint: CALL_ID_RULE,
+          heldEnded: keptEnded,
+          takeIds: async (index, lane) => {
+            const user = await FramedUser.join(context.server.host, context.server.port, { name: `Caller${index}`, room: `ids-wrap-${lane}`, protocol: PROTOCOL }, { typeNames: TYPE_NAMES });
+            try {
+              const ids: number[] = [];
+              for (let k = 0; k < INVITE_BURST; k++) {
+                const since = user.mark();
+                user.send(jsonFrameBytes(INVITE, { to: `Callee${lane}` }));
+                const answer = await user.waitForFrame(`RINGING for INVITE ${k + 1} of ${INVITE_BURST} on a new connection`, (f) => f.type === RINGING || f.type === CALL_START || f.type === REFUSED || f.type === ERROR, { since, timeoutMs: 10_000, hint });
+                expect(answer.type === RINGING, 'an INVITE to an idle callee on a new connection did not ring', {
+                  expected: `RINGING {"call": ..., "to": {"id", "name": "Callee${lane}"}}`,
+                  actual: show(answer),
+                  hint: `${hint}; a new connection has ${INVITE_BURST} INVITEs in its bucket`,
+                });
+                const call = jsonOf(answer).call as number;
+                ids.push(call);
+                if (plainlyWrong(call, kept.call)) return ids;
+                user.send(jsonFrameBytes(HANGUP, { call }));
+                await user.waitForFrame(`CALL_END cancelled of call ${call}`, (f) => f.type === CALL_END && jsonOf(f).call === call, { since, timeoutMs: 10_000, hint });
+              }
+              return ids;
+            } finally {
+              user.destroy();
+            }
+          },
+        });
+        const ended = keptEnded();
+        expect(ended === undefined, `the call kept going by the check (${kept.call}) ended`, {
+          expected: `call ${kept.call} still going: nobody hung up or left`,
+          actual: ended ?? '',
+          hint: 'a call ends only by HANGUP or a party leaving',
+        });
+      }),
   },
 ];
 
