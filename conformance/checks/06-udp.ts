@@ -4,7 +4,10 @@
 // is imported), so they grade a server in any language. Packets are seeded random bytes: a
 // forwarding server never looks inside them.
 //
-// The helpers are exported for the hostile datagram cases (conformance/hostile/datagram-checks.ts).
+// Stages 07 and 08 keep this voice unchanged (their READMEs: "Voice is stage 06's, unchanged"), so
+// their grades run these checks too: udpServerChecks(WIRES['07']) joins with that stage's protocol.
+// The helpers are exported for the hostile datagram cases (conformance/hostile/datagram-checks.ts)
+// and for stage 08's checks.
 //
 // "Nothing came" needs an end to the waiting. Over TCP: LIST_ROOMS, then ROOMS (the server writes
 // one connection in order). Over UDP: a bounded wait (NOTHING_MS), then a valid PING from the
@@ -16,9 +19,9 @@ import { expect, type Check } from '../harness/checks.ts';
 import { DatagramPeer, type ReceivedDatagram } from '../harness/datagram-peer.ts';
 import { frameBytes, jsonFrameBytes } from '../harness/frame-wire.ts';
 import type { FramedUser } from '../harness/framed-user.ts';
-import { expectError, jsonOf, type Party, withParty } from '../harness/party.ts';
+import { expectError, jsonOf, type Party, type TypeNames, withParty } from '../harness/party.ts';
 import { moveRefillCheck } from '../harness/move-refill-check.ts';
-import { WIRES } from '../hostile/wire-spec.ts';
+import { type StageWire, WIRES } from '../hostile/wire-spec.ts';
 import { SeededRandom } from '../harness/seeded-random.ts';
 import { Unmeasured } from '../harness/unmeasured.ts';
 import { WireClient } from '../harness/wire-client.ts';
@@ -146,7 +149,7 @@ export class Members {
       Number.isInteger(id) && (id as number) >= 1 && (id as number) <= 0xffff && typeof token === 'string' && /^[0-9a-f]{16}$/.test(token) && Number.isInteger(udpPort) && (udpPort as number) >= 1 && (udpPort as number) <= 0xffff,
       `WELCOME to ${name} lacks a session id, a token or a UDP port`,
       {
-        expected: `WELCOME {"name", "room", "id": 1..65535, "protocol": "${PROTOCOL}", "codec": "opus", ..., "token": 16 lowercase hex digits, "udp_port": 1..65535}`,
+        expected: `WELCOME {"name", "room", "id": 1..65535, "protocol": "${this.protocol}", "codec": "opus", ..., "token": 16 lowercase hex digits, "udp_port": 1..65535}`,
         actual: `WELCOME ${JSON.stringify(welcome)}`,
         hint: 'WELCOME hands out the secret token (8 random bytes as 16 hex digits) that every datagram carries, and the port of the server\'s UDP socket',
       },
@@ -162,8 +165,9 @@ export class Members {
   }
 }
 
-export async function withMembers(context: Parameters<Check['run']>[0], body: (members: Members) => Promise<void>, protocol: string = PROTOCOL): Promise<void> {
-  await withParty(context, TYPE_NAMES, async (party) => {
+/** `typeNames`: the stage's, so a failure names every frame it shows (07's TEXT, 08's ADDRESS). */
+export async function withMembers(context: Parameters<Check['run']>[0], body: (members: Members) => Promise<void>, protocol: string = PROTOCOL, typeNames: TypeNames = TYPE_NAMES): Promise<void> {
+  await withParty(context, typeNames, async (party) => {
     const members = new Members(party, context.server.host, protocol);
     try {
       await body(members);
@@ -248,312 +252,328 @@ function expectNoAmplification(peer: DatagramPeer, since: number, limit: number,
   });
 }
 
-export const serverChecks: Check[] = [
-  {
-    name: 'welcome and ping: WELCOME carries a 16-hex token and udp_port (different tokens per user); a PING with the token gets a 13-byte PONG echoing ping and time, with "received" counting',
-    run: (context) =>
-      withMembers(context, async (members) => {
-        const ada = await members.join('Ada', 'pong');
-        const bob = await members.join('Bob', 'pong');
-        expect(!ada.token.equals(bob.token), 'two users got the same token', {
-          expected: 'a fresh random token per session',
-          actual: `Ada ${ada.token.toString('hex')}, Bob ${bob.token.toString('hex')}`,
-          hint: 'crypto-random 8 bytes per WELCOME (crypto.randomBytes, secrets.token_bytes, SecureRandom), never derived from the id, name or time',
-        });
-        const hint = 'PONG is 04 | ping u32 | client_time u32 (both as received) | received u32: 13 bytes, to the PING\'s source address';
-        for (let i = 1; i <= 3; i++) {
-          const since = ada.udp.received.length;
-          const number = ada.nextPing;
-          const time = (0xfedcba00 + i) >>> 0;
-          ada.nextPing++;
-          const sent = ping(ada.token, number, time);
-          ada.udp.send(sent, ada.server);
-          const got = await ada.udp.waitFor(() => ada.udp.received[since], DEADLINE_MS, `PONG to PING ${number}`, hint, () => 'nothing');
-          const expected = Buffer.alloc(PONG_BYTES);
-          expected[0] = PONG;
-          expected.writeUInt32BE(number, 1);
-          expected.writeUInt32BE(time, 5);
-          expected.writeUInt32BE(i, 9);
-          expect(got.data.equals(expected), `PING ${number} got a wrong answer`, {
-            expected: `${describeDatagram(expected)}: ${showBytes(expected)}`,
-            actual: describeDatagram(got.data),
-            sent,
-            received: got.data,
-            hint: `${hint}; "received" counts the datagrams (PING and VOICE_UP) accepted from this user so far`,
+/** What the voice checks need of a stage's wire: the protocol its HELLO names, and its frames' names. */
+export type UdpVoiceWire = Pick<StageWire, 'protocol' | 'typeNames'>;
+
+/**
+ * Stage 06's server checks of its voice (datagrams, PATH, the voice bucket), for any stage that
+ * keeps it unchanged: 06, and 07 and 08 (whose READMEs' "Timing and limits" name these checks).
+ * The names are the same at every stage: they are the same rules, and the READMEs cite them so.
+ */
+export function udpServerChecks(wire: UdpVoiceWire): Check[] {
+  const protocol = wire.protocol ?? PROTOCOL;
+  const withVoiceMembers = (context: Parameters<Check['run']>[0], body: (members: Members) => Promise<void>) => withMembers(context, body, protocol, { ...wire.typeNames });
+  return [
+    {
+      name: 'welcome and ping: WELCOME carries a 16-hex token and udp_port (different tokens per user); a PING with the token gets a 13-byte PONG echoing ping and time, with "received" counting',
+      run: (context) =>
+        withVoiceMembers(context, async (members) => {
+          const ada = await members.join('Ada', 'pong');
+          const bob = await members.join('Bob', 'pong');
+          expect(!ada.token.equals(bob.token), 'two users got the same token', {
+            expected: 'a fresh random token per session',
+            actual: `Ada ${ada.token.toString('hex')}, Bob ${bob.token.toString('hex')}`,
+            hint: 'crypto-random 8 bytes per WELCOME (crypto.randomBytes, secrets.token_bytes, SecureRandom), never derived from the id, name or time',
           });
-          expect(got.port === ada.server.port, 'the PONG came from another port than udp_port', {
-            expected: `from port ${ada.server.port} (WELCOME's udp_port)`,
-            actual: `from port ${got.port}`,
-            hint: 'one UDP socket for everyone: answer from the socket the PING came to (a NAT lets only that address back in)',
+          const hint = 'PONG is 04 | ping u32 | client_time u32 (both as received) | received u32: 13 bytes, to the PING\'s source address';
+          for (let i = 1; i <= 3; i++) {
+            const since = ada.udp.received.length;
+            const number = ada.nextPing;
+            const time = (0xfedcba00 + i) >>> 0;
+            ada.nextPing++;
+            const sent = ping(ada.token, number, time);
+            ada.udp.send(sent, ada.server);
+            const got = await ada.udp.waitFor(() => ada.udp.received[since], DEADLINE_MS, `PONG to PING ${number}`, hint, () => 'nothing');
+            const expected = Buffer.alloc(PONG_BYTES);
+            expected[0] = PONG;
+            expected.writeUInt32BE(number, 1);
+            expected.writeUInt32BE(time, 5);
+            expected.writeUInt32BE(i, 9);
+            expect(got.data.equals(expected), `PING ${number} got a wrong answer`, {
+              expected: `${describeDatagram(expected)}: ${showBytes(expected)}`,
+              actual: describeDatagram(got.data),
+              sent,
+              received: got.data,
+              hint: `${hint}; "received" counts the datagrams (PING and VOICE_UP) accepted from this user so far`,
+            });
+            expect(got.port === ada.server.port, 'the PONG came from another port than udp_port', {
+              expected: `from port ${ada.server.port} (WELCOME's udp_port)`,
+              actual: `from port ${got.port}`,
+              hint: 'one UDP socket for everyone: answer from the socket the PING came to (a NAT lets only that address back in)',
+            });
+          }
+          expectNoAmplification(ada.udp, 0, PING_BYTES, 'a PING');
+        }),
+    },
+    {
+      name: 'silent drops: a wrong token, an unknown type, 11/16/18/1287-byte datagrams, a replayed VOICE_UP and a PING with an old number from a second address get no answer and are never forwarded',
+      run: (context) =>
+        withVoiceMembers(context, async (members) => {
+          const eve = await members.join('Eve', 'drops');
+          const bob = await members.join('Bob', 'drops'); // hears by UDP
+          const cy = await members.join('Cy', 'drops'); // hears by TCP
+          await bindAndPath(eve, 'tcp');
+          await bindAndPath(bob, 'udp');
+          await bindAndPath(cy, 'tcp');
+          const stranger = await DatagramPeer.start();
+          try {
+            const since = { eve: eve.udp.received.length, bob: bob.udp.received.length, bobTcp: bob.user.mark(), cyTcp: cy.user.mark() };
+            const packet = packets(21, [60])[0]!;
+            const wrongToken = Buffer.from(eve.token);
+            wrongToken[7]! ^= 0x01;
+            const valid = voiceUp(eve.token, 500, packet);
+            const bad: [string, Buffer][] = [
+              ['VOICE_UP with a wrong token (last bit flipped)', voiceUp(wrongToken, 100, packet)],
+              ['PING with a wrong token', ping(wrongToken, 1_000, 1)],
+              ['an unknown type 0x07 with the token', Buffer.concat([Buffer.of(0x07), eve.token, Buffer.alloc(8)])],
+              ['a VOICE_DOWN (a server\'s type) sent to the server', voiceDown(eve.id, 1, packet)],
+              ['an 11-byte VOICE_UP (no packet)', voiceUp(eve.token, 101, Buffer.alloc(0))],
+              ['a 16-byte PING', ping(eve.token, 1_001, 1).subarray(0, 16)],
+              ['an 18-byte PING', Buffer.concat([ping(eve.token, 1_002, 1), Buffer.of(0)])],
+              ['a 1287-byte VOICE_UP', voiceUp(eve.token, 102, Buffer.alloc(MAX_OPUS_PACKET_BYTES + 1, 0x55))],
+              ['an empty datagram', Buffer.alloc(0)],
+            ];
+            for (const [, datagram] of bad) eve.udp.send(datagram, eve.server);
+            for (const [, datagram] of bad) stranger.send(datagram, eve.server);
+            // A valid VOICE_UP once, then the same bytes again (from Eve's socket and from a stranger's).
+            eve.udp.send(valid, eve.server);
+            await sleep(50);
+            eve.udp.send(valid, eve.server);
+            stranger.send(valid, eve.server);
+            // A PING with a number already used (1), from an address that is not Eve's.
+            stranger.send(ping(eve.token, 1, 7), eve.server);
+            // Eve's own socket must stay silent too: Bob's PING proves the server alive.
+            await udpBarrier([bob]);
+            await Promise.all([barrier(bob.user), barrier(cy.user)]);
+            expect(stranger.received.length === 0, 'the server answered a datagram it had to drop', {
+              expected: 'no answer at all to a second address: bad tokens, bad types and sizes, a replayed VOICE_UP, a PING whose number was already used',
+              actual: `the stranger's socket received: ${describeAll(stranger.received)}`,
+              received: stranger.received[0]?.data,
+              hint: 'drop silently (no answer, nothing over TCP) and count: a wrong token, a bad type or size, and a datagram that is not NEW from an address that is not bound',
+            });
+            const answers = eve.udp.received.slice(since.eve);
+            expect(answers.length === 0, 'the server answered one of the bad datagrams', {
+              expected: 'nothing at all (the VOICE_UP is forwarded to others, never answered)',
+              actual: `Eve's socket received: ${describeAll(answers)}`,
+              received: answers[0]?.data,
+              hint: bad.map(([what]) => what).join(', ') + ': all dropped silently',
+            });
+            const hint = 'forward only VOICE_UP that passed every check: the right token, a valid size, and a sequence the replay window has not seen';
+            expectVoiceDowns(bob, [voiceDown(eve.id, 500, packet)], since.bob, hint);
+            expectTcpVoices(cy, [tcpVoicePayload(eve.id, 500, packet)], since.cyTcp, hint);
+            expectTcpVoices(bob, [], since.bobTcp, 'a PATH udp listener with a bound address gets voice by UDP only');
+            // The stranger's replay did not steal Eve's binding: her PONGs still come to her socket.
+            await pingPong(eve, 'a replayed datagram from another address must not rebind the user: their PONGs still go to the address they bound');
+          } finally {
+            stranger.close();
+          }
+        }),
+    },
+    {
+      name: 'forwarding: a VOICE_UP goes byte for byte as VOICE_DOWN to room-mates with PATH udp and as TCP VOICE to those with PATH tcp; a TCP VOICE too; never to the sender, never to another room',
+      run: (context) =>
+        withVoiceMembers(context, async (members) => {
+          const ada = await members.join('Ada', 'fwd-a'); // talks by UDP, hears by TCP
+          const bob = await members.join('Bob', 'fwd-a'); // talks by TCP, hears by UDP
+          const cy = await members.join('Cy', 'fwd-a'); // never bound: hears by TCP
+          const dee = await members.join('Dee', 'fwd-b'); // another room, hears by UDP
+          await bindAndPath(ada, 'tcp');
+          await bindAndPath(bob, 'udp');
+          await bindAndPath(dee, 'udp');
+          cy.user.send(jsonFrameBytes(PATH, { path: 'udp' })); // asks for UDP but never sends a datagram: no address to send to
+          await barrier(cy.user);
+          const udpSince = new Map([ada, bob, cy, dee].map((m) => [m, m.udp.received.length]));
+          const tcpSince = new Map([ada, bob, cy, dee].map((m) => [m, m.user.mark()]));
+          const adaPackets = packets(31, [1, MAX_OPUS_PACKET_BYTES, ...Array.from({ length: 10 }, (_, i) => 40 + i * 9)]);
+          const bobPackets = packets(32, Array.from({ length: 8 }, (_, i) => 60 + i));
+          const adaFirst = 65_533; // across the wrap
+          const talkUdp = async () => {
+            for (const [i, p] of adaPackets.entries()) {
+              ada.udp.send(voiceUp(ada.token, adaFirst + i, p), ada.server);
+              await sleep(PACE_MS);
+            }
+          };
+          const talkTcp = async () => {
+            for (const [i, p] of bobPackets.entries()) {
+              bob.user.send(tcpVoice(i, p));
+              await sleep(PACE_MS);
+            }
+          };
+          await Promise.all([talkUdp(), talkTcp()]);
+          await bob.udp.waitFor(() => (voiceDownsAt(bob, udpSince.get(bob)!).length >= adaPackets.length ? true : undefined), DEADLINE_MS * 2, `${adaPackets.length} VOICE_DOWN at Bob`, 'forward each VOICE_UP at once', () => describeAll(voiceDownsAt(bob, udpSince.get(bob)!))).catch(() => undefined);
+          await udpBarrier([ada, bob, dee]);
+          await Promise.all([ada, bob, cy, dee].map((m) => barrier(m.user)));
+          const hint = 'forward to every OTHER member of the sender\'s room, each by the path THEY asked for (PATH udp and a bound address: VOICE_DOWN to that address; otherwise TCP VOICE), whatever path the speaker used';
+          const fromAdaDown = adaPackets.map((p, i) => voiceDown(ada.id, adaFirst + i, p));
+          expectVoiceDowns(bob, fromAdaDown, udpSince.get(bob)!, `${hint}; VOICE_DOWN = 02 | speaker u16 | the sender's sequence u16 | the packet, unchanged`);
+          expectTcpVoices(bob, [], tcpSince.get(bob)!, `${hint}; a listener on UDP gets no TCP copy`);
+          expectTcpVoices(cy, adaPackets.map((p, i) => tcpVoicePayload(ada.id, adaFirst + i, p)), tcpSince.get(cy)!, hint, ada.id);
+          expectTcpVoices(cy, bobPackets.map((p, i) => tcpVoicePayload(bob.id, i, p)), tcpSince.get(cy)!, hint, bob.id);
+          expect(tcpVoicesAt(cy, tcpSince.get(cy)!).length === adaPackets.length + bobPackets.length, 'Cy got VOICE from a speaker she must not hear', { expected: 'VOICE from Ada and Bob only', actual: cy.user.describeFrames(tcpSince.get(cy)!), hint });
+          expectTcpVoices(ada, bobPackets.map((p, i) => tcpVoicePayload(bob.id, i, p)), tcpSince.get(ada)!, `${hint}; never back to the sender`);
+          expectVoiceDowns(ada, [], udpSince.get(ada)!, 'Ada asked for PATH tcp: nothing by UDP, and never her own voice');
+          expectVoiceDowns(dee, [], udpSince.get(dee)!, 'never to another room');
+          expectTcpVoices(dee, [], tcpSince.get(dee)!, 'never to another room');
+          expectVoiceDowns(cy, [], udpSince.get(cy)!, 'Cy never sent a datagram: no address is bound, so voice goes by TCP');
+          const down = voiceDownsAt(bob, udpSince.get(bob)!);
+          expect(down.every((d) => d.port === bob.server.port), 'VOICE_DOWN came from another port than udp_port', {
+            expected: `every VOICE_DOWN from port ${bob.server.port}`,
+            actual: `ports ${[...new Set(down.map((d) => d.port))].join(', ')}`,
+            hint: 'send from the one UDP socket the client pings: a NAT lets only that address back in',
           });
-        }
-        expectNoAmplification(ada.udp, 0, PING_BYTES, 'a PING');
-      }),
-  },
-  {
-    name: 'silent drops: a wrong token, an unknown type, 11/16/18/1287-byte datagrams, a replayed VOICE_UP and a PING with an old number from a second address get no answer and are never forwarded',
-    run: (context) =>
-      withMembers(context, async (members) => {
-        const eve = await members.join('Eve', 'drops');
-        const bob = await members.join('Bob', 'drops'); // hears by UDP
-        const cy = await members.join('Cy', 'drops'); // hears by TCP
-        await bindAndPath(eve, 'tcp');
-        await bindAndPath(bob, 'udp');
-        await bindAndPath(cy, 'tcp');
-        const stranger = await DatagramPeer.start();
-        try {
-          const since = { eve: eve.udp.received.length, bob: bob.udp.received.length, bobTcp: bob.user.mark(), cyTcp: cy.user.mark() };
-          const packet = packets(21, [60])[0]!;
-          const wrongToken = Buffer.from(eve.token);
-          wrongToken[7]! ^= 0x01;
-          const valid = voiceUp(eve.token, 500, packet);
-          const bad: [string, Buffer][] = [
-            ['VOICE_UP with a wrong token (last bit flipped)', voiceUp(wrongToken, 100, packet)],
-            ['PING with a wrong token', ping(wrongToken, 1_000, 1)],
-            ['an unknown type 0x07 with the token', Buffer.concat([Buffer.of(0x07), eve.token, Buffer.alloc(8)])],
-            ['a VOICE_DOWN (a server\'s type) sent to the server', voiceDown(eve.id, 1, packet)],
-            ['an 11-byte VOICE_UP (no packet)', voiceUp(eve.token, 101, Buffer.alloc(0))],
-            ['a 16-byte PING', ping(eve.token, 1_001, 1).subarray(0, 16)],
-            ['an 18-byte PING', Buffer.concat([ping(eve.token, 1_002, 1), Buffer.of(0)])],
-            ['a 1287-byte VOICE_UP', voiceUp(eve.token, 102, Buffer.alloc(MAX_OPUS_PACKET_BYTES + 1, 0x55))],
-            ['an empty datagram', Buffer.alloc(0)],
-          ];
-          for (const [, datagram] of bad) eve.udp.send(datagram, eve.server);
-          for (const [, datagram] of bad) stranger.send(datagram, eve.server);
-          // A valid VOICE_UP once, then the same bytes again (from Eve's socket and from a stranger's).
-          eve.udp.send(valid, eve.server);
-          await sleep(50);
-          eve.udp.send(valid, eve.server);
-          stranger.send(valid, eve.server);
-          // A PING with a number already used (1), from an address that is not Eve's.
-          stranger.send(ping(eve.token, 1, 7), eve.server);
-          // Eve's own socket must stay silent too: Bob's PING proves the server alive.
+        }),
+    },
+    {
+      name: 'moving: a mover\'s UDP voice follows the move at once; the token (and the binding) stay',
+      run: (context) =>
+        withVoiceMembers(context, async (members) => {
+          const ann = await members.join('Ann', 'mv-a');
+          const mo = await members.join('Mo', 'mv-a');
+          const bea = await members.join('Bea', 'mv-b');
+          await bindAndPath(ann, 'udp');
+          await bindAndPath(mo, 'tcp');
+          await bindAndPath(bea, 'udp');
+          const since = new Map([ann, bea].map((m) => [m, m.udp.received.length]));
+          const before = packets(41, [30, 31, 32]);
+          const after = packets(42, [40, 41, 42]);
+          for (const [i, p] of before.entries()) mo.udp.send(voiceUp(mo.token, i + 1, p), mo.server);
+          await udpBarrier([mo]);
+          const moved = mo.user.mark();
+          mo.user.send(jsonFrameBytes(JOIN, { room: 'mv-b' }));
+          await mo.user.waitForFrame('USERS of room mv-b', (f) => f.type === USERS && jsonOf(f).room === 'mv-b', { since: moved, timeoutMs: DEADLINE_MS, hint: 'answer a move with the new room\'s USERS' });
+          for (const [i, p] of after.entries()) mo.udp.send(voiceUp(mo.token, i + 4, p), mo.server);
+          await udpBarrier([mo, ann, bea]);
+          const hint = 'a VOICE_UP goes to the room its sender is in when it arrives; the token identifies the user, not a room';
+          expectVoiceDowns(ann, before.map((p, i) => voiceDown(mo.id, i + 1, p)), since.get(ann)!, `${hint}: after the move, nothing more to the old room`);
+          expectVoiceDowns(bea, after.map((p, i) => voiceDown(mo.id, i + 4, p)), since.get(bea)!, `${hint}: after the move, to the new room, with the same id`);
+        }),
+    },
+    {
+      name: 'leaving: after BYE the old token gets no PONG and its VOICE_UP is not forwarded',
+      run: (context) =>
+        withVoiceMembers(context, async (members) => {
+          const ada = await members.join('Ada', 'bye');
+          const bob = await members.join('Bob', 'bye');
+          await bindAndPath(ada, 'tcp');
+          await bindAndPath(bob, 'udp');
+          ada.user.send(frameBytes(BYE));
+          await ada.user.waitForClose(DEADLINE_MS, 'the server to close after BYE');
+          await bob.user.waitForFrame('LEFT Ada', (f) => f.type === LEFT && jsonOf(f).name === 'Ada', { timeoutMs: DEADLINE_MS, hint: 'announce a leave with LEFT' });
+          const since = { ada: ada.udp.received.length, bob: bob.udp.received.length };
+          const late = ping(ada.token, ada.nextPing + 10, 1);
+          ada.udp.send(late, ada.server);
+          ada.udp.send(voiceUp(ada.token, 999, packets(51, [60])[0]!), ada.server);
           await udpBarrier([bob]);
-          await Promise.all([barrier(bob.user), barrier(cy.user)]);
-          expect(stranger.received.length === 0, 'the server answered a datagram it had to drop', {
-            expected: 'no answer at all to a second address: bad tokens, bad types and sizes, a replayed VOICE_UP, a PING whose number was already used',
-            actual: `the stranger's socket received: ${describeAll(stranger.received)}`,
-            received: stranger.received[0]?.data,
-            hint: 'drop silently (no answer, nothing over TCP) and count: a wrong token, a bad type or size, and a datagram that is not NEW from an address that is not bound',
+          expect(ada.udp.received.length === since.ada, 'the server answered a token of a user who left', {
+            expected: 'no PONG: the token stops being valid when its user leaves',
+            actual: `received: ${describeAll(ada.udp.received.slice(since.ada))}`,
+            sent: late,
+            received: ada.udp.received[since.ada]?.data,
+            hint: 'free the user\'s UDP state (token, binding, windows) on BYE, error or a lost connection; a later datagram with the token is bad_token',
           });
-          const answers = eve.udp.received.slice(since.eve);
-          expect(answers.length === 0, 'the server answered one of the bad datagrams', {
-            expected: 'nothing at all (the VOICE_UP is forwarded to others, never answered)',
-            actual: `Eve's socket received: ${describeAll(answers)}`,
-            received: answers[0]?.data,
-            hint: bad.map(([what]) => what).join(', ') + ': all dropped silently',
+          expectVoiceDowns(bob, [], since.bob, 'the token of a user who left is dead: their late VOICE_UP is dropped, not forwarded under their old id');
+        }),
+    },
+    {
+      name: `limits: one voice bucket for both paths (${VOICE_BUCKET.burst} at once); a VOICE_UP flood ends the TCP connection with rate_limited; at most ${PONG_BUCKET.perSecond} PONGs per second; no answer larger than its datagram`,
+      run: (context) =>
+        withVoiceMembers(context, async (members) => {
+          const flo = await members.join('Flo', 'lim');
+          const lis = await members.join('Lis', 'lim');
+          await bindAndPath(flo, 'tcp');
+          await bindAndPath(lis, 'udp');
+          const unmeasured = new Unmeasured();
+          // 20 over TCP and 20 over UDP at once: one bucket forwards 10 and what it refilled while the
+          // server took them (bounded by when the last VOICE_DOWN arrived); a bucket per path 20 or more.
+          const since = lis.udp.received.length;
+          const burst = packets(61, Array.from({ length: 20 }, () => 60));
+          const voiceSentAt = performance.now();
+          flo.user.send(Buffer.concat(burst.map((p, i) => tcpVoice(i, p))));
+          for (const [i, p] of burst.entries()) flo.udp.send(voiceUp(flo.token, 100 + i, p), flo.server);
+          const voiceLastSentAt = performance.now();
+          await udpBarrier([lis]);
+          const forwarded = voiceDownsAt(lis, since);
+          expectBucketLimit({ passed: forwarded.length, firstSentAt: voiceSentAt, lastSeenAt: forwarded.at(-1)?.at ?? voiceLastSentAt }, {
+            bucket: VOICE_BUCKET,
+            least: VOICE_BUCKET.burst,
+            brokenPasses: 2 * VOICE_BUCKET.burst,
+            broken: 'a server with a bucket per path',
+            measures: 'whether TCP VOICE and VOICE_UP share one bucket',
+            summary: '20 VOICE over TCP and 20 VOICE_UP at once were not limited as one',
+            expected: (allowed) => `${allowed} forwarded to Lis`,
+            actual: `${forwarded.length} forwarded`,
+            hint: `one token bucket per user for voice by EITHER path (${VOICE_BUCKET.burst} at once, then ${VOICE_BUCKET.perSecond} per second): switching paths must not double the rate`,
+          }, unmeasured);
+          // PINGs: 20 at once; earlier PINGs may have used some of the 5, so at least 1 is answered.
+          const pingSince = flo.udp.received.length;
+          const pingSentAt = performance.now();
+          for (let i = 0; i < 20; i++) flo.udp.send(ping(flo.token, flo.nextPing++, i), flo.server);
+          const pingLastSentAt = performance.now();
+          await sleep(NOTHING_MS);
+          const pongs = flo.udp.received.slice(pingSince).filter((d) => d.data[0] === PONG);
+          expectBucketLimit({ passed: pongs.length, firstSentAt: pingSentAt, lastSeenAt: pongs.at(-1)?.at ?? pingLastSentAt }, {
+            bucket: PONG_BUCKET,
+            least: 1,
+            brokenPasses: 20,
+            broken: 'a server that answers every PING',
+            measures: `whether at most ${PONG_BUCKET.perSecond} PINGs a second are answered`,
+            summary: `20 PINGs at once got ${pongs.length} PONGs`,
+            expected: (allowed) => `${allowed} PONGs`,
+            actual: `${pongs.length}`,
+            hint: `answer at most ${PONG_BUCKET.perSecond} PINGs per second per user (drop the rest as ping_flood): a PONG is cheap, but a flood of them is not`,
+          }, unmeasured);
+          expectNoAmplification(flo.udp, 0, PING_BYTES, 'a PING');
+          const downs = voiceDownsAt(lis, since);
+          const tooBig = downs.find((d) => d.data.length > 11 + 60);
+          expect(tooBig === undefined, 'a VOICE_DOWN was larger than the VOICE_UP it forwards', {
+            expected: `VOICE_DOWN of ${5 + 60} bytes for a ${11 + 60}-byte VOICE_UP`,
+            actual: tooBig ? `${tooBig.data.length} bytes` : '',
+            received: tooBig?.data,
+            hint: 'VOICE_DOWN = 02 | speaker | sequence | packet: 6 bytes smaller than the VOICE_UP',
           });
-          const hint = 'forward only VOICE_UP that passed every check: the right token, a valid size, and a sequence the replay window has not seen';
-          expectVoiceDowns(bob, [voiceDown(eve.id, 500, packet)], since.bob, hint);
-          expectTcpVoices(cy, [tcpVoicePayload(eve.id, 500, packet)], since.cyTcp, hint);
-          expectTcpVoices(bob, [], since.bobTcp, 'a PATH udp listener with a bound address gets voice by UDP only');
-          // The stranger's replay did not steal Eve's binding: her PONGs still come to her socket.
-          await pingPong(eve, 'a replayed datagram from another address must not rebind the user: their PONGs still go to the address they bound');
-        } finally {
-          stranger.close();
-        }
-      }),
-  },
-  {
-    name: 'forwarding: a VOICE_UP goes byte for byte as VOICE_DOWN to room-mates with PATH udp and as TCP VOICE to those with PATH tcp; a TCP VOICE too; never to the sender, never to another room',
-    run: (context) =>
-      withMembers(context, async (members) => {
-        const ada = await members.join('Ada', 'fwd-a'); // talks by UDP, hears by TCP
-        const bob = await members.join('Bob', 'fwd-a'); // talks by TCP, hears by UDP
-        const cy = await members.join('Cy', 'fwd-a'); // never bound: hears by TCP
-        const dee = await members.join('Dee', 'fwd-b'); // another room, hears by UDP
-        await bindAndPath(ada, 'tcp');
-        await bindAndPath(bob, 'udp');
-        await bindAndPath(dee, 'udp');
-        cy.user.send(jsonFrameBytes(PATH, { path: 'udp' })); // asks for UDP but never sends a datagram: no address to send to
-        await barrier(cy.user);
-        const udpSince = new Map([ada, bob, cy, dee].map((m) => [m, m.udp.received.length]));
-        const tcpSince = new Map([ada, bob, cy, dee].map((m) => [m, m.user.mark()]));
-        const adaPackets = packets(31, [1, MAX_OPUS_PACKET_BYTES, ...Array.from({ length: 10 }, (_, i) => 40 + i * 9)]);
-        const bobPackets = packets(32, Array.from({ length: 8 }, (_, i) => 60 + i));
-        const adaFirst = 65_533; // across the wrap
-        const talkUdp = async () => {
-          for (const [i, p] of adaPackets.entries()) {
-            ada.udp.send(voiceUp(ada.token, adaFirst + i, p), ada.server);
-            await sleep(PACE_MS);
+          // A flood over UDP with Flo's token: ERROR rate_limited on her TCP connection.
+          const flood = packets(62, [60])[0]!;
+          for (let i = 0; i < 400; i++) {
+            flo.udp.send(voiceUp(flo.token, 1_000 + i, flood), flo.server);
+            if (i % 25 === 24) await sleep(2); // paced a little, so the kernel's receive buffer does not drop them
           }
-        };
-        const talkTcp = async () => {
-          for (const [i, p] of bobPackets.entries()) {
-            bob.user.send(tcpVoice(i, p));
-            await sleep(PACE_MS);
+          const error = await flo.user.waitForFrame('ERROR "rate_limited"', (f) => f.type === ERROR, { timeoutMs: DEADLINE_MS * 3, hint: 'more than 250 voice packets dropped within 5 s, by either path: ERROR rate_limited, then close' });
+          expect(jsonOf(error).code === 'rate_limited', 'a VOICE_UP flood got the wrong ERROR', { expected: 'ERROR {"code": "rate_limited", ...}', actual: error.payload.toString('utf8').slice(0, 200), hint: 'the flood rule of stage 05 counts voice by either path' });
+          await flo.user.waitForClose(3_000, 'the server to close the flooder after ERROR');
+          unmeasured.settle();
+        }),
+    },
+    {
+      name: 'PATH: {"path": "udp"|"tcp"} only (else ERROR bad_path), after HELLO (else not_joined); HELLO of another protocol gets wrong_protocol; 20 PATH changes refused in a row get rate_limited',
+      run: (context) =>
+        withVoiceMembers(context, async (members) => {
+          const rogue = async (bytes: Buffer, code: string, hint: string) => {
+            const client = await WireClient.connect(context.server.host, context.server.port);
+            client.send(bytes);
+            await expectError(client, code, hint, { ...wire.typeNames });
+          };
+          await Promise.all([
+            rogue(jsonFrameBytes(HELLO, { name: 'Old', room: 'lobby', protocol: 'voice-chat/05' }), 'wrong_protocol', `a HELLO whose "protocol" is not "${protocol}": ERROR wrong_protocol`),
+            rogue(jsonFrameBytes(PATH, { path: 'udp' }), 'not_joined', 'PATH is only accepted after a successful HELLO'),
+          ]);
+          for (const [i, payload] of [{ path: 'pigeon' }, { way: 'udp' }, 'udp'].entries()) {
+            const member = await members.join(`Pat${i}`, 'path');
+            member.user.send(jsonFrameBytes(PATH, payload));
+            const error = await member.user.waitForFrame('ERROR "bad_path"', (f) => f.type === ERROR, { timeoutMs: DEADLINE_MS, hint: 'PATH must be {"path": "udp"} or {"path": "tcp"}' });
+            expect(jsonOf(error).code === 'bad_path', 'a bad PATH got the wrong ERROR', { expected: 'ERROR {"code": "bad_path", ...}', actual: error.payload.toString('utf8').slice(0, 200), sent: jsonFrameBytes(PATH, payload), hint: 'PATH must be {"path": "udp"} or {"path": "tcp"}: anything else is ERROR bad_path, then close' });
+            await member.user.waitForClose(3_000, 'the server to close after ERROR');
           }
-        };
-        await Promise.all([talkUdp(), talkTcp()]);
-        await bob.udp.waitFor(() => (voiceDownsAt(bob, udpSince.get(bob)!).length >= adaPackets.length ? true : undefined), DEADLINE_MS * 2, `${adaPackets.length} VOICE_DOWN at Bob`, 'forward each VOICE_UP at once', () => describeAll(voiceDownsAt(bob, udpSince.get(bob)!))).catch(() => undefined);
-        await udpBarrier([ada, bob, dee]);
-        await Promise.all([ada, bob, cy, dee].map((m) => barrier(m.user)));
-        const hint = 'forward to every OTHER member of the sender\'s room, each by the path THEY asked for (PATH udp and a bound address: VOICE_DOWN to that address; otherwise TCP VOICE), whatever path the speaker used';
-        const fromAdaDown = adaPackets.map((p, i) => voiceDown(ada.id, adaFirst + i, p));
-        expectVoiceDowns(bob, fromAdaDown, udpSince.get(bob)!, `${hint}; VOICE_DOWN = 02 | speaker u16 | the sender's sequence u16 | the packet, unchanged`);
-        expectTcpVoices(bob, [], tcpSince.get(bob)!, `${hint}; a listener on UDP gets no TCP copy`);
-        expectTcpVoices(cy, adaPackets.map((p, i) => tcpVoicePayload(ada.id, adaFirst + i, p)), tcpSince.get(cy)!, hint, ada.id);
-        expectTcpVoices(cy, bobPackets.map((p, i) => tcpVoicePayload(bob.id, i, p)), tcpSince.get(cy)!, hint, bob.id);
-        expect(tcpVoicesAt(cy, tcpSince.get(cy)!).length === adaPackets.length + bobPackets.length, 'Cy got VOICE from a speaker she must not hear', { expected: 'VOICE from Ada and Bob only', actual: cy.user.describeFrames(tcpSince.get(cy)!), hint });
-        expectTcpVoices(ada, bobPackets.map((p, i) => tcpVoicePayload(bob.id, i, p)), tcpSince.get(ada)!, `${hint}; never back to the sender`);
-        expectVoiceDowns(ada, [], udpSince.get(ada)!, 'Ada asked for PATH tcp: nothing by UDP, and never her own voice');
-        expectVoiceDowns(dee, [], udpSince.get(dee)!, 'never to another room');
-        expectTcpVoices(dee, [], tcpSince.get(dee)!, 'never to another room');
-        expectVoiceDowns(cy, [], udpSince.get(cy)!, 'Cy never sent a datagram: no address is bound, so voice goes by TCP');
-        const down = voiceDownsAt(bob, udpSince.get(bob)!);
-        expect(down.every((d) => d.port === bob.server.port), 'VOICE_DOWN came from another port than udp_port', {
-          expected: `every VOICE_DOWN from port ${bob.server.port}`,
-          actual: `ports ${[...new Set(down.map((d) => d.port))].join(', ')}`,
-          hint: 'send from the one UDP socket the client pings: a NAT lets only that address back in',
-        });
-      }),
-  },
-  {
-    name: 'moving: a mover\'s UDP voice follows the move at once; the token (and the binding) stay',
-    run: (context) =>
-      withMembers(context, async (members) => {
-        const ann = await members.join('Ann', 'mv-a');
-        const mo = await members.join('Mo', 'mv-a');
-        const bea = await members.join('Bea', 'mv-b');
-        await bindAndPath(ann, 'udp');
-        await bindAndPath(mo, 'tcp');
-        await bindAndPath(bea, 'udp');
-        const since = new Map([ann, bea].map((m) => [m, m.udp.received.length]));
-        const before = packets(41, [30, 31, 32]);
-        const after = packets(42, [40, 41, 42]);
-        for (const [i, p] of before.entries()) mo.udp.send(voiceUp(mo.token, i + 1, p), mo.server);
-        await udpBarrier([mo]);
-        const moved = mo.user.mark();
-        mo.user.send(jsonFrameBytes(JOIN, { room: 'mv-b' }));
-        await mo.user.waitForFrame('USERS of room mv-b', (f) => f.type === USERS && jsonOf(f).room === 'mv-b', { since: moved, timeoutMs: DEADLINE_MS, hint: 'answer a move with the new room\'s USERS' });
-        for (const [i, p] of after.entries()) mo.udp.send(voiceUp(mo.token, i + 4, p), mo.server);
-        await udpBarrier([mo, ann, bea]);
-        const hint = 'a VOICE_UP goes to the room its sender is in when it arrives; the token identifies the user, not a room';
-        expectVoiceDowns(ann, before.map((p, i) => voiceDown(mo.id, i + 1, p)), since.get(ann)!, `${hint}: after the move, nothing more to the old room`);
-        expectVoiceDowns(bea, after.map((p, i) => voiceDown(mo.id, i + 4, p)), since.get(bea)!, `${hint}: after the move, to the new room, with the same id`);
-      }),
-  },
-  {
-    name: 'leaving: after BYE the old token gets no PONG and its VOICE_UP is not forwarded',
-    run: (context) =>
-      withMembers(context, async (members) => {
-        const ada = await members.join('Ada', 'bye');
-        const bob = await members.join('Bob', 'bye');
-        await bindAndPath(ada, 'tcp');
-        await bindAndPath(bob, 'udp');
-        ada.user.send(frameBytes(BYE));
-        await ada.user.waitForClose(DEADLINE_MS, 'the server to close after BYE');
-        await bob.user.waitForFrame('LEFT Ada', (f) => f.type === LEFT && jsonOf(f).name === 'Ada', { timeoutMs: DEADLINE_MS, hint: 'announce a leave with LEFT' });
-        const since = { ada: ada.udp.received.length, bob: bob.udp.received.length };
-        const late = ping(ada.token, ada.nextPing + 10, 1);
-        ada.udp.send(late, ada.server);
-        ada.udp.send(voiceUp(ada.token, 999, packets(51, [60])[0]!), ada.server);
-        await udpBarrier([bob]);
-        expect(ada.udp.received.length === since.ada, 'the server answered a token of a user who left', {
-          expected: 'no PONG: the token stops being valid when its user leaves',
-          actual: `received: ${describeAll(ada.udp.received.slice(since.ada))}`,
-          sent: late,
-          received: ada.udp.received[since.ada]?.data,
-          hint: 'free the user\'s UDP state (token, binding, windows) on BYE, error or a lost connection; a later datagram with the token is bad_token',
-        });
-        expectVoiceDowns(bob, [], since.bob, 'the token of a user who left is dead: their late VOICE_UP is dropped, not forwarded under their old id');
-      }),
-  },
-  {
-    name: `limits: one voice bucket for both paths (${VOICE_BUCKET.burst} at once); a VOICE_UP flood ends the TCP connection with rate_limited; at most ${PONG_BUCKET.perSecond} PONGs per second; no answer larger than its datagram`,
-    run: (context) =>
-      withMembers(context, async (members) => {
-        const flo = await members.join('Flo', 'lim');
-        const lis = await members.join('Lis', 'lim');
-        await bindAndPath(flo, 'tcp');
-        await bindAndPath(lis, 'udp');
-        const unmeasured = new Unmeasured();
-        // 20 over TCP and 20 over UDP at once: one bucket forwards 10 and what it refilled while the
-        // server took them (bounded by when the last VOICE_DOWN arrived); a bucket per path 20 or more.
-        const since = lis.udp.received.length;
-        const burst = packets(61, Array.from({ length: 20 }, () => 60));
-        const voiceSentAt = performance.now();
-        flo.user.send(Buffer.concat(burst.map((p, i) => tcpVoice(i, p))));
-        for (const [i, p] of burst.entries()) flo.udp.send(voiceUp(flo.token, 100 + i, p), flo.server);
-        const voiceLastSentAt = performance.now();
-        await udpBarrier([lis]);
-        const forwarded = voiceDownsAt(lis, since);
-        expectBucketLimit({ passed: forwarded.length, firstSentAt: voiceSentAt, lastSeenAt: forwarded.at(-1)?.at ?? voiceLastSentAt }, {
-          bucket: VOICE_BUCKET,
-          least: VOICE_BUCKET.burst,
-          brokenPasses: 2 * VOICE_BUCKET.burst,
-          broken: 'a server with a bucket per path',
-          measures: 'whether TCP VOICE and VOICE_UP share one bucket',
-          summary: '20 VOICE over TCP and 20 VOICE_UP at once were not limited as one',
-          expected: (allowed) => `${allowed} forwarded to Lis`,
-          actual: `${forwarded.length} forwarded`,
-          hint: `one token bucket per user for voice by EITHER path (${VOICE_BUCKET.burst} at once, then ${VOICE_BUCKET.perSecond} per second): switching paths must not double the rate`,
-        }, unmeasured);
-        // PINGs: 20 at once; earlier PINGs may have used some of the 5, so at least 1 is answered.
-        const pingSince = flo.udp.received.length;
-        const pingSentAt = performance.now();
-        for (let i = 0; i < 20; i++) flo.udp.send(ping(flo.token, flo.nextPing++, i), flo.server);
-        const pingLastSentAt = performance.now();
-        await sleep(NOTHING_MS);
-        const pongs = flo.udp.received.slice(pingSince).filter((d) => d.data[0] === PONG);
-        expectBucketLimit({ passed: pongs.length, firstSentAt: pingSentAt, lastSeenAt: pongs.at(-1)?.at ?? pingLastSentAt }, {
-          bucket: PONG_BUCKET,
-          least: 1,
-          brokenPasses: 20,
-          broken: 'a server that answers every PING',
-          measures: `whether at most ${PONG_BUCKET.perSecond} PINGs a second are answered`,
-          summary: `20 PINGs at once got ${pongs.length} PONGs`,
-          expected: (allowed) => `${allowed} PONGs`,
-          actual: `${pongs.length}`,
-          hint: `answer at most ${PONG_BUCKET.perSecond} PINGs per second per user (drop the rest as ping_flood): a PONG is cheap, but a flood of them is not`,
-        }, unmeasured);
-        expectNoAmplification(flo.udp, 0, PING_BYTES, 'a PING');
-        const downs = voiceDownsAt(lis, since);
-        const tooBig = downs.find((d) => d.data.length > 11 + 60);
-        expect(tooBig === undefined, 'a VOICE_DOWN was larger than the VOICE_UP it forwards', {
-          expected: `VOICE_DOWN of ${5 + 60} bytes for a ${11 + 60}-byte VOICE_UP`,
-          actual: tooBig ? `${tooBig.data.length} bytes` : '',
-          received: tooBig?.data,
-          hint: 'VOICE_DOWN = 02 | speaker | sequence | packet: 6 bytes smaller than the VOICE_UP',
-        });
-        // A flood over UDP with Flo's token: ERROR rate_limited on her TCP connection.
-        const flood = packets(62, [60])[0]!;
-        for (let i = 0; i < 400; i++) {
-          flo.udp.send(voiceUp(flo.token, 1_000 + i, flood), flo.server);
-          if (i % 25 === 24) await sleep(2); // paced a little, so the kernel's receive buffer does not drop them
-        }
-        const error = await flo.user.waitForFrame('ERROR "rate_limited"', (f) => f.type === ERROR, { timeoutMs: DEADLINE_MS * 3, hint: 'more than 250 voice packets dropped within 5 s, by either path: ERROR rate_limited, then close' });
-        expect(jsonOf(error).code === 'rate_limited', 'a VOICE_UP flood got the wrong ERROR', { expected: 'ERROR {"code": "rate_limited", ...}', actual: error.payload.toString('utf8').slice(0, 200), hint: 'the flood rule of stage 05 counts voice by either path' });
-        await flo.user.waitForClose(3_000, 'the server to close the flooder after ERROR');
-        unmeasured.settle();
-      }),
-  },
-  {
-    name: 'PATH: {"path": "udp"|"tcp"} only (else ERROR bad_path), after HELLO (else not_joined); HELLO of another protocol gets wrong_protocol; 20 PATH changes refused in a row get rate_limited',
-    run: (context) =>
-      withMembers(context, async (members) => {
-        const rogue = async (bytes: Buffer, code: string, hint: string) => {
-          const client = await WireClient.connect(context.server.host, context.server.port);
-          client.send(bytes);
-          await expectError(client, code, hint, TYPE_NAMES);
-        };
-        await Promise.all([
-          rogue(jsonFrameBytes(HELLO, { name: 'Old', room: 'lobby', protocol: 'voice-chat/05' }), 'wrong_protocol', 'a HELLO whose "protocol" is not "voice-chat/06": ERROR wrong_protocol'),
-          rogue(jsonFrameBytes(PATH, { path: 'udp' }), 'not_joined', 'PATH is only accepted after a successful HELLO'),
-        ]);
-        for (const [i, payload] of [{ path: 'pigeon' }, { way: 'udp' }, 'udp'].entries()) {
-          const member = await members.join(`Pat${i}`, 'path');
-          member.user.send(jsonFrameBytes(PATH, payload));
-          const error = await member.user.waitForFrame('ERROR "bad_path"', (f) => f.type === ERROR, { timeoutMs: DEADLINE_MS, hint: 'PATH must be {"path": "udp"} or {"path": "tcp"}' });
-          expect(jsonOf(error).code === 'bad_path', 'a bad PATH got the wrong ERROR', { expected: 'ERROR {"code": "bad_path", ...}', actual: error.payload.toString('utf8').slice(0, 200), sent: jsonFrameBytes(PATH, payload), hint: 'PATH must be {"path": "udp"} or {"path": "tcp"}: anything else is ERROR bad_path, then close' });
-          await member.user.waitForClose(3_000, 'the server to close after ERROR');
-        }
-        const flipper = await members.join('Flip', 'path');
-        flipper.user.send(Buffer.concat(Array.from({ length: 60 }, (_, i) => jsonFrameBytes(PATH, { path: i % 2 === 0 ? 'udp' : 'tcp' }))));
-        const error = await flipper.user.waitForFrame('ERROR "rate_limited"', (f) => f.type === ERROR, { timeoutMs: DEADLINE_MS * 2, hint: 'a PATH change takes a token from the move bucket (10 at once, then 1 per second); the 20th refused in a row is ERROR rate_limited' });
-        expect(jsonOf(error).code === 'rate_limited', '60 PATH changes at once got the wrong ERROR', { expected: 'ERROR {"code": "rate_limited", ...}', actual: error.payload.toString('utf8').slice(0, 200), hint: 'PATH shares the move limit' });
-      }),
-  },
+          const flipper = await members.join('Flip', 'path');
+          flipper.user.send(Buffer.concat(Array.from({ length: 60 }, (_, i) => jsonFrameBytes(PATH, { path: i % 2 === 0 ? 'udp' : 'tcp' }))));
+          const error = await flipper.user.waitForFrame('ERROR "rate_limited"', (f) => f.type === ERROR, { timeoutMs: DEADLINE_MS * 2, hint: 'a PATH change takes a token from the move bucket (10 at once, then 1 per second); the 20th refused in a row is ERROR rate_limited' });
+          expect(jsonOf(error).code === 'rate_limited', '60 PATH changes at once got the wrong ERROR', { expected: 'ERROR {"code": "rate_limited", ...}', actual: error.payload.toString('utf8').slice(0, 200), hint: 'PATH shares the move limit' });
+        }),
+    },
+  ];
+}
+
+export const serverChecks: Check[] = [
+  ...udpServerChecks(WIRES['06']),
   // Stage 05's move bucket holds here too (README, limits: moves); one check for every stage.
   moveRefillCheck(WIRES['06']),
 ];
