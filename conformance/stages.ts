@@ -10,7 +10,7 @@ import { serverChecks as multiuserServerChecks } from './checks/03-multiuser.ts'
 import { clientChecks as multiuserClientChecks } from './checks/03-multiuser-client.ts';
 import { serverChecks as roomsServerChecks } from './checks/04-rooms.ts';
 import { clientChecks as roomsClientChecks } from './checks/04-rooms-client.ts';
-import { serverChecks as opusServerChecks } from './checks/05-opus.ts';
+import { serverChecks as opusServerChecks, slowServerChecks as opusSlowServerChecks } from './checks/05-opus.ts';
 import { clientChecks as opusClientChecks } from './checks/05-opus-client.ts';
 import { serverChecks as udpStageServerChecks, udpServerChecks } from './checks/06-udp.ts';
 import { clientChecks as udpClientChecks } from './checks/06-udp-client.ts';
@@ -27,7 +27,7 @@ export interface Stage {
   folder: string;
   /** Its protocol checks in the order they run: the server's, then the client's. */
   checks: Check[];
-  /** Checks that take long on purpose (07's 30 s sender_stalled, 08's 30 s default ring, 07's and 08's 65 535 ids to see them wrap): graded with --slow only, and by tests/NN-*-slow.test.ts. */
+  /** Checks that take long on purpose (07's 30 s sender_stalled, 08's 30 s default ring, 05's, 07's and 08's 65 535 ids to see them wrap): graded with --slow only, and by tests/NN-*-slow.test.ts. */
   slowChecks?: Check[];
   /** What the hostile cases and the fuzzer know of its wire; absent for 01 (no framing). */
   wire?: StageWire;
@@ -46,7 +46,7 @@ export const stages: readonly Stage[] = [
   { id: '02', folder: '02-echo', checks: echoChecks, wire: WIRES['02'] },
   { id: '03', folder: '03-multiuser', checks: [...multiuserServerChecks, ...multiuserClientChecks], wire: WIRES['03'] },
   { id: '04', folder: '04-rooms', checks: [...roomsServerChecks, ...roomsClientChecks], wire: WIRES['04'] },
-  { id: '05', folder: '05-opus', checks: [...opusServerChecks, ...opusClientChecks], wire: WIRES['05'] },
+  { id: '05', folder: '05-opus', checks: [...opusServerChecks, ...opusClientChecks], slowChecks: opusSlowServerChecks, wire: WIRES['05'] },
   { id: '06', folder: '06-udp', checks: [...udpStageServerChecks, ...udpClientChecks], wire: WIRES['06'] },
   // 07 and 08 keep stage 06's voice (their READMEs: "Voice is stage 06's, unchanged"; 08 outside
   // calls), so 06's voice checks run on their wire too, under the same names.

@@ -23,9 +23,10 @@ export const USAGE = `usage: npm run grade -- --stage NN [--server "CMD {port}"]
                       (about a minute more); --only selects among those checks too
   --slow-consumer     add the slow-consumer check to the robustness section (a client that never
                       reads must be disconnected: up to a minute more, as the kernels buffer first)
-  --slow              add the stage's checks that wait on purpose (stage 07: a transfer whose sender
-                      stalls ends after the README's 30 s; stage 08: an unanswered call rings the
-                      default 30 s on a server started without --ring-timeout): 30 s or more each
+  --slow              add the stage's checks that take long on purpose (stage 07: a transfer whose
+                      sender stalls ends after the README's 30 s; stage 08: an unanswered call rings
+                      the default 30 s on a server started without --ring-timeout; stages 05, 07
+                      and 08: 65 535 session, transfer or call ids burnt through to see them wrap)
   --list              print the stage's checks (what each grades) and exit
   --ready-timeout S   how long to wait for the ready line (default 20 s)
   --check-timeout S   the most one check may take before it counts as hung (default 60 s)
@@ -98,7 +99,7 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = proces
   if (values['check-setup'] && values.client !== undefined) return { usageError: '--check-setup checks a server: give --server, not --client' };
   if ((values.robustness || values['slow-consumer']) && stage.wire === undefined) return { usageError: `--robustness / --slow-consumer: stage ${stage.id} has no framed wire to attack (stages 02 on)` };
   if (values['no-robustness'] && (values.robustness || values['slow-consumer'])) return { usageError: '--no-robustness contradicts --robustness and --slow-consumer' };
-  if (values.slow && stage.slowChecks === undefined) return { usageError: `--slow: stage ${stage.id} has no slow checks (stages 07 and 08 have)` };
+  if (values.slow && stage.slowChecks === undefined) return { usageError: `--slow: stage ${stage.id} has no slow checks (stages ${stages.filter((entry) => entry.slowChecks !== undefined).map((entry) => entry.id).join(', ')} have)` };
   const readyTimeoutMs = milliseconds(values['ready-timeout']);
   const checkTimeoutMs = milliseconds(values['check-timeout']);
   if (Number.isNaN(readyTimeoutMs) || Number.isNaN(checkTimeoutMs)) return { usageError: '--ready-timeout and --check-timeout take a number of seconds above 0' };
