@@ -18,6 +18,7 @@ import { serverChecks as chatFilesServerChecks, slowServerChecks as chatFilesSlo
 import { clientChecks as chatFilesClientChecks } from './checks/07-chat-files-client.ts';
 import { serverChecks as callsServerChecks, slowServerChecks as callsSlowServerChecks } from './checks/08-calls.ts';
 import { clientChecks as callsClientChecks } from './checks/08-calls-client.ts';
+import { sessionIdWrapCheck } from './harness/session-id-wrap-check.ts';
 import { WIRES, type StageWire } from './hostile/wire-spec.ts';
 
 export interface Stage {
@@ -27,7 +28,7 @@ export interface Stage {
   folder: string;
   /** Its protocol checks in the order they run: the server's, then the client's. */
   checks: Check[];
-  /** Checks that take long on purpose (07's 30 s sender_stalled, 08's 30 s default ring, 05's, 07's and 08's 65 535 ids to see them wrap): graded with --slow only, and by tests/NN-*-slow.test.ts. */
+  /** Checks that take long on purpose (07's 30 s sender_stalled, 08's 30 s default ring, 65 535 ids burnt through to see them wrap: session ids at 05-08, 07's transfer ids, 08's call ids): graded with --slow only, and by tests/NN-*-slow.test.ts. */
   slowChecks?: Check[];
   /** What the hostile cases and the fuzzer know of its wire; absent for 01 (no framing). */
   wire?: StageWire;
@@ -47,12 +48,14 @@ export const stages: readonly Stage[] = [
   { id: '03', folder: '03-multiuser', checks: [...multiuserServerChecks, ...multiuserClientChecks], wire: WIRES['03'] },
   { id: '04', folder: '04-rooms', checks: [...roomsServerChecks, ...roomsClientChecks], wire: WIRES['04'] },
   { id: '05', folder: '05-opus', checks: [...opusServerChecks, ...opusClientChecks], slowChecks: opusSlowServerChecks, wire: WIRES['05'] },
-  { id: '06', folder: '06-udp', checks: [...udpStageServerChecks, ...udpClientChecks], wire: WIRES['06'] },
+  // 06-08 keep stage 05's session ids (their WELCOME's "id"), so 05's --slow check that they wrap
+  // runs on their wire too, under the same name.
+  { id: '06', folder: '06-udp', checks: [...udpStageServerChecks, ...udpClientChecks], slowChecks: [sessionIdWrapCheck(WIRES['06'])], wire: WIRES['06'] },
   // 07 and 08 keep stage 06's voice (their READMEs: "Voice is stage 06's, unchanged"; 08 outside
   // calls), so 06's voice checks run on their wire too, under the same names.
-  { id: '07', folder: '07-chat-files', checks: [...chatFilesServerChecks, ...udpServerChecks(WIRES['07']), ...chatFilesClientChecks], slowChecks: chatFilesSlowServerChecks, wire: WIRES['07'] },
+  { id: '07', folder: '07-chat-files', checks: [...chatFilesServerChecks, ...udpServerChecks(WIRES['07']), ...chatFilesClientChecks], slowChecks: [...chatFilesSlowServerChecks, sessionIdWrapCheck(WIRES['07'])], wire: WIRES['07'] },
   // The README: "the grader runs the server with --ring-timeout 2" (30 s of ringing is too long to wait for).
-  { id: '08', folder: '08-calls', checks: [...callsServerChecks, ...udpServerChecks(WIRES['08']), ...callsClientChecks], slowChecks: callsSlowServerChecks, wire: WIRES['08'], serverOptions: ['--ring-timeout', '2'] },
+  { id: '08', folder: '08-calls', checks: [...callsServerChecks, ...udpServerChecks(WIRES['08']), ...callsClientChecks], slowChecks: [...callsSlowServerChecks, sessionIdWrapCheck(WIRES['08'])], wire: WIRES['08'], serverOptions: ['--ring-timeout', '2'] },
 ];
 
 export const wireStages: readonly WireStage[] = stages.filter((entry): entry is WireStage => entry.wire !== undefined);

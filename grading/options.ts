@@ -25,8 +25,9 @@ export const USAGE = `usage: npm run grade -- --stage NN [--server "CMD {port}"]
                       reads must be disconnected: up to a minute more, as the kernels buffer first)
   --slow              add the stage's checks that take long on purpose (stage 07: a transfer whose
                       sender stalls ends after the README's 30 s; stage 08: an unanswered call rings
-                      the default 30 s on a server started without --ring-timeout; stages 05, 07
-                      and 08: 65 535 session, transfer or call ids burnt through to see them wrap)
+                      the default 30 s on a server started without --ring-timeout; stages 05 to
+                      08: 65 535 session ids, 07: transfer ids, 08: call ids, burnt through to see
+                      them wrap)
   --list              print the stage's checks (what each grades) and exit
   --ready-timeout S   how long to wait for the ready line (default 20 s)
   --check-timeout S   the most one check may take before it counts as hung (default 60 s)

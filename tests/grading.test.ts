@@ -231,7 +231,7 @@ t.test('--slow adds a stage\'s checks that wait on purpose (07: sender_stalled) 
   t.notOk(names('--stage', '07').some((name) => name.startsWith('sender stalled')), 'not in the default grade');
   t.ok(names('--stage', '07', '--slow').some((name) => name.startsWith('sender stalled')), '--slow adds it');
   t.same(names('--stage', '07', '--slow', '--only', 'sender stalled').length, 1, '--only selects among them too');
-  for (const [stage, check] of [['05', 'session ids wrap'], ['07', 'transfer ids wrap'], ['08', 'call ids wrap']]) {
+  for (const [stage, check] of [['05', 'session ids wrap'], ['06', 'session ids wrap'], ['07', 'session ids wrap'], ['08', 'session ids wrap'], ['07', 'transfer ids wrap'], ['08', 'call ids wrap']]) {
     t.notOk(names('--stage', stage!).some((name) => name.startsWith(check!)), `${check}: not in the default grade (65 535 ids burnt through)`);
     t.same(names('--stage', stage!, '--slow', '--only', check!).length, 1, `${check}: --slow adds it`);
   }

@@ -8,11 +8,10 @@
 // ROOMS. The server writes to one connection in order, so whatever it sent that user before
 // answering (a leaked VOICE) has arrived by then.
 import { type DocumentedBucket, expectBucketLimit, mostLetThrough } from '../harness/bucket-limit.ts';
-import { CheckSkipped } from '../harness/check-failure.ts';
 import { expect, type Check } from '../harness/checks.ts';
 import { frameBytes, hexType, jsonFrameBytes } from '../harness/frame-wire.ts';
 import { FramedUser, type ReceivedFrame } from '../harness/framed-user.ts';
-import { checkIdWrap } from '../harness/id-wrap-check.ts';
+import { sessionIdWrapCheck } from '../harness/session-id-wrap-check.ts';
 import { SeededRandom } from '../harness/seeded-random.ts';
 import { describeWindow, expectDuration, timingWindow } from '../harness/tolerance.ts';
 import { withStallWatch } from '../harness/stall-watch.ts';
@@ -56,9 +55,6 @@ const SPEAKING_HOLD_MS = 200;
 const ANNOUNCE_DEADLINE_MS = 1_000;
 /** Slower than one per 20 ms, so a well-behaved sender never meets the rate limit, even with timer jitter. */
 const PACE_MS = 25;
-/** Connections at once while session ids are burnt through to see them wrap (the reference takes ~8000 a second here). */
-const WRAP_PARALLEL = 32;
-const SESSION_ID_RULE = 'session ids are u16 1-65535, handed out in increasing order, skipping ids in use, wrapping from 65535 to 1: an id comes back only after ~65 000 others, and never while its user is connected';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const hello = (fields: Record<string, unknown>) => jsonFrameBytes(HELLO, fields);
@@ -420,67 +416,4 @@ export const serverChecks: Check[] = [
  * a default grade should: graded with `npm run grade -- --stage 05 --slow`, and by
  * tests/05-opus-slow.test.ts.
  */
-export const slowServerChecks: Check[] = [
-  {
-    name: `session ids wrap: after 65535 comes 1, and an id in use is skipped (a user kept connected while ~65 550 short connections, ${WRAP_PARALLEL} at once, each HELLO, WELCOME and BYE, until the ids come round to it)`,
-    timeLimitMs: 300_000,
-    run: (context) =>
-      withParty(context, TYPE_NAMES, async (party) => {
-        // A user who left first, so the kept id is not 1 even on a fresh server: the wrap must then
-        // land on 1 (free) and the skip comes later, each judged on its own.
-        const first = await joinRoom(party, 'First', 'ids-first');
-        first.user.send(frameBytes(BYE));
-        await first.user.waitForClose(3_000, 'the server to close the connection after BYE', 'BYE: the server answers nothing and closes the connection');
-        const kept = await joinRoom(party, 'Kept', 'ids-kept');
-        await expectAloneOnServer(kept);
-        const keptEnded = () => {
-          const error = kept.user.frames.find((f) => f.type === ERROR);
-          if (error) return `ERROR ${error.payload.toString('utf8').slice(0, 200)}`;
-          return kept.user.isClosed ? 'the server closed its connection' : undefined;
-        };
-        await checkIdWrap({
-          what: 'session id',
-          heldId: kept.id,
-          idsPerConnection: 1,
-          parallel: WRAP_PARALLEL,
-          hint: SESSION_ID_RULE,
-          heldEnded: keptEnded,
-          // Each lane has a room of its own (nobody is told of the others' comings and goings); every
-          // connection a name of its own, so none can be taken by a connection still closing.
-          takeIds: async (index, lane) => {
-            const user = await FramedUser.join(context.server.host, context.server.port, { name: `Session${index}`, room: `ids-wrap-${lane}`, protocol: PROTOCOL }, { typeNames: TYPE_NAMES, hint: 'answer a valid HELLO with WELCOME {"name", "room", "id", ...}; a user who left with BYE or a closed connection is gone at once' });
-            try {
-              user.send(frameBytes(BYE));
-              return [user.welcome.id as number];
-            } finally {
-              user.destroy();
-            }
-          },
-        });
-        const ended = keptEnded();
-        expect(ended === undefined, `the user kept connected by the check (id ${kept.id}) was disconnected`, {
-          expected: `user ${kept.id} still connected: it sent nothing wrong`,
-          actual: ended ?? '',
-          hint: 'a joined user who sends nothing stays connected (only the handshake is timed)',
-        });
-      }),
-  },
-];
-
-/**
- * Waits until `kept` is the only user on the server (ROOMS lists only its room, with 1 user): the
- * ids of users of earlier checks still connected would be skipped too, and the check knows only
- * its own. SKIPs when others stay (the check cannot know which ids the rule skips).
- */
-async function expectAloneOnServer(kept: Member): Promise<void> {
-  const alone = JSON.stringify([{ room: kept.user.welcome.room, users: 1 }]);
-  let rooms = '';
-  for (const deadline = performance.now() + 5_000; performance.now() < deadline; await sleep(100)) {
-    const since = kept.user.mark();
-    kept.user.send(frameBytes(LIST_ROOMS));
-    const answer = await kept.user.waitForFrame('ROOMS in answer to LIST_ROOMS', (f) => f.type === ROOMS, { since, timeoutMs: ANNOUNCE_DEADLINE_MS, hint: 'answer LIST_ROOMS with ROOMS, as in stage 04' });
-    rooms = JSON.stringify(jsonOf(answer).rooms);
-    if (rooms === alone) return;
-  }
-  throw new CheckSkipped(`could not judge the session id rule: other users stayed connected 5 s after the check began (ROOMS: ${rooms.slice(0, 300)}), and the check cannot know which ids they hold`);
-}
+export const slowServerChecks: Check[] = [sessionIdWrapCheck(WIRES['05'])];
