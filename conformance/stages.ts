@@ -10,7 +10,7 @@ import { serverChecks as multiuserServerChecks } from './checks/03-multiuser.ts'
 import { clientChecks as multiuserClientChecks } from './checks/03-multiuser-client.ts';
 import { serverChecks as roomsServerChecks } from './checks/04-rooms.ts';
 import { clientChecks as roomsClientChecks } from './checks/04-rooms-client.ts';
-import { serverChecks as opusServerChecks } from './checks/05-opus.ts';
+import { serverChecks as opusStageServerChecks, opusServerChecks } from './checks/05-opus.ts';
 import { clientChecks as opusClientChecks } from './checks/05-opus-client.ts';
 import { serverChecks as udpStageServerChecks, udpServerChecks } from './checks/06-udp.ts';
 import { clientChecks as udpStageClientChecks, udpClientChecks } from './checks/06-udp-client.ts';
@@ -46,8 +46,10 @@ export const stages: readonly Stage[] = [
   { id: '02', folder: '02-echo', checks: echoChecks, wire: WIRES['02'] },
   { id: '03', folder: '03-multiuser', checks: [...multiuserServerChecks, ...multiuserClientChecks], wire: WIRES['03'] },
   { id: '04', folder: '04-rooms', checks: [...roomsServerChecks, ...roomsClientChecks], wire: WIRES['04'] },
-  { id: '05', folder: '05-opus', checks: [...opusServerChecks, ...opusClientChecks], wire: WIRES['05'] },
-  { id: '06', folder: '06-udp', checks: [...udpStageServerChecks, ...udpStageClientChecks], wire: WIRES['06'] },
+  { id: '05', folder: '05-opus', checks: [...opusStageServerChecks, ...opusClientChecks], wire: WIRES['05'] },
+  // 06 keeps stage 05's TCP voice for a user who never says PATH udp (06's README), so 05's voice
+  // checks, whose users all speak TCP, run on its wire too, under the same names.
+  { id: '06', folder: '06-udp', checks: [...udpStageServerChecks, ...opusServerChecks(WIRES['06']), ...udpStageClientChecks], wire: WIRES['06'] },
   // 07 and 08 keep stage 06's voice (their READMEs: "Voice is stage 06's, unchanged"; 08 outside
   // calls), so 06's voice checks run on their wire too, under the same names: the server's, and the
   // client's path and playback (HELLO's name carries the stage's protocol; 08's USERS has in_call).
