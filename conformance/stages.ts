@@ -10,10 +10,10 @@ import { serverChecks as multiuserServerChecks } from './checks/03-multiuser.ts'
 import { clientChecks as multiuserClientChecks } from './checks/03-multiuser-client.ts';
 import { serverChecks as roomsServerChecks } from './checks/04-rooms.ts';
 import { clientChecks as roomsClientChecks } from './checks/04-rooms-client.ts';
-import { serverChecks as opusServerChecks, slowServerChecks as opusSlowServerChecks } from './checks/05-opus.ts';
+import { serverChecks as opusStageServerChecks, opusServerChecks, slowServerChecks as opusSlowServerChecks } from './checks/05-opus.ts';
 import { clientChecks as opusClientChecks } from './checks/05-opus-client.ts';
 import { serverChecks as udpStageServerChecks, udpServerChecks } from './checks/06-udp.ts';
-import { clientChecks as udpClientChecks } from './checks/06-udp-client.ts';
+import { clientChecks as udpStageClientChecks, udpClientChecks } from './checks/06-udp-client.ts';
 import { serverChecks as chatFilesServerChecks, slowServerChecks as chatFilesSlowServerChecks } from './checks/07-chat-files.ts';
 import { clientChecks as chatFilesClientChecks } from './checks/07-chat-files-client.ts';
 import { serverChecks as callsServerChecks, slowServerChecks as callsSlowServerChecks } from './checks/08-calls.ts';
@@ -47,15 +47,17 @@ export const stages: readonly Stage[] = [
   { id: '02', folder: '02-echo', checks: echoChecks, wire: WIRES['02'] },
   { id: '03', folder: '03-multiuser', checks: [...multiuserServerChecks, ...multiuserClientChecks], wire: WIRES['03'] },
   { id: '04', folder: '04-rooms', checks: [...roomsServerChecks, ...roomsClientChecks], wire: WIRES['04'] },
-  { id: '05', folder: '05-opus', checks: [...opusServerChecks, ...opusClientChecks], slowChecks: opusSlowServerChecks, wire: WIRES['05'] },
-  // 06-08 keep stage 05's session ids (their WELCOME's "id"), so 05's --slow check that they wrap
-  // runs on their wire too, under the same name.
-  { id: '06', folder: '06-udp', checks: [...udpStageServerChecks, ...udpClientChecks], slowChecks: [sessionIdWrapCheck(WIRES['06'])], wire: WIRES['06'] },
+  { id: '05', folder: '05-opus', checks: [...opusStageServerChecks, ...opusClientChecks], slowChecks: opusSlowServerChecks, wire: WIRES['05'] },
+  // 06 keeps stage 05's TCP voice for a user who never says PATH udp (06's README), so 05's voice
+  // checks, whose users all speak TCP, run on its wire too, under the same names. 06-08 keep stage
+  // 05's session ids (their WELCOME's "id"), so 05's --slow check that they wrap runs there too.
+  { id: '06', folder: '06-udp', checks: [...udpStageServerChecks, ...opusServerChecks(WIRES['06']), ...udpStageClientChecks], slowChecks: [sessionIdWrapCheck(WIRES['06'])], wire: WIRES['06'] },
   // 07 and 08 keep stage 06's voice (their READMEs: "Voice is stage 06's, unchanged"; 08 outside
-  // calls), so 06's voice checks run on their wire too, under the same names.
-  { id: '07', folder: '07-chat-files', checks: [...chatFilesServerChecks, ...udpServerChecks(WIRES['07']), ...chatFilesClientChecks], slowChecks: [...chatFilesSlowServerChecks, sessionIdWrapCheck(WIRES['07'])], wire: WIRES['07'] },
+  // calls), so 06's voice checks run on their wire too, under the same names: the server's, and the
+  // client's path and playback (HELLO's name carries the stage's protocol; 08's USERS has in_call).
+  { id: '07', folder: '07-chat-files', checks: [...chatFilesServerChecks, ...udpServerChecks(WIRES['07']), ...chatFilesClientChecks, ...udpClientChecks({ protocol: 'voice-chat/07' })], slowChecks: [...chatFilesSlowServerChecks, sessionIdWrapCheck(WIRES['07'])], wire: WIRES['07'] },
   // The README: "the grader runs the server with --ring-timeout 2" (30 s of ringing is too long to wait for).
-  { id: '08', folder: '08-calls', checks: [...callsServerChecks, ...udpServerChecks(WIRES['08']), ...callsClientChecks], slowChecks: [...callsSlowServerChecks, sessionIdWrapCheck(WIRES['08'])], wire: WIRES['08'], serverOptions: ['--ring-timeout', '2'] },
+  { id: '08', folder: '08-calls', checks: [...callsServerChecks, ...udpServerChecks(WIRES['08']), ...callsClientChecks, ...udpClientChecks({ protocol: 'voice-chat/08', userFields: { in_call: false } })], slowChecks: [...callsSlowServerChecks, sessionIdWrapCheck(WIRES['08'])], wire: WIRES['08'], serverOptions: ['--ring-timeout', '2'] },
 ];
 
 export const wireStages: readonly WireStage[] = stages.filter((entry): entry is WireStage => entry.wire !== undefined);

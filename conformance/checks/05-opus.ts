@@ -17,7 +17,7 @@ import { describeWindow, expectDuration, timingWindow } from '../harness/toleran
 import { withStallWatch } from '../harness/stall-watch.ts';
 import { joinFloodRule } from '../hostile/join-flood-check.ts';
 import { moveRefillCheck } from '../harness/move-refill-check.ts';
-import { WIRES } from '../hostile/wire-spec.ts';
+import { WIRES, type StageWire } from '../hostile/wire-spec.ts';
 import { expectError, expectNever, jsonOf, type Party, withParty } from '../harness/party.ts';
 import { Unmeasured } from '../harness/unmeasured.ts';
 import { WireClient } from '../harness/wire-client.ts';
@@ -93,12 +93,12 @@ interface Member {
   id: number;
 }
 
-/** Joins `room` with a stage 05 HELLO and requires WELCOME to carry a session id. */
-async function joinRoom(party: Party, name: string, room: string): Promise<Member> {
-  const user = await party.join(name, { room, protocol: PROTOCOL });
+/** Joins `room` with a HELLO naming `protocol` (stage 05's or a later stage's) and requires WELCOME to carry a session id. */
+async function joinRoomAs(protocol: string, party: Party, name: string, room: string): Promise<Member> {
+  const user = await party.join(name, { room, protocol });
   const id = user.welcome.id;
   expect(Number.isInteger(id) && (id as number) >= 1 && (id as number) <= 0xffff, `WELCOME to ${name} has no session id`, {
-    expected: 'WELCOME {"name", "room", "id": 1..65535, "protocol": "voice-chat/05", "codec": "opus", "sample_rate": 48000, "frame_ms": 20, "channels": 1}',
+    expected: `WELCOME {"name", "room", "id": 1..65535, "protocol": "${protocol}", "codec": "opus", "sample_rate": 48000, "frame_ms": 20, "channels": 1}`,
     actual: `WELCOME ${JSON.stringify(user.welcome)}`,
     hint: 'every user gets a numeric session id in WELCOME: VOICE names its speaker by it',
   });
@@ -193,219 +193,232 @@ async function waitForVoices(listener: FramedUser, count: number, since: number)
   await listener.waitForFrame(`${count} VOICE`, () => listener.framesOfType(VOICE, since).length >= count, { since, timeoutMs: ANNOUNCE_DEADLINE_MS * 3 }).catch(() => undefined);
 }
 
+/**
+ * Stage 05's server checks of its TCP voice, for any stage that keeps it for users on TCP: 05, and
+ * 06 (06-udp/README.md: a user who never says PATH udp gets stage 05's TCP VOICE; stage 05's table
+ * holds). Every user here speaks only TCP, so a later stage's server must treat them as 05's did.
+ */
+export function opusServerChecks(wire: StageWire): Check[] {
+  const protocol = wire.protocol ?? PROTOCOL;
+  const joinRoom = (party: Party, name: string, room: string) => joinRoomAs(protocol, party, name, room);
+  return [
+    {
+      name: 'ids: WELCOME gives a session id, the protocol and the codec; USERS, JOINED and LEFT name users by {id, name}; a move keeps the id; ids are not reused at once',
+      run: (context) =>
+        withParty(context, TYPE_NAMES, async (party) => {
+          const ada = await joinRoom(party, 'Ada', 'ids-a');
+          const bob = await joinRoom(party, 'Bob', 'ids-a');
+          const cy = await joinRoom(party, 'Cy', 'ids-b');
+          const welcome = ada.user.welcome;
+          const format = { name: 'Ada', room: 'ids-a', protocol, codec: 'opus', sample_rate: 48_000, frame_ms: 20, channels: 1 };
+          const wrongField = Object.entries(format).find(([field, value]) => welcome[field] !== value);
+          expect(wrongField === undefined, `WELCOME field "${wrongField?.[0]}" is wrong`, {
+            expected: `WELCOME ${JSON.stringify({ ...format, id: '1..65535' })}`,
+            actual: `WELCOME ${JSON.stringify(welcome)}`,
+            hint: 'WELCOME repeats name and room, and names the protocol and the voice format every VOICE carries',
+          });
+          const ids = [ada.id, bob.id, cy.id];
+          expect(new Set(ids).size === 3, 'two users got the same session id', { expected: 'a different id for each connected user', actual: `Ada ${ada.id}, Bob ${bob.id}, Cy ${cy.id}`, hint: 'ids are unique among the users connected now, whatever their room' });
+
+          const usersHint = 'USERS is {"room", "users": [{"id", "name"}, ...]}: the room\'s members in join order, the newcomer last, with the ids their WELCOME gave';
+          const expectUsers = async (member: Member, room: string, list: Member[], since: number) => {
+            const frame = await member.user.waitForFrame(`USERS for room "${room}"`, (f) => f.type === USERS, { since, timeoutMs: ANNOUNCE_DEADLINE_MS, hint: usersHint });
+            const object = jsonOf(frame);
+            expect(object.room === room && JSON.stringify(refs(object.users)) === JSON.stringify(list.map(refOf)), `USERS sent to ${member.user.name} is wrong`, {
+              expected: `USERS ${JSON.stringify({ room, users: list.map((m) => ({ id: m.id, name: m.user.name })) })}`,
+              actual: describe(frame),
+              hint: usersHint,
+            });
+          };
+          await expectUsers(ada, 'ids-a', [ada], 0);
+          await expectUsers(bob, 'ids-a', [ada, bob], 0);
+          await ada.user.waitForFrame(`JOINED {"id":${bob.id},"name":"Bob"}`, isAbout(JOINED, bob), { timeoutMs: ANNOUNCE_DEADLINE_MS, hint: 'JOINED is {"id", "name"} of the newcomer' });
+
+          const since = [ada.user.mark(), bob.user.mark(), cy.user.mark()] as const;
+          bob.user.send(join('ids-b'));
+          await ada.user.waitForFrame(`LEFT {"id":${bob.id},"name":"Bob","reason":"moved"}`, isAbout(LEFT, bob, 'moved'), { since: since[0], timeoutMs: ANNOUNCE_DEADLINE_MS, hint: 'LEFT is {"id", "name", "reason"}' });
+          await expectUsers(bob, 'ids-b', [cy, bob], since[1]);
+          await cy.user.waitForFrame(`JOINED {"id":${bob.id},"name":"Bob"} (the same id after the move)`, isAbout(JOINED, bob), { since: since[2], timeoutMs: ANNOUNCE_DEADLINE_MS, hint: 'a move is not a new session: the user keeps their id' });
+
+          bob.user.send(frameBytes(BYE));
+          await cy.user.waitForFrame(`LEFT {"id":${bob.id},"name":"Bob","reason":"bye"}`, isAbout(LEFT, bob, 'bye'), { since: since[2], timeoutMs: ANNOUNCE_DEADLINE_MS, hint: 'LEFT is {"id", "name", "reason"}' });
+          const dee = await joinRoom(party, 'Dee', 'ids-a');
+          expect(dee.id > Math.max(...ids), 'a session id was handed out again at once', {
+            expected: `an id above ${Math.max(...ids)} for Dee: ids are handed out in increasing order (wrapping only after 65535)`,
+            actual: `Dee got id ${dee.id}`,
+            hint: 'a late packet of a user who left must not be taken for a newcomer\'s: do not reuse an id until the counter wraps',
+          });
+        }),
+    },
+    {
+      name: 'forwarding: each VOICE goes byte for byte, with the speaker\'s id and sequence, to exactly the other members of the room: never back, never to another room',
+      run: (context) =>
+        withParty(context, TYPE_NAMES, async (party) => {
+          const ada = await joinRoom(party, 'Ada', 'fwd-a');
+          const bob = await joinRoom(party, 'Bob', 'fwd-a');
+          const cy = await joinRoom(party, 'Cy', 'fwd-a');
+          const dee = await joinRoom(party, 'Dee', 'fwd-b');
+          await barrier(ada.user);
+          // Sizes from the smallest packet to the largest, sequence numbers across the wrap.
+          const adaPackets = packets(5, [1, MAX_OPUS_PACKET_BYTES, ...Array.from({ length: 14 }, (_, i) => 40 + i * 7)]);
+          const bobPackets = packets(6, Array.from({ length: 16 }, (_, i) => 60 + i));
+          const deePackets = packets(7, [50, 51, 52, 53]);
+          const adaFirst = 65_530;
+          const bobFirst = 100;
+          const since = new Map([ada, bob, cy, dee].map((m) => [m, m.user.mark()]));
+          await Promise.all([talkPaced(ada, adaPackets, adaFirst), talkPaced(bob, bobPackets, bobFirst), talkPaced(dee, deePackets, 0)]);
+          const fromAda = adaPackets.map((p, i) => forwarded(ada.id, adaFirst + i, p));
+          const fromBob = bobPackets.map((p, i) => forwarded(bob.id, bobFirst + i, p));
+          await waitForVoices(cy.user, fromAda.length + fromBob.length, since.get(cy)!);
+          await Promise.all([ada, bob, cy, dee].map((m) => barrier(m.user)));
+          const hint = 'forward each VOICE at once to every OTHER member of the sender\'s room: speaker id (from the connection) + the sender\'s sequence + the sender\'s packet, unchanged';
+          expectVoices(cy.user, new Map([[ada.id, fromAda], [bob.id, fromBob]]), since.get(cy)!, hint);
+          expectVoices(bob.user, new Map([[ada.id, fromAda]]), since.get(bob)!, `${hint}; never back to the sender`);
+          expectVoices(ada.user, new Map([[bob.id, fromBob]]), since.get(ada)!, `${hint}; never back to the sender`);
+          expectVoices(dee.user, new Map(), since.get(dee)!, `${hint}; never to another room`);
+        }),
+    },
+    {
+      name: 'moving: VOICE sent after a JOIN goes to the new room only, at once; the mover keeps their id',
+      run: (context) =>
+        withParty(context, TYPE_NAMES, async (party) => {
+          const ann = await joinRoom(party, 'Ann', 'mv-a');
+          const mo = await joinRoom(party, 'Mo', 'mv-a');
+          const bea = await joinRoom(party, 'Bea', 'mv-b');
+          await barrier(ann.user);
+          const since = new Map([ann, mo, bea].map((m) => [m, m.user.mark()]));
+          const before = packets(8, [30, 31, 32]);
+          const after = packets(9, [40, 41, 42]);
+          // One write: three VOICE in mv-a, the move, three VOICE in mv-b.
+          mo.user.send(Buffer.concat([...before.map((p, i) => voice(i + 1, p)), join('mv-b'), ...after.map((p, i) => voice(i + 4, p))]));
+          await ann.user.waitForFrame(`LEFT {"id":${mo.id},"name":"Mo","reason":"moved"}`, isAbout(LEFT, mo, 'moved'), { since: since.get(ann), timeoutMs: ANNOUNCE_DEADLINE_MS, hint: 'on JOIN, tell the old room LEFT "moved" at once' });
+          await waitForVoices(bea.user, after.length, since.get(bea)!);
+          await Promise.all([ann, mo, bea].map((m) => barrier(m.user)));
+          const hint = 'a VOICE is forwarded to the room the sender is in when it arrives: what came before the JOIN to the old room, what came after it to the new room only';
+          expectVoices(ann.user, new Map([[mo.id, before.map((p, i) => forwarded(mo.id, i + 1, p))]]), since.get(ann)!, hint);
+          expectVoices(bea.user, new Map([[mo.id, after.map((p, i) => forwarded(mo.id, i + 4, p))]]), since.get(bea)!, `${hint}; the mover keeps their session id`);
+          expectVoices(mo.user, new Map(), since.get(mo)!, 'never send a user their own VOICE');
+          await ann.user.waitForFrame('SPEAKING {"speakers":[]} once Mo moved out', speakingIs([]), {
+            since: since.get(ann), timeoutMs: ANNOUNCE_DEADLINE_MS, hint: 'a speaker who moves out is no longer speaking in the old room: send it SPEAKING without them, at once',
+          });
+        }),
+    },
+    {
+      name: 'speaking: SPEAKING names a user before their first VOICE is forwarded, and drops them 200 ms after their last',
+      run: (context) =>
+        withParty(context, TYPE_NAMES, async (party) => {
+          const ada = await joinRoom(party, 'Ada', 'spk');
+          const bob = await joinRoom(party, 'Bob', 'spk');
+          await barrier(ada.user);
+          const since = [ada.user.mark(), bob.user.mark()] as const;
+          await withStallWatch(async (watch) => {
+            await talkPaced(ada, packets(10, Array.from({ length: 12 }, () => 60)), 0);
+            const startHint = 'when a silent user\'s VOICE is forwarded, first send SPEAKING with the new set to everyone in the room (the speaker too), then the VOICE';
+            const first = await bob.user.waitForFrame('SPEAKING naming Ada', speakingIs([ada]), { since: since[1], timeoutMs: ANNOUNCE_DEADLINE_MS, hint: startHint });
+            await ada.user.waitForFrame('SPEAKING naming Ada (to Ada too)', speakingIs([ada]), { since: since[0], timeoutMs: ANNOUNCE_DEADLINE_MS, hint: startHint });
+            const firstVoice = bob.user.framesOfType(VOICE, since[1])[0];
+            expect(firstVoice !== undefined && bob.user.frames.indexOf(first) < bob.user.frames.indexOf(firstVoice), 'SPEAKING came after the first VOICE', {
+              expected: `SPEAKING {"speakers":[{"id":${ada.id},"name":"Ada"}]}, then Ada's first VOICE`,
+              actual: bob.user.describeFrames(since[1]),
+              hint: startHint,
+            });
+            const stopHint = `a user stops speaking ${SPEAKING_HOLD_MS} ms after their last forwarded VOICE: then send SPEAKING with the smaller set`;
+            const cleared = await bob.user.waitForFrame('SPEAKING {"speakers":[]}', speakingIs([]), { since: since[1], timeoutMs: ANNOUNCE_DEADLINE_MS * 2, hint: stopHint });
+            const lastVoice = bob.user.framesOfType(VOICE, since[1]).at(-1)!;
+            const window = timingWindow(SPEAKING_HOLD_MS, { pipelineMs: VOICE_MS });
+            // Timed between two reads of this grader: a stall of the grader around them says nothing of the server.
+            watch.judge(() => expectDuration(cleared.at - lastVoice.at, window, 'the speaking hold', 'SPEAKING without Ada (timed from her last VOICE)', stopHint));
+            const flaps = bob.user.frames.slice(since[1]).filter((f) => f.type === SPEAKING).length;
+            expect(flaps === 2, 'SPEAKING flapped while Ada talked steadily', {
+              expected: `exactly two SPEAKING: Ada starts, Ada stops (${describeWindow(window)} after her last VOICE)`,
+              actual: bob.user.describeFrames(since[1]),
+              hint: 'send SPEAKING only when the set of speakers changes',
+            });
+          });
+        }),
+    },
+    {
+      name: `rate limit: VOICE beyond ${VOICE_BURST} at once is dropped (not forwarded, the connection stays); a flood gets ERROR rate_limited`,
+      run: (context) =>
+        withParty(context, TYPE_NAMES, async (party) => {
+          const flo = await joinRoom(party, 'Flo', 'rate');
+          const lis = await joinRoom(party, 'Lis', 'rate');
+          await barrier(flo.user);
+          const since = lis.user.mark();
+          const sentAt = performance.now();
+          flo.user.send(Buffer.concat(packets(11, Array.from({ length: 30 }, () => 60)).map((p, i) => voice(i, p))));
+          await sleep(300);
+          await barrier(flo.user);
+          await barrier(lis.user);
+          const forwarded = voiceFramesFrom(lis.user, flo.id, since);
+          const hint = `a token bucket per user: ${VOICE_BURST} VOICE at once, then one per ${VOICE_MS} ms; a VOICE without a token is dropped, not forwarded, and the connection stays`;
+          const unmeasured = new Unmeasured();
+          expectBucketLimit({ passed: forwarded.length, firstSentAt: sentAt, lastSeenAt: forwarded.at(-1)?.at ?? sentAt }, {
+            bucket: VOICE_BUCKET,
+            least: VOICE_BURST,
+            brokenPasses: 2 * VOICE_BURST,
+            broken: 'a bucket of twice the burst',
+            measures: `whether VOICE beyond ${VOICE_BURST} at once is dropped`,
+            summary: '30 VOICE at once were not limited to the burst',
+            expected: (range) => `${range} of Flo's 30 VOICE forwarded to Lis`,
+            actual: `${forwarded.length} forwarded`,
+            hint,
+          }, unmeasured);
+          expect(!flo.user.isClosed, 'Flo was disconnected for 30 VOICE at once', { expected: 'Flo still connected: VOICE over the rate is dropped, and only a flood (more than 250 dropped within 5 s) ends the connection', actual: 'the connection was closed', hint });
+          const leftSince = lis.user.mark();
+          flo.user.send(Buffer.concat(packets(12, Array.from({ length: 1_000 }, () => 60)).map((p, i) => voice(i + 30, p))));
+          const error = await flo.user.waitForFrame('ERROR "rate_limited"', (f) => f.type === ERROR, { timeoutMs: ANNOUNCE_DEADLINE_MS * 3, hint: 'more than 250 VOICE dropped within 5 s: ERROR rate_limited, then close' });
+          expect(jsonOf(error).code === 'rate_limited', 'a VOICE flood got the wrong ERROR', { expected: 'ERROR {"code": "rate_limited", ...}', actual: describe(error), hint });
+          await flo.user.waitForClose(3_000, 'the server to close the flooder after ERROR');
+          await lis.user.waitForFrame(`LEFT {"id":${flo.id},"name":"Flo","reason":"error"}`, isAbout(LEFT, flo, 'error'), { since: leftSince, timeoutMs: ANNOUNCE_DEADLINE_MS, hint: 'a user disconnected for an error is announced with LEFT "error"' });
+          const total = voicesFrom(lis.user, flo.id, since).length;
+          const allowedTotal = mostLetThrough(VOICE_BUCKET, performance.now() - sentAt);
+          expect(total <= allowedTotal, 'the flood was forwarded', { expected: `at most ${allowedTotal} of Flo's 1030 VOICE forwarded`, actual: `${total}`, hint });
+          unmeasured.settle();
+        }),
+    },
+    {
+      name: 'errors: HELLO without or with another "protocol" gets wrong_protocol; VOICE before HELLO not_joined; a VOICE header too short gets bad_voice_size, too long frame_too_large',
+      run: (context) =>
+        withParty(context, TYPE_NAMES, async (party) => {
+          const rogue = async (bytes: Buffer, code: string, hint: string) => {
+            const client = await WireClient.connect(context.server.host, context.server.port);
+            client.send(bytes);
+            await expectError(client, code, hint, TYPE_NAMES);
+          };
+          await Promise.all([
+            rogue(hello({ name: 'Old', room: 'lobby' }), 'wrong_protocol', 'a HELLO without "protocol" comes from a client of stage 04 or earlier: ERROR wrong_protocol, checked before the name and room'),
+            rogue(hello({ name: 'Old', room: 'lobby', protocol: 'voice-chat/04' }), 'wrong_protocol', `a HELLO whose "protocol" is not "${protocol}": ERROR wrong_protocol`),
+            rogue(hello({ protocol: 'voice-chat/04' }), 'wrong_protocol', 'the protocol is checked before the name and room fields'),
+            rogue(voice(0, Buffer.of(0xf8)), 'not_joined', 'VOICE is only accepted after a successful HELLO'),
+          ]);
+          // Headers alone: the answer must come before any payload (there is none to wait for).
+          const cases: [Buffer, string, string][] = [
+            [Buffer.from([VOICE, 0, 0, 0, 2]), 'bad_voice_size', 'a VOICE declaring 2 payload bytes has no Opus packet: ERROR bad_voice_size on the header, before waiting for the payload'],
+            [Buffer.from([VOICE, 0, 0, 0, 0]), 'bad_voice_size', 'an empty VOICE: ERROR bad_voice_size'],
+            [Buffer.from([VOICE, 0, 0, (MAX_CLIENT_VOICE_BYTES + 1) >> 8, (MAX_CLIENT_VOICE_BYTES + 1) & 0xff]), 'frame_too_large', `a VOICE declaring more than ${MAX_CLIENT_VOICE_BYTES} payload bytes: ERROR frame_too_large on the header`],
+          ];
+          for (const [i, [header, code, hint]] of cases.entries()) {
+            const listener = await joinRoom(party, `Lis${i}`, `err-${i}`);
+            const offender = await joinRoom(party, `Eve${i}`, `err-${i}`);
+            const since = listener.user.mark();
+            offender.user.send(header);
+            const error = await offender.user.waitForFrame(`ERROR "${code}"`, (f) => f.type === ERROR, { timeoutMs: ANNOUNCE_DEADLINE_MS * 2, hint });
+            expect(jsonOf(error).code === code, `a bad VOICE header got the wrong ERROR`, { expected: `ERROR {"code": "${code}", ...}`, actual: describe(error), sent: header, hint });
+            await offender.user.waitForClose(3_000, 'the server to close the connection after ERROR', hint);
+            await listener.user.waitForFrame(`LEFT {"id":${offender.id},"name":"Eve${i}","reason":"error"}`, isAbout(LEFT, offender, 'error'), { since, timeoutMs: ANNOUNCE_DEADLINE_MS, hint: 'announce a user closed for an error with LEFT "error"' });
+          }
+          // The largest packet is fine: it was forwarded in the forwarding check; here nobody else heard the errors.
+          const ada = await joinRoom(party, 'Ada', 'err-quiet');
+          await barrier(ada.user);
+          expectNever(ada.user, (f) => f.type === VOICE || f.type === LEFT, 'another room heard about the offenders', 'nothing in err-quiet', 'errors concern the offender\'s room only');
+        }),
+    },
+  ];
+}
+
 export const serverChecks: Check[] = [
-  {
-    name: 'ids: WELCOME gives a session id, the protocol and the codec; USERS, JOINED and LEFT name users by {id, name}; a move keeps the id; ids are not reused at once',
-    run: (context) =>
-      withParty(context, TYPE_NAMES, async (party) => {
-        const ada = await joinRoom(party, 'Ada', 'ids-a');
-        const bob = await joinRoom(party, 'Bob', 'ids-a');
-        const cy = await joinRoom(party, 'Cy', 'ids-b');
-        const welcome = ada.user.welcome;
-        const format = { name: 'Ada', room: 'ids-a', protocol: PROTOCOL, codec: 'opus', sample_rate: 48_000, frame_ms: 20, channels: 1 };
-        const wrongField = Object.entries(format).find(([field, value]) => welcome[field] !== value);
-        expect(wrongField === undefined, `WELCOME field "${wrongField?.[0]}" is wrong`, {
-          expected: `WELCOME ${JSON.stringify({ ...format, id: '1..65535' })}`,
-          actual: `WELCOME ${JSON.stringify(welcome)}`,
-          hint: 'WELCOME repeats name and room, and names the protocol and the voice format every VOICE carries',
-        });
-        const ids = [ada.id, bob.id, cy.id];
-        expect(new Set(ids).size === 3, 'two users got the same session id', { expected: 'a different id for each connected user', actual: `Ada ${ada.id}, Bob ${bob.id}, Cy ${cy.id}`, hint: 'ids are unique among the users connected now, whatever their room' });
-
-        const usersHint = 'USERS is {"room", "users": [{"id", "name"}, ...]}: the room\'s members in join order, the newcomer last, with the ids their WELCOME gave';
-        const expectUsers = async (member: Member, room: string, list: Member[], since: number) => {
-          const frame = await member.user.waitForFrame(`USERS for room "${room}"`, (f) => f.type === USERS, { since, timeoutMs: ANNOUNCE_DEADLINE_MS, hint: usersHint });
-          const object = jsonOf(frame);
-          expect(object.room === room && JSON.stringify(refs(object.users)) === JSON.stringify(list.map(refOf)), `USERS sent to ${member.user.name} is wrong`, {
-            expected: `USERS ${JSON.stringify({ room, users: list.map((m) => ({ id: m.id, name: m.user.name })) })}`,
-            actual: describe(frame),
-            hint: usersHint,
-          });
-        };
-        await expectUsers(ada, 'ids-a', [ada], 0);
-        await expectUsers(bob, 'ids-a', [ada, bob], 0);
-        await ada.user.waitForFrame(`JOINED {"id":${bob.id},"name":"Bob"}`, isAbout(JOINED, bob), { timeoutMs: ANNOUNCE_DEADLINE_MS, hint: 'JOINED is {"id", "name"} of the newcomer' });
-
-        const since = [ada.user.mark(), bob.user.mark(), cy.user.mark()] as const;
-        bob.user.send(join('ids-b'));
-        await ada.user.waitForFrame(`LEFT {"id":${bob.id},"name":"Bob","reason":"moved"}`, isAbout(LEFT, bob, 'moved'), { since: since[0], timeoutMs: ANNOUNCE_DEADLINE_MS, hint: 'LEFT is {"id", "name", "reason"}' });
-        await expectUsers(bob, 'ids-b', [cy, bob], since[1]);
-        await cy.user.waitForFrame(`JOINED {"id":${bob.id},"name":"Bob"} (the same id after the move)`, isAbout(JOINED, bob), { since: since[2], timeoutMs: ANNOUNCE_DEADLINE_MS, hint: 'a move is not a new session: the user keeps their id' });
-
-        bob.user.send(frameBytes(BYE));
-        await cy.user.waitForFrame(`LEFT {"id":${bob.id},"name":"Bob","reason":"bye"}`, isAbout(LEFT, bob, 'bye'), { since: since[2], timeoutMs: ANNOUNCE_DEADLINE_MS, hint: 'LEFT is {"id", "name", "reason"}' });
-        const dee = await joinRoom(party, 'Dee', 'ids-a');
-        expect(dee.id > Math.max(...ids), 'a session id was handed out again at once', {
-          expected: `an id above ${Math.max(...ids)} for Dee: ids are handed out in increasing order (wrapping only after 65535)`,
-          actual: `Dee got id ${dee.id}`,
-          hint: 'a late packet of a user who left must not be taken for a newcomer\'s: do not reuse an id until the counter wraps',
-        });
-      }),
-  },
-  {
-    name: 'forwarding: each VOICE goes byte for byte, with the speaker\'s id and sequence, to exactly the other members of the room: never back, never to another room',
-    run: (context) =>
-      withParty(context, TYPE_NAMES, async (party) => {
-        const ada = await joinRoom(party, 'Ada', 'fwd-a');
-        const bob = await joinRoom(party, 'Bob', 'fwd-a');
-        const cy = await joinRoom(party, 'Cy', 'fwd-a');
-        const dee = await joinRoom(party, 'Dee', 'fwd-b');
-        await barrier(ada.user);
-        // Sizes from the smallest packet to the largest, sequence numbers across the wrap.
-        const adaPackets = packets(5, [1, MAX_OPUS_PACKET_BYTES, ...Array.from({ length: 14 }, (_, i) => 40 + i * 7)]);
-        const bobPackets = packets(6, Array.from({ length: 16 }, (_, i) => 60 + i));
-        const deePackets = packets(7, [50, 51, 52, 53]);
-        const adaFirst = 65_530;
-        const bobFirst = 100;
-        const since = new Map([ada, bob, cy, dee].map((m) => [m, m.user.mark()]));
-        await Promise.all([talkPaced(ada, adaPackets, adaFirst), talkPaced(bob, bobPackets, bobFirst), talkPaced(dee, deePackets, 0)]);
-        const fromAda = adaPackets.map((p, i) => forwarded(ada.id, adaFirst + i, p));
-        const fromBob = bobPackets.map((p, i) => forwarded(bob.id, bobFirst + i, p));
-        await waitForVoices(cy.user, fromAda.length + fromBob.length, since.get(cy)!);
-        await Promise.all([ada, bob, cy, dee].map((m) => barrier(m.user)));
-        const hint = 'forward each VOICE at once to every OTHER member of the sender\'s room: speaker id (from the connection) + the sender\'s sequence + the sender\'s packet, unchanged';
-        expectVoices(cy.user, new Map([[ada.id, fromAda], [bob.id, fromBob]]), since.get(cy)!, hint);
-        expectVoices(bob.user, new Map([[ada.id, fromAda]]), since.get(bob)!, `${hint}; never back to the sender`);
-        expectVoices(ada.user, new Map([[bob.id, fromBob]]), since.get(ada)!, `${hint}; never back to the sender`);
-        expectVoices(dee.user, new Map(), since.get(dee)!, `${hint}; never to another room`);
-      }),
-  },
-  {
-    name: 'moving: VOICE sent after a JOIN goes to the new room only, at once; the mover keeps their id',
-    run: (context) =>
-      withParty(context, TYPE_NAMES, async (party) => {
-        const ann = await joinRoom(party, 'Ann', 'mv-a');
-        const mo = await joinRoom(party, 'Mo', 'mv-a');
-        const bea = await joinRoom(party, 'Bea', 'mv-b');
-        await barrier(ann.user);
-        const since = new Map([ann, mo, bea].map((m) => [m, m.user.mark()]));
-        const before = packets(8, [30, 31, 32]);
-        const after = packets(9, [40, 41, 42]);
-        // One write: three VOICE in mv-a, the move, three VOICE in mv-b.
-        mo.user.send(Buffer.concat([...before.map((p, i) => voice(i + 1, p)), join('mv-b'), ...after.map((p, i) => voice(i + 4, p))]));
-        await ann.user.waitForFrame(`LEFT {"id":${mo.id},"name":"Mo","reason":"moved"}`, isAbout(LEFT, mo, 'moved'), { since: since.get(ann), timeoutMs: ANNOUNCE_DEADLINE_MS, hint: 'on JOIN, tell the old room LEFT "moved" at once' });
-        await waitForVoices(bea.user, after.length, since.get(bea)!);
-        await Promise.all([ann, mo, bea].map((m) => barrier(m.user)));
-        const hint = 'a VOICE is forwarded to the room the sender is in when it arrives: what came before the JOIN to the old room, what came after it to the new room only';
-        expectVoices(ann.user, new Map([[mo.id, before.map((p, i) => forwarded(mo.id, i + 1, p))]]), since.get(ann)!, hint);
-        expectVoices(bea.user, new Map([[mo.id, after.map((p, i) => forwarded(mo.id, i + 4, p))]]), since.get(bea)!, `${hint}; the mover keeps their session id`);
-        expectVoices(mo.user, new Map(), since.get(mo)!, 'never send a user their own VOICE');
-        await ann.user.waitForFrame('SPEAKING {"speakers":[]} once Mo moved out', speakingIs([]), {
-          since: since.get(ann), timeoutMs: ANNOUNCE_DEADLINE_MS, hint: 'a speaker who moves out is no longer speaking in the old room: send it SPEAKING without them, at once',
-        });
-      }),
-  },
-  {
-    name: 'speaking: SPEAKING names a user before their first VOICE is forwarded, and drops them 200 ms after their last',
-    run: (context) =>
-      withParty(context, TYPE_NAMES, async (party) => {
-        const ada = await joinRoom(party, 'Ada', 'spk');
-        const bob = await joinRoom(party, 'Bob', 'spk');
-        await barrier(ada.user);
-        const since = [ada.user.mark(), bob.user.mark()] as const;
-        await withStallWatch(async (watch) => {
-          await talkPaced(ada, packets(10, Array.from({ length: 12 }, () => 60)), 0);
-          const startHint = 'when a silent user\'s VOICE is forwarded, first send SPEAKING with the new set to everyone in the room (the speaker too), then the VOICE';
-          const first = await bob.user.waitForFrame('SPEAKING naming Ada', speakingIs([ada]), { since: since[1], timeoutMs: ANNOUNCE_DEADLINE_MS, hint: startHint });
-          await ada.user.waitForFrame('SPEAKING naming Ada (to Ada too)', speakingIs([ada]), { since: since[0], timeoutMs: ANNOUNCE_DEADLINE_MS, hint: startHint });
-          const firstVoice = bob.user.framesOfType(VOICE, since[1])[0];
-          expect(firstVoice !== undefined && bob.user.frames.indexOf(first) < bob.user.frames.indexOf(firstVoice), 'SPEAKING came after the first VOICE', {
-            expected: `SPEAKING {"speakers":[{"id":${ada.id},"name":"Ada"}]}, then Ada's first VOICE`,
-            actual: bob.user.describeFrames(since[1]),
-            hint: startHint,
-          });
-          const stopHint = `a user stops speaking ${SPEAKING_HOLD_MS} ms after their last forwarded VOICE: then send SPEAKING with the smaller set`;
-          const cleared = await bob.user.waitForFrame('SPEAKING {"speakers":[]}', speakingIs([]), { since: since[1], timeoutMs: ANNOUNCE_DEADLINE_MS * 2, hint: stopHint });
-          const lastVoice = bob.user.framesOfType(VOICE, since[1]).at(-1)!;
-          const window = timingWindow(SPEAKING_HOLD_MS, { pipelineMs: VOICE_MS });
-          // Timed between two reads of this grader: a stall of the grader around them says nothing of the server.
-          watch.judge(() => expectDuration(cleared.at - lastVoice.at, window, 'the speaking hold', 'SPEAKING without Ada (timed from her last VOICE)', stopHint));
-          const flaps = bob.user.frames.slice(since[1]).filter((f) => f.type === SPEAKING).length;
-          expect(flaps === 2, 'SPEAKING flapped while Ada talked steadily', {
-            expected: `exactly two SPEAKING: Ada starts, Ada stops (${describeWindow(window)} after her last VOICE)`,
-            actual: bob.user.describeFrames(since[1]),
-            hint: 'send SPEAKING only when the set of speakers changes',
-          });
-        });
-      }),
-  },
-  {
-    name: `rate limit: VOICE beyond ${VOICE_BURST} at once is dropped (not forwarded, the connection stays); a flood gets ERROR rate_limited`,
-    run: (context) =>
-      withParty(context, TYPE_NAMES, async (party) => {
-        const flo = await joinRoom(party, 'Flo', 'rate');
-        const lis = await joinRoom(party, 'Lis', 'rate');
-        await barrier(flo.user);
-        const since = lis.user.mark();
-        const sentAt = performance.now();
-        flo.user.send(Buffer.concat(packets(11, Array.from({ length: 30 }, () => 60)).map((p, i) => voice(i, p))));
-        await sleep(300);
-        await barrier(flo.user);
-        await barrier(lis.user);
-        const forwarded = voiceFramesFrom(lis.user, flo.id, since);
-        const hint = `a token bucket per user: ${VOICE_BURST} VOICE at once, then one per ${VOICE_MS} ms; a VOICE without a token is dropped, not forwarded, and the connection stays`;
-        const unmeasured = new Unmeasured();
-        expectBucketLimit({ passed: forwarded.length, firstSentAt: sentAt, lastSeenAt: forwarded.at(-1)?.at ?? sentAt }, {
-          bucket: VOICE_BUCKET,
-          least: VOICE_BURST,
-          brokenPasses: 2 * VOICE_BURST,
-          broken: 'a bucket of twice the burst',
-          measures: `whether VOICE beyond ${VOICE_BURST} at once is dropped`,
-          summary: '30 VOICE at once were not limited to the burst',
-          expected: (range) => `${range} of Flo's 30 VOICE forwarded to Lis`,
-          actual: `${forwarded.length} forwarded`,
-          hint,
-        }, unmeasured);
-        expect(!flo.user.isClosed, 'Flo was disconnected for 30 VOICE at once', { expected: 'Flo still connected: VOICE over the rate is dropped, and only a flood (more than 250 dropped within 5 s) ends the connection', actual: 'the connection was closed', hint });
-        const leftSince = lis.user.mark();
-        flo.user.send(Buffer.concat(packets(12, Array.from({ length: 1_000 }, () => 60)).map((p, i) => voice(i + 30, p))));
-        const error = await flo.user.waitForFrame('ERROR "rate_limited"', (f) => f.type === ERROR, { timeoutMs: ANNOUNCE_DEADLINE_MS * 3, hint: 'more than 250 VOICE dropped within 5 s: ERROR rate_limited, then close' });
-        expect(jsonOf(error).code === 'rate_limited', 'a VOICE flood got the wrong ERROR', { expected: 'ERROR {"code": "rate_limited", ...}', actual: describe(error), hint });
-        await flo.user.waitForClose(3_000, 'the server to close the flooder after ERROR');
-        await lis.user.waitForFrame(`LEFT {"id":${flo.id},"name":"Flo","reason":"error"}`, isAbout(LEFT, flo, 'error'), { since: leftSince, timeoutMs: ANNOUNCE_DEADLINE_MS, hint: 'a user disconnected for an error is announced with LEFT "error"' });
-        const total = voicesFrom(lis.user, flo.id, since).length;
-        const allowedTotal = mostLetThrough(VOICE_BUCKET, performance.now() - sentAt);
-        expect(total <= allowedTotal, 'the flood was forwarded', { expected: `at most ${allowedTotal} of Flo's 1030 VOICE forwarded`, actual: `${total}`, hint });
-        unmeasured.settle();
-      }),
-  },
-  {
-    name: 'errors: HELLO without or with another "protocol" gets wrong_protocol; VOICE before HELLO not_joined; a VOICE header too short gets bad_voice_size, too long frame_too_large',
-    run: (context) =>
-      withParty(context, TYPE_NAMES, async (party) => {
-        const rogue = async (bytes: Buffer, code: string, hint: string) => {
-          const client = await WireClient.connect(context.server.host, context.server.port);
-          client.send(bytes);
-          await expectError(client, code, hint, TYPE_NAMES);
-        };
-        await Promise.all([
-          rogue(hello({ name: 'Old', room: 'lobby' }), 'wrong_protocol', 'a HELLO without "protocol" comes from a client of stage 04 or earlier: ERROR wrong_protocol, checked before the name and room'),
-          rogue(hello({ name: 'Old', room: 'lobby', protocol: 'voice-chat/04' }), 'wrong_protocol', 'a HELLO whose "protocol" is not "voice-chat/05": ERROR wrong_protocol'),
-          rogue(hello({ protocol: 'voice-chat/04' }), 'wrong_protocol', 'the protocol is checked before the name and room fields'),
-          rogue(voice(0, Buffer.of(0xf8)), 'not_joined', 'VOICE is only accepted after a successful HELLO'),
-        ]);
-        // Headers alone: the answer must come before any payload (there is none to wait for).
-        const cases: [Buffer, string, string][] = [
-          [Buffer.from([VOICE, 0, 0, 0, 2]), 'bad_voice_size', 'a VOICE declaring 2 payload bytes has no Opus packet: ERROR bad_voice_size on the header, before waiting for the payload'],
-          [Buffer.from([VOICE, 0, 0, 0, 0]), 'bad_voice_size', 'an empty VOICE: ERROR bad_voice_size'],
-          [Buffer.from([VOICE, 0, 0, (MAX_CLIENT_VOICE_BYTES + 1) >> 8, (MAX_CLIENT_VOICE_BYTES + 1) & 0xff]), 'frame_too_large', `a VOICE declaring more than ${MAX_CLIENT_VOICE_BYTES} payload bytes: ERROR frame_too_large on the header`],
-        ];
-        for (const [i, [header, code, hint]] of cases.entries()) {
-          const listener = await joinRoom(party, `Lis${i}`, `err-${i}`);
-          const offender = await joinRoom(party, `Eve${i}`, `err-${i}`);
-          const since = listener.user.mark();
-          offender.user.send(header);
-          const error = await offender.user.waitForFrame(`ERROR "${code}"`, (f) => f.type === ERROR, { timeoutMs: ANNOUNCE_DEADLINE_MS * 2, hint });
-          expect(jsonOf(error).code === code, `a bad VOICE header got the wrong ERROR`, { expected: `ERROR {"code": "${code}", ...}`, actual: describe(error), sent: header, hint });
-          await offender.user.waitForClose(3_000, 'the server to close the connection after ERROR', hint);
-          await listener.user.waitForFrame(`LEFT {"id":${offender.id},"name":"Eve${i}","reason":"error"}`, isAbout(LEFT, offender, 'error'), { since, timeoutMs: ANNOUNCE_DEADLINE_MS, hint: 'announce a user closed for an error with LEFT "error"' });
-        }
-        // The largest packet is fine: it was forwarded in the forwarding check; here nobody else heard the errors.
-        const ada = await joinRoom(party, 'Ada', 'err-quiet');
-        await barrier(ada.user);
-        expectNever(ada.user, (f) => f.type === VOICE || f.type === LEFT, 'another room heard about the offenders', 'nothing in err-quiet', 'errors concern the offender\'s room only');
-      }),
-  },
+  ...opusServerChecks(WIRES['05']),
   // Over the hostile cases' raw connections: they count forwarded VOICE and keep up with a flood's answers.
   joinFloodRule(WIRES['05']),
   moveRefillCheck(WIRES['05']),
