@@ -24,6 +24,8 @@ import { StallWatch, withStallWatch } from '../harness/stall-watch.ts';
 import { udpReturnCheck } from '../harness/udp-return-check.ts';
 import { describeWindow, expectDuration, SCHEDULING_NOISE_MS, showMs, timingWindow, type TimingWindow } from '../harness/tolerance.ts';
 import { controlLimitClientCheck } from '../harness/control-limit-check.ts';
+import { type DocumentedBucket, expectBucketLimit } from '../harness/bucket-limit.ts';
+import { Unmeasured } from '../harness/unmeasured.ts';
 
 // The message types of the README's tables: TCP frames, then datagrams.
 const HELLO = 0x01;
@@ -100,6 +102,10 @@ const MIN_CALL_VOICE_BYTES = 11 + 1;
 const MAX_CALL_VOICE_BYTES = 11 + MAX_OPUS_PACKET_BYTES;
 /** Datagrams sent at once before pacing the rest (slack against the check's own timer jitter). */
 const BURST = 4;
+/** The client's bucket for the peer's CALL_VOICE ("What the client does with each direct datagram", check 4). */
+const CALL_VOICE_BUCKET: DocumentedBucket = { burst: 50, perSecond: 55 };
+/** The flood the bucket is judged by: a client without the bucket counts all of it in `received`. */
+const CALL_VOICE_FLOOD = 200;
 
 type Address = { address: string; port: number };
 
@@ -389,6 +395,54 @@ class PeerProbes {
     );
     return this.clientAddress!;
   }
+}
+
+/** The client's CALL_PROBE as the peer reads it. */
+interface ClientProbe {
+  datagram: ReceivedDatagram;
+  received: number;
+}
+
+const probeOf = (datagram: ReceivedDatagram): ClientProbe => ({ datagram, received: datagram.data.readUInt32BE(13) });
+
+/**
+ * A direct call whose peer then falls quiet, so that only what the check sends next can grow the
+ * client's `received`: the call goes direct (the peer's probes answered), the peer stops probing,
+ * and the client's first probe after that (1 s probes once direct) gives the count to grow from.
+ */
+async function quietDirectCall(session: CallSession, probes: PeerProbes): Promise<{ client: Address; before: ClientProbe }> {
+  await pinged(session);
+  await ringAndStart(session, { peerAddress: addressOf(session.peer) });
+  const client = await probes.answered(session);
+  await sleep(PROBE_PERIOD_MS); // both directions proven: the client is direct
+  probes.stop();
+  const before = await nextClientProbe(session, performance.now() + IN_FLIGHT_MS, 'after the peer stopped probing');
+  return { client, before };
+}
+
+/** The client's first valid CALL_PROBE at the peer that arrived after `since` (performance.now()). */
+function nextClientProbe(session: CallSession, since: number, after: string): Promise<ClientProbe> {
+  return session.peer.waitFor(
+    () => {
+      const found = session.peer.received.find((d) => d.at > since && validForCall(d) && isProbe(d));
+      return found === undefined ? undefined : probeOf(found);
+    },
+    Math.max(1, since - performance.now()) + SETTLED_PROBE_PERIOD_MS + 2 * SCHEDULING_NOISE_MS,
+    `a CALL_PROBE (17 bytes, the call's token) from the client ${after}`,
+    `once direct, probe the peer every ${SETTLED_PROBE_PERIOD_MS / 1000} s, each probe saying in received how many valid direct datagrams you have had from it`,
+    () => `at the peer: ${describeDatagrams(session.peer.received, since)}`,
+  );
+}
+
+/**
+ * What the client's probes say it counted of datagrams the peer sent up to `sentUntil`: the first
+ * probe that left after them, or the one after it when the first says fewer than `least` (a client
+ * busy when its probe timer fired may read them just after it; the count only grows).
+ */
+async function countedAfter(session: CallSession, sentUntil: number, before: ClientProbe, least: number, what: string): Promise<ClientProbe> {
+  const first = await nextClientProbe(session, sentUntil + IN_FLIGHT_MS, `after ${what}`);
+  if (first.received - before.received >= least) return first;
+  return nextClientProbe(session, first.datagram.at, `after ${what} (the second one)`);
 }
 
 /** Judges the median gap between consecutive datagrams by tolerance.ts's rule on `periodMs`. */
@@ -925,6 +979,74 @@ export const clientChecks: Check[] = [
           hint: `a CALL_PROBE is exactly ${CALL_PROBE_BYTES} bytes (type, token, probe u32, received u32); drop one of another size before reading it`,
         });
       });
+    },
+  },
+  {
+    name: `client: a flood of ${CALL_VOICE_FLOOD} CALL_VOICE from the peer counts in the received of its probes only as far as its bucket lets (${CALL_VOICE_BUCKET.perSecond} a second, burst ${CALL_VOICE_BUCKET.burst})`,
+    subject: 'client',
+    async run(context) {
+      const flood = tonePackets(PEER_HZ, CALL_VOICE_FLOOD);
+      const session = await startSession(context, ['--auto-accept', '--input', 'silence', '--output', 'null', '--duration', '7']);
+      const probes = new PeerProbes(session.peer);
+      let count: { before: ClientProbe; after: ClientProbe; firstSentAt: number } | undefined;
+      await orStop(session, async () => {
+        const { client, before } = await quietDirectCall(session, probes);
+        // All at once but for a millisecond's pause every 50, so the kernel's receive buffer drops none.
+        const firstSentAt = performance.now();
+        for (const [i, packet] of flood.entries()) {
+          session.peer.send(callVoice(CALL_TOKEN, 1000 + i, packet), client);
+          if (i % 50 === 49) await sleep(1);
+        }
+        const after = await countedAfter(session, performance.now(), before, CALL_VOICE_BUCKET.burst, `${CALL_VOICE_FLOOD} CALL_VOICE`);
+        count = { before, after, firstSentAt };
+      });
+      probes.stop();
+      await finishSession(session, 12_000, 'when --duration 7 is over');
+      const { before, after, firstSentAt } = count!;
+      const counted = after.received - before.received;
+      const unmeasured = new Unmeasured();
+      // The peer sent no CALL_VOICE before the flood, so the bucket was full: the burst at least.
+      expectBucketLimit({ passed: counted, firstSentAt, lastSeenAt: after.datagram.at }, {
+        bucket: CALL_VOICE_BUCKET,
+        least: CALL_VOICE_BUCKET.burst,
+        brokenPasses: CALL_VOICE_FLOOD,
+        broken: 'a client without the bucket',
+        measures: `whether the client takes at most ${CALL_VOICE_BUCKET.perSecond} CALL_VOICE a second`,
+        summary: `the client's probes counted ${counted} of ${CALL_VOICE_FLOOD} CALL_VOICE sent at once: its CALL_VOICE bucket is not ${CALL_VOICE_BUCKET.perSecond} a second, burst ${CALL_VOICE_BUCKET.burst}`,
+        expected: (allowed) => `received to grow by ${allowed} between the client's probes around the flood (the peer sent nothing else)`,
+        actual: `received ${before.received} in ${showBytes(before.datagram.data)}, then ${after.received} in ${showBytes(after.datagram.data)}: ${counted} counted`,
+        hint: `take each new CALL_VOICE from the peer only with a token of a bucket of ${CALL_VOICE_BUCKET.burst}, refilled ${CALL_VOICE_BUCKET.perSecond} a second; drop the rest (rate_limited) before counting it in received`,
+      }, unmeasured);
+      unmeasured.settle();
+    },
+  },
+  {
+    name: `client: CALL_VOICE of ${MIN_CALL_VOICE_BYTES - 1} bytes (no Opus packet) do not count in the received of its probes; CALL_VOICE of ${MIN_CALL_VOICE_BYTES} bytes (the least: a 1-byte Opus packet) do`,
+    subject: 'client',
+    async run(context) {
+      // Fewer than any bucket's burst (the server's 10 among them), so only the size can drop them.
+      const short = 4;
+      const least = 5;
+      const tocOnly = Buffer.of(tonePackets(PEER_HZ, 1)[0]![0]! & 0xfc); // code 0 with an empty frame: a valid 1-byte Opus packet
+      const session = await startSession(context, ['--auto-accept', '--input', 'silence', '--output', 'null', '--duration', '7']);
+      const probes = new PeerProbes(session.peer);
+      let count: { before: ClientProbe; after: ClientProbe } | undefined;
+      await orStop(session, async () => {
+        const { client, before } = await quietDirectCall(session, probes);
+        for (let i = 0; i < short; i++) session.peer.send(callVoice(CALL_TOKEN, 1000 + i, Buffer.alloc(0)), client);
+        for (let i = 0; i < least; i++) session.peer.send(callVoice(CALL_TOKEN, 1000 + short + i, tocOnly), client);
+        const after = await countedAfter(session, performance.now(), before, least, `${short} CALL_VOICE of ${MIN_CALL_VOICE_BYTES - 1} bytes and ${least} of ${MIN_CALL_VOICE_BYTES}`);
+        count = { before, after };
+      });
+      probes.stop();
+      await finishSession(session, 12_000, 'when --duration 7 is over');
+      const { before, after } = count!;
+      const counted = after.received - before.received;
+      const actual = `received ${before.received} in ${showBytes(before.datagram.data)}, then ${after.received} in ${showBytes(after.datagram.data)}: ${counted} counted`;
+      const expected = `received to grow by exactly ${least} (the ${least} CALL_VOICE of ${MIN_CALL_VOICE_BYTES} bytes; the ${short} of ${MIN_CALL_VOICE_BYTES - 1} bytes dropped, bad_size), with nothing else sent by the peer`;
+      const hint = `a CALL_VOICE is ${MIN_CALL_VOICE_BYTES}-${MAX_CALL_VOICE_BYTES} bytes (type, token, sequence, an Opus packet of 1-${MAX_OPUS_PACKET_BYTES}); drop one of another size (bad_size) before counting it in received`;
+      expect(counted <= least, `CALL_VOICE of ${MIN_CALL_VOICE_BYTES - 1} bytes counted in received: a CALL_VOICE is ${MIN_CALL_VOICE_BYTES} bytes at least`, { expected, actual, hint });
+      expect(counted === least, `CALL_VOICE of ${MIN_CALL_VOICE_BYTES} bytes did not count in received: a CALL_VOICE of ${MIN_CALL_VOICE_BYTES} bytes (a 1-byte Opus packet) is valid`, { expected, actual, hint });
     },
   },
   {
