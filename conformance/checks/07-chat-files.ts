@@ -134,9 +134,9 @@ export async function offer(sender: Member, name: string, file: Buffer, fields: 
  * Plays a sender that follows CREDIT: sends `file` in CHUNKs of 16 KiB, never past the latest
  * CREDIT's until. Stops at `stopAt` bytes (a sender that lies or stops). Returns when all is sent.
  */
-export async function sendWithinCredit(sender: Member, transfer: number, file: Buffer, options: { stopAt?: number; lastChunk?: (offset: number, data: Buffer) => Buffer; timeoutMs?: number } = {}): Promise<void> {
+export async function sendWithinCredit(sender: Member, transfer: number, file: Buffer, options: { startAt?: number; stopAt?: number; lastChunk?: (offset: number, data: Buffer) => Buffer; timeoutMs?: number } = {}): Promise<void> {
   const stopAt = options.stopAt ?? file.length;
-  let sent = 0;
+  let sent = options.startAt ?? 0;
   let creditIndex = 0;
   let until = 0;
   while (sent < stopAt) {
@@ -703,9 +703,12 @@ export const serverChecks: Check[] = [
         const file = randomFile(16, MB);
         const transfer = await offer(ada, 'c.bin', file);
         const catReceiver = new AckingReceiver(cat, transfer);
-        cleanups.push(() => catReceiver.stop());
-        const sending = inBackground(sendWithinCredit(ada, transfer, file));
-        // Bob never ACKs: the transfer waits for him (the credit stops at 256 KiB) until he cancels.
+        // Bob ACKs all he gets, before and after his CANCEL: a server that kept him in the transfer would send him the rest.
+        const bobReceiver = new AckingReceiver(bob, transfer);
+        cleanups.push(() => catReceiver.stop(), () => bobReceiver.stop());
+        // Ada sends the first 64 KiB, then waits for Bob's CANCEL before the rest: he cancels mid-transfer.
+        const firstPart = 4 * CHUNK_DATA;
+        await sendWithinCredit(ada, transfer, file, { stopAt: firstPart });
         await bob.user.waitForFrame('a first CHUNK at Bob', (f) => f.type === CHUNK, { timeoutMs: DEADLINE_MS });
         const outsider = jsonFrameBytes(CANCEL, { transfer });
         const eveSince = eve.user.mark();
@@ -716,15 +719,15 @@ export const serverChecks: Check[] = [
         const bobEnd = await withSent(cancel, bob.user.waitForFrame('TRANSFER_END at Bob after his CANCEL', isEnd(transfer), { timeoutMs: DEADLINE_MS, hint: 'CANCEL from a receiver: TRANSFER_END cancelled, "by" that receiver, to it alone' }));
         expect(jsonOf(bobEnd).result === 'cancelled' && (jsonOf(bobEnd).by as { id?: number } | undefined)?.id === bob.id, 'the receiver who cancelled was told the wrong end', { expected: `TRANSFER_END {"transfer": ${transfer}, "result": "cancelled", "by": {"id": ${bob.id}, "name": "Bob"}}`, actual: bobEnd.payload.toString(), sent: cancel, hint: 'CANCEL from a receiver: TRANSFER_END cancelled "by" itself, to it alone' });
         const bobEndIndex = bob.user.frames.indexOf(bobEnd);
-        await sending;
+        await sendWithinCredit(ada, transfer, file, { startAt: firstPart });
         const catEnd = await cat.user.waitForFrame('TRANSFER_END at Cat', isEnd(transfer), { timeoutMs: 30_000, hint: 'the receivers who did not cancel go on to the end' });
+        await barrier(bob.user);
+        const after = chunkDataSince(bob.user, transfer, bobEndIndex);
+        expect(after === 0, 'a receiver who cancelled kept receiving the file', { expected: 'no CHUNK of the transfer after TRANSFER_END cancelled', actual: `${after} bytes of CHUNK data after it (Bob ACKed every CHUNK he got)`, hint: 'take the receiver out of the transfer before telling it' });
         expect(jsonOf(catEnd).result === 'complete', 'a receiver\'s CANCEL ended the transfer for another receiver', { expected: 'TRANSFER_END complete at Cat', actual: catEnd.payload.toString(), hint: 'CANCEL from a receiver stops the transfer for that receiver alone' });
         expect(sha256(catReceiver.bytes()) === sha256(file), 'Cat got a different file', { expected: sha256(file), actual: sha256(catReceiver.bytes()), hint: 'relay the bytes unchanged' });
         const adaEnd = await ada.user.waitForFrame('TRANSFER_END to the sender', isEnd(transfer), { timeoutMs: 10_000 });
         expect(jsonOf(adaEnd).result === 'complete' && jsonOf(adaEnd).delivered === 1 && jsonOf(adaEnd).dropped === 1, 'the sender was told the wrong outcome', { expected: '{"result": "complete", "delivered": 1, "dropped": 1}', actual: adaEnd.payload.toString(), hint: 'a receiver who cancelled counts as dropped' });
-        await barrier(bob.user);
-        const after = chunkDataSince(bob.user, transfer, bobEndIndex);
-        expect(after === 0, 'a receiver who cancelled kept receiving the file', { expected: 'no CHUNK of the transfer after TRANSFER_END cancelled', actual: `${after} bytes of CHUNK data after it`, hint: 'take the receiver out of the transfer before telling it' });
         const second = await offer(ada, 'c2.bin', randomFile(17, 100_000));
         const adaSince = ada.user.mark();
         const cancels = jsonFrameBytes(CANCEL, { transfer: second });
