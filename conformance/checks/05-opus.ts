@@ -8,6 +8,7 @@
 // ROOMS. The server writes to one connection in order, so whatever it sent that user before
 // answering (a leaked VOICE) has arrived by then.
 import { type DocumentedBucket, expectBucketLimit, mostLetThrough } from '../harness/bucket-limit.ts';
+import { CheckSkipped } from '../harness/check-failure.ts';
 import { expect, type Check } from '../harness/checks.ts';
 import { frameBytes, hexType, jsonFrameBytes } from '../harness/frame-wire.ts';
 import { FramedUser, type ReceivedFrame } from '../harness/framed-user.ts';
@@ -51,6 +52,12 @@ const VOICE_MS = 20;
 /** 50 VOICE per second per user, bursts of 10. */
 const VOICE_BUCKET: DocumentedBucket = { burst: VOICE_BURST, perSecond: 1_000 / VOICE_MS };
 const SPEAKING_HOLD_MS = 200;
+/** The README's flood rule: more than 250 VOICE dropped within one 5 s window is a flood. */
+const VOICE_FLOOD_DROPS = 250;
+const VOICE_FLOOD_WINDOW_MS = 5_000;
+/** Two bursts of drops this far apart fall in two windows; this close, in one (margins for a busy machine). */
+const FLOOD_APART_MS = 7_000;
+const FLOOD_WITHIN_MS = 3_000;
 /** "At once" for news and forwarded voice, with room for a busy machine. */
 const ANNOUNCE_DEADLINE_MS = 1_000;
 /** Slower than one per 20 ms, so a well-behaved sender never meets the rate limit, even with timer jitter. */
@@ -191,6 +198,53 @@ function expectVoices(listener: FramedUser, expected: Map<number, Buffer[]>, sin
 /** Waits until `listener` has `count` VOICE since `since` (or the deadline: the comparison then says what is missing). */
 async function waitForVoices(listener: FramedUser, count: number, since: number): Promise<void> {
   await listener.waitForFrame(`${count} VOICE`, () => listener.framesOfType(VOICE, since).length >= count, { since, timeoutMs: ANNOUNCE_DEADLINE_MS * 3 }).catch(() => undefined);
+}
+
+/**
+ * The flood rule's two numbers (more than 250 drops, within one 5 s window), for every stage that keeps
+ * stage 05's VOICE over TCP: 05 and 06 (in opusServerChecks), 07 and 08 (conformance/stages.ts).
+ */
+export function voiceFloodWindowCheck(wire: StageWire): Check {
+  const protocol = wire.protocol ?? PROTOCOL;
+  const joinRoom = (party: Party, name: string, room: string) => joinRoomAs(protocol, party, name, room);
+  return {
+    name: `flood window: 200 VOICE dropped, then 150 more ${FLOOD_APART_MS / 1000} s later (a new ${VOICE_FLOOD_WINDOW_MS / 1000} s window) is no flood; 200 dropped, then 100 more ${FLOOD_WITHIN_MS / 1000} s later (300 within one window) gets ERROR rate_limited`,
+    run: (context) =>
+      withParty(context, TYPE_NAMES, async (party) => {
+        const hint = `count the VOICE the bucket drops in a window that opens at a drop and lasts ${VOICE_FLOOD_WINDOW_MS / 1000} s: more than ${VOICE_FLOOD_DROPS} in one window is a flood (ERROR rate_limited, closed), fewer is not`;
+        // Each burst finds the bucket full (10 tokens) and has about that many forwarded: the rest are dropped.
+        const burst = (member: Member, seed: number, drops: number) => member.user.send(Buffer.concat(packets(seed, Array.from({ length: drops + VOICE_BURST }, () => 60)).map((p, i) => voice(seed * 1000 + i, p))));
+        const apart = await joinRoom(party, 'Apart', 'flood-window');
+        await barrier(apart.user);
+        burst(apart, 21, 200);
+        await sleep(FLOOD_APART_MS);
+        burst(apart, 22, 150);
+        await sleep(300);
+        if (!apart.user.isClosed) await barrier(apart.user).catch(() => undefined);
+        const apartError = apart.user.framesOfType(ERROR)[0];
+        expect(apartError === undefined && !apart.user.isClosed, `200 dropped VOICE and 150 more ${FLOOD_APART_MS / 1000} s later were taken for a flood`, {
+          expected: `no ERROR: the second burst falls in a new ${VOICE_FLOOD_WINDOW_MS / 1000} s window, with at most ${VOICE_FLOOD_DROPS} drops in each`,
+          actual: apartError ? describe(apartError) : 'the connection was closed',
+          hint: `${hint}; a window longer than ${VOICE_FLOOD_WINDOW_MS / 1000} s, or a limit under 200 drops, throws out a sender who only burst twice`,
+        });
+        const within = await joinRoom(party, 'Within', 'flood-window');
+        await barrier(within.user);
+        const firstAt = performance.now();
+        burst(within, 23, 200);
+        await sleep(FLOOD_WITHIN_MS);
+        const apartMs = performance.now() - firstAt;
+        burst(within, 24, 100);
+        const waiting = within.user.waitForFrame('ERROR "rate_limited"', (f) => f.type === ERROR, { timeoutMs: ANNOUNCE_DEADLINE_MS * 2, hint });
+        try {
+          const error = await waiting;
+          expect(jsonOf(error).code === 'rate_limited', 'a VOICE flood got the wrong ERROR', { expected: 'ERROR {"code": "rate_limited", ...}', actual: describe(error), hint });
+        } catch (failure) {
+          // Sent further apart than a window, the two bursts prove nothing: the grader was too late.
+          if (apartMs >= VOICE_FLOOD_WINDOW_MS - 500) throw new CheckSkipped(`the grader sent the second burst ${Math.round(apartMs)} ms after the first, not ${FLOOD_WITHIN_MS} ms: too late to be inside one ${VOICE_FLOOD_WINDOW_MS / 1000} s window; grade again on a quieter machine`);
+          throw failure;
+        }
+      }),
+  };
 }
 
 /**
@@ -377,6 +431,7 @@ export function opusServerChecks(wire: StageWire): Check[] {
           unmeasured.settle();
         }),
     },
+    voiceFloodWindowCheck(wire),
     {
       name: 'errors: HELLO without or with another "protocol" gets wrong_protocol; VOICE before HELLO not_joined; a VOICE header too short gets bad_voice_size, too long frame_too_large',
       run: (context) =>
