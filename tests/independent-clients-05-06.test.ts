@@ -55,6 +55,7 @@ t.test('libopus is installed: the Python clients load libopus.so.0 through ctype
 
 const clients = [
   { id: '05', file: 'stage05_client.py' },
+  { id: '06', file: 'stage06_client.py' },
 ] as const;
 
 // Both gradings start now and overlap; the tests below await them.
