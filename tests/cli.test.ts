@@ -106,7 +106,7 @@ const shown = (name: string) => JSON.stringify(name).replace(/[^\x20-\x7e]/gu, (
 
 t.test('names: the rule shared by every stage', async (t) => {
   for (const good of ['Ada', 'Zoë', '🎧', 'a b', 'x'.repeat(32), '👩‍👩‍👧']) t.equal(nameProblem(good), null, `${shown(good)} is fine`);
-  for (const bad of ['', ' Ada', 'Ada ', 'x'.repeat(33), 'a\x1b[31m', 'a\nb', 'a\u0085b', 'a\u202eb', 'a\u2028b', 'a\x7f']) {
+  for (const bad of ['', ' Ada', 'Ada ', 'x'.repeat(33), 'a\x1b[31m', 'a\nb', 'a\u0085b', 'a\u202eb', 'a\u2028b', 'a\x7f', 'A\ud800', '\udfffA']) {
     t.not(nameProblem(bad), null, `${shown(bad)} is refused`);
   }
 });
@@ -117,6 +117,8 @@ t.test('printable: every character a name may not hold is shown as an escape, th
   t.equal(printable('a\nb\r\x7f\u0085'), 'a\\x0ab\\x0d\\x7f\\x85');
   t.equal(printable('x\u202ey\u2028z\u2066'), 'x\\u202ey\\u2028z\\u2066', 'bidi overrides and separators');
   t.equal(printable('\x07\x07'), '\\x07\\x07', 'every occurrence, not just the first');
+  t.equal(printable('A\ud800'), 'A\\ud800', 'a lone surrogate (no character, no UTF-8 form) is shown as its JSON escape');
+  t.equal(printable('\ud83c\udfa7'), '🎧', 'a surrogate pair is one character, untouched');
 });
 
 t.test('command line: --help explains every option; mistakes are one line with exit 2', async (t) => {

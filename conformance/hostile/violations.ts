@@ -36,6 +36,8 @@ export function beforeJoining(wire: StageWire, room: string): Violation[] {
     { what: 'HELLO that is a JSON string', bytes: frame(HELLO, '"Mallory"'), code: 'bad_json' },
     { what: 'HELLO that is JSON null', bytes: frame(HELLO, 'null'), code: 'bad_json' },
     { what: 'empty HELLO', bytes: frame(HELLO), code: 'bad_json' },
+    // Cut-off JSON nested 1000 deep: a parser that recurses per level must not take the server down.
+    { what: 'HELLO of 1000 "[" (cut-off JSON nested 1000 deep)', bytes: frame(HELLO, '['.repeat(1000)), code: 'bad_json' },
     { what: 'HELLO without a name', bytes: hello({ name: undefined }), code: 'bad_field' },
     { what: 'HELLO with "name": 42', bytes: hello({ name: 42 }), code: 'bad_field' },
     { what: 'HELLO with "name": null', bytes: hello({ name: null }), code: 'bad_field' },
@@ -49,6 +51,8 @@ export function beforeJoining(wire: StageWire, room: string): Violation[] {
     if (typeof name !== 'string') continue; // not a string: bad_field, above
     list.push({ what: `the name ${JSON.stringify(name)}`, bytes: hello({ name }), code: 'bad_name' });
   }
+  // JSON.stringify writes a lone surrogate as the escape \ud800: valid JSON, but no character.
+  list.push({ what: 'the name "A\\ud800" (a lone surrogate escape)', bytes: hello({ name: 'A\ud800' }), code: 'bad_name' });
   if (wire.protocol !== undefined) {
     list.push(
       { what: 'HELLO without "protocol" (a stage 04 client)', bytes: jsonFrame(HELLO, { name: 'Mallory', room }), code: 'wrong_protocol' },
