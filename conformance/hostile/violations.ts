@@ -1,7 +1,7 @@
 // The protocol violations every stage README names, as bytes and the ERROR code they must get.
 import { frame, header, jsonFrame } from './frames.ts';
 import { HOSTILE_NAMES } from './fuzz-case.ts';
-import { ACCEPT, ADDRESS, AUDIO, BYE, CALL_END, CALL_START, DECLINE, ERROR, FRAME_BYTES, HANGUP, HELLO, INVITE, JOIN, LIST_ROOMS, LOOKUP, MAX_HELLO_BYTES, PATH, PRESENCE, USERS, WELCOME, type StageWire } from './wire-spec.ts';
+import { ACCEPT, ADDRESS, AUDIO, BYE, CALL_END, CALL_START, CANCEL, DECLINE, ERROR, FRAME_BYTES, HANGUP, HELLO, INVITE, JOIN, LIST_ROOMS, LOOKUP, MAX_HELLO_BYTES, OFFER, PATH, PRESENCE, TEXT, USERS, WELCOME, type StageWire } from './wire-spec.ts';
 
 export interface Violation {
   what: string;
@@ -119,9 +119,19 @@ export function afterJoining(wire: StageWire, room: string): Violation[] {
           { what: 'PRESENCE from a client', bytes: jsonFrame(PRESENCE, { id: 1, name: 'x', in_call: true }), code: 'unknown_type' },
         ]
       : [];
+    // Stage 07 on: the declared-length limits of the chat messages (one over each), and CANCEL's field.
+    const chat: Violation[] = wire.chat
+      ? [
+          { what: 'TEXT declaring 8193 bytes', bytes: header(TEXT, 8193), code: 'frame_too_large' },
+          { what: 'OFFER declaring 2049 bytes', bytes: header(OFFER, 2049), code: 'frame_too_large' },
+          { what: `CANCEL declaring ${MAX_HELLO_BYTES + 1} bytes`, bytes: header(CANCEL, MAX_HELLO_BYTES + 1), code: 'frame_too_large' },
+          { what: 'CANCEL with "transfer": 70000', bytes: jsonFrame(CANCEL, { transfer: 70_000 }), code: 'bad_field' },
+        ]
+      : [];
     return [
       ...paths,
       ...calls,
+      ...chat,
       { what: 'a second HELLO', bytes: jsonFrame(HELLO, wire.hello('Again', room)), code: 'already_joined' },
       { what: 'VOICE of 2 bytes (no packet)', bytes: audioOf(2), code: 'bad_voice_size' },
       { what: 'VOICE of 0 bytes', bytes: audioOf(0), code: 'bad_voice_size' },
