@@ -7,9 +7,9 @@ import type { Check } from './harness/checks.ts';
 import { checks as helloWorldChecks } from './checks/01-hello-world.ts';
 import { checks as echoChecks } from './checks/02-echo.ts';
 import { serverChecks as multiuserServerChecks } from './checks/03-multiuser.ts';
-import { clientChecks as multiuserClientChecks } from './checks/03-multiuser-client.ts';
+import { clientChecks as multiuserStageClientChecks, multiuserClientChecks } from './checks/03-multiuser-client.ts';
 import { serverChecks as roomsServerChecks } from './checks/04-rooms.ts';
-import { clientChecks as roomsClientChecks } from './checks/04-rooms-client.ts';
+import { clientChecks as roomsClientChecks, roomsMultiuserStage } from './checks/04-rooms-client.ts';
 import { serverChecks as opusStageServerChecks, opusServerChecks, slowServerChecks as opusSlowServerChecks, voiceFloodWindowCheck } from './checks/05-opus.ts';
 import { clientChecks as opusClientChecks } from './checks/05-opus-client.ts';
 import { serverChecks as udpStageServerChecks, udpServerChecks } from './checks/06-udp.ts';
@@ -45,8 +45,11 @@ export type WireStage = Stage & { wire: StageWire };
 export const stages: readonly Stage[] = [
   { id: '01', folder: '01-hello-world', checks: helloWorldChecks },
   { id: '02', folder: '02-echo', checks: echoChecks, wire: WIRES['02'] },
-  { id: '03', folder: '03-multiuser', checks: [...multiuserServerChecks, ...multiuserClientChecks], wire: WIRES['03'] },
-  { id: '04', folder: '04-rooms', checks: [...roomsServerChecks, ...roomsClientChecks], wire: WIRES['04'] },
+  { id: '03', folder: '03-multiuser', checks: [...multiuserServerChecks, ...multiuserStageClientChecks], wire: WIRES['03'] },
+  // 04's README: "Stage 03's client requirements hold". So stage 03's client checks run in its grade
+  // too, under the same names, with 04's WELCOME and USERS (both carry "room"); 04 has its own
+  // --output recording check.
+  { id: '04', folder: '04-rooms', checks: [...roomsServerChecks, ...roomsClientChecks, ...multiuserClientChecks(roomsMultiuserStage)], wire: WIRES['04'] },
   { id: '05', folder: '05-opus', checks: [...opusStageServerChecks, ...opusClientChecks], slowChecks: opusSlowServerChecks, wire: WIRES['05'] },
   // 06 keeps stage 05's TCP voice for a user who never says PATH udp (06's README), so 05's voice
   // checks, whose users all speak TCP, run on its wire too, under the same names. 06-08 keep stage

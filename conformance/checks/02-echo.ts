@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join as joinPath } from 'node:path';
 import wavefile from 'wavefile';
-import { FRAME_BYTES, SAMPLE_RATE } from '#shared/audio/format.ts';
+import { FRAME_BYTES, FRAME_MS, SAMPLE_RATE } from '#shared/audio/format.ts';
 import { CheckFailure } from '../harness/check-failure.ts';
 import { expect, type Check, type CheckContext } from '../harness/checks.ts';
 import { FakeServer } from '../harness/fake-server.ts';
@@ -27,7 +27,7 @@ import { expectRecording } from '../harness/recording.ts';
 import { freePort } from '../harness/server-process.ts';
 import { runCommand, type CommandResult } from '../harness/run-command.ts';
 import { WireClient } from '../harness/wire-client.ts';
-import { errorLines, hasStackTrace } from '../harness/program-output.ts';
+import { errorLines, hasStackTrace, rawCharacters } from '../harness/program-output.ts';
 import { protocolIdClientCheck, protocolIdServerCheck, type ProtocolIdStage } from '../harness/protocol-id-checks.ts';
 
 // The message types of the README's table.
@@ -190,6 +190,13 @@ function expectOneLineFailure(result: CommandResult, summary: string, mustMentio
 
 /** Client options that need no sound card. */
 const QUIET_AUDIO = ['--input', 'silence', '--output', 'null'];
+/** The --duration of the client's leave check, and the AUDIO frames it must send at least: half of one per 20 ms (slack for a loaded machine). */
+const DURATION_SECONDS = 1.5;
+const DURATION_FRAMES = (DURATION_SECONDS * 1000) / FRAME_MS;
+const MIN_DURATION_FRAMES = Math.ceil(DURATION_FRAMES / 2);
+/** ESC (a terminal escape sequence), the line separator and the right-to-left override: what a hostile server's ERROR may hold. */
+const HOSTILE_CHARACTERS = '\u001b\u2028\u202e';
+const HOSTILE_ERROR_MESSAGE = 'someone else is talking\u001b[2J\u2028\u202egnol ooT';
 
 interface FakeSession {
   first: WireFrame;
@@ -557,10 +564,12 @@ const definitions: Check[] = [
     },
   },
   {
-    name: 'client: with --duration it sends audio frames, then BYE, and exits 0',
+    name: `client: with --duration ${DURATION_SECONDS} and standard input closed at once, it sends 1920-byte AUDIO frames for the duration (at least ${MIN_DURATION_FRAMES} of the ${DURATION_FRAMES}), then BYE, and exits 0`,
     subject: 'client',
     async run(context) {
-      const { after, result, transcript } = await fakeEchoSession(context, 'Ada', 1.5);
+      // runCommand closes the client's standard input at once: a client that takes the end of its
+      // input for a command to leave sends only the frames of its first moments.
+      const { after, result, transcript } = await fakeEchoSession(context, 'Ada', DURATION_SECONDS);
       const last = after.at(-1);
       const audioFrames = after.filter((frame) => frame.type === AUDIO);
       const wrongSize = audioFrames.find((frame) => frame.payload.length !== FRAME_BYTES);
@@ -570,6 +579,11 @@ const definitions: Check[] = [
         received: transcript.received.subarray(-200),
         hint: 'after WELCOME send one AUDIO frame per 20 ms; when --duration is over, send BYE and close',
       });
+      expect(audioFrames.length >= MIN_DURATION_FRAMES, 'the client left before --duration was over (its standard input was closed)', {
+        expected: `with --duration ${DURATION_SECONDS}, one AUDIO frame per 20 ms until it is over: at least ${MIN_DURATION_FRAMES} of the ${DURATION_FRAMES} frames before BYE (the README: "The end of standard input does not end the client")`,
+        actual: `${audioFrames.length} AUDIO frames, then BYE; client ${describeRun(result)}`,
+        hint: 'the end of standard input is not a command to leave (scripts run the client with no input): stop reading commands, keep sending until --duration is over',
+      });
       expect(result.exitCode === 0, 'the client did not exit 0 after leaving', {
         expected: 'exit code 0 after a clean leave', actual: describeRun(result),
         hint: 'after BYE, close the connection and the output, and exit 0',
@@ -577,14 +591,20 @@ const definitions: Check[] = [
     },
   },
   {
-    name: 'client: ERROR busy gives one line on stderr and a non-zero exit',
+    name: 'client: ERROR busy gives one line on stderr and a non-zero exit, with the ESC, U+2028 and U+202E of its message not printed raw',
     subject: 'client',
     async run(context) {
       const result = await clientFacing(context, async (connection) => {
-        connection.send(jsonFrameBytes(ERROR, { code: 'busy', message: 'someone else is talking' }));
+        connection.send(jsonFrameBytes(ERROR, { code: 'busy', message: HOSTILE_ERROR_MESSAGE }));
         connection.end();
       });
       expectOneLineFailure(result, 'the client did not report the refusal in one line', /someone else is talking|busy/, 'on ERROR print its message (and code) in one line and exit non-zero; no stack trace');
+      const raw = rawCharacters([result.stdout, result.stderr], [...HOSTILE_CHARACTERS]);
+      expect(raw.length === 0, `the client printed ${raw.join(', ')} from the server's ERROR message raw`, {
+        expected: `the message ${JSON.stringify(HOSTILE_ERROR_MESSAGE)} shown with ESC (U+001B), the line separator U+2028 and the bidi override U+202E escaped (for example \\x1b, \\u2028, \\u202e), never raw`,
+        actual: `raw ${raw.join(', ')} on standard output or standard error; ${describeRun(result)}`,
+        hint: 'the README: every string a server sends is printed with control characters, line and paragraph separators and bidirectional controls (U+202A-U+202E, U+2066-U+2069) escaped',
+      });
     },
   },
   {

@@ -1,9 +1,10 @@
 // Stage 04's client checks: the client under test (CLIENT_CMD, default the reference) is run
 // through its command line against a fake server that plays the server's part with raw frames.
 // They use only the protocol in 04-rooms/README.md (nothing from 04-rooms/ is imported), so they
-// grade a client written in any language. What stage 03 already checks (the voice gate, mute,
-// push-to-talk, the news) is checked there; here: the room in HELLO, --room, join, rooms, and one
-// end-to-end check that the voice still gets through.
+// grade a client written in any language. Stage 03's client checks (the voice gate, mute,
+// push-to-talk, the news, users, a closed standard input) run in this stage's grade too, with
+// 04's WELCOME and USERS (roomsMultiuserStage, conformance/stages.ts); here: the room in HELLO,
+// --room, join, rooms, and one end-to-end check that the voice still gets through.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join as joinPath } from 'node:path';
@@ -20,6 +21,7 @@ import { writeSpeechWav } from '../harness/speech-wav.ts';
 import { errorLines } from '../harness/program-output.ts';
 import { protocolIdClientCheck } from '../harness/protocol-id-checks.ts';
 import { controlLimitClientCheck } from '../harness/control-limit-check.ts';
+import type { MultiuserClientStage } from './03-multiuser-client.ts';
 
 // The message types of the README's table.
 const HELLO = 0x01;
@@ -52,6 +54,12 @@ const NO_CONNECTION_WATCH_MS = 500;
 
 const welcome = (name: string, room: string) => jsonFrameBytes(WELCOME, { name, room, sample_rate: SAMPLE_RATE, frame_samples: FRAME_SAMPLES });
 const users = (room: string, names: string[]) => jsonFrameBytes(USERS, { room, users: names });
+
+/** Stage 04's WELCOME and USERS for stage 03's client checks (multiuserClientChecks), which give no --room. */
+export const roomsMultiuserStage: MultiuserClientStage = {
+  welcome: (name) => ({ name, room: DEFAULT_ROOM, sample_rate: SAMPLE_RATE, frame_samples: FRAME_SAMPLES }),
+  users: (names) => ({ room: DEFAULT_ROOM, users: names }),
+};
 
 
 /** Whether the output has a line "room: ID" (maybe followed by more words): where the client says it is. */

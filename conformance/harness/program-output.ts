@@ -20,3 +20,17 @@ export function hasStackTrace(text: string): boolean {
 export function errorLines(stderr: string): string[] {
   return stderr.split('\n').filter((line) => line.trim() !== '' && !/^npm warn/i.test(line));
 }
+
+/** "U+202E": how a failure names a character. */
+export function codePointName(char: string): string {
+  return `U+${char.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
+}
+
+/**
+ * The characters of `hostile` (each one character) that appear raw in `printed` (standard output
+ * and standard error), named as "U+202E": a client must print a server's strings with control
+ * characters, line and paragraph separators and bidirectional controls escaped.
+ */
+export function rawCharacters(printed: string[], hostile: string[]): string[] {
+  return hostile.filter((char) => printed.some((text) => text.includes(char))).map(codePointName);
+}

@@ -69,6 +69,11 @@ export class RunningClient {
     this.child.stdin!.write(text);
   }
 
+  /** Closes the client's standard input (end of file), as a script that gives it no input does. */
+  closeInput(): void {
+    this.child.stdin!.end();
+  }
+
   /** Waits for the client to exit, killing it (timedOut: true) after `ms`. */
   async exit(ms: number): Promise<CommandResult> {
     const timer = setTimeout(() => this.kill(), ms);
