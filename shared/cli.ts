@@ -130,6 +130,9 @@ export function stageCommandLine(script: string, description: string, argv: stri
   return yargs(argv)
     .scriptName(shownScript)
     .usage(`${description}\n\nUsage: $0 <command> [options]`)
+    // "--no-files" is an option of its own: yargs would otherwise read it as "files = false", and
+    // strict() would then refuse the unknown "files".
+    .parserConfiguration({ 'boolean-negation': false })
     .strict()
     .help()
     .alias('help', 'h')

@@ -121,6 +121,16 @@ t.test('printable: every character a name may not hold is shown as an escape, th
   t.equal(printable('\ud83c\udfa7'), '🎧', 'a surrogate pair is one character, untouched');
 });
 
+t.test('command line: --no-files (stages 07 and 08) is an option of its own, not "files" negated', async (t) => {
+  for (const folder of ['07-chat-files', '08-calls']) {
+    // Nothing listens on port 1: a parsed command line gets as far as the refused connection.
+    const run = await runCommand(`"${process.execPath}" --import tsx ${folder}/main.ts`, ['client', '--name', 'Cat', '--host', '127.0.0.1', '--port', '1', '--input', 'silence', '--output', 'null', '--no-files'], { cwd: repoRoot, timeoutMs: 30_000 });
+    t.notMatch(run.stderr, /Unknown argument/, `${folder}: --no-files is known`);
+    t.match(run.stderr, /refused/, `${folder}: the client got as far as connecting`);
+    t.equal(run.exitCode, 1, `${folder}: exit 1 for the refused connection, not 2 for a usage error`);
+  }
+});
+
 t.test('command line: --help explains every option; mistakes are one line with exit 2', async (t) => {
   const help = await runCommand(stage01, ['client', '--help'], { cwd: repoRoot });
   t.equal(help.exitCode, 0);
