@@ -35,6 +35,7 @@ export function beforeJoining(wire: StageWire, room: string): Violation[] {
     { what: 'HELLO that is a JSON array', bytes: frame(HELLO, '["Mallory"]'), code: 'bad_json' },
     { what: 'HELLO that is a JSON string', bytes: frame(HELLO, '"Mallory"'), code: 'bad_json' },
     { what: 'HELLO that is JSON null', bytes: frame(HELLO, 'null'), code: 'bad_json' },
+    { what: 'HELLO holding NaN (not JSON, though some parsers take it)', bytes: frame(HELLO, '{"name":"Mallory","x":NaN}'), code: 'bad_json' },
     { what: 'empty HELLO', bytes: frame(HELLO), code: 'bad_json' },
     // Cut-off JSON nested 1000 deep: a parser that recurses per level must not take the server down.
     { what: 'HELLO of 1000 "[" (cut-off JSON nested 1000 deep)', bytes: frame(HELLO, '['.repeat(1000)), code: 'bad_json' },
