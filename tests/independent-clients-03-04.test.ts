@@ -5,13 +5,13 @@
 // the README is enough to write a passing client, and that no client check leans on what only the
 // reference client happens to do.
 import t from 'tap';
-import { expectFullClientGrade, grade, pythonClient } from './support/independent-grading.ts';
+import { expectFullClientGrade } from './support/independent-grading.ts';
 
-t.setTimeout(300_000);
+t.setTimeout(480_000); // two gradings one after the other, and any re-grading of a SKIP
 
 for (const id of ['03', '04'] as const) {
   const file = `stage${id}_client.py`;
   t.test(`stage ${id}: the Python client written from the README passes every client check`, async (t) => {
-    expectFullClientGrade(t, id, file, await grade(['--stage', id, '--client', pythonClient(file)], 150_000));
+    await expectFullClientGrade(t, id, file, 150_000);
   });
 }

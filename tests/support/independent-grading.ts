@@ -53,9 +53,8 @@ export async function grade(args: string[], timeoutMs: number): Promise<Grading>
   }
 }
 
-/** What failed or was skipped, one line each (an empty list is the full grade). */
-const problems = (checks: CheckReport[]) =>
-  checks.filter((check) => !check.passed || check.skipped !== undefined).map((check) => `${check.name}: ${check.skipped !== undefined ? `SKIP ${check.skipped}` : `FAIL ${check.failure?.summary ?? '(no failure recorded)'}`}`);
+/** What failed, one line each (an empty list: nothing failed). */
+const failures = (checks: CheckReport[]) => checks.filter((check) => !check.passed && check.skipped === undefined).map((check) => `${check.name}: FAIL ${check.failure?.summary ?? '(no failure recorded)'}`);
 
 /** The robustness checks the grader plans for these arguments (the stage's hostile cases). */
 function plannedRobustness(args: string[]): string[] {
@@ -64,36 +63,65 @@ function plannedRobustness(args: string[]): string[] {
   return planGrading(parsed.options).robustnessChecks.map((check) => check.name);
 }
 
+/** Grade attempts of a check that said SKIP ("could not measure": the machine was too busy), before the test says SKIP too. */
+const SKIP_RETRIES = 2;
+
 /**
- * A full grade of a server: exit 0, every server check of the stage and every planned robustness
- * check ran, in order, none failed, none skipped. stage() throws for a missing stage, so a lost
- * stage fails the test, never skips it.
+ * A SKIP says the machine, not the program, was at fault (a busy CI machine runs many test files
+ * at once), so each skipped check is graded again on its own, up to SKIP_RETRIES times: it must
+ * then pass (a FAIL fails the test). One that still cannot be measured makes the test SKIP, with
+ * the grader's reason, rather than pass quietly or fail a correct program.
  */
-export function expectFullServerGrade(t: Test, id: string, file: string, args: string[], { run, report }: Grading): void {
+async function regradeSkipped(t: Test, args: string[], skipped: CheckReport[], timeoutMs: number): Promise<void> {
+  for (const check of skipped) {
+    let last: CheckReport | undefined = check;
+    for (let attempt = 1; attempt <= SKIP_RETRIES && last?.skipped !== undefined; attempt++) {
+      const { report } = await grade([...args, '--only', check.name], timeoutMs);
+      last = [...(report?.checks ?? []), ...(report?.robustness?.checks ?? [])].find((again) => again.name === check.name);
+    }
+    if (last?.skipped !== undefined) {
+      t.pass(check.name, { skip: `could not be measured in ${SKIP_RETRIES + 1} gradings (${last.skipped})` });
+      continue;
+    }
+    t.ok(last?.passed, `graded again after a SKIP (${check.skipped}), it passes: ${check.name}`, { failure: last?.failure });
+  }
+}
+
+/**
+ * A full grade of a server: every server check of the stage and every planned robustness check
+ * ran, in order, none failed; a SKIP is graded again (regradeSkipped). stage() throws for a
+ * missing stage, so a lost stage fails the test, never skips it.
+ */
+export async function expectFullServerGrade(t: Test, id: string, file: string, args: string[], timeoutMs: number): Promise<void> {
   const serverChecks = stage(id).checks.filter((check) => (check.subject ?? 'server') === 'server').map((check) => check.name);
   const robustness = plannedRobustness(args);
-  t.equal(run.exitCode, 0, 'exit 0 when every check passes', { output: run.stdout, stderr: run.stderr });
+  const { run, report } = await grade(args, timeoutMs);
+  const all = [...(report?.checks ?? []), ...(report?.robustness?.checks ?? [])];
+  t.ok(run.exitCode === 0 || run.exitCode === 3, 'exit 0 (every check passed) or 3 (some could not be measured: graded again below)', { exitCode: run.exitCode, output: run.stdout, stderr: run.stderr });
   t.equal(report?.stage, id, 'the report is of this stage');
   t.match(report?.server, new RegExp(file.replace('.', '\\.')), 'the report names the server graded');
   t.ok(serverChecks.length >= 8, `stage ${id} has its server checks (${serverChecks.length})`);
   t.same(report?.checks.map((check) => check.name), serverChecks, 'every server check of the stage ran, in order');
-  t.same(problems(report?.checks ?? []), [], 'no server check failed or was skipped');
-  t.equal(report?.passed, serverChecks.length);
   t.ok(robustness.length >= 10, `the grade has a robustness section (${robustness.length} hostile checks)`);
   t.same(report?.robustness?.checks.map((check) => check.name), robustness, 'every robustness check ran');
-  t.same(problems(report?.robustness?.checks ?? []), [], 'no robustness check failed or was skipped');
-  t.equal(report?.robustness?.passed, robustness.length);
+  t.same(failures(all), [], 'no check failed');
+  await regradeSkipped(t, args, all.filter((check) => check.skipped !== undefined), timeoutMs);
 }
 
-/** A full grade of a client against the reference server: exit 0, every client check of the stage ran, in order, none failed, none skipped. */
-export function expectFullClientGrade(t: Test, id: string, file: string, { run, report }: Grading): void {
+/**
+ * A full grade of a client against the reference server: every client check of the stage ran, in
+ * order, none failed; a SKIP is graded again (regradeSkipped).
+ */
+export async function expectFullClientGrade(t: Test, id: string, file: string, timeoutMs: number): Promise<void> {
   const clientChecks = stage(id).checks.filter((check) => check.subject === 'client').map((check) => check.name);
-  t.equal(run.exitCode, 0, 'exit 0 when every check passes', { output: run.stdout, stderr: run.stderr });
+  const args = ['--stage', id, '--client', pythonClient(file)];
+  const { run, report } = await grade(args, timeoutMs);
+  t.ok(run.exitCode === 0 || run.exitCode === 3, 'exit 0 (every check passed) or 3 (some could not be measured: graded again below)', { exitCode: run.exitCode, output: run.stdout, stderr: run.stderr });
   t.equal(report?.stage, id, 'the report is of this stage');
   t.match(report?.client, new RegExp(file.replace('.', '\\.')), 'the report names the client graded');
   t.equal(report?.server, null, 'no server was graded: the reference served the client checks');
   t.ok(clientChecks.length >= 5, `stage ${id} has its client checks (${clientChecks.length})`);
   t.same(report?.checks.map((check) => check.name), clientChecks, 'every client check of the stage ran, in order, and nothing else');
-  t.same(problems(report?.checks ?? []), [], 'no client check failed or was skipped');
-  t.equal(report?.passed, clientChecks.length);
+  t.same(failures(report?.checks ?? []), [], 'no client check failed');
+  await regradeSkipped(t, args, (report?.checks ?? []).filter((check) => check.skipped !== undefined), timeoutMs);
 }
