@@ -1072,7 +1072,9 @@ export const clientChecks: Check[] = [
         const session = await startSession(context, ['--auto-accept', '--input', 'silence', '--output', 'null']);
         const probes = new PeerProbes(session.peer);
         await thenExit(session, async () => {
-          let { client, before } = await quietDirectCall(session, probes);
+          const quiet = await quietDirectCall(session, probes);
+          const { client } = quiet;
+          let before: ClientProbe = quiet.before;
           let sequence = 1000;
           for (let attempt = 1; attempt <= STRANGER_BURST_TRIES && !judged; attempt++) {
             if (attempt > 1) {
@@ -1104,7 +1106,7 @@ export const clientChecks: Check[] = [
               hint: `check the CALL_VOICE bucket (check 4) before anything else the datagram does: only a datagram that passes all five checks counts in received and, from another address, becomes the peer's bound one`,
             });
             expect(counted(first) >= burst, `the client counted fewer than ${burst} of the peer's CALL_VOICE sent into its full bucket: the burst is ${burst}`, {
-              expected: `received to grow by ${burst} at least: the peer had sent no CALL_VOICE before, so its bucket held ${burst} tokens`,
+              expected: `received to grow by ${burst} at least: no CALL_VOICE had come for ${showMs(BUCKET_REFILL_MS)} or more (none at all before the first try), so the bucket held its ${burst} tokens`,
               actual: story,
               hint: `take each new CALL_VOICE from the peer with a token of a bucket of ${burst}, refilled ${CALL_VOICE_BUCKET.perSecond} a second (it starts full)`,
             });
