@@ -15,7 +15,7 @@ import { readWavPcm } from '#shared/audio/wav-source.ts';
 import { createOpusDecoder, createOpusEncoder } from '#shared/codec/opus.ts';
 import { CheckFailure, CheckSkipped, showBytes } from '../harness/check-failure.ts';
 import { expect, type Check, type CheckContext } from '../harness/checks.ts';
-import { describeFrames, finishSession, orStop, startSession as startClientSession, type Session } from '../harness/client-session.ts';
+import { describeFrames, finishSession, orStop, startSession as startClientSession, thenExit, type Session } from '../harness/client-session.ts';
 import { DatagramPeer, type ReceivedDatagram } from '../harness/datagram-peer.ts';
 import { jsonFrameBytes, jsonObjectOf } from '../harness/frame-wire.ts';
 import { dominantHz, levelDb, samplesOf, tonePower } from '../harness/opus-voice.ts';
@@ -106,6 +106,12 @@ const BURST = 4;
 const CALL_VOICE_BUCKET: DocumentedBucket = { burst: 50, perSecond: 55 };
 /** The flood the bucket is judged by: a client without the bucket counts all of it in `received`. */
 const CALL_VOICE_FLOOD = 200;
+/** CALL_VOICE a stranger sends right after the peer's burst has emptied that bucket: every one is dropped (rate_limited). */
+const STRANGER_BURST = 10;
+/** Tries of the stranger's burst: a try in which the client read a stranger's datagram after a token refilled proves nothing. */
+const STRANGER_BURST_TRIES = 3;
+/** Between tries: the bucket refills to its burst (50 / 55 a second = 0.91 s) with room to spare. */
+const BUCKET_REFILL_MS = 1_500;
 
 type Address = { address: string; port: number };
 
@@ -555,6 +561,28 @@ async function expectRelayAfterDirectPathDies(context: CheckContext, death: Dire
       });
     });
   });
+}
+
+/** A CALL_PROBE of the client, and whether it went to the stranger's socket rather than the peer's. */
+interface ProbeSeen extends ClientProbe {
+  atStranger: boolean;
+}
+
+/** The client's first valid CALL_PROBE that arrived after `since`, at the peer's socket or the stranger's. */
+function nextProbeAtEither(session: CallSession, stranger: DatagramPeer, since: number, after: string): Promise<ProbeSeen> {
+  const firstAfter = (peer: DatagramPeer) => peer.received.find((d) => d.at > since && validForCall(d) && isProbe(d));
+  stranger.onDatagram = () => session.peer.nudge(); // the wait below sleeps on the peer's socket: wake it for the stranger's too
+  return session.peer.waitFor(
+    () => {
+      const [atPeer, atStranger] = [firstAfter(session.peer), firstAfter(stranger)];
+      if (atStranger !== undefined && (atPeer === undefined || atStranger.at < atPeer.at)) return { ...probeOf(atStranger), atStranger: true };
+      return atPeer === undefined ? undefined : { ...probeOf(atPeer), atStranger: false };
+    },
+    Math.max(1, since - performance.now()) + SETTLED_PROBE_PERIOD_MS + 2 * SCHEDULING_NOISE_MS,
+    `a CALL_PROBE (17 bytes, the call's token) from the client ${after}, at the peer's socket or the stranger's`,
+    `probe the peer's bound address every ${SETTLED_PROBE_PERIOD_MS / 1000} s once direct or relayed, each probe saying in received how many valid direct datagrams you have had`,
+    () => `at the peer: ${describeDatagrams(session.peer.received, since)}; at the stranger: ${describeDatagrams(stranger.received, since)}`,
+  );
 }
 
 export const clientChecks: Check[] = [
@@ -1018,6 +1046,83 @@ export const clientChecks: Check[] = [
         hint: `take each new CALL_VOICE from the peer only with a token of a bucket of ${CALL_VOICE_BUCKET.burst}, refilled ${CALL_VOICE_BUCKET.perSecond} a second; drop the rest (rate_limited) before counting it in received`,
       }, unmeasured);
       unmeasured.settle();
+    },
+  },
+  {
+    // "a rate-limited burst never moves it" (What the client does with each direct datagram). Timing
+    // cannot make a stranger's datagrams certain to find the bucket empty (it refills 55 a second,
+    // by the client's clock), but the count can tell afterwards whether they did: the peer's 50 go
+    // into a full bucket, so all 50 are taken whatever the timing, and the stranger's go after them
+    // (the peer's socket had handed them all to the kernel). So `received` grew by exactly 50 when
+    // none of the stranger's was taken, and then the client must still probe the peer; a probe at
+    // the stranger's socket saying 50 or less is a client moved by a dropped datagram. A try in
+    // which a token refilled in time for one of the stranger's (received above 50) proves nothing:
+    // moving was right. The client is bound back to the peer (a new probe from it) and, once the
+    // bucket is full again, tried anew; after STRANGER_BURST_TRIES such tries, a SKIP.
+    name: `client: a burst of ${STRANGER_BURST} CALL_VOICE from another address, right after the peer's ${CALL_VOICE_BUCKET.burst} emptied the client's bucket (burst ${CALL_VOICE_BUCKET.burst}), is dropped and does not move the peer's bound address: the client's next two probes go to the peer, counting the peer's ${CALL_VOICE_BUCKET.burst} only`,
+    subject: 'client',
+    async run(context) {
+      const { burst } = CALL_VOICE_BUCKET;
+      const peerTone = tonePackets(PEER_HZ, burst);
+      const strangerTone = tonePackets(STRANGER_HZ, STRANGER_BURST);
+      const stranger = await DatagramPeer.start();
+      const unjudged: string[] = [];
+      let judged = false;
+      try {
+        const session = await startSession(context, ['--auto-accept', '--input', 'silence', '--output', 'null']);
+        const probes = new PeerProbes(session.peer);
+        await thenExit(session, async () => {
+          const quiet = await quietDirectCall(session, probes);
+          const { client } = quiet;
+          let before: ClientProbe = quiet.before;
+          let sequence = 1000;
+          for (let attempt = 1; attempt <= STRANGER_BURST_TRIES && !judged; attempt++) {
+            if (attempt > 1) {
+              // A new probe from the peer's own socket binds the client back to it; then the bucket refills.
+              session.peer.send(callProbe(CALL_TOKEN, 1000 + attempt, session.peer.received.filter(validForCall).length), client);
+              await sleep(BUCKET_REFILL_MS);
+              const start = await nextProbeAtEither(session, stranger, performance.now(), `${showMs(BUCKET_REFILL_MS)} after the peer's new probe`);
+              expect(!start.atStranger, 'a new probe from the peer\'s own socket did not bind the client back to it', {
+                expected: `the client's probes at the peer's socket again after the peer's CALL_PROBE number ${1000 + attempt} from there`,
+                actual: `a probe at the stranger's socket: ${showBytes(start.datagram.data)}`,
+                hint: 'a valid datagram that is new (a probe number above the last) from another address than the bound one binds that address',
+              });
+              before = start;
+            }
+            const firstSentAt = performance.now();
+            await session.peer.sendAll(peerTone.map((packet, i) => callVoice(CALL_TOKEN, sequence + i, packet)), client);
+            await stranger.sendAll(strangerTone.map((packet, i) => callVoice(CALL_TOKEN, sequence + burst + i, packet)), client);
+            const sentUntil = performance.now();
+            sequence += burst + STRANGER_BURST;
+            let first = await nextProbeAtEither(session, stranger, sentUntil + IN_FLIGHT_MS, `after the peer's ${burst} CALL_VOICE and the stranger's ${STRANGER_BURST}`);
+            if (first.received - before.received < burst) first = await nextProbeAtEither(session, stranger, first.datagram.at, 'after the bursts (the second one)');
+            const second = await nextProbeAtEither(session, stranger, first.datagram.at, 'after the bursts (the one after the judged one)');
+            const counted = (probe: ProbeSeen) => probe.received - before.received;
+            const story = `received ${before.received} in the client's probe before the bursts (at the peer), then ${[first, second].map((probe) => `${probe.received} at the ${probe.atStranger ? 'STRANGER' : 'peer'}`).join(', then ')}`;
+            const movedEarly = stranger.received.find((d) => d.at >= firstSentAt && validForCall(d) && isProbe(d) && probeOf(d).received - before.received <= burst);
+            expect(movedEarly === undefined, `the client moved the peer's address to a stranger whose CALL_VOICE its bucket dropped (rate_limited): a rate-limited datagram never moves it`, {
+              expected: `the client's probes at the peer's socket while received has grown by ${burst} or less: the peer's ${burst} CALL_VOICE (into a full bucket: all taken), none of the stranger's ${STRANGER_BURST} sent right after (the bucket empty)`,
+              actual: `a probe at the stranger's socket saying received ${movedEarly === undefined ? '' : probeOf(movedEarly).received} (${showBytes(movedEarly?.data)}); ${story}`,
+              hint: `check the CALL_VOICE bucket (check 4) before anything else the datagram does: only a datagram that passes all five checks counts in received and, from another address, becomes the peer's bound one`,
+            });
+            expect(counted(first) >= burst, `the client counted fewer than ${burst} of the peer's CALL_VOICE sent into its full bucket: the burst is ${burst}`, {
+              expected: `received to grow by ${burst} at least: no CALL_VOICE had come for ${showMs(BUCKET_REFILL_MS)} or more (none at all before the first try), so the bucket held its ${burst} tokens`,
+              actual: story,
+              hint: `take each new CALL_VOICE from the peer with a token of a bucket of ${burst}, refilled ${CALL_VOICE_BUCKET.perSecond} a second (it starts full)`,
+            });
+            if (!first.atStranger && !second.atStranger && counted(first) === burst && counted(second) === burst) {
+              judged = true;
+            } else {
+              unjudged.push(`try ${attempt}: ${story}, so ${counted(second) - burst} of the stranger's were taken with tokens that refilled while the client read the bursts (${showMs(sentUntil - firstSentAt)} to send them)`);
+            }
+          }
+        });
+      } finally {
+        stranger.close();
+      }
+      if (!judged) {
+        throw new CheckSkipped(`whether a rate-limited burst moves the peer's address could not be judged: in each of ${STRANGER_BURST_TRIES} tries the client took some of the stranger's CALL_VOICE (a token refilled before it read them: the client or the machine was slow), and moving to a stranger whose datagram was taken is right (${unjudged.join('; ')}); grade again on a quieter machine`);
+      }
     },
   },
   {

@@ -45,6 +45,20 @@ export class DatagramPeer {
     if (!this.closed) this.socket.send(data, to.port, to.address);
   }
 
+  /**
+   * Sends each of `datagrams` and resolves once the kernel has taken them all: a check that sends
+   * from two sockets in turn awaits the first's, so the client's socket queues them in that order.
+   */
+  sendAll(datagrams: Buffer[], to: { address: string; port: number }): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    return Promise.all(datagrams.map((data) => new Promise<void>((resolve) => this.socket.send(data, to.port, to.address, () => resolve())))).then(() => {});
+  }
+
+  /** Wakes this peer's waiters to look again: for a wait whose `found()` also reads another socket's datagrams. */
+  nudge(): void {
+    for (const wake of this.waiters.splice(0)) wake();
+  }
+
   /** Waits until `found()` returns a value; fails the check with `what` and `hint` after `timeoutMs`. */
   async waitFor<T>(found: () => T | undefined, timeoutMs: number, what: string, hint: string, actual: () => string): Promise<T> {
     const deadline = performance.now() + timeoutMs;
