@@ -21,6 +21,7 @@ import { jsonFrameBytes, jsonObjectOf } from '../harness/frame-wire.ts';
 import { dominantHz, levelDb, samplesOf, tonePower } from '../harness/opus-voice.ts';
 import { writeSpeechWav } from '../harness/speech-wav.ts';
 import { StallWatch, withStallWatch } from '../harness/stall-watch.ts';
+import { rawCharacters } from '../harness/program-output.ts';
 import { udpReturnCheck } from '../harness/udp-return-check.ts';
 import { describeWindow, expectDuration, SCHEDULING_NOISE_MS, showMs, timingWindow, type TimingWindow } from '../harness/tolerance.ts';
 import { controlLimitClientCheck } from '../harness/control-limit-check.ts';
@@ -1373,7 +1374,7 @@ export const clientChecks: Check[] = [
       });
       session.client.type('exit\n');
       const { result } = await finishSession(session, 5_000, 'after the command exit');
-      const raw = [...result.stdout].filter((char) => char === '\u001b' || char === '\u202e').map((char) => `U+${char.codePointAt(0)!.toString(16).padStart(4, '0')}`);
+      const raw = rawCharacters([result.stdout], ['\u001b', '\u202e']);
       expect(raw.length === 0, 'a control or bidi character of a caller\'s name reached standard output raw', {
         expected: 'no ESC (U+001B) and no U+202E on standard output: shown escaped, e.g. \\x1b and \\u202e',
         actual: `raw characters ${raw.join(', ')} in ${JSON.stringify(result.stdout.slice(-400))}`,
