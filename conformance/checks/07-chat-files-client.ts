@@ -14,6 +14,7 @@ import { expect, type Check, type CheckContext } from '../harness/checks.ts';
 import { describeFrames, finishSession, orStop, startSession as startClientSession, type Session } from '../harness/client-session.ts';
 import { frameBytes, jsonFrameBytes, jsonObjectOf, type WireFrame } from '../harness/frame-wire.ts';
 import { controlLimitClientCheck } from '../harness/control-limit-check.ts';
+import { rawCharacters } from '../harness/program-output.ts';
 import { udpReturnCheck } from '../harness/udp-return-check.ts';
 
 // The message types of the README's table.
@@ -178,7 +179,7 @@ export const clientChecks: Check[] = [
           );
         });
         const { result } = await finishSession(session, 5_000, 'when --duration 2 is over');
-        const raw = [...result.stdout].filter((char) => char === '\u001b' || char === '\u202e').map((char) => `U+${char.codePointAt(0)!.toString(16).padStart(4, '0')}`);
+        const raw = rawCharacters([result.stdout], ['\u001b', '\u202e']);
         expect(raw.length === 0, 'a control or bidi character from a TEXT reached standard output raw', {
           expected: 'no ESC (U+001B) and no U+202E on standard output: shown escaped, e.g. \\x1b and \\u202e',
           actual: `raw characters ${raw.join(', ')} in ${JSON.stringify(result.stdout.slice(-300))}`,
