@@ -62,16 +62,17 @@ const CHUNK_DATA = 16_384;
 const RECEIVE_WINDOW = 64 * 1024;
 const TRANSFER_BUFFER = 256 * 1024;
 /**
- * The memory check: warm-up files pass first, so the server's garbage (freed memory not yet given
- * back, buffers a collector has not reclaimed) reaches its high-water mark, then the largest file
- * the README allows. A server that keeps a whole file needs that file beyond what the small files
- * made it hold; one that keeps 256 KiB per transfer reuses what it already has.
+ * The memory check: two members swap files, so two transfers run at once. Small files first, so
+ * the server's garbage (freed memory not yet given back, buffers a collector has not reclaimed)
+ * reaches its high-water mark; then the largest files the README allows. A server that keeps whole
+ * files needs the two large ones beyond what the small ones made it hold (even where the small
+ * ones' copies linger as garbage); one that keeps 256 KiB per transfer reuses what it has.
  */
-const WARM_UP_FILES = 4;
+const WARM_UP_ROUNDS = 2;
 const WARM_UP_FILE_BYTES = 8 * MB;
 const LARGEST_FILE_BYTES = 64 * MB;
-/** A quarter of the largest file: room for garbage that outgrows its warm-up mark, under any whole copy. */
-const MEMORY_GROWTH_BOUND = 16 * MB;
+/** A quarter of the two large files: room for garbage that outgrows its warm-up mark, well under keeping them. */
+const MEMORY_GROWTH_BOUND = 32 * MB;
 /** How often the server's RSS is read (a peak between readings goes unseen). */
 const RSS_SAMPLE_MS = 20;
 /** "At once", with room for a busy machine. */
@@ -535,29 +536,31 @@ export const serverChecks: Check[] = [
       }),
   },
   {
-    name: `memory: after ${WARM_UP_FILES} files of ${WARM_UP_FILE_BYTES / MB} MiB, a ${LARGEST_FILE_BYTES / MB} MiB file (the largest allowed) arrives intact while the server's RSS grows under ${MEMORY_GROWTH_BOUND / MB} MiB above the highest it reached for them: a server that keeps a whole file does not fit`,
+    name: `memory: Ada and Bob swap ${WARM_UP_FILE_BYTES / MB} MiB files ${WARM_UP_ROUNDS} times, then ${LARGEST_FILE_BYTES / MB} MiB files (the largest allowed), which arrive intact while the server's RSS grows under ${MEMORY_GROWTH_BOUND / MB} MiB above its highest during the small ones: a server that keeps whole files does not fit`,
     timeLimitMs: 120_000,
     run: (context) =>
       withMembers(context, async (party, cleanups) => {
         const server = findServerProcess(context.server.port);
         if (server === undefined) throw new CheckSkipped(processNotFound('memory'));
-        // Files first: making 96 MiB of random bytes takes the grader a while, and must not sit between the two phases.
-        const warmUps = Array.from({ length: WARM_UP_FILES }, (_, i) => randomFile(20 + i, WARM_UP_FILE_BYTES));
-        const largest = randomFile(30, LARGEST_FILE_BYTES);
-        // A fresh sender: its offer bucket (5) holds the warm-ups and the largest file.
+        // Files first: making 160 MiB of random bytes takes the grader a while, and must not sit between the phases.
+        const warmUps = Array.from({ length: WARM_UP_ROUNDS }, (_, round) => [randomFile(20 + 2 * round, WARM_UP_FILE_BYTES), randomFile(21 + 2 * round, WARM_UP_FILE_BYTES)]);
+        const largest = [randomFile(30, LARGEST_FILE_BYTES), randomFile(31, LARGEST_FILE_BYTES)];
+        // Fresh members: each one's offer bucket (5) holds all its offers.
         const ada = await join(party, 'Ada', 'memory');
         const bob = await join(party, 'Bob', 'memory');
-        const relay = async (name: string, file: Buffer): Promise<AckingReceiver> => {
-          const transfer = await offer(ada, name, file);
-          const receiver = new AckingReceiver(bob, transfer);
+        /** `from` sends `file` to `to`, who ACKs every chunk; resolves with what `to` received once both heard TRANSFER_END. */
+        const relay = async (from: Member, to: Member, name: string, file: Buffer): Promise<Buffer> => {
+          const transfer = await offer(from, name, file);
+          const receiver = new AckingReceiver(to, transfer);
           cleanups.push(() => receiver.stop());
-          await sendWithinCredit(ada, transfer, file, { timeoutMs: 40_000 });
-          await bob.user.waitForFrame(`TRANSFER_END complete for ${name} at Bob`, isEnd(transfer, 'complete'), { timeoutMs: 30_000, hint: 'a receiver that ACKs every chunk completes' });
-          // The sender's end too, before the next OFFER (2 transfers per sender at once).
-          await ada.user.waitForFrame(`TRANSFER_END for ${name} to the sender`, isEnd(transfer), { timeoutMs: 10_000 });
+          await sendWithinCredit(from, transfer, file, { timeoutMs: 40_000 });
+          await to.user.waitForFrame(`TRANSFER_END complete for ${name} at ${to.name}`, isEnd(transfer, 'complete'), { timeoutMs: 30_000, hint: 'a receiver that ACKs every chunk completes' });
+          // The sender's end too, before its next OFFER (2 transfers per sender at once).
+          await from.user.waitForFrame(`TRANSFER_END for ${name} to ${from.name}`, isEnd(transfer), { timeoutMs: 10_000 });
           receiver.stop();
-          return receiver;
+          return receiver.bytes();
         };
+        const swap = (ofAda: Buffer, ofBob: Buffer, name: string) => Promise.all([relay(ada, bob, `ada-${name}`, ofAda), relay(bob, ada, `bob-${name}`, ofBob)]);
         let highest = server.rss();
         const sampler = setInterval(() => {
           try {
@@ -567,14 +570,17 @@ export const serverChecks: Check[] = [
           }
         }, RSS_SAMPLE_MS);
         cleanups.push(() => clearInterval(sampler));
-        for (const [index, file] of warmUps.entries()) await relay(`warm-up-${index + 1}.bin`, file);
+        for (const [round, [ofAda, ofBob]] of warmUps.entries()) await swap(ofAda!, ofBob!, `small-${round + 1}.bin`);
         const warmUpHighest = highest;
-        const receiver = await relay('largest.bin', largest);
+        const received = await swap(largest[0]!, largest[1]!, 'large.bin');
         clearInterval(sampler);
-        expect(sha256(receiver.bytes()) === sha256(largest), 'Bob got a different file', { expected: sha256(largest), actual: sha256(receiver.bytes()), hint: 'relay the bytes unchanged' });
+        for (const [index, file] of largest.entries()) {
+          const [sender, receiver] = index === 0 ? ['Ada', 'Bob'] : ['Bob', 'Ada'];
+          expect(sha256(received[index]!) === sha256(file), `${receiver} got a different file from ${sender}`, { expected: sha256(file), actual: sha256(received[index]!), hint: 'relay the bytes unchanged' });
+        }
         const growth = highest - warmUpHighest;
-        expect(growth < MEMORY_GROWTH_BOUND, 'the server\'s memory grew with the file', {
-          expected: `RSS at most ${MEMORY_GROWTH_BOUND / MB} MiB above ${(warmUpHighest / MB).toFixed(1)} MiB (the highest while ${WARM_UP_FILES} files of ${WARM_UP_FILE_BYTES / MB} MiB passed) while a ${LARGEST_FILE_BYTES / MB} MiB file passes`,
+        expect(growth < MEMORY_GROWTH_BOUND, 'the server\'s memory grew with the files', {
+          expected: `RSS at most ${MEMORY_GROWTH_BOUND / MB} MiB above ${(warmUpHighest / MB).toFixed(1)} MiB (its highest while ${WARM_UP_FILE_BYTES / MB} MiB files were swapped) while two ${LARGEST_FILE_BYTES / MB} MiB files are`,
           actual: `${(highest / MB).toFixed(1)} MiB: ${(growth / MB).toFixed(1)} MiB more`,
           hint: 'hold at most a transfer\'s 256 KiB buffer: CREDIT up to the slowest receiver\'s ACK + 256 KiB, and let each chunk go once every receiver has it',
         });
