@@ -40,7 +40,7 @@ async function main(argv: string[]): Promise<number> {
 async function grade(options: GradeOptions): Promise<number> {
   const plan = planGrading(options);
   if (plan.checks.length === 0 && plan.robustnessChecks.length === 0) {
-    console.error(`error: no check of stage ${options.stage.id} matches --only ${JSON.stringify(options.only)}`);
+    console.error(`error: no check of stage ${options.stage.id} matches ${options.only?.map((text) => `--only ${JSON.stringify(text)}`).join(' or ')}`);
     return EXIT_USAGE;
   }
   if (options.server !== undefined && !options.server.includes('{port}')) {

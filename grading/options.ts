@@ -16,7 +16,8 @@ export const USAGE = `usage: npm run grade -- --stage NN [--server "CMD {port}"]
                       With --client only, the reference server serves the client checks.
   --json FILE         also write the report as JSON (for collecting a class's results)
   --check-setup       only start the server and check its ready line and that it accepts a connection
-  --only TEXT         only the checks whose name contains TEXT
+  --only TEXT         only the checks whose name contains TEXT; give it again for more
+                      (--only tick --only "jitter buffer": the checks that contain either)
   --no-robustness     skip the robustness section: by default (stages 02 on) the server is also
                       graded against hostile clients (bad frames, a seeded fuzz sample, floods,
                       idle and excess connections, churn), as a separate section and score
@@ -51,7 +52,8 @@ export interface GradeOptions {
   slowConsumer: boolean;
   /** Add the stage's slow checks (Stage.slowChecks) to its checks. */
   slow: boolean;
-  only?: string;
+  /** Select the checks whose name contains any of these (undefined: every check). */
+  only?: string[];
   readyTimeoutMs?: number;
   checkTimeoutMs?: number;
   /** How many times each selected check runs (1: a grade; more: a flakiness count). */
@@ -67,7 +69,7 @@ const OPTIONS = {
   client: { type: 'string' },
   json: { type: 'string' },
   'check-setup': { type: 'boolean', default: false },
-  only: { type: 'string' },
+  only: { type: 'string', multiple: true },
   list: { type: 'boolean', default: false },
   robustness: { type: 'boolean', default: false },
   'no-robustness': { type: 'boolean', default: false },

@@ -19,6 +19,11 @@ export interface GradingPlan {
 
 const REFERENCE_ONLY = {}; // an empty environment: SERVER_CMD / CLIENT_CMD do not leak into a grade
 
+/** --only: a check is selected when its name contains any of the texts given (none given: all are). */
+function selectedBy(only: string[] | undefined, name: string): boolean {
+  return only === undefined || only.some((text) => name.includes(text));
+}
+
 export function planGrading(options: GradeOptions): GradingPlan {
   const { stage } = options;
   const neither = options.server === undefined && options.client === undefined;
@@ -28,9 +33,9 @@ export function planGrading(options: GradeOptions): GradingPlan {
 
   const checks = options.checkSetup
     ? [setupCheck]
-    : [...stage.checks, ...(options.slow ? stage.slowChecks ?? [] : [])].filter((check) => subjects.includes(check.subject ?? 'server') && (options.only === undefined || check.name.includes(options.only)));
+    : [...stage.checks, ...(options.slow ? stage.slowChecks ?? [] : [])].filter((check) => subjects.includes(check.subject ?? 'server') && selectedBy(options.only, check.name));
   const robustnessChecks = options.robustness && stage.wire !== undefined && !options.checkSetup && subjects.includes('server')
-    ? [...hostileChecks(stage.wire), ...(options.slowConsumer ? [slowConsumer(stage.wire)] : [])].filter((check) => options.only === undefined || check.name.includes(options.only))
+    ? [...hostileChecks(stage.wire), ...(options.slowConsumer ? [slowConsumer(stage.wire)] : [])].filter((check) => selectedBy(options.only, check.name))
     : [];
   return {
     robustnessChecks,
