@@ -15,7 +15,7 @@ import { join as joinPath } from 'node:path';
 import { CheckFailure } from '../harness/check-failure.ts';
 import { DatagramPeer } from '../harness/datagram-peer.ts';
 import { FakeServer } from '../harness/fake-server.ts';
-import { framesIn, readFrame } from '../harness/frame-wire.ts';
+import { framesIn, readFrame, type WireFrame } from '../harness/frame-wire.ts';
 import { runCommand, type CommandResult } from '../harness/run-command.ts';
 import { writeSpeechWav } from '../harness/speech-wav.ts';
 import type { WireClient } from '../harness/wire-client.ts';
@@ -148,38 +148,43 @@ export interface ClientRun {
   handshakeProblem: string | null;
 }
 
-/** What a joined client of the stage sends first, for the guard's failure message. */
+/** What a joined client of the stage sends first ("it sent no ..."), for the guard's failure message. */
 function joinProofName(wire: StageWire): string {
-  if (wire.datagrams) return "a datagram carrying WELCOME's token at its udp_port (a PING) or a TCP VOICE";
+  if (wire.datagrams) return "datagram carrying WELCOME's token to its udp_port (a PING) and no VOICE (0x03) over TCP";
   return wire.opusVoice ? 'VOICE (0x03)' : 'AUDIO (0x03)';
 }
 
+/** The frames the client sent after HELLO, split at WELCOME (`welcomeAt`: the bytes received by the time it was sent). */
+function framesAroundWelcome(received: Buffer, helloBytes: number, welcomeAt: number): { before: WireFrame[]; after: WireFrame[] } {
+  const before: WireFrame[] = [];
+  const after: WireFrame[] = [];
+  let offset = helloBytes;
+  for (const sent of framesIn(received.subarray(helloBytes)).frames) {
+    (offset >= welcomeAt ? after : before).push(sent);
+    offset += HEADER_BYTES + sent.payload.length;
+  }
+  return { before, after };
+}
+
 /**
- * Waits for the client to show it accepted WELCOME: a voice frame (0x03) that started after
- * WELCOME was sent (`welcomeAt`: bytes received by then), or a datagram carrying the token.
- * Returns why not, or null.
+ * Waits for the client to show it accepted WELCOME: a voice frame (0x03) sent after WELCOME, or a
+ * datagram carrying the token. Returns why not, or null.
  */
 async function joinProblem(connection: WireClient, wire: StageWire, helloBytes: number, welcomeAt: number, udp: DatagramPeer | undefined): Promise<string | null> {
-  const voiceAfterWelcome = () => {
-    let offset = helloBytes;
-    for (const { type, payload } of framesIn(connection.received.subarray(helloBytes)).frames) {
-      if (type === AUDIO && offset >= welcomeAt) return true;
-      offset += HEADER_BYTES + payload.length;
-    }
-    return undefined;
-  };
+  const voiceAfterWelcome = () => (framesAroundWelcome(connection.received, helloBytes, welcomeAt).after.some(({ type }) => type === AUDIO) ? true : undefined);
   const tokenDatagram = () => (udp?.received.some(({ data }) => data.subarray(1, 9).equals(TOKEN)) ? true : undefined);
   if (udp) udp.onDatagram = () => connection.nudge();
   try {
-    await connection.waitFor(() => voiceAfterWelcome() ?? tokenDatagram(), JOIN_PROOF_MS, joinProofName(wire));
+    await connection.waitFor(() => voiceAfterWelcome() ?? tokenDatagram(), JOIN_PROOF_MS, 'proof that the client joined');
     return null;
   } catch (error) {
     if (!(error instanceof CheckFailure)) throw error;
-    const afterHello = framesIn(connection.received.subarray(helloBytes)).frames;
+    const { before, after } = framesAroundWelcome(connection.received, helloBytes, welcomeAt);
     const datagrams = udp ? `; ${udp.received.length} datagrams at udp_port` : '';
     return (
-      `the client never got past the handshake: after WELCOME it sent no ${joinProofName(wire)} within ${JOIN_PROOF_MS / 1000} s` +
-      ` (it sent HELLO, then ${describeFrames(afterHello, wire.typeNames)}${datagrams}${connection.isClosed ? ', and closed the connection' : ''}),` +
+      `the client never got past the handshake: after WELCOME it sent no ${joinProofName(wire)} ` +
+      (connection.isClosed ? 'before it closed the connection' : `within ${JOIN_PROOF_MS / 1000} s`) +
+      ` (after HELLO it sent ${describeFrames(before, wire.typeNames)} before WELCOME, ${describeFrames(after, wire.typeNames)} after it${datagrams}),` +
       ' so the hostile act could not test it mid-session'
     );
   }
