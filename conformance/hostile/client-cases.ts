@@ -17,6 +17,7 @@ import { DatagramPeer } from '../harness/datagram-peer.ts';
 import { FakeServer } from '../harness/fake-server.ts';
 import { framesIn, readFrame, type WireFrame } from '../harness/frame-wire.ts';
 import { runCommand, type CommandResult } from '../harness/run-command.ts';
+import { describeRun } from '../harness/running-client.ts';
 import { writeSpeechWav } from '../harness/speech-wav.ts';
 import type { WireClient } from '../harness/wire-client.ts';
 import { describeFrames } from '../harness/client-session.ts';
@@ -204,7 +205,10 @@ export async function runClientCase(clientCommand: string, wire: StageWire, clie
     const args = ['--name', 'Ada', '--host', '127.0.0.1', '--port', String(server.port), '--input', input, '--output', 'null'];
     if (wire.id === '04') args.push('--room', 'lobby');
     const running = runCommand(clientCommand, args, { timeoutMs: CLIENT_TIMEOUT_MS });
-    const connection = await server.connection(0, CLIENT_TIMEOUT_MS);
+    const exitedFirst = running.then((result) => {
+      throw new Error(`the client exited before connecting: ${describeRun(result)}`);
+    });
+    const connection = await Promise.race([server.connection(0, CLIENT_TIMEOUT_MS), exitedFirst]);
     const hello = await readFrame(connection, 'HELLO', { timeoutMs: 10_000 });
     const helloBytes = HEADER_BYTES + hello.payload.length;
     const welcomeAt = connection.received.length;
