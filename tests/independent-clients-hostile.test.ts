@@ -1,7 +1,8 @@
 // The independent Python clients of stages 02-08 (tests/fixtures/python/stageNN_client.py, written
 // from the stage READMEs alone) against the hostile servers that tests/hostile-clients.test.ts sets
 // on the reference clients (conformance/hostile/client-cases.ts): a server that resets, closes,
-// sends junk or a 4 GB length, or names full of escape sequences. Each must end with one line on
+// sends junk or a 4 GB length, or names full of escape sequences. Each must first show it joined
+// (after WELCOME it talks from a tone WAV, or 06 on PINGs WELCOME's udp_port), then end with one line on
 // standard error and a non-zero exit, no stack trace, nothing unprintable on the terminal, as a
 // student's client would be asked to (issue 20: "all suites pass ... on the independent
 // implementations"). The 05-08 clients need libopus.so.0 (tests/independent-clients-05-06.test.ts

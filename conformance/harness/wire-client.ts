@@ -87,6 +87,11 @@ export class WireClient {
     this.socket.resume();
   }
 
+  /** Wakes this client's waiters to look again: for a wait whose `ready()` also reads another socket (a UDP one). */
+  nudge(): void {
+    this.wake();
+  }
+
   /** Waits until `ready()` returns a value, the connection closes, or the time runs out. */
   async waitFor<T>(ready: () => T | undefined, timeoutMs: number, what: string, hint?: string): Promise<T> {
     const deadline = Date.now() + timeoutMs;

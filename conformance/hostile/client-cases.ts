@@ -1,19 +1,38 @@
 // A client of stages 02-08 (the reference, CLIENT_CMD, or an independent one) against a fake server
 // that turns hostile mid-session: it vanishes (reset or FIN), sends garbage or an absurd length, or
 // sends names and messages full of terminal escape sequences. The session is the stage's own (its
-// README's WELCOME, users and voice), so that the client really is mid-session when it happens.
+// README's WELCOME, users and voice), and before the hostile act each case waits for proof on the
+// wire that the client accepted WELCOME: its voice (AUDIO, 05 on VOICE) from the speech-like WAV
+// it was given, or, 06 on, a datagram carrying WELCOME's token at WELCOME's udp_port (its PING).
+// A client that rejects WELCOME at once would otherwise fail every case "cleanly" without ever
+// being mid-session; the run reports it as `handshakeProblem`.
 // The client must end with ONE line on standard error and a non-zero exit (no stack trace), and
 // never print a control character it was sent: an escape sequence from a server must not reach
 // the user's terminal.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join as joinPath } from 'node:path';
+import { CheckFailure } from '../harness/check-failure.ts';
+import { DatagramPeer } from '../harness/datagram-peer.ts';
 import { FakeServer } from '../harness/fake-server.ts';
+import { framesIn, readFrame, type WireFrame } from '../harness/frame-wire.ts';
 import { runCommand, type CommandResult } from '../harness/run-command.ts';
+import { describeRun } from '../harness/running-client.ts';
+import { writeSpeechWav } from '../harness/speech-wav.ts';
 import type { WireClient } from '../harness/wire-client.ts';
-import { frame, header, jsonFrame } from './frames.ts';
+import { describeFrames } from '../harness/client-session.ts';
+import { frame, header, HEADER_BYTES, jsonFrame } from './frames.ts';
 import { SeededRandom } from '../harness/seeded-random.ts';
 import { AUDIO, ERROR, FRAME_BYTES, JOINED, LEFT, PRESENCE, SPEAKING, TEXT, USERS, WELCOME, type StageWire } from './wire-spec.ts';
 import { errorLines, hasStackTrace } from '../harness/program-output.ts';
 
 const CLIENT_TIMEOUT_MS = 20_000;
+/** How long after WELCOME a joined client has to show it: its first voice frame or PING leaves at once. */
+const JOIN_PROOF_MS = 5_000;
+/** The WAV the client talks from: a tone from the first frame (it opens any voice gate), longer than a case lasts. */
+const INPUT_SECONDS = 8;
+/** WELCOME's token (06 on), as 16 hex digits; every datagram of a joined client carries its 8 bytes after the type. */
+const TOKEN = Buffer.from('5ac1e0b79d2f4e63', 'hex');
 /** Escape sequences and controls a hostile server might send (clear screen, set title, bell, bidi, CR). */
 export const HOSTILE_TEXT = '\x1b[2J\x1b]0;pwned\x07\x1b[31mEvil\u202e\r\u009b6n';
 /** Bytes that must never appear in what a client prints: ESC, BEL, CR, C1 CSI, U+202E. */
@@ -21,8 +40,8 @@ export const FORBIDDEN_OUTPUT = /[\x1b\x07\r\u009b\u202e]/u;
 
 export interface ClientCase {
   name: string;
-  /** Plays the server's part once the client's HELLO is in. */
-  serve(connection: WireClient, wire: StageWire): Promise<void>;
+  /** Plays the server's hostile part once the client has shown it is mid-session (WELCOME and USERS are sent by then). */
+  act(connection: WireClient, wire: StageWire): Promise<void>;
 }
 
 /** A room-mate's session id (stage 05 on) in USERS, SPEAKING and the voice the server forwards. */
@@ -36,12 +55,13 @@ function user(wire: StageWire, id: number, name: string): unknown {
 
 /**
  * WELCOME as the stage's README spells it (05 adds the id, protocol and codec fields; 06 the
- * token and udp_port: 9, the discard port, as nothing here answers datagrams), and from 03 the
- * USERS that follows it.
+ * token and `udpPort`, the case's own UDP socket, where the client's PING proves it joined), and
+ * from 03 the USERS that follows it.
  */
-function welcome(wire: StageWire, name = 'Ada'): Buffer {
+function welcome(wire: StageWire, udpPort: number | undefined): Buffer {
+  const name = 'Ada';
   const fields = wire.opusVoice
-    ? { name, room: 'lobby', id: 1, protocol: wire.protocol, codec: 'opus', sample_rate: 48_000, frame_ms: 20, channels: 1, ...(wire.datagrams ? { token: '5ac1e0b79d2f4e63', udp_port: 9 } : {}) }
+    ? { name, room: 'lobby', id: 1, protocol: wire.protocol, codec: 'opus', sample_rate: 48_000, frame_ms: 20, channels: 1, ...(udpPort === undefined ? {} : { token: TOKEN.toString('hex'), udp_port: udpPort }) }
     : { name, room: 'lobby', sample_rate: 48_000, frame_samples: 960 };
   const welcomeFrame = jsonFrame(WELCOME, fields);
   if (!wire.mixes) return welcomeFrame;
@@ -80,38 +100,36 @@ function hostileNews(wire: StageWire): Buffer[] {
 export const clientCases: ClientCase[] = [
   {
     name: 'the server resets the connection mid-session',
-    async serve(connection, wire) {
-      connection.send(Buffer.concat([welcome(wire), oneSecondOfVoice(wire)]));
+    async act(connection, wire) {
+      connection.send(oneSecondOfVoice(wire));
       await sleep(300);
       connection.reset();
     },
   },
   {
     name: 'the server closes the connection (FIN) mid-session',
-    async serve(connection, wire) {
-      connection.send(welcome(wire));
-      await sleep(300);
+    async act(connection) {
       connection.end();
     },
   },
   {
     name: 'the server sends random bytes mid-session',
-    async serve(connection, wire) {
+    async act(connection) {
       const junk = new SeededRandom(42).bytes(3000);
       junk[0] = 0xee; // a type no server sends: the client must notice at once, not wait for a length
-      connection.send(Buffer.concat([welcome(wire), junk]));
+      connection.send(junk);
     },
   },
   {
     name: 'the server declares a 4 GB frame mid-session',
-    async serve(connection, wire) {
-      connection.send(Buffer.concat([welcome(wire), header(AUDIO, 0xffffffff)]));
+    async act(connection) {
+      connection.send(header(AUDIO, 0xffffffff));
     },
   },
   {
     name: 'the server sends names and messages full of terminal escape sequences',
-    async serve(connection, wire) {
-      connection.send(Buffer.concat([welcome(wire, `Ada${HOSTILE_TEXT}`), ...hostileNews(wire)]));
+    async act(connection, wire) {
+      connection.send(Buffer.concat(hostileNews(wire)));
       await sleep(300);
       connection.send(jsonFrame(ERROR, { code: `kicked${HOSTILE_TEXT}`, message: `goodbye ${HOSTILE_TEXT}\nfake prompt $ ` }));
       connection.end();
@@ -123,22 +141,87 @@ export interface ClientRun {
   result: CommandResult;
   /** What the fake server received from the client. */
   received: Buffer;
+  /**
+   * Why the client was not shown to be mid-session, or null when it was: within JOIN_PROOF_MS of
+   * WELCOME it sent voice (or, 06 on, a datagram with WELCOME's token). When it was not, the
+   * hostile act was not played (the fake server hung up instead) and the run tests nothing.
+   */
+  handshakeProblem: string | null;
 }
 
-/** Runs the client against a fake server playing `clientCase`. */
+/** What a joined client of the stage sends first ("it sent no ..."), for the guard's failure message. */
+function joinProofName(wire: StageWire): string {
+  if (wire.datagrams) return "datagram carrying WELCOME's token to its udp_port (a PING) and no VOICE (0x03) over TCP";
+  return wire.opusVoice ? 'VOICE (0x03)' : 'AUDIO (0x03)';
+}
+
+/** The frames the client sent after HELLO, split at WELCOME (`welcomeAt`: the bytes received by the time it was sent). */
+function framesAroundWelcome(received: Buffer, helloBytes: number, welcomeAt: number): { before: WireFrame[]; after: WireFrame[] } {
+  const before: WireFrame[] = [];
+  const after: WireFrame[] = [];
+  let offset = helloBytes;
+  for (const sent of framesIn(received.subarray(helloBytes)).frames) {
+    (offset >= welcomeAt ? after : before).push(sent);
+    offset += HEADER_BYTES + sent.payload.length;
+  }
+  return { before, after };
+}
+
+/**
+ * Waits for the client to show it accepted WELCOME: a voice frame (0x03) sent after WELCOME, or a
+ * datagram carrying the token. Returns why not, or null.
+ */
+async function joinProblem(connection: WireClient, wire: StageWire, helloBytes: number, welcomeAt: number, udp: DatagramPeer | undefined): Promise<string | null> {
+  const voiceAfterWelcome = () => (framesAroundWelcome(connection.received, helloBytes, welcomeAt).after.some(({ type }) => type === AUDIO) ? true : undefined);
+  const tokenDatagram = () => (udp?.received.some(({ data }) => data.subarray(1, 9).equals(TOKEN)) ? true : undefined);
+  if (udp) udp.onDatagram = () => connection.nudge();
+  try {
+    await connection.waitFor(() => voiceAfterWelcome() ?? tokenDatagram(), JOIN_PROOF_MS, 'proof that the client joined');
+    return null;
+  } catch (error) {
+    if (!(error instanceof CheckFailure)) throw error;
+    const { before, after } = framesAroundWelcome(connection.received, helloBytes, welcomeAt);
+    const datagrams = udp ? `; ${udp.received.length} datagrams at udp_port` : '';
+    return (
+      `the client never got past the handshake: after WELCOME it sent no ${joinProofName(wire)} ` +
+      (connection.isClosed ? 'before it closed the connection' : `within ${JOIN_PROOF_MS / 1000} s`) +
+      ` (after HELLO it sent ${describeFrames(before, wire.typeNames)} before WELCOME, ${describeFrames(after, wire.typeNames)} after it${datagrams}),` +
+      ' so the hostile act could not test it mid-session'
+    );
+  }
+}
+
+/**
+ * Runs the client against a fake server playing `clientCase`: HELLO, WELCOME, proof that the
+ * client joined (it talks from a WAV of a tone), then the case's hostile act.
+ */
 export async function runClientCase(clientCommand: string, wire: StageWire, clientCase: ClientCase): Promise<ClientRun> {
   const server = await FakeServer.start();
+  const udp = wire.datagrams ? await DatagramPeer.start() : undefined;
+  const dir = mkdtempSync(joinPath(tmpdir(), 'hostile-client-'));
   try {
-    const args = ['--name', 'Ada', '--host', '127.0.0.1', '--port', String(server.port), '--input', 'silence', '--output', 'null'];
+    const input = joinPath(dir, 'tone.wav');
+    writeSpeechWav(input, 0, INPUT_SECONDS, 0);
+    const args = ['--name', 'Ada', '--host', '127.0.0.1', '--port', String(server.port), '--input', input, '--output', 'null'];
     if (wire.id === '04') args.push('--room', 'lobby');
     const running = runCommand(clientCommand, args, { timeoutMs: CLIENT_TIMEOUT_MS });
-    const connection = await server.connection(0, CLIENT_TIMEOUT_MS);
-    await connection.readBytes(5, 10_000, 'the HELLO header');
-    await clientCase.serve(connection, wire);
+    const exitedFirst = running.then((result) => {
+      throw new Error(`the client exited before connecting: ${describeRun(result)}`);
+    });
+    const connection = await Promise.race([server.connection(0, CLIENT_TIMEOUT_MS), exitedFirst]);
+    const hello = await readFrame(connection, 'HELLO', { timeoutMs: 10_000 });
+    const helloBytes = HEADER_BYTES + hello.payload.length;
+    const welcomeAt = connection.received.length;
+    connection.send(welcome(wire, udp?.port));
+    const handshakeProblem = await joinProblem(connection, wire, helloBytes, welcomeAt, udp);
+    if (handshakeProblem === null) await clientCase.act(connection, wire);
+    else connection.destroy(); // nothing to test: let the client go at once
     const result = await running;
-    return { result, received: connection.received };
+    return { result, received: connection.received, handshakeProblem };
   } finally {
+    udp?.close();
     await server.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
