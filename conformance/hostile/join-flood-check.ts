@@ -10,7 +10,8 @@
 //
 // Two checks use it: the grader's (one flooder, the rule's exact answers) and the hostile suite's
 // (a new flooder each time one is thrown out, for the whole flood: a fresh connection gets a full
-// bucket, and the others must still not notice; memory bounded; a newcomer is served afterwards).
+// bucket, and the others must still not notice; the server's memory grows by less than 1.5 times
+// the flood (see the limit below); a newcomer is served afterwards).
 import { CheckFailure, CheckSkipped } from '../harness/check-failure.ts';
 import type { Check, CheckContext } from '../harness/checks.ts';
 import { findServerProcess } from '../harness/proc-stats.ts';
@@ -216,7 +217,7 @@ export function joinFloodRule(wire: StageWire): Check {
 /** The hostile suite's check: a new flooder each time one is thrown out, for the whole flood. */
 export function joinFlood(wire: StageWire): Check {
   return {
-    name: `hostile ${wire.id}: ${FLOOD_MS / 1000} s of JOIN floods (a new flooder each time one is thrown out) keep 90% of every room's mixes and bounded memory`,
+    name: `hostile ${wire.id}: ${FLOOD_MS / 1000} s of JOIN floods (a new flooder each time one is thrown out) keep 90% of every room's mixes, and the server grows by less than 1.5 times the JOINs it was sent`,
     run: async (context) => {
       await runJoinFlood(context, wire, { tag: 'hostile-j', reconnect: true });
       await expectServerServes(context, wire, 'after-join-flood', 'hostile-j-home', [], 'a flood of JOINs');
