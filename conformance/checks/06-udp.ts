@@ -306,7 +306,7 @@ export function udpServerChecks(wire: UdpVoiceWire): Check[] {
         }),
     },
     {
-      name: 'silent drops: a wrong token, an unknown type, 11/16/18/1287-byte datagrams, a replayed VOICE_UP and a PING with an old number from a second address get no answer and are never forwarded',
+      name: 'silent drops: a wrong token, an unknown type, 11/16/18/1287-byte datagrams, a replayed VOICE_UP, one 100 sequences old and a PING with an old number from a second address get no answer and are never forwarded; VOICE_UP 1 and 60 sequences late (inside the 64-wide replay window) still are',
       run: (context) =>
         withVoiceMembers(context, async (members) => {
           const eve = await members.join('Eve', 'drops');
@@ -340,6 +340,11 @@ export function udpServerChecks(wire: UdpVoiceWire): Check[] {
             await sleep(50);
             eve.udp.send(valid, eve.server);
             stranger.send(valid, eve.server);
+            // The replay window (64 sequences): late but unseen is new, 100 behind is old.
+            const late = [voiceUp(eve.token, 499, packet), voiceUp(eve.token, 440, packet)];
+            for (const datagram of late) eve.udp.send(datagram, eve.server);
+            eve.udp.send(voiceUp(eve.token, 400, packet), eve.server);
+            stranger.send(late[0]!, eve.server);
             // A PING with a number already used (1), from an address that is not Eve's.
             stranger.send(ping(eve.token, 1, 7), eve.server);
             // Eve's own socket must stay silent too: Bob's PING proves the server alive.
@@ -358,9 +363,20 @@ export function udpServerChecks(wire: UdpVoiceWire): Check[] {
               received: answers[0]?.data,
               hint: bad.map(([what]) => what).join(', ') + ': all dropped silently',
             });
-            const hint = 'forward only VOICE_UP that passed every check: the right token, a valid size, and a sequence the replay window has not seen';
-            expectVoiceDowns(bob, [voiceDown(eve.id, 500, packet)], since.bob, hint);
-            expectTcpVoices(cy, [tcpVoicePayload(eve.id, 500, packet)], since.cyTcp, hint);
+            const hint = 'forward only VOICE_UP that passed every check: the right token, a valid size, and a sequence the replay window has not seen; the window is 64 sequences: one 1 or 60 behind the highest, not yet seen, is late voice (forward it), one 100 behind is old';
+            // First the window's own number, by the sequences that reached Bob (a wrong token's or a
+            // duplicate's are judged by the exact lists below).
+            const sequencesAtBob = voiceDownsAt(bob, since.bob).filter((d) => d.data.length >= 5 && d.data.readUInt16BE(1) === eve.id).map((d) => d.data.readUInt16BE(3));
+            const lateDropped = [499, 440].filter((sequence) => !sequencesAtBob.includes(sequence));
+            const oldForwarded = sequencesAtBob.includes(400);
+            expect(lateDropped.length === 0 && !oldForwarded, 'the replay window is not 64 sequences', {
+              expected: 'after VOICE_UP 500, Eve\'s 499 and 440 (1 and 60 behind, not yet seen) forwarded, her 400 (100 behind) dropped',
+              actual: `${lateDropped.length > 0 ? `${lateDropped.join(' and ')} dropped` : ''}${lateDropped.length > 0 && oldForwarded ? '; ' : ''}${oldForwarded ? '400 forwarded' : ''} (Bob got sequences ${sequencesAtBob.join(', ') || 'none'})`,
+              hint: 'keep the highest sequence accepted and a bitmap of the 64 before it (RFC 4303 §3.4.3): late voice is still voice, and only what is older than the window or already seen is a replay',
+            });
+            const expected = [500, 499, 440];
+            expectVoiceDowns(bob, expected.map((sequence) => voiceDown(eve.id, sequence, packet)), since.bob, hint);
+            expectTcpVoices(cy, expected.map((sequence) => tcpVoicePayload(eve.id, sequence, packet)), since.cyTcp, hint);
             expectTcpVoices(bob, [], since.bobTcp, 'a PATH udp listener with a bound address gets voice by UDP only');
             // The stranger's replay did not steal Eve's binding: her PONGs still come to her socket.
             await pingPong(eve, 'a replayed datagram from another address must not rebind the user: their PONGs still go to the address they bound');
