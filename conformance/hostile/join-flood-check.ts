@@ -20,7 +20,7 @@ import { memoryLimitFor, sleep } from './check-helpers.ts';
 import { expectBoundedGrowth, expectServerServes, peakGrowthDuring } from './expectations.ts';
 import { jsonFrame } from './frames.ts';
 import { ListeningUser } from './listening-user.ts';
-import { SteadyPair } from './steady-pair.ts';
+import { OWN_LATENESS_MS, SteadyPair } from './steady-pair.ts';
 import { AUDIO, ERROR, JOIN, JOIN_REFUSED, LEFT, TICK_MS, USERS, type StageWire } from './wire-spec.ts';
 
 /** How long the flood lasts. */
@@ -29,8 +29,6 @@ const FLOOD_MS = 3_000;
 const JOINS_PER_WRITE = 2_000;
 /** Each conversation keeps at least this share of its mixes during the flood. */
 const MIN_SHARE = 0.9;
-/** A talker frame sent later than this against its schedule: this process, not the server, was busy. */
-const OWN_LATENESS_MS = 3 * TICK_MS;
 
 interface FlooderResult {
   name: string;
