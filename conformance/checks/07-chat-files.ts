@@ -323,7 +323,7 @@ function bucketRefillCheck(bucket: RequestBucket): Check {
   const window = timingWindow(refillMs);
   const perRefill = refillMs === 1_000 ? '1 per second' : `1 per ${showMs(refillMs)}`;
   const earlyAfterMs = window.earliestMs - 2 * SCHEDULING_NOISE_MS;
-  const hint = `a ${kind} takes a token from a per-user bucket of ${burst}, refilled at ${perRefill} (one token back ${showMs(refillMs)} after it was taken); without one: REFUSED rate_limited, the connection open`;
+  const hint = `${kind === 'OFFER' ? 'an' : 'a'} ${kind} takes a token from a per-user bucket of ${burst}, refilled at ${perRefill} (one token back ${showMs(refillMs)} after it was taken); without one: REFUSED rate_limited, the connection open`;
   const isAnswer = (f: ReceivedFrame) => f.type === bucket.taken || f.type === REFUSED || f.type === ERROR;
   const show = (f: ReceivedFrame) => `${TYPE_NAMES[f.type] ?? `0x${f.type.toString(16)}`} ${f.payload.toString().slice(0, 200)}`;
   return {
