@@ -253,7 +253,7 @@ function expectNoAmplification(peer: DatagramPeer, since: number, limit: number,
 }
 
 /** What the voice checks need of a stage's wire: the protocol its HELLO names, and its frames' names. */
-export type UdpVoiceWire = Pick<StageWire, 'protocol' | 'typeNames'>;
+export type UdpVoiceWire = Pick<StageWire, 'protocol' | 'typeNames' | 'moves'>;
 
 /**
  * Stage 06's server checks of its voice (datagrams, PATH, the voice bucket), for any stage that
@@ -262,6 +262,7 @@ export type UdpVoiceWire = Pick<StageWire, 'protocol' | 'typeNames'>;
  */
 export function udpServerChecks(wire: UdpVoiceWire): Check[] {
   const protocol = wire.protocol ?? PROTOCOL;
+  const moves = wire.moves!;
   const withVoiceMembers = (context: Parameters<Check['run']>[0], body: (members: Members) => Promise<void>) => withMembers(context, body, protocol, { ...wire.typeNames });
   return [
     {
@@ -544,7 +545,7 @@ export function udpServerChecks(wire: UdpVoiceWire): Check[] {
         }),
     },
     {
-      name: 'PATH: {"path": "udp"|"tcp"} only (else ERROR bad_path), after HELLO (else not_joined); HELLO of another protocol gets wrong_protocol; 20 PATH changes refused in a row get rate_limited',
+      name: `PATH: {"path": "udp"|"tcp"} only (else ERROR bad_path), after HELLO (else not_joined); HELLO of another protocol gets wrong_protocol; after ${moves.burst} changes, the ${moves.refusalsBeforeError}th PATH change refused in a row gets rate_limited, not the ${moves.refusalsBeforeError - 1}th`,
       run: (context) =>
         withVoiceMembers(context, async (members) => {
           const rogue = async (bytes: Buffer, code: string, hint: string) => {
@@ -563,10 +564,27 @@ export function udpServerChecks(wire: UdpVoiceWire): Check[] {
             expect(jsonOf(error).code === 'bad_path', 'a bad PATH got the wrong ERROR', { expected: 'ERROR {"code": "bad_path", ...}', actual: error.payload.toString('utf8').slice(0, 200), sent: jsonFrameBytes(PATH, payload), hint: 'PATH must be {"path": "udp"} or {"path": "tcp"}: anything else is ERROR bad_path, then close' });
             await member.user.waitForClose(3_000, 'the server to close after ERROR');
           }
+          // The move bucket's changes (udp, tcp, ... ending on tcp), then PATH udp again and again: each is
+          // a change from tcp, refused and ignored. In one write, so no token comes back meanwhile, with
+          // LIST_ROOMS before the last: its ROOMS shows that the refusals before it were not yet the limit.
+          const limit = moves.refusalsBeforeError;
           const flipper = await members.join('Flip', 'path');
-          flipper.user.send(Buffer.concat(Array.from({ length: 60 }, (_, i) => jsonFrameBytes(PATH, { path: i % 2 === 0 ? 'udp' : 'tcp' }))));
-          const error = await flipper.user.waitForFrame('ERROR "rate_limited"', (f) => f.type === ERROR, { timeoutMs: DEADLINE_MS * 2, hint: 'a PATH change takes a token from the move bucket (10 at once, then 1 per second); the 20th refused in a row is ERROR rate_limited' });
-          expect(jsonOf(error).code === 'rate_limited', '60 PATH changes at once got the wrong ERROR', { expected: 'ERROR {"code": "rate_limited", ...}', actual: error.payload.toString('utf8').slice(0, 200), hint: 'PATH shares the move limit' });
+          const since = flipper.user.mark();
+          const changes = Array.from({ length: moves.burst }, (_, i) => jsonFrameBytes(PATH, { path: i % 2 === 0 ? 'udp' : 'tcp' }));
+          const refused = (count: number) => Array.from({ length: count }, () => jsonFrameBytes(PATH, { path: 'udp' }));
+          const sent = Buffer.concat([...changes, ...refused(limit - 1), frameBytes(LIST_ROOMS), ...refused(1)]);
+          flipper.user.send(sent);
+          const hint = `a PATH change takes a token from the move bucket (${moves.burst} at once, then 1 per ${moves.refillMs / 1000} s); without one it is ignored (the path stays), and the ${limit}th refused in a row is ERROR rate_limited, then close`;
+          const wrote = `after ${moves.burst} PATH changes (udp, tcp, ...), ${limit - 1} PATH udp, LIST_ROOMS and one more PATH udp, in one write`;
+          const error = await flipper.user.waitForFrame('ERROR "rate_limited"', (f) => f.type === ERROR, { since, timeoutMs: DEADLINE_MS * 2 }).catch(() => undefined);
+          const rooms = flipper.user.framesOfType(ROOMS, since)[0];
+          expect(error !== undefined, `the limit of refused PATH changes in a row is not ${limit}: the ${limit}th got no ERROR rate_limited`, {
+            expected: `${wrote}: ROOMS, then ERROR {"code": "rate_limited", ...} for the last PATH udp, the ${limit}th refused in a row`, actual: flipper.user.describeFrames(since), sent, hint,
+          });
+          expect(rooms !== undefined && flipper.user.frames.indexOf(rooms) < flipper.user.frames.indexOf(error!), `the limit of refused PATH changes in a row is not ${limit}: ERROR came before the ${limit}th`, {
+            expected: `${wrote}: ROOMS (the ${limit - 1} refusals before LIST_ROOMS are not yet the limit), then ERROR rate_limited`, actual: flipper.user.describeFrames(since), sent, hint,
+          });
+          expect(jsonOf(error!).code === 'rate_limited', `the ${limit}th PATH change refused in a row got the wrong ERROR`, { expected: 'ERROR {"code": "rate_limited", ...}', actual: error!.payload.toString('utf8').slice(0, 200), hint: 'PATH shares the move limit' });
         }),
     },
   ];
