@@ -13,7 +13,7 @@
 // one connection in order). Over UDP: a bounded wait (NOTHING_MS), then a valid PING from the
 // same socket must still get its PONG: the server is alive, and on loopback anything it sent
 // before that PONG has arrived.
-import { type DocumentedBucket, expectBucketLimit } from '../harness/bucket-limit.ts';
+import { type DocumentedBucket, expectBucketLimit, expectRefill, sendAtRate } from '../harness/bucket-limit.ts';
 import { showBytes } from '../harness/check-failure.ts';
 import { expect, type Check } from '../harness/checks.ts';
 import { DatagramPeer, type ReceivedDatagram } from '../harness/datagram-peer.ts';
@@ -23,6 +23,8 @@ import { expectError, jsonOf, type Party, type TypeNames, withParty } from '../h
 import { moveRefillCheck } from '../harness/move-refill-check.ts';
 import { type StageWire, WIRES } from '../hostile/wire-spec.ts';
 import { SeededRandom } from '../harness/seeded-random.ts';
+import { withStallWatch } from '../harness/stall-watch.ts';
+import { RATE_TOLERANCE, showMs } from '../harness/tolerance.ts';
 import { Unmeasured } from '../harness/unmeasured.ts';
 import { WireClient } from '../harness/wire-client.ts';
 
@@ -60,6 +62,10 @@ const MAX_OPUS_PACKET_BYTES = 1275;
 const VOICE_BUCKET: DocumentedBucket = { burst: 10, perSecond: 50 };
 /** "At most 5 answered per second per user". */
 const PONG_BUCKET: DocumentedBucket = { burst: 5, perSecond: 5 };
+/** The PONG rate check: PINGs at once (twice the burst), then PINGs at 4 times the rate for the rate rule's window. */
+const PONG_BURST_PINGS = 10;
+const PONG_SEND_PER_SECOND = 20;
+const PONG_SEND_MS = 3_000;
 /** "At once", with room for a busy machine. */
 const DEADLINE_MS = 1_500;
 /** How long a check waits for a datagram that must NOT come before proving the server alive. */
@@ -542,6 +548,47 @@ export function udpServerChecks(wire: UdpVoiceWire): Check[] {
           expect(jsonOf(error).code === 'rate_limited', 'a VOICE_UP flood got the wrong ERROR', { expected: 'ERROR {"code": "rate_limited", ...}', actual: error.payload.toString('utf8').slice(0, 200), hint: 'the flood rule of stage 05 counts voice by either path' });
           await flo.user.waitForClose(3_000, 'the server to close the flooder after ERROR');
           unmeasured.settle();
+        }),
+    },
+    {
+      name: `PONG rate: ${PONG_BURST_PINGS} PINGs at once from a new user get ${PONG_BUCKET.burst} PONGs; PINGs at ${PONG_SEND_PER_SECOND} a second for ${showMs(PONG_SEND_MS)} get ${PONG_BUCKET.perSecond} a second (±${100 * RATE_TOLERANCE}%)`,
+      run: (context) =>
+        withVoiceMembers(context, async (members) => {
+          // A new user's PONG bucket is full (no PING yet): the first PINGs, sent at once, find its
+          // burst; then PINGs faster than it refills find it nearly empty, so what is answered is the refill.
+          const pia = await members.join('Pia', 'pong-rate');
+          const total = PONG_BURST_PINGS + (PONG_SEND_PER_SECOND * PONG_SEND_MS) / 1_000;
+          const first = pia.nextPing;
+          pia.nextPing += total;
+          const hint = `answer at most ${PONG_BUCKET.perSecond} PINGs per second per user: a bucket of ${PONG_BUCKET.burst}, one token back every ${1_000 / PONG_BUCKET.perSecond} ms; drop the rest as ping_flood`;
+          await withStallWatch(async (watch) => {
+            const sendPings = (from: number, to: number) => {
+              for (let i = from; i < to; i++) pia.udp.send(ping(pia.token, first + i, i), pia.server);
+            };
+            const firstSentAt = performance.now();
+            sendPings(0, PONG_BURST_PINGS);
+            await sendAtRate(total - PONG_BURST_PINGS, PONG_SEND_PER_SECOND, (from, to) => sendPings(PONG_BURST_PINGS + from, PONG_BURST_PINGS + to));
+            const sendingMs = performance.now() - firstSentAt;
+            await sleep(NOTHING_MS); // the last PONGs are on their way (none may come: the bucket may be empty)
+            const pongs = pia.udp.received.filter((d) => d.data[0] === PONG && d.data.length === PONG_BYTES);
+            const toBurst = pongs.filter((d) => d.data.readUInt32BE(1) < first + PONG_BURST_PINGS).length;
+            expect(toBurst >= PONG_BUCKET.burst, `the PONG burst is not ${PONG_BUCKET.burst}: ${PONG_BURST_PINGS} PINGs at once from a new user got ${toBurst} PONGs`, {
+              expected: `at least ${PONG_BUCKET.burst} PONGs: a new user's bucket is full`, actual: `${toBurst} PONGs: ${describeAll(pongs.slice(0, toBurst))}`, hint,
+            });
+            const unmeasured = new Unmeasured();
+            expectRefill({ passed: pongs.length, firstSentAt, lastSeenAt: pongs.at(-1)?.at ?? firstSentAt }, sendingMs, {
+              bucket: PONG_BUCKET,
+              brokenPasses: total,
+              broken: `a bucket refilling at ${PONG_SEND_PER_SECOND} a second or faster`,
+              measures: `whether the PONG bucket refills at ${PONG_BUCKET.perSecond} a second`,
+              summary: `the PONG refill is not ${PONG_BUCKET.perSecond} a second: ${pongs.length} PONGs for ${total} PINGs (${PONG_BURST_PINGS} at once, then ${PONG_SEND_PER_SECOND} a second for ${showMs(sendingMs)})`,
+              expected: (range) => `${range} PONGs`,
+              actual: `${pongs.length} PONGs`,
+              hint,
+            }, watch, unmeasured);
+            expectNoAmplification(pia.udp, 0, PING_BYTES, 'a PING');
+            unmeasured.settle();
+          });
         }),
     },
     {
