@@ -274,11 +274,9 @@ function voiceRefillCheck(wire: StageWire): Check {
           await barrier(lis.user);
           const forwarded = voiceFramesFrom(lis.user, flo.id, since);
           const unmeasured = new Unmeasured();
-          expectRefill({ passed: forwarded.length, firstSentAt, lastSeenAt: forwarded.at(-1)?.at ?? firstSentAt }, sendingMs, {
+          const sending = { total, perSecond: REFILL_SEND_PER_SECOND, ms: sendingMs, bucket: 'the voice bucket' };
+          expectRefill({ passed: forwarded.length, firstSentAt, lastSeenAt: forwarded.at(-1)?.at ?? firstSentAt }, sending, {
             bucket: VOICE_BUCKET,
-            brokenPasses: total,
-            broken: `a bucket refilling at ${REFILL_SEND_PER_SECOND} a second or faster`,
-            measures: `whether the voice bucket refills at ${VOICE_BUCKET.perSecond} a second`,
             summary: `the voice refill is not ${VOICE_BUCKET.perSecond} a second: ${forwarded.length} of ${total} VOICE sent at ${REFILL_SEND_PER_SECOND} a second for ${showMs(sendingMs)} were forwarded`,
             expected: (range) => `${range} of Flo's ${total} VOICE forwarded to Lis`,
             actual: `${forwarded.length} forwarded`,

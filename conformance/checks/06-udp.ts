@@ -576,11 +576,9 @@ export function udpServerChecks(wire: UdpVoiceWire): Check[] {
               expected: `at least ${PONG_BUCKET.burst} PONGs: a new user's bucket is full`, actual: `${toBurst} PONGs: ${describeAll(pongs.slice(0, toBurst))}`, hint,
             });
             const unmeasured = new Unmeasured();
-            expectRefill({ passed: pongs.length, firstSentAt, lastSeenAt: pongs.at(-1)?.at ?? firstSentAt }, sendingMs, {
+            const sending = { total, perSecond: PONG_SEND_PER_SECOND, ms: sendingMs, bucket: 'the PONG bucket' };
+            expectRefill({ passed: pongs.length, firstSentAt, lastSeenAt: pongs.at(-1)?.at ?? firstSentAt }, sending, {
               bucket: PONG_BUCKET,
-              brokenPasses: total,
-              broken: `a bucket refilling at ${PONG_SEND_PER_SECOND} a second or faster`,
-              measures: `whether the PONG bucket refills at ${PONG_BUCKET.perSecond} a second`,
               summary: `the PONG refill is not ${PONG_BUCKET.perSecond} a second: ${pongs.length} PONGs for ${total} PINGs (${PONG_BURST_PINGS} at once, then ${PONG_SEND_PER_SECOND} a second for ${showMs(sendingMs)})`,
               expected: (range) => `${range} PONGs`,
               actual: `${pongs.length} PONGs`,

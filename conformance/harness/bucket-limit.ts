@@ -83,14 +83,25 @@ export function expectBucketLimit(count: BucketCount, judgement: BucketJudgement
  * bucket fills in burst / rate and then overflows, so a grader whose timers stalled longer than
  * that while sending cost a correct server tokens; a failure on that side is then a SKIP.
  */
-export function expectRefill(count: BucketCount, sendingMs: number, judgement: Omit<BucketJudgement, 'least'>, watch: StallWatch, unmeasured: Unmeasured): void {
+export function expectRefill(
+  count: BucketCount,
+  /** The sender: `total` items at `perSecond` (the burst included) over `ms`; `bucket` names whose bucket it measures ("the voice bucket"). */
+  sending: { total: number; perSecond: number; ms: number; bucket: string },
+  judgement: Omit<BucketJudgement, 'least' | 'brokenPasses' | 'broken' | 'measures'>,
+  watch: StallWatch,
+  unmeasured: Unmeasured,
+): void {
   const { bucket } = judgement;
+  const sendingMs = sending.ms;
   const rate = rateWindow(bucket.perSecond);
   const tolerance = `${100 * RATE_TOLERANCE}%`;
   const least = bucket.burst + Math.floor((rate.lowest * Math.max(0, sendingMs - SCHEDULING_NOISE_MS)) / 1_000) - GRANULARITY_TOKENS;
   const judge = () =>
     expectBucketLimit(count, {
       ...judgement,
+      brokenPasses: sending.total,
+      broken: `a bucket refilling at ${sending.perSecond} a second or faster`,
+      measures: `whether ${sending.bucket} refills at ${bucket.perSecond} a second`,
       bucket: { burst: bucket.burst, perSecond: rate.highest },
       least,
       expected: (range) => `${judgement.expected(range)}: at least ${bucket.burst} at once + ${rate.lowest}/s (${bucket.perSecond}/s - ${tolerance}) × ${showMs(sendingMs)} of sending less ${SCHEDULING_NOISE_MS} ms, - ${GRANULARITY_TOKENS}; at most, with ${rate.highest}/s (${bucket.perSecond}/s + ${tolerance})`,
