@@ -19,6 +19,7 @@ import { clippedSumOf, dominantHz, findFrame, levelDb, longestZeroRun, MATCH_TOL
 import { writeSpeechWav } from '../harness/speech-wav.ts';
 import { controlLimitClientCheck } from '../harness/control-limit-check.ts';
 import { udpReturnCheck } from '../harness/udp-return-check.ts';
+import { clientJitterBufferCheck } from '../harness/client-jitter-check.ts';
 import { withStallWatch } from '../harness/stall-watch.ts';
 import { describeWindow, expectDuration, showMs, timingWindow } from '../harness/tolerance.ts';
 
@@ -394,6 +395,7 @@ export function udpClientChecks(stage: UdpClientStage): Check[] {
         });
       },
     },
+    clientJitterBufferCheck((context, speaker, steps) => recordUdp(context, stage, [speaker], steps.map((step) => step.map((v) => voiceDown(speaker.id, v.sequence, v.packet))), 2.5)),
   ];
 }
 
