@@ -204,7 +204,7 @@ async function waitForVoices(listener: FramedUser, count: number, since: number)
  * The flood rule's two numbers (more than 250 drops, within one 5 s window), for every stage that keeps
  * stage 05's VOICE over TCP: 05 and 06 (in opusServerChecks), 07 and 08 (conformance/stages.ts).
  */
-export function voiceFloodWindowCheck(wire: StageWire): Check {
+function voiceFloodWindowCheck(wire: StageWire): Check {
   const protocol = wire.protocol ?? PROTOCOL;
   const joinRoom = (party: Party, name: string, room: string) => joinRoomAs(protocol, party, name, room);
   return {
@@ -248,9 +248,10 @@ export function voiceFloodWindowCheck(wire: StageWire): Check {
 }
 
 /**
- * Stage 05's server checks of its TCP voice, for any stage that keeps it for users on TCP: 05, and
- * 06 (06-udp/README.md: a user who never says PATH udp gets stage 05's TCP VOICE; stage 05's table
- * holds). Every user here speaks only TCP, so a later stage's server must treat them as 05's did.
+ * Stage 05's server checks of its TCP voice, for any stage that keeps it for users on TCP: 05, 06
+ * (06-udp/README.md: a user who never says PATH udp gets stage 05's TCP VOICE; stage 05's table
+ * holds), and 07 and 08, whose voice is 06's (08 outside calls). Every user here speaks only TCP,
+ * so a later stage's server must treat them as 05's did.
  */
 export function opusServerChecks(wire: StageWire): Check[] {
   const protocol = wire.protocol ?? PROTOCOL;
