@@ -17,7 +17,9 @@ import { WIRES } from '../hostile/wire-spec.ts';
 import { findServerProcess, MB } from '../harness/proc-stats.ts';
 import { SeededRandom } from '../harness/seeded-random.ts';
 import { StallWatch } from '../harness/stall-watch.ts';
-import { describeWindow, judgeDuration, showMs, timingWindow } from '../harness/tolerance.ts';
+import { sleep } from '../harness/exact-mixes.ts';
+import { withStallWatch } from '../harness/stall-watch.ts';
+import { describeWindow, expectDuration, expectWithinWindow, judgeDuration, SCHEDULING_NOISE_MS, showMs, timingWindow } from '../harness/tolerance.ts';
 import { processNotFound } from '../harness/unmeasured.ts';
 
 export const HELLO = 0x01;
@@ -53,8 +55,10 @@ const MAX_OFFER_PAYLOAD = 2 * 1024;
 const MAX_CANCEL_PAYLOAD = 1024;
 const MAX_FILE_NAME_BYTES = 255;
 const TEXT_BURST = 10;
+const TEXT_REFILL_MS = 1_000;
 const MAX_TEXTS_REFUSED = 20;
 const OFFER_BURST = 5;
+const OFFER_REFILL_MS = 5_000;
 const MAX_OFFERS_REFUSED = 20;
 const MAX_TRANSFERS_PER_SENDER = 2;
 const MAX_TRANSFERS_PER_SERVER = 64;
@@ -63,6 +67,15 @@ const CHUNK_BOOKKEEPING = 256;
 const MAX_HELD_CHUNK_COST = 512 * 1024;
 /** A sender with credit that sends no CHUNK for 30 s: TRANSFER_END sender_stalled. */
 const SENDER_STALL_MS = 30_000;
+/** A receiver that held the transfer back 10 s, acknowledging under 256 KiB: TRANSFER_END too_slow. */
+const TOO_SLOW_MS = 10_000;
+/**
+ * The accepted times of too_slow and sender_stalled (GRADING.md, timing): both rules may be
+ * checked once a second (the reference: every 250 ms), so 1 s of pipeline.
+ */
+const TRANSFER_RULE_PIPELINE_MS = 1_000;
+/** How late the grader's own timers may run before a 10 s or 30 s timing is "could not judge" (its margins are seconds). */
+const TRANSFER_RULE_STALL_ALLOWANCE_MS = 1_000;
 const CHUNK_DATA = 16_384;
 const RECEIVE_WINDOW = 64 * 1024;
 const TRANSFER_BUFFER = 256 * 1024;
@@ -301,6 +314,89 @@ async function withMembers(context: Parameters<Check['run']>[0], body: (party: P
   });
 }
 
+/** A per-user bucket of TEXT or OFFER (issue 18), as the README's tables give it. */
+interface RequestBucket {
+  request: 'text' | 'offer';
+  /** The message it limits, as the README's tables name it. */
+  kind: 'TEXT' | 'OFFER';
+  burst: number;
+  refillMs: number;
+  /** One request that takes a token (`i`: a number to tell them apart). */
+  requestBytes: (i: number) => Buffer;
+  /** The answer to a request that got a token: the TEXT's echo, OFFERED. */
+  taken: number;
+}
+
+/**
+ * The refill of `bucket`, which the flood checks cannot see (their requests all come within
+ * milliseconds, so a bucket that never refills gives them the same answers). Judged by the
+ * tolerance rule (GRADING.md, timing), like 08's LOOKUP and INVITE refills: the bucket emptied at
+ * once; a request sent 200 ms before the earliest accepted refill, counted from when the burst was
+ * SENT (the server cannot have taken a token before), is refused; one sent at the latest accepted
+ * refill, counted from when the refusal of the burst's next request ARRIVED (the server had taken
+ * the last token before), takes a token. A busy server only makes both safer; a grader whose own
+ * timer ran late for the first request could not judge it (SKIP).
+ */
+function bucketRefillCheck(bucket: RequestBucket): Check {
+  const { request, kind, burst, refillMs } = bucket;
+  const window = timingWindow(refillMs);
+  const perRefill = refillMs === 1_000 ? '1 per second' : `1 per ${showMs(refillMs)}`;
+  const earlyAfterMs = window.earliestMs - 2 * SCHEDULING_NOISE_MS;
+  const hint = `${kind === 'OFFER' ? 'an' : 'a'} ${kind} takes a token from a per-user bucket of ${burst}, refilled at ${perRefill} (one token back ${showMs(refillMs)} after it was taken); without one: REFUSED rate_limited, the connection open`;
+  const isAnswer = (f: ReceivedFrame) => f.type === bucket.taken || f.type === REFUSED || f.type === ERROR;
+  const show = (f: ReceivedFrame) => `${TYPE_NAMES[f.type] ?? `0x${f.type.toString(16)}`} ${f.payload.toString().slice(0, 200)}`;
+  return {
+    name: `${request === 'text' ? 'text' : 'offers'}: the ${kind} bucket refills ${perRefill}: after ${burst} ${kind}s at once the next is refused, so is one sent ${showMs(earlyAfterMs)} after them, and one ${showMs(window.latestMs)} after the bucket emptied is taken`,
+    run: (context) =>
+      withMembers(context, async (party) => {
+        const ada = await join(party, 'Ada', `${request}-refill`);
+        await join(party, 'Bob', `${request}-refill`); // a receiver: an OFFER needs one
+        let next = 0;
+        /** Sends `count` requests at once and returns their answers, in order. */
+        const send = async (count: number): Promise<ReceivedFrame[]> => {
+          let since = ada.user.mark();
+          ada.user.send(Buffer.concat(Array.from({ length: count }, () => bucket.requestBytes(next++))));
+          const answers: ReceivedFrame[] = [];
+          for (let i = 0; i < count; i++) {
+            const answer = await ada.user.waitForFrame(`the answer to ${kind} ${i + 1} of ${count} sent at once`, isAnswer, { since, timeoutMs: DEADLINE_MS, hint });
+            since = ada.user.frames.indexOf(answer) + 1;
+            answers.push(answer);
+          }
+          return answers;
+        };
+        const limited = (f: ReceivedFrame) => f.type === REFUSED && jsonOf(f).request === request && jsonOf(f).code === 'rate_limited';
+        const burstSentAt = performance.now();
+        const drained = await send(burst + 1);
+        expect(drained.slice(0, burst).every((f) => f.type === bucket.taken) && limited(drained[burst]!), `the ${kind} limit is not ${burst} at once`, {
+          expected: `${burst} ${TYPE_NAMES[bucket.taken]}, then REFUSED {"request": "${request}", "code": "rate_limited"} for ${kind} ${burst + 1}`,
+          actual: drained.map(show).join(', '),
+          hint,
+        });
+        const emptiedBy = drained[burst]!.at;
+
+        // Too fast: a request sent before the earliest accepted refill finds the bucket still empty.
+        await sleep(burstSentAt + earlyAfterMs - performance.now());
+        const lateBy = performance.now() - (burstSentAt + earlyAfterMs);
+        if (lateBy > SCHEDULING_NOISE_MS) throw new CheckSkipped(`could not judge the ${kind} refill: the grader's own timer ran ${showMs(lateBy)} late, so the ${kind} meant to go ${showMs(earlyAfterMs)} after the burst (before the earliest accepted refill, ${showMs(window.earliestMs)}) went out too late; run the check again on a quieter machine`);
+        const [early] = await send(1);
+        expect(limited(early!), `the ${kind} refill is not ${perRefill}: a token came back within ${showMs(early!.at - burstSentAt)}`, {
+          expected: `REFUSED rate_limited for a ${kind} sent ${showMs(earlyAfterMs)} after the ${burst} that emptied the bucket (a token comes back after ${showMs(refillMs)}, accepted ${describeWindow(window)})`,
+          actual: show(early!),
+          hint,
+        });
+
+        // Too slow (or never): at the latest accepted refill, a token is back.
+        await sleep(emptiedBy + window.latestMs - performance.now());
+        const [late] = await send(1);
+        expect(late!.type === bucket.taken, `the ${kind} refill is not ${perRefill}: no token ${showMs(late!.at - emptiedBy)} after the bucket emptied`, {
+          expected: `${TYPE_NAMES[bucket.taken]}: a token is back ${showMs(refillMs)} after it was taken (accepted ${describeWindow(window)})`,
+          actual: show(late!),
+          hint,
+        });
+      }),
+  };
+}
+
 export const serverChecks: Check[] = [
   {
     name: 'text: a TEXT reaches every member of the room and the sender, stamped by the server with the sender\'s id and name (a "from" in it is ignored), never another room; "to" reaches only the two',
@@ -405,6 +501,9 @@ export const serverChecks: Check[] = [
         });
       }),
   },
+  bucketRefillCheck({ request: 'text', kind: 'TEXT', burst: TEXT_BURST, refillMs: TEXT_REFILL_MS, taken: TEXT, requestBytes: (i) => jsonFrameBytes(TEXT, { text: `line ${i}` }) }),
+  // Empty files end complete at once, so the 2-transfers-per-sender rule never stands in front of the bucket.
+  bucketRefillCheck({ request: 'offer', kind: 'OFFER', burst: OFFER_BURST, refillMs: OFFER_REFILL_MS, taken: OFFERED, requestBytes: (i) => jsonFrameBytes(OFFER, { name: `empty-${i}.txt`, size: 0, sha256: sha256(Buffer.alloc(0)) }) }),
   {
     name: 'offers: bad_file_name (a/b, .., 256 bytes, ESC), file_too_large (64 MiB + 1; 64 MiB is OFFERED), no_receivers, too_many_transfers; a later joiner is not a receiver; a size-0 file ends complete at once; CANCEL by the sender ends it for everyone',
     run: (context) =>
@@ -571,6 +670,41 @@ export const serverChecks: Check[] = [
         await cat.user.waitForFrame('TRANSFER_END too_slow at Cat', isEnd(transfer, 'too_slow'), { timeoutMs: 10_000, hint: 'a receiver that held the transfer back 10 s and acknowledged under 256 KiB gets TRANSFER_END too_slow' });
         const catBytes = chunkDataSince(cat.user, transfer);
         expect(catBytes <= RECEIVE_WINDOW, 'a receiver that never ACKed was sent more than its window', { expected: `at most ${RECEIVE_WINDOW} bytes of file data (its ACK, 0, + 64 KiB)`, actual: `${catBytes} bytes`, hint: 'send a receiver a transfer\'s bytes only below its last ACK + 64 KiB' });
+      }),
+  },
+  {
+    name: `too_slow: a receiver that reads but never ACKs is dropped with TRANSFER_END too_slow ${TOO_SLOW_MS / 1000} s after the sender used up its ${TRANSFER_BUFFER / 1024} KiB credit (accepted: ${describeWindow(timingWindow(TOO_SLOW_MS, { pipelineMs: TRANSFER_RULE_PIPELINE_MS }))})`,
+    run: (context) =>
+      withMembers(context, async (party) => {
+        const window = timingWindow(TOO_SLOW_MS, { pipelineMs: TRANSFER_RULE_PIPELINE_MS });
+        const hint = `a receiver at the lowest ACK that acknowledged under ${TRANSFER_BUFFER / 1024} KiB over ${TOO_SLOW_MS / 1000} s of the transfer being held back (the sender has no credit left) gets TRANSFER_END too_slow`;
+        const ada = await join(party, 'Ada', 'too-slow');
+        // Cat reads every frame but ACKs none, so the TRANSFER_END is timed as it arrives.
+        const cat = await join(party, 'Cat', 'too-slow');
+        const file = randomFile(23, 2 * TRANSFER_BUFFER);
+        const transfer = await offer(ada, 'held.bin', file);
+        await withStallWatch(async (watch) => {
+          await sendWithinCredit(ada, transfer, file, { stopAt: TRANSFER_BUFFER });
+          // The first CREDIT used up: from here the transfer is held back, by Cat alone (the server's clock starts a little later).
+          const heldFrom = performance.now();
+          const timed = 'TRANSFER_END too_slow at the receiver that never ACKed';
+          let end: ReceivedFrame;
+          try {
+            end = await expectWithinWindow(
+              cat.user.waitForFrame(`${timed} (accepted: ${describeWindow(window)} after the sender's last CHUNK within its credit)`, isEnd(transfer), { timeoutMs: window.latestMs - (performance.now() - heldFrom), hint }),
+              window,
+              'the too_slow hold',
+              timed,
+            );
+          } catch (error) {
+            watch.judge(() => {
+              throw error;
+            }, TRANSFER_RULE_STALL_ALLOWANCE_MS);
+            throw error;
+          }
+          expect(jsonOf(end).result === 'too_slow', 'the held-back transfer ended otherwise at the receiver that never ACKed', { expected: `TRANSFER_END {"transfer": ${transfer}, "result": "too_slow", ...}`, actual: end.payload.toString().slice(0, 200), hint });
+          watch.judge(() => expectDuration(end.at - heldFrom, window, 'the too_slow hold', `${timed} (timed from the sender's last CHUNK within its ${TRANSFER_BUFFER / 1024} KiB credit)`, hint), TRANSFER_RULE_STALL_ALLOWANCE_MS);
+        });
       }),
   },
   {
@@ -902,12 +1036,11 @@ export const serverChecks: Check[] = [
  */
 export const slowServerChecks: Check[] = [
   {
-    name: `sender stalled: a sender that has credit and sends no CHUNK for ${SENDER_STALL_MS / 1000} s ends its transfer: TRANSFER_END sender_stalled to the sender and each receiver, ${describeWindow(timingWindow(SENDER_STALL_MS, { pipelineMs: 1_000 }))} after its last CHUNK`,
+    name: `sender stalled: a sender that has credit and sends no CHUNK for ${SENDER_STALL_MS / 1000} s ends its transfer: TRANSFER_END sender_stalled to the sender and each receiver, ${describeWindow(timingWindow(SENDER_STALL_MS, { pipelineMs: TRANSFER_RULE_PIPELINE_MS }))} after its last CHUNK`,
     timeLimitMs: 90_000,
     run: (context) =>
       withMembers(context, async (party, cleanups) => {
-        // The rule may be checked once a second (the reference: every 250 ms): 1 s of pipeline.
-        const window = timingWindow(SENDER_STALL_MS, { pipelineMs: 1_000 });
+        const window = timingWindow(SENDER_STALL_MS, { pipelineMs: TRANSFER_RULE_PIPELINE_MS });
         const hint = `a sender with credit that sends no CHUNK for ${SENDER_STALL_MS / 1000} s ends the transfer: TRANSFER_END sender_stalled to everyone in it`;
         // Evidence that this process, not the server, was late: how late the grader's own timer ran.
         const watch = new StallWatch();
@@ -927,13 +1060,13 @@ export const slowServerChecks: Check[] = [
           try {
             end = await member.user.waitForFrame(what, isEnd(transfer), { timeoutMs: Math.max(0, lastChunkAt + window.latestMs - performance.now()), hint });
           } catch (error) {
-            if (error instanceof CheckFailure && watch.worstLateMs > 1_000) throw new CheckSkipped(`could not judge the ${SENDER_STALL_MS / 1000} s sender_stalled timeout: the grader's own timers ran ${showMs(watch.worstLateMs)} late (the machine was too busy), and no TRANSFER_END came within ${showMs(window.latestMs)}`);
+            if (error instanceof CheckFailure && watch.worstLateMs > TRANSFER_RULE_STALL_ALLOWANCE_MS) throw new CheckSkipped(`could not judge the ${SENDER_STALL_MS / 1000} s sender_stalled timeout: the grader's own timers ran ${showMs(watch.worstLateMs)} late (the machine was too busy), and no TRANSFER_END came within ${showMs(window.latestMs)}`);
             throw error;
           }
           expect(jsonOf(end).result === 'sender_stalled', `the stalled transfer ended otherwise at ${member.name}`, { expected: `TRANSFER_END {"transfer": ${transfer}, "result": "sender_stalled", ...}`, actual: end.payload.toString(), hint });
           const after = end.at - lastChunkAt;
           const verdict = judgeDuration(after, window);
-          if (verdict === 'late' && watch.worstLateMs > 1_000) throw new CheckSkipped(`could not judge the ${SENDER_STALL_MS / 1000} s sender_stalled timeout: the grader's own timers ran ${showMs(watch.worstLateMs)} late (the machine was too busy)`);
+          if (verdict === 'late' && watch.worstLateMs > TRANSFER_RULE_STALL_ALLOWANCE_MS) throw new CheckSkipped(`could not judge the ${SENDER_STALL_MS / 1000} s sender_stalled timeout: the grader's own timers ran ${showMs(watch.worstLateMs)} late (the machine was too busy)`);
           expect(verdict === 'ok', `the sender_stalled timeout is not ${SENDER_STALL_MS / 1000} s: TRANSFER_END sender_stalled came too ${verdict}, after ${showMs(after)}`, {
             expected: `TRANSFER_END sender_stalled ${describeWindow(window)} after the sender's last CHUNK (the README: ${SENDER_STALL_MS / 1000} s)`,
             actual: `at ${member.name} ${showMs(after)} after it`,
