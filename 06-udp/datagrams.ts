@@ -48,7 +48,7 @@ export const MISSED_PINGS_FOR_TCP = 3;
 export const PONGS_FOR_UDP = 2;
 /** The server answers at most this many PINGs per second per user; more are dropped (ping_flood). */
 export const PONGS_PER_SECOND = 5;
-/** The server's anti-replay window for VOICE_UP: the highest sequence accepted and the 64 before it. */
+/** The server's anti-replay window for VOICE_UP: the last 64 sequences, the highest accepted and the 63 before it. */
 export const REPLAY_WINDOW = 64;
 
 /** Why the server dropped a datagram (silently); each has its own counter. */

@@ -48,7 +48,7 @@ interface BoundAddress {
 
 /**
  * The anti-replay window of IPsec (RFC 4303 §3.4.3) over u16 sequence numbers: the highest
- * sequence accepted and a bitmap of the REPLAY_WINDOW before it. A sequence is new if it is after
+ * sequence accepted and a bitmap of the last REPLAY_WINDOW sequences (the highest included). A sequence is new if it is after
  * the highest (mod 2^16, up to half the circle ahead) or within the window and not yet seen.
  */
 export class ReplayWindow {

@@ -1,5 +1,5 @@
 // The server's anti-replay window (06-udp/udp-voice.ts, README "Replays and duplicates"): the highest
-// VOICE_UP sequence accepted and a bitmap of the 64 before it, compared modulo 2^16.
+// VOICE_UP sequence accepted and a bitmap of the last 64 (the highest and the 63 before it), compared modulo 2^16.
 import t from 'tap';
 import { ReplayWindow } from '../06-udp/udp-voice.ts';
 

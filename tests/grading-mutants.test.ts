@@ -49,28 +49,49 @@ interface Grading {
   report: GradeReport | null;
 }
 
-/** Builds the mutant, grades it with its --only selection, and deletes it again. */
+/** Gradings of a mutant whose catching check said SKIP (the machine was too busy to judge), before its test sees the SKIP. */
+const SKIP_ATTEMPTS = 3;
+
+/** Whether a check that must catch the mutant said SKIP (could not measure on this machine, now). */
+function catchingCheckSkipped(mutant: Mutant, report: GradeReport | null): boolean {
+  const checks = [...(report?.checks ?? []), ...(report?.robustness?.checks ?? [])];
+  return mutant.caughtBy.some(({ check: start }) => checks.find((c) => c.name.startsWith(start))?.skipped !== undefined);
+}
+
+/**
+ * Builds the mutant, grades it with its --only selection (again, up to SKIP_ATTEMPTS in all, while
+ * a check that must catch it says SKIP: a busy machine, not the mutant), and deletes it again.
+ */
 function gradeMutant(mutant: Mutant): Promise<Grading> {
   return inTurn(async () => {
     const built = buildMutant(mutant);
-    const json = join(scratch, `${mutant.name}.json`);
     try {
-      const run = await runCommand(`"${process.execPath}" --import tsx grading/grade.ts`, ['--stage', mutant.stage, ...(mutant.subject === 'client' ? ['--client', built.clientCommand] : ['--server', built.serverCommand]), '--only', mutant.only, ...(mutant.robustness === undefined ? ['--no-robustness'] : mutant.robustness === 'with-slow-consumer' ? ['--slow-consumer'] : []), ...(mutant.slow ? ['--slow'] : []), '--json', json], {
-        cwd: repoRoot,
-        env: { ...process.env, INIT_CWD: repoRoot },
-        timeoutMs: 120_000,
-      });
-      let report: GradeReport | null = null;
-      try {
-        report = JSON.parse(readFileSync(json, 'utf8')) as GradeReport;
-      } catch {
-        // no report: the test says so
-      }
-      return { run, report };
+      let grading: Grading;
+      let attempt = 0;
+      do grading = await gradeBuilt(mutant, built, ++attempt);
+      while (attempt < SKIP_ATTEMPTS && catchingCheckSkipped(mutant, grading.report));
+      return grading;
     } finally {
       built.cleanup();
     }
   });
+}
+
+/** One grading of a built mutant (the JSON report of each attempt in its own file). */
+async function gradeBuilt(mutant: Mutant, built: ReturnType<typeof buildMutant>, attempt: number): Promise<Grading> {
+  const json = join(scratch, `${mutant.name}-${attempt}.json`);
+  const run = await runCommand(`"${process.execPath}" --import tsx grading/grade.ts`, ['--stage', mutant.stage, ...(mutant.subject === 'client' ? ['--client', built.clientCommand] : ['--server', built.serverCommand]), '--only', mutant.only, ...(mutant.robustness === undefined ? ['--no-robustness'] : mutant.robustness === 'with-slow-consumer' ? ['--slow-consumer'] : []), ...(mutant.slow ? ['--slow'] : []), '--json', json], {
+    cwd: repoRoot,
+    env: { ...process.env, INIT_CWD: repoRoot },
+    timeoutMs: 120_000,
+  });
+  let report: GradeReport | null = null;
+  try {
+    report = JSON.parse(readFileSync(json, 'utf8')) as GradeReport;
+  } catch {
+    // no report: the test says so
+  }
+  return { run, report };
 }
 
 /** The checks of the mutant's stage and subject that its --only selects, as the grader plans them (the robustness section's last). */

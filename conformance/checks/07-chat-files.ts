@@ -6,9 +6,9 @@
 // "Nothing came" needs an end to the waiting: LIST_ROOMS, then ROOMS (the server writes one
 // connection in order, so anything sent before ROOMS has arrived).
 import { createHash } from 'node:crypto';
-import { CheckFailure, CheckSkipped } from '../harness/check-failure.ts';
+import { CheckFailure, CheckSkipped, failingAs } from '../harness/check-failure.ts';
 import { expect, type Check } from '../harness/checks.ts';
-import { frameBytes, jsonFrameBytes } from '../harness/frame-wire.ts';
+import { frameBytes, jsonFrameBytes, paddedJsonFrameBytes } from '../harness/frame-wire.ts';
 import { FramedUser, type ReceivedFrame } from '../harness/framed-user.ts';
 import { checkIdWrap, plainlyWrong } from '../harness/id-wrap-check.ts';
 import { jsonOf, type Party, withParty } from '../harness/party.ts';
@@ -17,7 +17,9 @@ import { WIRES } from '../hostile/wire-spec.ts';
 import { findServerProcess, MB } from '../harness/proc-stats.ts';
 import { SeededRandom } from '../harness/seeded-random.ts';
 import { StallWatch } from '../harness/stall-watch.ts';
-import { describeWindow, judgeDuration, showMs, timingWindow } from '../harness/tolerance.ts';
+import { sleep } from '../harness/exact-mixes.ts';
+import { withStallWatch } from '../harness/stall-watch.ts';
+import { describeWindow, expectDuration, expectWithinWindow, judgeDuration, SCHEDULING_NOISE_MS, showMs, timingWindow } from '../harness/tolerance.ts';
 import { processNotFound } from '../harness/unmeasured.ts';
 
 export const HELLO = 0x01;
@@ -47,9 +49,16 @@ const TYPE_NAMES: Record<number, string> = {
 export const PROTOCOL = 'voice-chat/07';
 /** The README's limits. */
 const MAX_TEXT_CHARS = 1000;
+/** Declared payload lengths a client may send: one more is frame_too_large. */
+const MAX_TEXT_PAYLOAD = 8 * 1024;
+const MAX_OFFER_PAYLOAD = 2 * 1024;
+const MAX_CANCEL_PAYLOAD = 1024;
+const MAX_FILE_NAME_BYTES = 255;
 const TEXT_BURST = 10;
+const TEXT_REFILL_MS = 1_000;
 const MAX_TEXTS_REFUSED = 20;
 const OFFER_BURST = 5;
+const OFFER_REFILL_MS = 5_000;
 const MAX_OFFERS_REFUSED = 20;
 const MAX_TRANSFERS_PER_SENDER = 2;
 const MAX_TRANSFERS_PER_SERVER = 64;
@@ -58,6 +67,15 @@ const CHUNK_BOOKKEEPING = 256;
 const MAX_HELD_CHUNK_COST = 512 * 1024;
 /** A sender with credit that sends no CHUNK for 30 s: TRANSFER_END sender_stalled. */
 const SENDER_STALL_MS = 30_000;
+/** A receiver that held the transfer back 10 s, acknowledging under 256 KiB: TRANSFER_END too_slow. */
+const TOO_SLOW_MS = 10_000;
+/**
+ * The accepted times of too_slow and sender_stalled (GRADING.md, timing): both rules may be
+ * checked once a second (the reference: every 250 ms), so 1 s of pipeline.
+ */
+const TRANSFER_RULE_PIPELINE_MS = 1_000;
+/** How late the grader's own timers may run before a 10 s or 30 s timing is "could not judge" (its margins are seconds). */
+const TRANSFER_RULE_STALL_ALLOWANCE_MS = 1_000;
 const CHUNK_DATA = 16_384;
 const RECEIVE_WINDOW = 64 * 1024;
 const TRANSFER_BUFFER = 256 * 1024;
@@ -226,6 +244,20 @@ async function expectRefused(member: Member, request: 'text' | 'offer', code: st
 }
 
 /**
+ * Sends `bytes`, `message` at one of the README's limits, and requires the answer `wanted` (the
+ * TEXT's echo, OFFERED, TRANSFER_END), not an ERROR, a REFUSED or a close: any of those fails
+ * naming the limit ("the TEXT limit is not 8 KiB").
+ */
+async function expectTaken(member: Member, bytes: Buffer, wanted: number, limit: string, message: string): Promise<ReceivedFrame> {
+  const since = member.user.mark();
+  member.user.send(bytes);
+  const details = { expected: `${TYPE_NAMES[wanted]} for ${message}, the connection open`, sent: bytes.subarray(0, 80), hint: 'a message of exactly the README\'s limit is allowed: only a longer one is refused' };
+  const answer = await failingAs(`${limit}: ${message} was not taken`, member.user.waitForFrame(details.expected, (f) => f.type === wanted || f.type === ERROR || f.type === REFUSED, { since, timeoutMs: DEADLINE_MS, hint: details.hint }), details);
+  expect(answer.type === wanted, `${limit}: ${message} got ${TYPE_NAMES[answer.type]}`, { ...details, actual: `${TYPE_NAMES[answer.type]} ${answer.payload.toString().slice(0, 200)}` });
+  return answer;
+}
+
+/**
  * Waits for ERROR with `code` among the frames `member` was sent, then for the server to close the
  * connection. `sent`: the bytes that call for the ERROR, shown in the failure.
  */
@@ -280,6 +312,89 @@ async function withMembers(context: Parameters<Check['run']>[0], body: (party: P
       for (const cleanup of cleanups) cleanup();
     }
   });
+}
+
+/** A per-user bucket of TEXT or OFFER (issue 18), as the README's tables give it. */
+interface RequestBucket {
+  request: 'text' | 'offer';
+  /** The message it limits, as the README's tables name it. */
+  kind: 'TEXT' | 'OFFER';
+  burst: number;
+  refillMs: number;
+  /** One request that takes a token (`i`: a number to tell them apart). */
+  requestBytes: (i: number) => Buffer;
+  /** The answer to a request that got a token: the TEXT's echo, OFFERED. */
+  taken: number;
+}
+
+/**
+ * The refill of `bucket`, which the flood checks cannot see (their requests all come within
+ * milliseconds, so a bucket that never refills gives them the same answers). Judged by the
+ * tolerance rule (GRADING.md, timing), like 08's LOOKUP and INVITE refills: the bucket emptied at
+ * once; a request sent 200 ms before the earliest accepted refill, counted from when the burst was
+ * SENT (the server cannot have taken a token before), is refused; one sent at the latest accepted
+ * refill, counted from when the refusal of the burst's next request ARRIVED (the server had taken
+ * the last token before), takes a token. A busy server only makes both safer; a grader whose own
+ * timer ran late for the first request could not judge it (SKIP).
+ */
+function bucketRefillCheck(bucket: RequestBucket): Check {
+  const { request, kind, burst, refillMs } = bucket;
+  const window = timingWindow(refillMs);
+  const perRefill = refillMs === 1_000 ? '1 per second' : `1 per ${showMs(refillMs)}`;
+  const earlyAfterMs = window.earliestMs - 2 * SCHEDULING_NOISE_MS;
+  const hint = `${kind === 'OFFER' ? 'an' : 'a'} ${kind} takes a token from a per-user bucket of ${burst}, refilled at ${perRefill} (one token back ${showMs(refillMs)} after it was taken); without one: REFUSED rate_limited, the connection open`;
+  const isAnswer = (f: ReceivedFrame) => f.type === bucket.taken || f.type === REFUSED || f.type === ERROR;
+  const show = (f: ReceivedFrame) => `${TYPE_NAMES[f.type] ?? `0x${f.type.toString(16)}`} ${f.payload.toString().slice(0, 200)}`;
+  return {
+    name: `${request === 'text' ? 'text' : 'offers'}: the ${kind} bucket refills ${perRefill}: after ${burst} ${kind}s at once the next is refused, so is one sent ${showMs(earlyAfterMs)} after them, and one ${showMs(window.latestMs)} after the bucket emptied is taken`,
+    run: (context) =>
+      withMembers(context, async (party) => {
+        const ada = await join(party, 'Ada', `${request}-refill`);
+        await join(party, 'Bob', `${request}-refill`); // a receiver: an OFFER needs one
+        let next = 0;
+        /** Sends `count` requests at once and returns their answers, in order. */
+        const send = async (count: number): Promise<ReceivedFrame[]> => {
+          let since = ada.user.mark();
+          ada.user.send(Buffer.concat(Array.from({ length: count }, () => bucket.requestBytes(next++))));
+          const answers: ReceivedFrame[] = [];
+          for (let i = 0; i < count; i++) {
+            const answer = await ada.user.waitForFrame(`the answer to ${kind} ${i + 1} of ${count} sent at once`, isAnswer, { since, timeoutMs: DEADLINE_MS, hint });
+            since = ada.user.frames.indexOf(answer) + 1;
+            answers.push(answer);
+          }
+          return answers;
+        };
+        const limited = (f: ReceivedFrame) => f.type === REFUSED && jsonOf(f).request === request && jsonOf(f).code === 'rate_limited';
+        const burstSentAt = performance.now();
+        const drained = await send(burst + 1);
+        expect(drained.slice(0, burst).every((f) => f.type === bucket.taken) && limited(drained[burst]!), `the ${kind} limit is not ${burst} at once`, {
+          expected: `${burst} ${TYPE_NAMES[bucket.taken]}, then REFUSED {"request": "${request}", "code": "rate_limited"} for ${kind} ${burst + 1}`,
+          actual: drained.map(show).join(', '),
+          hint,
+        });
+        const emptiedBy = drained[burst]!.at;
+
+        // Too fast: a request sent before the earliest accepted refill finds the bucket still empty.
+        await sleep(burstSentAt + earlyAfterMs - performance.now());
+        const lateBy = performance.now() - (burstSentAt + earlyAfterMs);
+        if (lateBy > SCHEDULING_NOISE_MS) throw new CheckSkipped(`could not judge the ${kind} refill: the grader's own timer ran ${showMs(lateBy)} late, so the ${kind} meant to go ${showMs(earlyAfterMs)} after the burst (before the earliest accepted refill, ${showMs(window.earliestMs)}) went out too late; run the check again on a quieter machine`);
+        const [early] = await send(1);
+        expect(limited(early!), `the ${kind} refill is not ${perRefill}: a token came back within ${showMs(early!.at - burstSentAt)}`, {
+          expected: `REFUSED rate_limited for a ${kind} sent ${showMs(earlyAfterMs)} after the ${burst} that emptied the bucket (a token comes back after ${showMs(refillMs)}, accepted ${describeWindow(window)})`,
+          actual: show(early!),
+          hint,
+        });
+
+        // Too slow (or never): at the latest accepted refill, a token is back.
+        await sleep(emptiedBy + window.latestMs - performance.now());
+        const [late] = await send(1);
+        expect(late!.type === bucket.taken, `the ${kind} refill is not ${perRefill}: no token ${showMs(late!.at - emptiedBy)} after the bucket emptied`, {
+          expected: `${TYPE_NAMES[bucket.taken]}: a token is back ${showMs(refillMs)} after it was taken (accepted ${describeWindow(window)})`,
+          actual: show(late!),
+          hint,
+        });
+      }),
+  };
 }
 
 export const serverChecks: Check[] = [
@@ -386,6 +501,9 @@ export const serverChecks: Check[] = [
         });
       }),
   },
+  bucketRefillCheck({ request: 'text', kind: 'TEXT', burst: TEXT_BURST, refillMs: TEXT_REFILL_MS, taken: TEXT, requestBytes: (i) => jsonFrameBytes(TEXT, { text: `line ${i}` }) }),
+  // Empty files end complete at once, so the 2-transfers-per-sender rule never stands in front of the bucket.
+  bucketRefillCheck({ request: 'offer', kind: 'OFFER', burst: OFFER_BURST, refillMs: OFFER_REFILL_MS, taken: OFFERED, requestBytes: (i) => jsonFrameBytes(OFFER, { name: `empty-${i}.txt`, size: 0, sha256: sha256(Buffer.alloc(0)) }) }),
   {
     name: 'offers: bad_file_name (a/b, .., 256 bytes, ESC), file_too_large (64 MiB + 1; 64 MiB is OFFERED), no_receivers, too_many_transfers; a later joiner is not a receiver; a size-0 file ends complete at once; CANCEL by the sender ends it for everyone',
     run: (context) =>
@@ -422,6 +540,25 @@ export const serverChecks: Check[] = [
         await barrier(cat.user);
         const catGot = cat.user.frames.slice(catSince).filter((f) => f.type === OFFER || f.type === TRANSFER_END || f.type === CHUNK);
         expect(catGot.length === 0, 'a member who joined after the offer was told of the transfer', { expected: 'nothing about transfers for Cat', actual: cat.user.describeFrames(catSince), hint: 'receivers are the room\'s members at the time of the OFFER' });
+      }),
+  },
+  {
+    name: `largest TEXT, OFFER and CANCEL: a TEXT of exactly 8 KiB (${MAX_TEXT_PAYLOAD} bytes) is delivered, an OFFER of exactly 2 KiB (${MAX_OFFER_PAYLOAD} bytes) and one of a ${MAX_FILE_NAME_BYTES}-byte file name are OFFERED, a CANCEL of exactly 1 KiB (${MAX_CANCEL_PAYLOAD} bytes) ends its transfer`,
+    run: (context) =>
+      withMembers(context, async (party) => {
+        const ada = await join(party, 'Ada', 'largest');
+        const bob = await join(party, 'Bob', 'largest');
+        const bobSince = bob.user.mark();
+        await expectTaken(ada, paddedJsonFrameBytes(TEXT, { text: 'the longest TEXT' }, MAX_TEXT_PAYLOAD), TEXT, 'the TEXT limit is not 8 KiB', `a TEXT of exactly ${MAX_TEXT_PAYLOAD} bytes`);
+        await bob.user.waitForFrame(`the ${MAX_TEXT_PAYLOAD}-byte TEXT at Bob`, (f) => f.type === TEXT, { since: bobSince, timeoutMs: DEADLINE_MS, hint: 'a TEXT goes to every member of the room' });
+        const empty = sha256(Buffer.alloc(0));
+        await expectTaken(ada, paddedJsonFrameBytes(OFFER, { name: 'largest.txt', size: 0, sha256: empty }, MAX_OFFER_PAYLOAD), OFFERED, 'the OFFER limit is not 2 KiB', `an OFFER of exactly ${MAX_OFFER_PAYLOAD} bytes`);
+        const longName = 'n'.repeat(MAX_FILE_NAME_BYTES - '.txt'.length) + '.txt';
+        const named = await expectTaken(ada, jsonFrameBytes(OFFER, { name: longName, size: 0, sha256: empty }), OFFERED, `the file name limit is not ${MAX_FILE_NAME_BYTES} bytes`, `an OFFER of a ${MAX_FILE_NAME_BYTES}-byte name`);
+        expect(jsonOf(named).name === longName, `the ${MAX_FILE_NAME_BYTES}-byte file name changed on the way`, { expected: `OFFERED {"name": "${longName.slice(0, 20)}..." (${MAX_FILE_NAME_BYTES} bytes), ...}`, actual: `OFFERED ${named.payload.toString().slice(0, 120)}`, hint: 'a file name of 1-255 bytes that passes the rule is relayed as offered' });
+        const running = await offer(ada, 'to-cancel.bin', Buffer.alloc(0), { size: 100, sha256: 'cd'.repeat(32) });
+        const end = await expectTaken(ada, paddedJsonFrameBytes(CANCEL, { transfer: running }, MAX_CANCEL_PAYLOAD), TRANSFER_END, 'the CANCEL limit is not 1 KiB', `a CANCEL of exactly ${MAX_CANCEL_PAYLOAD} bytes`);
+        expect(isEnd(running, 'cancelled')(end), `a CANCEL of exactly ${MAX_CANCEL_PAYLOAD} bytes did not end its transfer as cancelled`, { expected: `TRANSFER_END {"transfer": ${running}, "result": "cancelled", ...}`, actual: `TRANSFER_END ${end.payload.toString().slice(0, 200)}`, hint: 'CANCEL by the sender: TRANSFER_END cancelled to everyone in the transfer' });
       }),
   },
   {
@@ -533,6 +670,41 @@ export const serverChecks: Check[] = [
         await cat.user.waitForFrame('TRANSFER_END too_slow at Cat', isEnd(transfer, 'too_slow'), { timeoutMs: 10_000, hint: 'a receiver that held the transfer back 10 s and acknowledged under 256 KiB gets TRANSFER_END too_slow' });
         const catBytes = chunkDataSince(cat.user, transfer);
         expect(catBytes <= RECEIVE_WINDOW, 'a receiver that never ACKed was sent more than its window', { expected: `at most ${RECEIVE_WINDOW} bytes of file data (its ACK, 0, + 64 KiB)`, actual: `${catBytes} bytes`, hint: 'send a receiver a transfer\'s bytes only below its last ACK + 64 KiB' });
+      }),
+  },
+  {
+    name: `too_slow: a receiver that reads but never ACKs is dropped with TRANSFER_END too_slow ${TOO_SLOW_MS / 1000} s after the sender used up its ${TRANSFER_BUFFER / 1024} KiB credit (accepted: ${describeWindow(timingWindow(TOO_SLOW_MS, { pipelineMs: TRANSFER_RULE_PIPELINE_MS }))})`,
+    run: (context) =>
+      withMembers(context, async (party) => {
+        const window = timingWindow(TOO_SLOW_MS, { pipelineMs: TRANSFER_RULE_PIPELINE_MS });
+        const hint = `a receiver at the lowest ACK that acknowledged under ${TRANSFER_BUFFER / 1024} KiB over ${TOO_SLOW_MS / 1000} s of the transfer being held back (the sender has no credit left) gets TRANSFER_END too_slow`;
+        const ada = await join(party, 'Ada', 'too-slow');
+        // Cat reads every frame but ACKs none, so the TRANSFER_END is timed as it arrives.
+        const cat = await join(party, 'Cat', 'too-slow');
+        const file = randomFile(23, 2 * TRANSFER_BUFFER);
+        const transfer = await offer(ada, 'held.bin', file);
+        await withStallWatch(async (watch) => {
+          await sendWithinCredit(ada, transfer, file, { stopAt: TRANSFER_BUFFER });
+          // The first CREDIT used up: from here the transfer is held back, by Cat alone (the server's clock starts a little later).
+          const heldFrom = performance.now();
+          const timed = 'TRANSFER_END too_slow at the receiver that never ACKed';
+          let end: ReceivedFrame;
+          try {
+            end = await expectWithinWindow(
+              cat.user.waitForFrame(`${timed} (accepted: ${describeWindow(window)} after the sender's last CHUNK within its credit)`, isEnd(transfer), { timeoutMs: window.latestMs - (performance.now() - heldFrom), hint }),
+              window,
+              'the too_slow hold',
+              timed,
+            );
+          } catch (error) {
+            watch.judge(() => {
+              throw error;
+            }, TRANSFER_RULE_STALL_ALLOWANCE_MS);
+            throw error;
+          }
+          expect(jsonOf(end).result === 'too_slow', 'the held-back transfer ended otherwise at the receiver that never ACKed', { expected: `TRANSFER_END {"transfer": ${transfer}, "result": "too_slow", ...}`, actual: end.payload.toString().slice(0, 200), hint });
+          watch.judge(() => expectDuration(end.at - heldFrom, window, 'the too_slow hold', `${timed} (timed from the sender's last CHUNK within its ${TRANSFER_BUFFER / 1024} KiB credit)`, hint), TRANSFER_RULE_STALL_ALLOWANCE_MS);
+        });
       }),
   },
   {
@@ -864,12 +1036,11 @@ export const serverChecks: Check[] = [
  */
 export const slowServerChecks: Check[] = [
   {
-    name: `sender stalled: a sender that has credit and sends no CHUNK for ${SENDER_STALL_MS / 1000} s ends its transfer: TRANSFER_END sender_stalled to the sender and each receiver, ${describeWindow(timingWindow(SENDER_STALL_MS, { pipelineMs: 1_000 }))} after its last CHUNK`,
+    name: `sender stalled: a sender that has credit and sends no CHUNK for ${SENDER_STALL_MS / 1000} s ends its transfer: TRANSFER_END sender_stalled to the sender and each receiver, ${describeWindow(timingWindow(SENDER_STALL_MS, { pipelineMs: TRANSFER_RULE_PIPELINE_MS }))} after its last CHUNK`,
     timeLimitMs: 90_000,
     run: (context) =>
       withMembers(context, async (party, cleanups) => {
-        // The rule may be checked once a second (the reference: every 250 ms): 1 s of pipeline.
-        const window = timingWindow(SENDER_STALL_MS, { pipelineMs: 1_000 });
+        const window = timingWindow(SENDER_STALL_MS, { pipelineMs: TRANSFER_RULE_PIPELINE_MS });
         const hint = `a sender with credit that sends no CHUNK for ${SENDER_STALL_MS / 1000} s ends the transfer: TRANSFER_END sender_stalled to everyone in it`;
         // Evidence that this process, not the server, was late: how late the grader's own timer ran.
         const watch = new StallWatch();
@@ -889,13 +1060,13 @@ export const slowServerChecks: Check[] = [
           try {
             end = await member.user.waitForFrame(what, isEnd(transfer), { timeoutMs: Math.max(0, lastChunkAt + window.latestMs - performance.now()), hint });
           } catch (error) {
-            if (error instanceof CheckFailure && watch.worstLateMs > 1_000) throw new CheckSkipped(`could not judge the ${SENDER_STALL_MS / 1000} s sender_stalled timeout: the grader's own timers ran ${showMs(watch.worstLateMs)} late (the machine was too busy), and no TRANSFER_END came within ${showMs(window.latestMs)}`);
+            if (error instanceof CheckFailure && watch.worstLateMs > TRANSFER_RULE_STALL_ALLOWANCE_MS) throw new CheckSkipped(`could not judge the ${SENDER_STALL_MS / 1000} s sender_stalled timeout: the grader's own timers ran ${showMs(watch.worstLateMs)} late (the machine was too busy), and no TRANSFER_END came within ${showMs(window.latestMs)}`);
             throw error;
           }
           expect(jsonOf(end).result === 'sender_stalled', `the stalled transfer ended otherwise at ${member.name}`, { expected: `TRANSFER_END {"transfer": ${transfer}, "result": "sender_stalled", ...}`, actual: end.payload.toString(), hint });
           const after = end.at - lastChunkAt;
           const verdict = judgeDuration(after, window);
-          if (verdict === 'late' && watch.worstLateMs > 1_000) throw new CheckSkipped(`could not judge the ${SENDER_STALL_MS / 1000} s sender_stalled timeout: the grader's own timers ran ${showMs(watch.worstLateMs)} late (the machine was too busy)`);
+          if (verdict === 'late' && watch.worstLateMs > TRANSFER_RULE_STALL_ALLOWANCE_MS) throw new CheckSkipped(`could not judge the ${SENDER_STALL_MS / 1000} s sender_stalled timeout: the grader's own timers ran ${showMs(watch.worstLateMs)} late (the machine was too busy)`);
           expect(verdict === 'ok', `the sender_stalled timeout is not ${SENDER_STALL_MS / 1000} s: TRANSFER_END sender_stalled came too ${verdict}, after ${showMs(after)}`, {
             expected: `TRANSFER_END sender_stalled ${describeWindow(window)} after the sender's last CHUNK (the README: ${SENDER_STALL_MS / 1000} s)`,
             actual: `at ${member.name} ${showMs(after)} after it`,

@@ -111,10 +111,8 @@ function voiceFlood(wire: StageWire): Check {
   const packetBytes = 60;
   const room = 'hostile-c';
   return {
-    name: `hostile ${wire.id}: a client sending ${frames} VOICE at once gets ERROR rate_limited; the room gets at most the burst of it, and memory stays bounded`,
+    name: `hostile ${wire.id}: a client sending ${frames} VOICE at once gets ERROR rate_limited; the room gets at most the burst of it`,
     run: async (context) => {
-      const server = findServerProcess(context.server.port);
-      const unmeasured = new Unmeasured();
       await withSteadyPair(context, wire, 'fl', room, 'a flood of VOICE from another user', async (pair) => {
         const flooder = await ListeningUser.join(context, wire, 'flooder', room);
         const since = pair.mark();
@@ -124,12 +122,13 @@ function voiceFlood(wire: StageWire): Check {
           return frame(AUDIO, payload);
         }));
         const sentAt = performance.now();
-        const growth = await peakGrowthDuring(server, async () => {
-          flooder.send(flood);
-          await expectErrorAndClose(flooder, 'rate_limited', `${frames} VOICE at once (more than 250 over the rate limit)`, { allowBefore: (type) => type !== ERROR });
-          await sleep(300);
-        });
-        expectBoundedGrowth(growth, memoryLimitFor(flood.length), `a flood of ${frames} VOICE`, unmeasured);
+        // No memory limit here: the flood is 0.67 MB and the flooder is cut after ~260 of it, far
+        // under what a garbage-collected server holds anyway (8 MB of noise), so no limit could
+        // tell a server that keeps what it read from one that drops it. Queuing the flood for the
+        // room is what the forwarded count below fails.
+        flooder.send(flood);
+        await expectErrorAndClose(flooder, 'rate_limited', `${frames} VOICE at once (more than 250 over the rate limit)`, { allowBefore: (type) => type !== ERROR });
+        await sleep(300);
         // The flooder's forwarded VOICE are the only ones of 4 + packetBytes payload bytes.
         const forwarded = pair.listener.frames.slice(since).filter((f) => f.type === AUDIO && f.payload.length === 4 + packetBytes && f.at >= sentAt);
         // The server took its last token before the last forwarded VOICE arrived (bucket-limit.ts).
@@ -143,7 +142,6 @@ function voiceFlood(wire: StageWire): Check {
         }
       });
       await expectServerServes(context, wire, 'after-flood', room, [], 'a flood of VOICE');
-      unmeasured.settle();
     },
   };
 }
@@ -155,11 +153,15 @@ function flood(wire: StageWire): Check {
   const room = 'hostile-c';
   return {
     name: wire.mixes
-      ? `hostile ${wire.id}: a client sending ${frames} frames at once adds no latency (at most the jitter buffer), and memory stays bounded`
-      : `hostile ${wire.id}: a client sending ${frames} frames at once gets echoes in order, and memory stays bounded`,
+      ? `hostile ${wire.id}: a client sending ${frames} frames at once adds no latency (at most the jitter buffer), and the server grows by less than 1.5 times the flood`
+      : `hostile ${wire.id}: a client sending ${frames} frames at once gets echoes in order, and the server grows by less than 1.5 times the flood`,
     run: async (context) => {
       const server = findServerProcess(context.server.port);
       const unmeasured = new Unmeasured();
+      // A garbage-collected server holds much of what it read until its collector runs (the
+      // reference grew by up to 0.8 of a JOIN flood), so the limit is the flood and half again:
+      // it fails growth past what was sent (echoes or mixes queued for someone), not a server that
+      // merely keeps the frames it read; the order (02) and latency (03, 04) assertions judge those.
       const memoryLimit = memoryLimitFor(floodBytes, floodBytes);
       if (!wire.mixes) {
         const flooder = await ListeningUser.join(context, wire, 'flooder', room);

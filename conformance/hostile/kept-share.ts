@@ -3,13 +3,11 @@
 // room and in another keep at least 90% of their frames (one per 20 ms). A shortfall while this
 // process itself sent its frames late says SKIP (the machine, not the server, was busy).
 import { CheckFailure, CheckSkipped } from '../harness/check-failure.ts';
-import type { SteadyPair } from './steady-pair.ts';
+import { OWN_LATENESS_MS, type SteadyPair } from './steady-pair.ts';
 import { AUDIO, TICK_MS } from './wire-spec.ts';
 
 /** Each conversation keeps at least this share of its frames during a flood. */
 export const MIN_KEPT_SHARE = 0.9;
-/** A talker frame sent later than this against its schedule: this process, not the server, was busy. */
-const OWN_LATENESS_MS = 3 * TICK_MS;
 
 /** Fails the check unless every pair's listener got 90% of one frame per 20 ms between `from` and `to`. */
 export function expectConversationsKept(pairs: SteadyPair[], from: number, to: number, during: string, hint: string): void {
