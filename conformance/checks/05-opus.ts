@@ -15,7 +15,7 @@ import { FramedUser, type ReceivedFrame } from '../harness/framed-user.ts';
 import { sessionIdWrapCheck } from '../harness/session-id-wrap-check.ts';
 import { SeededRandom } from '../harness/seeded-random.ts';
 import { describeWindow, expectDuration, RATE_TOLERANCE, showMs, timingWindow } from '../harness/tolerance.ts';
-import { withStallWatch } from '../harness/stall-watch.ts';
+import { StallWatch, withStallWatch } from '../harness/stall-watch.ts';
 import { joinFloodRule } from '../hostile/join-flood-check.ts';
 import { moveRefillCheck } from '../harness/move-refill-check.ts';
 import { WIRES, type StageWire } from '../hostile/wire-spec.ts';
@@ -60,6 +60,8 @@ const VOICE_FLOOD_WINDOW_MS = 5_000;
 /** Two bursts of drops this far apart fall in two windows; this close, in one (margins for a busy machine). */
 const FLOOD_APART_MS = 7_000;
 const FLOOD_WITHIN_MS = 3_000;
+/** The README's forwarding delay: none ("at once"), so tolerance.ts's rule accepts up to its noise allowance. */
+const FORWARDING_DELAY_MS = 0;
 /** "At once" for news and forwarded voice, with room for a busy machine. */
 const ANNOUNCE_DEADLINE_MS = 1_000;
 /** Slower than one per 20 ms, so a well-behaved sender never meets the rate limit, even with timer jitter. */
@@ -154,12 +156,29 @@ function packets(seed: number, sizes: number[]): Buffer[] {
   return sizes.map((size) => random.bytes(size));
 }
 
-/** Sends VOICE for `list` (sequence numbers from `firstSequence`), one every PACE_MS. */
-async function talkPaced(member: Member, list: Buffer[], firstSequence: number): Promise<void> {
+/** Sends VOICE for `list` (sequence numbers from `firstSequence`), one every PACE_MS; returns when each was sent (performance.now()). */
+async function talkPaced(member: Member, list: Buffer[], firstSequence: number): Promise<number[]> {
+  const sentAt: number[] = [];
   for (const [i, packet] of list.entries()) {
     member.user.send(voice(firstSequence + i, packet));
+    sentAt.push(performance.now());
     await sleep(PACE_MS);
   }
+  return sentAt;
+}
+
+/**
+ * Requires the median time from each VOICE sent to its copy arriving at `listener` (per speaker,
+ * from `since`, in order: expectVoices has matched them) to be "at once": the forwarding delay is
+ * 0 ms, judged by the timing rule (within its noise allowance). The median, so that one late
+ * datagram of a busy machine does not decide.
+ */
+function expectForwardedAtOnce(listener: FramedUser, sent: Map<number, number[]>, since: number, watch: StallWatch): void {
+  const delays = [...sent].flatMap(([speaker, sentAt]) => voiceFramesFrom(listener, speaker, since).map((frame, i) => frame.at - sentAt[i]!)).sort((a, b) => a - b);
+  const median = delays[Math.floor(delays.length / 2)]!;
+  watch.judge(() =>
+    expectDuration(median, timingWindow(FORWARDING_DELAY_MS), 'the forwarding delay', `the median time from a VOICE sent to its copy at ${listener.name} (of ${delays.length}: ${delays.slice(0, 3).map(Math.round).join(', ')} ... ${delays.slice(-3).map(Math.round).join(', ')} ms)`, 'forward each VOICE as soon as it is read: no tick, no timer, no queue but the sockets\' (05-opus/README.md, forwarding rule 1)'),
+  );
 }
 
 /** The payloads of VOICE frames `listener` got from `speaker` since `since`. */
@@ -353,7 +372,7 @@ export function opusServerChecks(wire: StageWire): Check[] {
         }),
     },
     {
-      name: 'forwarding: each VOICE goes byte for byte, with the speaker\'s id and sequence, to exactly the other members of the room: never back, never to another room',
+      name: `forwarding: each VOICE goes at once (the median copy within ${timingWindow(FORWARDING_DELAY_MS).latestMs} ms of its sending), byte for byte, with the speaker's id and sequence, to exactly the other members of the room: never back, never to another room`,
       run: (context) =>
         withParty(context, TYPE_NAMES, async (party) => {
           const ada = await joinRoom(party, 'Ada', 'fwd-a');
@@ -368,16 +387,21 @@ export function opusServerChecks(wire: StageWire): Check[] {
           const adaFirst = 65_530;
           const bobFirst = 100;
           const since = new Map([ada, bob, cy, dee].map((m) => [m, m.user.mark()]));
-          await Promise.all([talkPaced(ada, adaPackets, adaFirst), talkPaced(bob, bobPackets, bobFirst), talkPaced(dee, deePackets, 0)]);
           const fromAda = adaPackets.map((p, i) => forwarded(ada.id, adaFirst + i, p));
           const fromBob = bobPackets.map((p, i) => forwarded(bob.id, bobFirst + i, p));
-          await waitForVoices(cy.user, fromAda.length + fromBob.length, since.get(cy)!);
+          // The grader's own timers while the copies' delays are measured: a stall of the grader voids that judgement only.
+          const { watch, adaSentAt, bobSentAt } = await withStallWatch(async (watch) => {
+            const [adaSentAt, bobSentAt] = await Promise.all([talkPaced(ada, adaPackets, adaFirst), talkPaced(bob, bobPackets, bobFirst), talkPaced(dee, deePackets, 0)]);
+            await waitForVoices(cy.user, fromAda.length + fromBob.length, since.get(cy)!);
+            return { watch, adaSentAt: adaSentAt!, bobSentAt: bobSentAt! };
+          });
           await Promise.all([ada, bob, cy, dee].map((m) => barrier(m.user)));
           const hint = 'forward each VOICE at once to every OTHER member of the sender\'s room: speaker id (from the connection) + the sender\'s sequence + the sender\'s packet, unchanged';
           expectVoices(cy.user, new Map([[ada.id, fromAda], [bob.id, fromBob]]), since.get(cy)!, hint);
           expectVoices(bob.user, new Map([[ada.id, fromAda]]), since.get(bob)!, `${hint}; never back to the sender`);
           expectVoices(ada.user, new Map([[bob.id, fromBob]]), since.get(ada)!, `${hint}; never back to the sender`);
           expectVoices(dee.user, new Map(), since.get(dee)!, `${hint}; never to another room`);
+          expectForwardedAtOnce(cy.user, new Map([[ada.id, adaSentAt], [bob.id, bobSentAt]]), since.get(cy)!, watch);
         }),
     },
     {
@@ -447,15 +471,20 @@ export function opusServerChecks(wire: StageWire): Check[] {
           const lis = await joinRoom(party, 'Lis', 'rate');
           await barrier(flo.user);
           const since = lis.user.mark();
-          const sentAt = performance.now();
-          flo.user.send(Buffer.concat(packets(11, Array.from({ length: 30 }, () => 60)).map((p, i) => voice(i, p))));
-          await sleep(300);
-          await barrier(flo.user);
-          await barrier(lis.user);
-          const forwarded = voiceFramesFrom(lis.user, flo.id, since);
           const hint = `a token bucket per user: ${VOICE_BURST} VOICE at once, then one per ${VOICE_MS} ms; a VOICE without a token is dropped, not forwarded, and the connection stays`;
           const unmeasured = new Unmeasured();
-          expectBucketLimit({ passed: forwarded.length, firstSentAt: sentAt, lastSeenAt: forwarded.at(-1)?.at ?? sentAt }, {
+          // The grader's own timers over the burst and its answers: only their lateness excuses a count over the allowance.
+          const { watch, sentAt, lastSentAt } = await withStallWatch(async (watch) => {
+            const sentAt = performance.now();
+            flo.user.send(Buffer.concat(packets(11, Array.from({ length: 30 }, () => 60)).map((p, i) => voice(i, p))));
+            const lastSentAt = performance.now();
+            await sleep(300);
+            await barrier(flo.user);
+            await barrier(lis.user);
+            return { watch, sentAt, lastSentAt };
+          });
+          const forwarded = voiceFramesFrom(lis.user, flo.id, since);
+          expectBucketLimit({ passed: forwarded.length, firstSentAt: sentAt, lastSentAt, lastSeenAt: forwarded.at(-1)?.at ?? lastSentAt }, {
             bucket: VOICE_BUCKET,
             least: VOICE_BURST,
             brokenPasses: 2 * VOICE_BURST,
@@ -465,7 +494,7 @@ export function opusServerChecks(wire: StageWire): Check[] {
             expected: (range) => `${range} of Flo's 30 VOICE forwarded to Lis`,
             actual: `${forwarded.length} forwarded`,
             hint,
-          }, unmeasured);
+          }, unmeasured, watch);
           expect(!flo.user.isClosed, 'Flo was disconnected for 30 VOICE at once', { expected: 'Flo still connected: VOICE over the rate is dropped, and only a flood (more than 250 dropped within 5 s) ends the connection', actual: 'the connection was closed', hint });
           const leftSince = lis.user.mark();
           flo.user.send(Buffer.concat(packets(12, Array.from({ length: 1_000 }, () => 60)).map((p, i) => voice(i + 30, p))));

@@ -510,13 +510,17 @@ export function udpServerChecks(wire: UdpVoiceWire): Check[] {
           // server took them (bounded by when the last VOICE_DOWN arrived); a bucket per path 20 or more.
           const since = lis.udp.received.length;
           const burst = packets(61, Array.from({ length: 20 }, () => 60));
-          const voiceSentAt = performance.now();
-          flo.user.send(Buffer.concat(burst.map((p, i) => tcpVoice(i, p))));
-          for (const [i, p] of burst.entries()) flo.udp.send(voiceUp(flo.token, 100 + i, p), flo.server);
-          const voiceLastSentAt = performance.now();
-          await udpBarrier([lis]);
+          // The grader's own timers over each burst and its answers: only their lateness excuses a count over the allowance.
+          const { voiceWatch, voiceSentAt, voiceLastSentAt } = await withStallWatch(async (voiceWatch) => {
+            const voiceSentAt = performance.now();
+            flo.user.send(Buffer.concat(burst.map((p, i) => tcpVoice(i, p))));
+            for (const [i, p] of burst.entries()) flo.udp.send(voiceUp(flo.token, 100 + i, p), flo.server);
+            const voiceLastSentAt = performance.now();
+            await udpBarrier([lis]);
+            return { voiceWatch, voiceSentAt, voiceLastSentAt };
+          });
           const forwarded = voiceDownsAt(lis, since);
-          expectBucketLimit({ passed: forwarded.length, firstSentAt: voiceSentAt, lastSeenAt: forwarded.at(-1)?.at ?? voiceLastSentAt }, {
+          expectBucketLimit({ passed: forwarded.length, firstSentAt: voiceSentAt, lastSentAt: voiceLastSentAt, lastSeenAt: forwarded.at(-1)?.at ?? voiceLastSentAt }, {
             bucket: VOICE_BUCKET,
             least: VOICE_BUCKET.burst,
             brokenPasses: 2 * VOICE_BUCKET.burst,
@@ -526,15 +530,18 @@ export function udpServerChecks(wire: UdpVoiceWire): Check[] {
             expected: (allowed) => `${allowed} forwarded to Lis`,
             actual: `${forwarded.length} forwarded`,
             hint: `one token bucket per user for voice by EITHER path (${VOICE_BUCKET.burst} at once, then ${VOICE_BUCKET.perSecond} per second): switching paths must not double the rate`,
-          }, unmeasured);
+          }, unmeasured, voiceWatch);
           // PINGs: 20 at once; earlier PINGs may have used some of the 5, so at least 1 is answered.
           const pingSince = flo.udp.received.length;
-          const pingSentAt = performance.now();
-          for (let i = 0; i < 20; i++) flo.udp.send(ping(flo.token, flo.nextPing++, i), flo.server);
-          const pingLastSentAt = performance.now();
-          await sleep(NOTHING_MS);
+          const { pingWatch, pingSentAt, pingLastSentAt } = await withStallWatch(async (pingWatch) => {
+            const pingSentAt = performance.now();
+            for (let i = 0; i < 20; i++) flo.udp.send(ping(flo.token, flo.nextPing++, i), flo.server);
+            const pingLastSentAt = performance.now();
+            await sleep(NOTHING_MS);
+            return { pingWatch, pingSentAt, pingLastSentAt };
+          });
           const pongs = flo.udp.received.slice(pingSince).filter((d) => d.data[0] === PONG);
-          expectBucketLimit({ passed: pongs.length, firstSentAt: pingSentAt, lastSeenAt: pongs.at(-1)?.at ?? pingLastSentAt }, {
+          expectBucketLimit({ passed: pongs.length, firstSentAt: pingSentAt, lastSentAt: pingLastSentAt, lastSeenAt: pongs.at(-1)?.at ?? pingLastSentAt }, {
             bucket: PONG_BUCKET,
             least: 1,
             brokenPasses: 20,
@@ -544,7 +551,7 @@ export function udpServerChecks(wire: UdpVoiceWire): Check[] {
             expected: (allowed) => `${allowed} PONGs`,
             actual: `${pongs.length}`,
             hint: `answer at most ${PONG_BUCKET.perSecond} PINGs per second per user (drop the rest as ping_flood): a PONG is cheap, but a flood of them is not`,
-          }, unmeasured);
+          }, unmeasured, pingWatch);
           expectNoAmplification(flo.udp, 0, PING_BYTES, 'a PING');
           const downs = voiceDownsAt(lis, since);
           const tooBig = downs.find((d) => d.data.length > 11 + 60);

@@ -25,7 +25,7 @@ import { rawCharacters } from '../harness/program-output.ts';
 import { udpReturnCheck } from '../harness/udp-return-check.ts';
 import { describeWindow, expectDuration, SCHEDULING_NOISE_MS, showMs, timingWindow, type TimingWindow } from '../harness/tolerance.ts';
 import { controlLimitClientCheck } from '../harness/control-limit-check.ts';
-import { type DocumentedBucket, expectBucketLimit } from '../harness/bucket-limit.ts';
+import { type DocumentedBucket, expectBucketLimit, GRANULARITY_TOKENS, mostLetThrough } from '../harness/bucket-limit.ts';
 import { Unmeasured } from '../harness/unmeasured.ts';
 
 // The message types of the README's tables: TCP frames, then datagrams.
@@ -107,6 +107,8 @@ const BURST = 4;
 const CALL_VOICE_BUCKET: DocumentedBucket = { burst: 50, perSecond: 55 };
 /** The flood the bucket is judged by: a client without the bucket counts all of it in `received`. */
 const CALL_VOICE_FLOOD = 200;
+/** The flood is sent this long before the client's next probe is due: more than IN_FLIGHT_MS, so that probe counts it. */
+const FLOOD_LEAD_MS = 2 * IN_FLIGHT_MS;
 /** CALL_VOICE a stranger sends right after the peer's burst has emptied that bucket: every one is dropped (rate_limited). */
 const STRANGER_BURST = 10;
 /** Tries of the stranger's burst: a try in which the client read a stranger's datagram after a token refilled proves nothing. */
@@ -1030,35 +1032,41 @@ export const clientChecks: Check[] = [
       const flood = tonePackets(PEER_HZ, CALL_VOICE_FLOOD);
       const session = await startSession(context, ['--auto-accept', '--input', 'silence', '--output', 'null', '--duration', '7']);
       const probes = new PeerProbes(session.peer);
-      let count: { before: ClientProbe; after: ClientProbe; firstSentAt: number } | undefined;
+      let count: { before: ClientProbe; after: ClientProbe; firstSentAt: number; lastSentAt: number; watch: StallWatch } | undefined;
       await orStop(session, async () => {
         const { client, before } = await quietDirectCall(session, probes);
-        // All at once but for a millisecond's pause every 50, so the kernel's receive buffer drops none.
-        const firstSentAt = performance.now();
-        for (const [i, packet] of flood.entries()) {
-          session.peer.send(callVoice(CALL_TOKEN, 1000 + i, packet), client);
-          if (i % 50 === 49) await sleep(1);
-        }
-        const after = await countedAfter(session, performance.now(), before, CALL_VOICE_BUCKET.burst, `${CALL_VOICE_FLOOD} CALL_VOICE`);
-        count = { before, after, firstSentAt };
+        // Just before the client's next probe is due (1 s after `before`), so that the probe counted
+        // comes soon after: a correct client's count is then bounded closely even if the grader stalled.
+        await sleep(Math.max(0, before.datagram.at + SETTLED_PROBE_PERIOD_MS - FLOOD_LEAD_MS - performance.now()));
+        count = await withStallWatch(async (watch) => {
+          // All at once but for a millisecond's pause every 50, so the kernel's receive buffer drops none.
+          const firstSentAt = performance.now();
+          for (const [i, packet] of flood.entries()) {
+            session.peer.send(callVoice(CALL_TOKEN, 1000 + i, packet), client);
+            if (i % 50 === 49) await sleep(1);
+          }
+          const lastSentAt = performance.now();
+          const after = await countedAfter(session, lastSentAt, before, CALL_VOICE_BUCKET.burst, `${CALL_VOICE_FLOOD} CALL_VOICE`);
+          return { before, after, firstSentAt, lastSentAt, watch };
+        });
       });
       probes.stop();
       await finishSession(session, 12_000, 'when --duration 7 is over');
-      const { before, after, firstSentAt } = count!;
+      const { before, after, firstSentAt, lastSentAt, watch } = count!;
       const counted = after.received - before.received;
       const unmeasured = new Unmeasured();
       // The peer sent no CALL_VOICE before the flood, so the bucket was full: the burst at least.
-      expectBucketLimit({ passed: counted, firstSentAt, lastSeenAt: after.datagram.at }, {
+      expectBucketLimit({ passed: counted, firstSentAt, lastSentAt, lastSeenAt: after.datagram.at, readLater: true }, {
         bucket: CALL_VOICE_BUCKET,
         least: CALL_VOICE_BUCKET.burst,
-        brokenPasses: CALL_VOICE_FLOOD,
-        broken: 'a client without the bucket',
+        brokenPasses: 2 * CALL_VOICE_BUCKET.burst,
+        broken: 'a bucket of twice the burst',
         measures: `whether the client takes at most ${CALL_VOICE_BUCKET.perSecond} CALL_VOICE a second`,
         summary: `the client's probes counted ${counted} of ${CALL_VOICE_FLOOD} CALL_VOICE sent at once: its CALL_VOICE bucket is not ${CALL_VOICE_BUCKET.perSecond} a second, burst ${CALL_VOICE_BUCKET.burst}`,
         expected: (allowed) => `received to grow by ${allowed} between the client's probes around the flood (the peer sent nothing else)`,
         actual: `received ${before.received} in ${showBytes(before.datagram.data)}, then ${after.received} in ${showBytes(after.datagram.data)}: ${counted} counted`,
         hint: `take each new CALL_VOICE from the peer only with a token of a bucket of ${CALL_VOICE_BUCKET.burst}, refilled ${CALL_VOICE_BUCKET.perSecond} a second; drop the rest (rate_limited) before counting it in received`,
-      }, unmeasured);
+      }, unmeasured, watch);
       unmeasured.settle();
     },
   },
@@ -1069,10 +1077,13 @@ export const clientChecks: Check[] = [
     // into a full bucket, so all 50 are taken whatever the timing, and the stranger's go after them
     // (the peer's socket had handed them all to the kernel). So `received` grew by exactly 50 when
     // none of the stranger's was taken, and then the client must still probe the peer; a probe at
-    // the stranger's socket saying 50 or less is a client moved by a dropped datagram. A try in
-    // which a token refilled in time for one of the stranger's (received above 50) proves nothing:
-    // moving was right. The client is bound back to the peer (a new probe from it) and, once the
-    // bucket is full again, tried anew; after STRANGER_BURST_TRIES such tries, a SKIP.
+    // the stranger's socket saying 50 or less is a client moved by a dropped datagram. A client that
+    // reads at once (the timing rule: within 100 ms) takes of the stranger's at most what its bucket
+    // refilled while the grader sent both bursts and 100 ms more (bucket-limit.ts): more is a FAIL,
+    // unless the grader's own timers were late too (a StallWatch), which voids the try. A try in
+    // which the client took some, but no more than that, proves nothing: moving was right. The
+    // client is bound back to the peer (a new probe from it) and, once the bucket is full again,
+    // tried anew; after STRANGER_BURST_TRIES such tries, a SKIP that says why each try proved nothing.
     name: `client: a burst of ${STRANGER_BURST} CALL_VOICE from another address, right after the peer's ${CALL_VOICE_BUCKET.burst} emptied the client's bucket (burst ${CALL_VOICE_BUCKET.burst}), is dropped and does not move the peer's bound address: the client's next two probes go to the peer, counting the peer's ${CALL_VOICE_BUCKET.burst} only`,
     subject: 'client',
     async run(context) {
@@ -1085,7 +1096,7 @@ export const clientChecks: Check[] = [
       try {
         const session = await startSession(context, ['--auto-accept', '--input', 'silence', '--output', 'null']);
         const probes = new PeerProbes(session.peer);
-        await thenExit(session, async () => {
+        await thenExit(session, () => withStallWatch(async (watch) => {
           const quiet = await quietDirectCall(session, probes);
           const { client } = quiet;
           let before: ClientProbe = quiet.before;
@@ -1103,6 +1114,7 @@ export const clientChecks: Check[] = [
               });
               before = start;
             }
+            watch.reset();
             const firstSentAt = performance.now();
             await session.peer.sendAll(peerTone.map((packet, i) => callVoice(CALL_TOKEN, sequence + i, packet)), client);
             await stranger.sendAll(strangerTone.map((packet, i) => callVoice(CALL_TOKEN, sequence + burst + i, packet)), client);
@@ -1124,18 +1136,30 @@ export const clientChecks: Check[] = [
               actual: story,
               hint: `take each new CALL_VOICE from the peer with a token of a bucket of ${burst}, refilled ${CALL_VOICE_BUCKET.perSecond} a second (it starts full)`,
             });
+            const sendMs = sentUntil - firstSentAt;
+            // What a client reading at once took of the stranger's: the refill while both bursts were sent, and the timing rule's noise.
+            const refillAllowed = mostLetThrough(CALL_VOICE_BUCKET, sendMs + SCHEDULING_NOISE_MS) - burst;
+            const took = counted(second) - burst;
+            const graderLate = watch.worstLateMs > SCHEDULING_NOISE_MS;
+            expect(took <= refillAllowed || graderLate, `the client took ${took} of the stranger's ${STRANGER_BURST} CALL_VOICE sent right after the peer's ${burst} emptied its bucket: its CALL_VOICE bucket is not ${CALL_VOICE_BUCKET.perSecond} a second, burst ${burst}`, {
+              expected: `at most ${refillAllowed} of the stranger's taken (received to grow by ${burst} to ${burst + refillAllowed}): ${CALL_VOICE_BUCKET.perSecond}/s × (${showMs(sendMs)} the grader took to send both bursts + ${SCHEDULING_NOISE_MS} ms the timing rule allows for reading them "at once"), rounded up, + ${GRANULARITY_TOKENS} for timer granularity`,
+              actual: `${story}; the grader's own 20 ms timer was at most ${Math.round(watch.worstLateMs)} ms late meanwhile`,
+              hint: `take each new CALL_VOICE from the peer only with a token of a bucket of ${burst}, refilled ${CALL_VOICE_BUCKET.perSecond} a second; drop the rest (rate_limited), whatever address it comes from`,
+            });
             if (!first.atStranger && !second.atStranger && counted(first) === burst && counted(second) === burst) {
               judged = true;
+            } else if (took > refillAllowed) {
+              unjudged.push(`try ${attempt}: ${story}, so ${took} of the stranger's were taken, more than the ${refillAllowed} its refill allows in ${showMs(sendMs)} + ${SCHEDULING_NOISE_MS} ms, but the grader's own timers were ${Math.round(watch.worstLateMs)} ms late meanwhile (the machine stalled)`);
             } else {
-              unjudged.push(`try ${attempt}: ${story}, so ${counted(second) - burst} of the stranger's were taken with tokens that refilled while the client read the bursts (${showMs(sentUntil - firstSentAt)} to send them)`);
+              unjudged.push(`try ${attempt}: ${story}, so ${took} of the stranger's were taken with tokens that refilled while the client read the bursts (at most ${refillAllowed} may, in the ${showMs(sendMs)} the grader took to send them + ${SCHEDULING_NOISE_MS} ms)`);
             }
           }
-        });
+        }));
       } finally {
         stranger.close();
       }
       if (!judged) {
-        throw new CheckSkipped(`whether a rate-limited burst moves the peer's address could not be judged: in each of ${STRANGER_BURST_TRIES} tries the client took some of the stranger's CALL_VOICE (a token refilled before it read them: the client or the machine was slow), and moving to a stranger whose datagram was taken is right (${unjudged.join('; ')}); grade again on a quieter machine`);
+        throw new CheckSkipped(`whether a rate-limited burst moves the peer's address could not be judged: in each of ${STRANGER_BURST_TRIES} tries the client took some of the stranger's CALL_VOICE, as a correct bucket may when a token refills before it reads them, and moving to a stranger whose datagram was taken is right (${unjudged.join('; ')}); grade again on a quieter machine`);
       }
     },
   },

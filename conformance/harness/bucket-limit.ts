@@ -1,15 +1,20 @@
 // Judging a token bucket from a README ("50/s, bursts of 10") by a burst sent at once: how many of
 // it a correct server may let through depends on how long the server took the tokens over, since
-// the bucket refills meanwhile. That time is bounded by what the grader saw: the server took no
-// token before the first item was SENT, and took each token it used before the answer it gave for
-// it ARRIVED. So a correct bucket lets through at most
+// the bucket refills meanwhile. A correct server reads what it is sent AT ONCE, so it takes its
+// tokens while the grader sends the burst and within the timing rule's noise after it
+// (tolerance.ts: "at once" is 0 ms, judged within SCHEDULING_NOISE_MS). So it lets through at most
 //
-//   burst + rate × (last answer arrived - first item sent), rounded up, + 1 for timer granularity
+//   burst + rate × (the time the grader took to send the burst + the noise), rounded up, + 1
 //
-// (the server's clock may read a little more time than passed). A slow grader or a busy machine
-// only widens that allowance, so it never fails a correct server; a fast one keeps it tight. Once
-// the allowance reaches what the broken server it guards against would let through anyway (a
-// bucket per path, no limit at all), the count proves nothing: a SKIP with the reason, never a pass.
+// (+ 1 for timer granularity: the server's clock may read a little more time than passed). That
+// allowance grows with the GRADER's slowness only, never with the server's: a server that reads
+// late, or forwards late, gets no more tokens for it. When more than that came through, either the
+// bucket is wrong or the server read the burst late; either is the server's fault unless the
+// grader's own timers (a StallWatch running over the whole window) were late too, which is the
+// evidence that the machine stalled everyone: only then is it a SKIP ("could not judge").
+// Whatever the timing, a correct server took no token before the first item was sent and none
+// after the last answer it gave arrived, so a count over the burst + the refill of that whole
+// window fails even on a stalled machine.
 import { expect } from './checks.ts';
 import type { StallWatch } from './stall-watch.ts';
 import { RATE_TOLERANCE, rateWindow, SCHEDULING_NOISE_MS, showMs } from './tolerance.ts';
@@ -34,8 +39,12 @@ export interface BucketCount {
   passed: number;
   /** performance.now() when the first item of the burst was sent. */
   firstSentAt: number;
+  /** performance.now() once the grader had sent the last item of the burst. */
+  lastSentAt: number;
   /** performance.now() when the last answer arrived (or when the last item was sent, if none came). */
   lastSeenAt: number;
+  /** Set when lastSeenAt is when the count was read later (a client's next probe), not an answer to the burst: it is not then "late". */
+  readLater?: true;
 }
 
 export interface BucketJudgement {
@@ -56,21 +65,40 @@ export interface BucketJudgement {
 }
 
 /**
- * Fails when `count.passed` is outside `least` to the measured allowance; notes a SKIP reason in
- * `unmeasured` when it is inside but the allowance would have let `judgement.broken` through too.
+ * Fails when `count.passed` is under `least`, or over the allowance for a server that reads the
+ * burst at once (see above) while the grader's own timers (`watch`, started before the burst was
+ * sent) ran on time. Notes a SKIP reason in `unmeasured` when the count is over that allowance but
+ * `watch` saw the grader stall (and the count is still within the refill of the whole window), or
+ * when the grader took so long to send the burst that its allowance lets `judgement.broken` through.
  */
-export function expectBucketLimit(count: BucketCount, judgement: BucketJudgement, unmeasured: Unmeasured): void {
+export function expectBucketLimit(count: BucketCount, judgement: BucketJudgement, unmeasured: Unmeasured, watch: Pick<StallWatch, 'worstLateMs'>): void {
   const { bucket } = judgement;
-  const elapsedMs = count.lastSeenAt - count.firstSentAt;
-  const allowed = mostLetThrough(bucket, elapsedMs);
-  const how = `${bucket.burst} at once + ${bucket.perSecond}/s × ${showMs(elapsedMs)} from the first sent to the last answer, rounded up, + ${GRANULARITY_TOKENS} for timer granularity`;
-  expect(count.passed >= judgement.least && count.passed <= allowed, judgement.summary, {
-    expected: `${judgement.expected(`${judgement.least} to ${allowed}`)} (${how})`,
-    actual: judgement.actual,
-    hint: judgement.hint,
-  });
+  const sendMs = count.lastSentAt - count.firstSentAt;
+  const answeredMs = count.lastSeenAt - count.firstSentAt;
+  const allowed = mostLetThrough(bucket, sendMs + SCHEDULING_NOISE_MS);
+  const widest = mostLetThrough(bucket, answeredMs);
+  const how = `${bucket.burst} at once + ${bucket.perSecond}/s × (${showMs(sendMs)} the grader took to send them + ${SCHEDULING_NOISE_MS} ms the timing rule allows for "at once"), rounded up, + ${GRANULARITY_TOKENS} for timer granularity`;
+  const lateMs = count.lastSeenAt - count.lastSentAt;
+  const seen = count.readLater ? 'the count was read' : 'the last answer came';
+  const timing = `${seen} ${showMs(lateMs)} after the grader had sent the whole burst; the grader's own 20 ms timer was at most ${Math.round(watch.worstLateMs)} ms late meanwhile`;
+  const stalled = watch.worstLateMs > SCHEDULING_NOISE_MS;
+  const within = (most: number) => count.passed >= judgement.least && count.passed <= most;
+  if (!within(allowed)) {
+    if (stalled && within(widest)) {
+      unmeasured.note(`${judgement.measures} could not be judged: ${count.passed} came through where a server that reads at once lets through ${allowed} (${how}), but ${timing} (more than the ${SCHEDULING_NOISE_MS} ms allowed): the machine was too busy, grade again on a quieter one`);
+      return;
+    }
+    // Stalled, only the refill of the whole window bounds a correct server; on time, the grader's allowance does.
+    const [most, why] = stalled ? [widest, `${bucket.burst} at once + ${bucket.perSecond}/s × ${showMs(answeredMs)} from the first sent until ${count.readLater ? 'the count was read' : 'the last answer'}, rounded up, + ${GRANULARITY_TOKENS}: the most even a stalled machine allows`] : [allowed, how];
+    const late = !count.readLater && lateMs > SCHEDULING_NOISE_MS;
+    expect(false, late ? `${judgement.summary}; the answers came ${showMs(lateMs)} after the burst was sent (at once is within ${SCHEDULING_NOISE_MS} ms)` : judgement.summary, {
+      expected: `${judgement.expected(`${judgement.least} to ${most}`)} (${why})`,
+      actual: `${judgement.actual}; ${timing}`,
+      hint: `${judgement.hint}; read what arrives at once: a server that reads a burst late, or holds what it forwards, is given no more tokens for it`,
+    });
+  }
   if (allowed >= judgement.brokenPasses) {
-    unmeasured.note(`${judgement.measures} could not be judged: the answers took ${showMs(elapsedMs)} to come, so up to ${allowed} could be correct (${how}), and ${judgement.broken} lets through ${judgement.brokenPasses}; the machine was too busy, grade again on a quieter one`);
+    unmeasured.note(`${judgement.measures} could not be judged: the grader took ${showMs(sendMs)} to send the burst, so up to ${allowed} could be correct (${how}), and ${judgement.broken} lets through ${judgement.brokenPasses}; the machine was too busy, grade again on a quieter one`);
   }
 }
 
@@ -84,7 +112,8 @@ export function expectBucketLimit(count: BucketCount, judgement: BucketJudgement
  * that while sending cost a correct server tokens; a failure on that side is then a SKIP.
  */
 export function expectRefill(
-  count: BucketCount,
+  /** The count; the burst's "last sent" is the end of the sending. */
+  count: Omit<BucketCount, 'lastSentAt'>,
   /** The sender: `total` items at `perSecond` (the burst included) over `ms`; `bucket` names whose bucket it measures ("the voice bucket"). */
   sending: { total: number; perSecond: number; ms: number; bucket: string },
   judgement: Omit<BucketJudgement, 'least' | 'brokenPasses' | 'broken' | 'measures'>,
@@ -97,7 +126,7 @@ export function expectRefill(
   const tolerance = `${100 * RATE_TOLERANCE}%`;
   const least = bucket.burst + Math.floor((rate.lowest * Math.max(0, sendingMs - SCHEDULING_NOISE_MS)) / 1_000) - GRANULARITY_TOKENS;
   const judge = () =>
-    expectBucketLimit(count, {
+    expectBucketLimit({ ...count, lastSentAt: count.firstSentAt + sendingMs }, {
       ...judgement,
       brokenPasses: sending.total,
       broken: `a bucket refilling at ${sending.perSecond} a second or faster`,
@@ -105,7 +134,7 @@ export function expectRefill(
       bucket: { burst: bucket.burst, perSecond: rate.highest },
       least,
       expected: (range) => `${judgement.expected(range)}: at least ${bucket.burst} at once + ${rate.lowest}/s (${bucket.perSecond}/s - ${tolerance}) × ${showMs(sendingMs)} of sending less ${SCHEDULING_NOISE_MS} ms, - ${GRANULARITY_TOKENS}; at most, with ${rate.highest}/s (${bucket.perSecond}/s + ${tolerance})`,
-    }, unmeasured);
+    }, unmeasured, watch);
   if (count.passed < least) watch.judge(judge, (1_000 * bucket.burst) / bucket.perSecond);
   else judge();
 }
