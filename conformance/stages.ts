@@ -10,7 +10,7 @@ import { serverChecks as multiuserServerChecks } from './checks/03-multiuser.ts'
 import { clientChecks as multiuserStageClientChecks, multiuserClientChecks } from './checks/03-multiuser-client.ts';
 import { serverChecks as roomsServerChecks } from './checks/04-rooms.ts';
 import { clientChecks as roomsClientChecks, roomsMultiuserStage } from './checks/04-rooms-client.ts';
-import { serverChecks as opusStageServerChecks, opusServerChecks, slowServerChecks as opusSlowServerChecks, voiceFloodWindowCheck } from './checks/05-opus.ts';
+import { serverChecks as opusStageServerChecks, opusServerChecks, slowServerChecks as opusSlowServerChecks } from './checks/05-opus.ts';
 import { clientChecks as opusClientChecks } from './checks/05-opus-client.ts';
 import { serverChecks as udpStageServerChecks, udpServerChecks } from './checks/06-udp.ts';
 import { clientChecks as udpStageClientChecks, udpClientChecks } from './checks/06-udp-client.ts';
@@ -56,14 +56,15 @@ export const stages: readonly Stage[] = [
   // 05's session ids (their WELCOME's "id"), so 05's --slow check that they wrap runs there too.
   { id: '06', folder: '06-udp', checks: [...udpStageServerChecks, ...opusServerChecks(WIRES['06']), ...udpStageClientChecks], slowChecks: [sessionIdWrapCheck(WIRES['06'])], wire: WIRES['06'] },
   // 07 and 08 keep stage 06's voice (their READMEs: "Voice is stage 06's, unchanged"; 08 outside
-  // calls), so 06's voice checks run on their wire too, under the same names: the server's, and the
-  // client's path and playback (HELLO's name carries the stage's protocol; 08's USERS has in_call).
-  { id: '07', folder: '07-chat-files', checks: [...chatFilesServerChecks, ...udpServerChecks(WIRES['07']), voiceFloodWindowCheck(WIRES['07']), ...chatFilesClientChecks, ...udpClientChecks({ protocol: 'voice-chat/07' })], slowChecks: [...chatFilesSlowServerChecks, sessionIdWrapCheck(WIRES['07'])], wire: WIRES['07'] },
+  // calls), so 06's voice checks run on their wire too, under the same names: the server's, 05's TCP
+  // voice checks that 06 runs (SPEAKING, the rate limit, the flood window...), and the client's
+  // path and playback (HELLO's name carries the stage's protocol; 08's USERS has in_call).
+  { id: '07', folder: '07-chat-files', checks: [...chatFilesServerChecks, ...udpServerChecks(WIRES['07']), ...opusServerChecks(WIRES['07']), ...chatFilesClientChecks, ...udpClientChecks({ protocol: 'voice-chat/07' })], slowChecks: [...chatFilesSlowServerChecks, sessionIdWrapCheck(WIRES['07'])], wire: WIRES['07'] },
   // The README: "the grader runs the server with --ring-timeout 2" (30 s of ringing is too long to wait for).
   // 08 keeps stage 07's text and files ("everything there holds"; "Stage 07's client and command
   // line, plus"), so 07's chat and file checks, server and client, run on its wire too, under the
   // same names (the server's --slow ones too; 08's own checks hold the move bucket).
-  { id: '08', folder: '08-calls', checks: [...callsServerChecks, ...chatFilesServerChecksFor(WIRES['08']), ...udpServerChecks(WIRES['08']), voiceFloodWindowCheck(WIRES['08']), ...callsClientChecks, ...chatFilesClientChecksFor({ protocol: 'voice-chat/08', userFields: { in_call: false } }), ...udpClientChecks({ protocol: 'voice-chat/08', userFields: { in_call: false } })], slowChecks: [...callsSlowServerChecks, ...chatFilesSlowServerChecksFor(WIRES['08']), sessionIdWrapCheck(WIRES['08'])], wire: WIRES['08'], serverOptions: ['--ring-timeout', '2'] },
+  { id: '08', folder: '08-calls', checks: [...callsServerChecks, ...chatFilesServerChecksFor(WIRES['08']), ...udpServerChecks(WIRES['08']), ...opusServerChecks(WIRES['08']), ...callsClientChecks, ...chatFilesClientChecksFor({ protocol: 'voice-chat/08', userFields: { in_call: false } }), ...udpClientChecks({ protocol: 'voice-chat/08', userFields: { in_call: false } })], slowChecks: [...callsSlowServerChecks, ...chatFilesSlowServerChecksFor(WIRES['08']), sessionIdWrapCheck(WIRES['08'])], wire: WIRES['08'], serverOptions: ['--ring-timeout', '2'] },
 ];
 
 export const wireStages: readonly WireStage[] = stages.filter((entry): entry is WireStage => entry.wire !== undefined);

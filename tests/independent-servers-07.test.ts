@@ -1,7 +1,7 @@
 // The grader passes a correct stage 07 server it has never seen: the independent Python server
 // (tests/fixtures/python/stage07_server.py, extending stage06_server.py), written from
 // 07-chat-files/README.md alone, must get every server check of the stage (stage 07's text and
-// file checks, stage 06's voice checks on the 07 wire, stage 05's flood window) and every
+// file checks, stage 06's voice checks on the 07 wire, stage 05's TCP voice checks) and every
 // robustness check, with nothing failed and nothing skipped (issue 20). The --slow checks (a 30 s
 // sender stall, transfer ids and session ids burnt through to their wrap) are left out: they take
 // minutes on a busy machine; `npm run grade -- --stage 07 --slow --server ...` runs them by hand.

@@ -1,7 +1,7 @@
 // The grader passes a correct stage 08 server it has never seen: the independent Python server
 // (tests/fixtures/python/stage08_server.py, extending stage07_server.py), written from
 // 08-calls/README.md alone, must get every server check of the stage (stage 08's calls, stage 07's
-// chat and file checks and stage 06's voice checks on the 08 wire, stage 05's flood window) and every robustness check, with nothing
+// chat and file checks and stage 06's voice checks on the 08 wire, stage 05's TCP voice checks) and every robustness check, with nothing
 // failed and nothing skipped (issue 20). The grader appends --ring-timeout 2 to the server's command.
 // The --slow checks (the default 30 s ring, call ids and session ids burnt through to their wrap)
 // are left out; `npm run grade -- --stage 08 --slow --server ...` runs them by hand.

@@ -20,6 +20,7 @@ import { runCommand } from '../harness/run-command.ts';
 import { describeRun } from '../harness/running-client.ts';
 import { writeSpeechWav } from '../harness/speech-wav.ts';
 import { controlLimitClientCheck } from '../harness/control-limit-check.ts';
+import { clientJitterBufferCheck } from '../harness/client-jitter-check.ts';
 
 // The message types of the README's table.
 const HELLO = 0x01;
@@ -359,5 +360,6 @@ export const clientChecks: Check[] = [
       }
     },
   },
+  clientJitterBufferCheck((context, speaker, steps) => record(context, [speaker], steps.map((step) => Buffer.concat(step.map((v) => voice(speaker.id, v.sequence, v.packet)))), 2.5)),
   controlLimitClientCheck({ usersType: USERS, start: (context, name) => startSession(context, name, ['--input', 'silence', '--output', 'null']), users: (names) => ({ room: DEFAULT_ROOM, users: names.map((name, i) => ({ id: i === 0 ? OWN_ID : 100 + i, name })) }), usersCommand: 'users' }),
 ];

@@ -7,14 +7,14 @@
 // "Nothing reached that user" needs an end to the waiting: the user asks LIST_ROOMS and waits for
 // ROOMS. The server writes to one connection in order, so whatever it sent that user before
 // answering (a leaked VOICE) has arrived by then.
-import { type DocumentedBucket, expectBucketLimit, mostLetThrough } from '../harness/bucket-limit.ts';
-import { CheckSkipped } from '../harness/check-failure.ts';
+import { type DocumentedBucket, expectBucketLimit, expectRefill, mostLetThrough, sendAtRate } from '../harness/bucket-limit.ts';
+import { CheckSkipped, failingAs } from '../harness/check-failure.ts';
 import { expect, type Check } from '../harness/checks.ts';
-import { frameBytes, hexType, jsonFrameBytes } from '../harness/frame-wire.ts';
+import { frameBytes, hexType, jsonFrameBytes, paddedJsonFrameBytes, paddedToBytes } from '../harness/frame-wire.ts';
 import { FramedUser, type ReceivedFrame } from '../harness/framed-user.ts';
 import { sessionIdWrapCheck } from '../harness/session-id-wrap-check.ts';
 import { SeededRandom } from '../harness/seeded-random.ts';
-import { describeWindow, expectDuration, timingWindow } from '../harness/tolerance.ts';
+import { describeWindow, expectDuration, RATE_TOLERANCE, showMs, timingWindow } from '../harness/tolerance.ts';
 import { withStallWatch } from '../harness/stall-watch.ts';
 import { joinFloodRule } from '../hostile/join-flood-check.ts';
 import { moveRefillCheck } from '../harness/move-refill-check.ts';
@@ -45,6 +45,8 @@ const TYPE_NAMES: Record<number, string> = {
 
 const PROTOCOL = 'voice-chat/05';
 /** The README's limits. */
+const MAX_HELLO_BYTES = 1024;
+const MAX_ROOM_ID_CHARS = 64;
 const MAX_OPUS_PACKET_BYTES = 1275;
 const MAX_CLIENT_VOICE_BYTES = 2 + MAX_OPUS_PACKET_BYTES;
 const VOICE_BURST = 10;
@@ -204,7 +206,7 @@ async function waitForVoices(listener: FramedUser, count: number, since: number)
  * The flood rule's two numbers (more than 250 drops, within one 5 s window), for every stage that keeps
  * stage 05's VOICE over TCP: 05 and 06 (in opusServerChecks), 07 and 08 (conformance/stages.ts).
  */
-export function voiceFloodWindowCheck(wire: StageWire): Check {
+function voiceFloodWindowCheck(wire: StageWire): Check {
   const protocol = wire.protocol ?? PROTOCOL;
   const joinRoom = (party: Party, name: string, room: string) => joinRoomAs(protocol, party, name, room);
   return {
@@ -247,10 +249,56 @@ export function voiceFloodWindowCheck(wire: StageWire): Check {
   };
 }
 
+/** The refill check's sender: faster than the bucket refills (so it always finds it nearly empty), for seconds (the rate rule's window). */
+const REFILL_SEND_PER_SECOND = 75;
+const REFILL_SEND_MS = 3_000;
+
 /**
- * Stage 05's server checks of its TCP voice, for any stage that keeps it for users on TCP: 05, and
- * 06 (06-udp/README.md: a user who never says PATH udp gets stage 05's TCP VOICE; stage 05's table
- * holds). Every user here speaks only TCP, so a later stage's server must treat them as 05's did.
+ * The voice bucket's refill (50 a second) on its own: the burst checks send everything at once, so
+ * a bucket refilling twice as fast, or half as fast, gives them the same count. A sender at 75 a
+ * second for 3 s, judged by bucket-limit.ts's expectRefill (the rate rule's ±10% both ways).
+ */
+function voiceRefillCheck(wire: StageWire): Check {
+  const protocol = wire.protocol ?? PROTOCOL;
+  const total = (REFILL_SEND_PER_SECOND * REFILL_SEND_MS) / 1_000;
+  return {
+    name: `voice refill: ${total} VOICE sent at ${REFILL_SEND_PER_SECOND} a second are forwarded at ${VOICE_BUCKET.perSecond} a second (±${100 * RATE_TOLERANCE}%) after the burst of ${VOICE_BURST}`,
+    run: (context) =>
+      withParty(context, TYPE_NAMES, async (party) => {
+        const flo = await joinRoomAs(protocol, party, 'Flo', 'refill');
+        const lis = await joinRoomAs(protocol, party, 'Lis', 'refill');
+        await barrier(flo.user);
+        const since = lis.user.mark();
+        const list = packets(13, Array.from({ length: total }, () => 60));
+        await withStallWatch(async (watch) => {
+          const { firstSentAt, sendingMs } = await sendAtRate(total, REFILL_SEND_PER_SECOND, (from, to) => flo.user.send(Buffer.concat(list.slice(from, to).map((p, i) => voice(from + i, p)))));
+          await barrier(flo.user); // the server has read every VOICE: what it forwarded is on its way to Lis
+          await barrier(lis.user);
+          const forwarded = voiceFramesFrom(lis.user, flo.id, since);
+          const unmeasured = new Unmeasured();
+          const sending = { total, perSecond: REFILL_SEND_PER_SECOND, ms: sendingMs, bucket: 'the voice bucket' };
+          expectRefill({ passed: forwarded.length, firstSentAt, lastSeenAt: forwarded.at(-1)?.at ?? firstSentAt }, sending, {
+            bucket: VOICE_BUCKET,
+            summary: `the voice refill is not ${VOICE_BUCKET.perSecond} a second: ${forwarded.length} of ${total} VOICE sent at ${REFILL_SEND_PER_SECOND} a second for ${showMs(sendingMs)} were forwarded`,
+            expected: (range) => `${range} of Flo's ${total} VOICE forwarded to Lis`,
+            actual: `${forwarded.length} forwarded`,
+            hint: `a token bucket per user: ${VOICE_BURST} VOICE at once, then one token back every ${VOICE_MS} ms (${VOICE_BUCKET.perSecond} a second), never more than ${VOICE_BURST}; a VOICE without a token is dropped`,
+          }, watch, unmeasured);
+          expect(!flo.user.isClosed, `Flo was disconnected for sending ${REFILL_SEND_PER_SECOND} VOICE a second for ${showMs(REFILL_SEND_MS)}`, {
+            expected: `Flo still connected: about ${total - VOICE_BURST - VOICE_BUCKET.perSecond * (REFILL_SEND_MS / 1_000)} dropped, far fewer than the ${VOICE_FLOOD_DROPS} within ${VOICE_FLOOD_WINDOW_MS / 1000} s of a flood`,
+            actual: 'the connection was closed', hint: 'VOICE over the rate is dropped; only a flood (more than 250 dropped within 5 s) ends the connection',
+          });
+          unmeasured.settle();
+        });
+      }),
+  };
+}
+
+/**
+ * Stage 05's server checks of its TCP voice, for any stage that keeps it for users on TCP: 05, 06
+ * (06-udp/README.md: a user who never says PATH udp gets stage 05's TCP VOICE; stage 05's table
+ * holds), and 07 and 08, whose voice is 06's (08 outside calls). Every user here speaks only TCP,
+ * so a later stage's server must treat them as 05's did.
  */
 export function opusServerChecks(wire: StageWire): Check[] {
   const protocol = wire.protocol ?? PROTOCOL;
@@ -432,6 +480,7 @@ export function opusServerChecks(wire: StageWire): Check[] {
         }),
     },
     voiceFloodWindowCheck(wire),
+    voiceRefillCheck(wire),
     {
       name: 'errors: HELLO without or with another "protocol" gets wrong_protocol; VOICE before HELLO not_joined; a VOICE header too short gets bad_voice_size, too long frame_too_large',
       run: (context) =>
@@ -467,6 +516,28 @@ export function opusServerChecks(wire: StageWire): Check[] {
           const ada = await joinRoom(party, 'Ada', 'err-quiet');
           await barrier(ada.user);
           expectNever(ada.user, (f) => f.type === VOICE || f.type === LEFT, 'another room heard about the offenders', 'nothing in err-quiet', 'errors concern the offender\'s room only');
+        }),
+    },
+    {
+      name: `largest HELLO and JOIN: a HELLO of exactly ${MAX_HELLO_BYTES} bytes gets WELCOME, so does one into a room id of ${MAX_ROOM_ID_CHARS} characters, and a JOIN of exactly ${MAX_HELLO_BYTES} bytes to another room id of ${MAX_ROOM_ID_CHARS} moves the user`,
+      run: (context) =>
+        withParty(context, TYPE_NAMES, async (party) => {
+          // Stage 04's limits, kept (05's README: "Stage 04's table holds"); padded with an unknown field, which a server ignores.
+          const hint = `a HELLO or JOIN payload may be ${MAX_HELLO_BYTES} bytes, a room id ${MAX_ROOM_ID_CHARS} ASCII letters, digits, "-", "_", "." or ":": only more is refused`;
+          await failingAs(`the HELLO limit is not ${MAX_HELLO_BYTES} bytes: a HELLO of exactly ${MAX_HELLO_BYTES} bytes was not taken`, party.join('Ada', paddedToBytes({ name: 'Ada', room: 'largest', protocol }, MAX_HELLO_BYTES)), { hint });
+          const longest = 'Az09-_.:'.repeat(MAX_ROOM_ID_CHARS / 8); // every kind of character allowed
+          const bob = await failingAs(`the room id limit is not ${MAX_ROOM_ID_CHARS} characters: a HELLO into a room id of ${MAX_ROOM_ID_CHARS} characters was not taken`, joinRoom(party, 'Bob', longest), { hint });
+          const other = ':._-90zA'.repeat(MAX_ROOM_ID_CHARS / 8);
+          const sent = paddedJsonFrameBytes(JOIN, { room: other }, MAX_HELLO_BYTES);
+          const since = bob.user.mark();
+          bob.user.send(sent);
+          const answer = await failingAs(`the JOIN limit is not ${MAX_HELLO_BYTES} bytes: a JOIN of exactly ${MAX_HELLO_BYTES} bytes was not answered`, bob.user.waitForFrame(`USERS for room "${other}"`, (f) => (f.type === USERS && jsonOf(f).room === other) || f.type === JOIN_REFUSED || f.type === ERROR, { since, timeoutMs: ANNOUNCE_DEADLINE_MS, hint }), { sent: sent.subarray(0, 80) });
+          expect(answer.type === USERS, `the JOIN limit is not ${MAX_HELLO_BYTES} bytes (or a JOIN's room id not ${MAX_ROOM_ID_CHARS} characters): a JOIN of exactly ${MAX_HELLO_BYTES} bytes to a room id of ${MAX_ROOM_ID_CHARS} characters got ${typeName(answer.type)}`, {
+            expected: `USERS {"room": "${other}", ...}: the move is made`,
+            actual: describe(answer),
+            sent: sent.subarray(0, 80),
+            hint,
+          });
         }),
     },
   ];

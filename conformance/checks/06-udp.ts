@@ -13,7 +13,7 @@
 // one connection in order). Over UDP: a bounded wait (NOTHING_MS), then a valid PING from the
 // same socket must still get its PONG: the server is alive, and on loopback anything it sent
 // before that PONG has arrived.
-import { type DocumentedBucket, expectBucketLimit } from '../harness/bucket-limit.ts';
+import { type DocumentedBucket, expectBucketLimit, expectRefill, sendAtRate } from '../harness/bucket-limit.ts';
 import { showBytes } from '../harness/check-failure.ts';
 import { expect, type Check } from '../harness/checks.ts';
 import { DatagramPeer, type ReceivedDatagram } from '../harness/datagram-peer.ts';
@@ -23,6 +23,8 @@ import { expectError, jsonOf, type Party, type TypeNames, withParty } from '../h
 import { moveRefillCheck } from '../harness/move-refill-check.ts';
 import { type StageWire, WIRES } from '../hostile/wire-spec.ts';
 import { SeededRandom } from '../harness/seeded-random.ts';
+import { withStallWatch } from '../harness/stall-watch.ts';
+import { RATE_TOLERANCE, showMs } from '../harness/tolerance.ts';
 import { Unmeasured } from '../harness/unmeasured.ts';
 import { WireClient } from '../harness/wire-client.ts';
 
@@ -60,6 +62,10 @@ const MAX_OPUS_PACKET_BYTES = 1275;
 const VOICE_BUCKET: DocumentedBucket = { burst: 10, perSecond: 50 };
 /** "At most 5 answered per second per user". */
 const PONG_BUCKET: DocumentedBucket = { burst: 5, perSecond: 5 };
+/** The PONG rate check: PINGs at once (twice the burst), then PINGs at 4 times the rate for the rate rule's window. */
+const PONG_BURST_PINGS = 10;
+const PONG_SEND_PER_SECOND = 20;
+const PONG_SEND_MS = 3_000;
 /** "At once", with room for a busy machine. */
 const DEADLINE_MS = 1_500;
 /** How long a check waits for a datagram that must NOT come before proving the server alive. */
@@ -253,7 +259,7 @@ function expectNoAmplification(peer: DatagramPeer, since: number, limit: number,
 }
 
 /** What the voice checks need of a stage's wire: the protocol its HELLO names, and its frames' names. */
-export type UdpVoiceWire = Pick<StageWire, 'protocol' | 'typeNames'>;
+export type UdpVoiceWire = Pick<StageWire, 'protocol' | 'typeNames' | 'moves'>;
 
 /**
  * Stage 06's server checks of its voice (datagrams, PATH, the voice bucket), for any stage that
@@ -262,6 +268,7 @@ export type UdpVoiceWire = Pick<StageWire, 'protocol' | 'typeNames'>;
  */
 export function udpServerChecks(wire: UdpVoiceWire): Check[] {
   const protocol = wire.protocol ?? PROTOCOL;
+  const moves = wire.moves!;
   const withVoiceMembers = (context: Parameters<Check['run']>[0], body: (members: Members) => Promise<void>) => withMembers(context, body, protocol, { ...wire.typeNames });
   return [
     {
@@ -560,7 +567,46 @@ export function udpServerChecks(wire: UdpVoiceWire): Check[] {
         }),
     },
     {
-      name: 'PATH: {"path": "udp"|"tcp"} only (else ERROR bad_path), after HELLO (else not_joined); HELLO of another protocol gets wrong_protocol; 20 PATH changes refused in a row get rate_limited',
+      name: `PONG rate: ${PONG_BURST_PINGS} PINGs at once from a new user get ${PONG_BUCKET.burst} PONGs; PINGs at ${PONG_SEND_PER_SECOND} a second for ${showMs(PONG_SEND_MS)} get ${PONG_BUCKET.perSecond} a second (±${100 * RATE_TOLERANCE}%)`,
+      run: (context) =>
+        withVoiceMembers(context, async (members) => {
+          // A new user's PONG bucket is full (no PING yet): the first PINGs, sent at once, find its
+          // burst; then PINGs faster than it refills find it nearly empty, so what is answered is the refill.
+          const pia = await members.join('Pia', 'pong-rate');
+          const total = PONG_BURST_PINGS + (PONG_SEND_PER_SECOND * PONG_SEND_MS) / 1_000;
+          const first = pia.nextPing;
+          pia.nextPing += total;
+          const hint = `answer at most ${PONG_BUCKET.perSecond} PINGs per second per user: a bucket of ${PONG_BUCKET.burst}, one token back every ${1_000 / PONG_BUCKET.perSecond} ms; drop the rest as ping_flood`;
+          await withStallWatch(async (watch) => {
+            const sendPings = (from: number, to: number) => {
+              for (let i = from; i < to; i++) pia.udp.send(ping(pia.token, first + i, i), pia.server);
+            };
+            const firstSentAt = performance.now();
+            sendPings(0, PONG_BURST_PINGS);
+            await sendAtRate(total - PONG_BURST_PINGS, PONG_SEND_PER_SECOND, (from, to) => sendPings(PONG_BURST_PINGS + from, PONG_BURST_PINGS + to));
+            const sendingMs = performance.now() - firstSentAt;
+            await sleep(NOTHING_MS); // the last PONGs are on their way (none may come: the bucket may be empty)
+            const pongs = pia.udp.received.filter((d) => d.data[0] === PONG && d.data.length === PONG_BYTES);
+            const toBurst = pongs.filter((d) => d.data.readUInt32BE(1) < first + PONG_BURST_PINGS).length;
+            expect(toBurst >= PONG_BUCKET.burst, `the PONG burst is not ${PONG_BUCKET.burst}: ${PONG_BURST_PINGS} PINGs at once from a new user got ${toBurst} PONGs`, {
+              expected: `at least ${PONG_BUCKET.burst} PONGs: a new user's bucket is full`, actual: `${toBurst} PONGs: ${describeAll(pongs.slice(0, toBurst))}`, hint,
+            });
+            const unmeasured = new Unmeasured();
+            const sending = { total, perSecond: PONG_SEND_PER_SECOND, ms: sendingMs, bucket: 'the PONG bucket' };
+            expectRefill({ passed: pongs.length, firstSentAt, lastSeenAt: pongs.at(-1)?.at ?? firstSentAt }, sending, {
+              bucket: PONG_BUCKET,
+              summary: `the PONG refill is not ${PONG_BUCKET.perSecond} a second: ${pongs.length} PONGs for ${total} PINGs (${PONG_BURST_PINGS} at once, then ${PONG_SEND_PER_SECOND} a second for ${showMs(sendingMs)})`,
+              expected: (range) => `${range} PONGs`,
+              actual: `${pongs.length} PONGs`,
+              hint,
+            }, watch, unmeasured);
+            expectNoAmplification(pia.udp, 0, PING_BYTES, 'a PING');
+            unmeasured.settle();
+          });
+        }),
+    },
+    {
+      name: `PATH: {"path": "udp"|"tcp"} only (else ERROR bad_path), after HELLO (else not_joined); HELLO of another protocol gets wrong_protocol; after ${moves.burst} changes, the ${moves.refusalsBeforeError}th PATH change refused in a row gets rate_limited, not the ${moves.refusalsBeforeError - 1}th`,
       run: (context) =>
         withVoiceMembers(context, async (members) => {
           const rogue = async (bytes: Buffer, code: string, hint: string) => {
@@ -579,10 +625,27 @@ export function udpServerChecks(wire: UdpVoiceWire): Check[] {
             expect(jsonOf(error).code === 'bad_path', 'a bad PATH got the wrong ERROR', { expected: 'ERROR {"code": "bad_path", ...}', actual: error.payload.toString('utf8').slice(0, 200), sent: jsonFrameBytes(PATH, payload), hint: 'PATH must be {"path": "udp"} or {"path": "tcp"}: anything else is ERROR bad_path, then close' });
             await member.user.waitForClose(3_000, 'the server to close after ERROR');
           }
+          // The move bucket's changes (udp, tcp, ... ending on tcp), then PATH udp again and again: each is
+          // a change from tcp, refused and ignored. In one write, so no token comes back meanwhile, with
+          // LIST_ROOMS before the last: its ROOMS shows that the refusals before it were not yet the limit.
+          const limit = moves.refusalsBeforeError;
           const flipper = await members.join('Flip', 'path');
-          flipper.user.send(Buffer.concat(Array.from({ length: 60 }, (_, i) => jsonFrameBytes(PATH, { path: i % 2 === 0 ? 'udp' : 'tcp' }))));
-          const error = await flipper.user.waitForFrame('ERROR "rate_limited"', (f) => f.type === ERROR, { timeoutMs: DEADLINE_MS * 2, hint: 'a PATH change takes a token from the move bucket (10 at once, then 1 per second); the 20th refused in a row is ERROR rate_limited' });
-          expect(jsonOf(error).code === 'rate_limited', '60 PATH changes at once got the wrong ERROR', { expected: 'ERROR {"code": "rate_limited", ...}', actual: error.payload.toString('utf8').slice(0, 200), hint: 'PATH shares the move limit' });
+          const since = flipper.user.mark();
+          const changes = Array.from({ length: moves.burst }, (_, i) => jsonFrameBytes(PATH, { path: i % 2 === 0 ? 'udp' : 'tcp' }));
+          const refused = (count: number) => Array.from({ length: count }, () => jsonFrameBytes(PATH, { path: 'udp' }));
+          const sent = Buffer.concat([...changes, ...refused(limit - 1), frameBytes(LIST_ROOMS), ...refused(1)]);
+          flipper.user.send(sent);
+          const hint = `a PATH change takes a token from the move bucket (${moves.burst} at once, then 1 per ${moves.refillMs / 1000} s); without one it is ignored (the path stays), and the ${limit}th refused in a row is ERROR rate_limited, then close`;
+          const wrote = `after ${moves.burst} PATH changes (udp, tcp, ...), ${limit - 1} PATH udp, LIST_ROOMS and one more PATH udp, in one write`;
+          const error = await flipper.user.waitForFrame('ERROR "rate_limited"', (f) => f.type === ERROR, { since, timeoutMs: DEADLINE_MS * 2 }).catch(() => undefined);
+          const rooms = flipper.user.framesOfType(ROOMS, since)[0];
+          expect(error !== undefined, `the limit of refused PATH changes in a row is not ${limit}: the ${limit}th got no ERROR rate_limited`, {
+            expected: `${wrote}: ROOMS, then ERROR {"code": "rate_limited", ...} for the last PATH udp, the ${limit}th refused in a row`, actual: flipper.user.describeFrames(since), sent, hint,
+          });
+          expect(rooms !== undefined && flipper.user.frames.indexOf(rooms) < flipper.user.frames.indexOf(error!), `the limit of refused PATH changes in a row is not ${limit}: ERROR came before the ${limit}th`, {
+            expected: `${wrote}: ROOMS (the ${limit - 1} refusals before LIST_ROOMS are not yet the limit), then ERROR rate_limited`, actual: flipper.user.describeFrames(since), sent, hint,
+          });
+          expect(jsonOf(error!).code === 'rate_limited', `the ${limit}th PATH change refused in a row got the wrong ERROR`, { expected: 'ERROR {"code": "rate_limited", ...}', actual: error!.payload.toString('utf8').slice(0, 200), hint: 'PATH shares the move limit' });
         }),
     },
   ];

@@ -6,9 +6,9 @@
 // "Nothing came" needs an end to the waiting: LIST_ROOMS, then ROOMS (the server writes one
 // connection in order, so anything sent before ROOMS has arrived).
 import { createHash } from 'node:crypto';
-import { CheckFailure, CheckSkipped } from '../harness/check-failure.ts';
+import { CheckFailure, CheckSkipped, failingAs } from '../harness/check-failure.ts';
 import { expect, type Check } from '../harness/checks.ts';
-import { frameBytes, jsonFrameBytes } from '../harness/frame-wire.ts';
+import { frameBytes, jsonFrameBytes, paddedJsonFrameBytes } from '../harness/frame-wire.ts';
 import { FramedUser, type ReceivedFrame } from '../harness/framed-user.ts';
 import { checkIdWrap, plainlyWrong } from '../harness/id-wrap-check.ts';
 import { jsonOf, type Party, type TypeNames, withParty } from '../harness/party.ts';
@@ -49,6 +49,11 @@ const TYPE_NAMES: Record<number, string> = {
 export const PROTOCOL = 'voice-chat/07';
 /** The README's limits. */
 const MAX_TEXT_CHARS = 1000;
+/** Declared payload lengths a client may send: one more is frame_too_large. */
+const MAX_TEXT_PAYLOAD = 8 * 1024;
+const MAX_OFFER_PAYLOAD = 2 * 1024;
+const MAX_CANCEL_PAYLOAD = 1024;
+const MAX_FILE_NAME_BYTES = 255;
 const TEXT_BURST = 10;
 const TEXT_REFILL_MS = 1_000;
 const MAX_TEXTS_REFUSED = 20;
@@ -237,6 +242,20 @@ async function expectRefused(member: Member, request: 'text' | 'offer', code: st
     actual: `${TYPE_NAMES[frame.type]} ${frame.payload.toString().slice(0, 200)}`,
     hint,
   });
+}
+
+/**
+ * Sends `bytes`, `message` at one of the README's limits, and requires the answer `wanted` (the
+ * TEXT's echo, OFFERED, TRANSFER_END), not an ERROR, a REFUSED or a close: any of those fails
+ * naming the limit ("the TEXT limit is not 8 KiB").
+ */
+async function expectTaken(member: Member, bytes: Buffer, wanted: number, limit: string, message: string): Promise<ReceivedFrame> {
+  const since = member.user.mark();
+  member.user.send(bytes);
+  const details = { expected: `${TYPE_NAMES[wanted]} for ${message}, the connection open`, sent: bytes.subarray(0, 80), hint: 'a message of exactly the README\'s limit is allowed: only a longer one is refused' };
+  const answer = await failingAs(`${limit}: ${message} was not taken`, member.user.waitForFrame(details.expected, (f) => f.type === wanted || f.type === ERROR || f.type === REFUSED, { since, timeoutMs: DEADLINE_MS, hint: details.hint }), details);
+  expect(answer.type === wanted, `${limit}: ${message} got ${TYPE_NAMES[answer.type]}`, { ...details, actual: `${TYPE_NAMES[answer.type]} ${answer.payload.toString().slice(0, 200)}` });
+  return answer;
 }
 
 /**
@@ -526,6 +545,25 @@ export function chatFilesServerChecksFor(wire: StageWire): Check[] {
           await barrier(cat.user);
           const catGot = cat.user.frames.slice(catSince).filter((f) => f.type === OFFER || f.type === TRANSFER_END || f.type === CHUNK);
           expect(catGot.length === 0, 'a member who joined after the offer was told of the transfer', { expected: 'nothing about transfers for Cat', actual: cat.user.describeFrames(catSince), hint: 'receivers are the room\'s members at the time of the OFFER' });
+        }),
+    },
+    {
+      name: `largest TEXT, OFFER and CANCEL: a TEXT of exactly 8 KiB (${MAX_TEXT_PAYLOAD} bytes) is delivered, an OFFER of exactly 2 KiB (${MAX_OFFER_PAYLOAD} bytes) and one of a ${MAX_FILE_NAME_BYTES}-byte file name are OFFERED, a CANCEL of exactly 1 KiB (${MAX_CANCEL_PAYLOAD} bytes) ends its transfer`,
+      run: (context) =>
+        withStageMembers(context, async (party) => {
+          const ada = await joinRoom(party, 'Ada', 'largest');
+          const bob = await joinRoom(party, 'Bob', 'largest');
+          const bobSince = bob.user.mark();
+          await expectTaken(ada, paddedJsonFrameBytes(TEXT, { text: 'the longest TEXT' }, MAX_TEXT_PAYLOAD), TEXT, 'the TEXT limit is not 8 KiB', `a TEXT of exactly ${MAX_TEXT_PAYLOAD} bytes`);
+          await bob.user.waitForFrame(`the ${MAX_TEXT_PAYLOAD}-byte TEXT at Bob`, (f) => f.type === TEXT, { since: bobSince, timeoutMs: DEADLINE_MS, hint: 'a TEXT goes to every member of the room' });
+          const empty = sha256(Buffer.alloc(0));
+          await expectTaken(ada, paddedJsonFrameBytes(OFFER, { name: 'largest.txt', size: 0, sha256: empty }, MAX_OFFER_PAYLOAD), OFFERED, 'the OFFER limit is not 2 KiB', `an OFFER of exactly ${MAX_OFFER_PAYLOAD} bytes`);
+          const longName = 'n'.repeat(MAX_FILE_NAME_BYTES - '.txt'.length) + '.txt';
+          const named = await expectTaken(ada, jsonFrameBytes(OFFER, { name: longName, size: 0, sha256: empty }), OFFERED, `the file name limit is not ${MAX_FILE_NAME_BYTES} bytes`, `an OFFER of a ${MAX_FILE_NAME_BYTES}-byte name`);
+          expect(jsonOf(named).name === longName, `the ${MAX_FILE_NAME_BYTES}-byte file name changed on the way`, { expected: `OFFERED {"name": "${longName.slice(0, 20)}..." (${MAX_FILE_NAME_BYTES} bytes), ...}`, actual: `OFFERED ${named.payload.toString().slice(0, 120)}`, hint: 'a file name of 1-255 bytes that passes the rule is relayed as offered' });
+          const running = await offer(ada, 'to-cancel.bin', Buffer.alloc(0), { size: 100, sha256: 'cd'.repeat(32) });
+          const end = await expectTaken(ada, paddedJsonFrameBytes(CANCEL, { transfer: running }, MAX_CANCEL_PAYLOAD), TRANSFER_END, 'the CANCEL limit is not 1 KiB', `a CANCEL of exactly ${MAX_CANCEL_PAYLOAD} bytes`);
+          expect(isEnd(running, 'cancelled')(end), `a CANCEL of exactly ${MAX_CANCEL_PAYLOAD} bytes did not end its transfer as cancelled`, { expected: `TRANSFER_END {"transfer": ${running}, "result": "cancelled", ...}`, actual: `TRANSFER_END ${end.payload.toString().slice(0, 200)}`, hint: 'CANCEL by the sender: TRANSFER_END cancelled to everyone in the transfer' });
         }),
     },
     {

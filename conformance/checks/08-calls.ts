@@ -13,7 +13,7 @@
 import { CheckFailure, CheckSkipped, showBytes } from '../harness/check-failure.ts';
 import { expect, type Check, type CheckContext } from '../harness/checks.ts';
 import { DatagramPeer } from '../harness/datagram-peer.ts';
-import { frameBytes, jsonFrameBytes } from '../harness/frame-wire.ts';
+import { frameBytes, jsonFrameBytes, paddedJsonFrameBytes } from '../harness/frame-wire.ts';
 import { FramedUser, type ReceivedFrame } from '../harness/framed-user.ts';
 import { checkIdWrap, plainlyWrong } from '../harness/id-wrap-check.ts';
 import { expectError, jsonOf, withParty } from '../harness/party.ts';
@@ -367,12 +367,6 @@ function expectOnTime(since: number, latestMs: number, what: string): void {
   if (late > latestMs) throw new CheckSkipped(`the machine running the check was too busy to time ${what}: it meant to be done within ${showMs(latestMs)} and was done after ${showMs(late)}; run the check again on a quieter machine`);
 }
 
-/** A JSON frame of `type` whose payload is exactly `bytes` long: `fields` plus a "pad" string (unknown fields are ignored). */
-function paddedJsonFrame(type: number, fields: Record<string, unknown>, bytes: number): Buffer {
-  const base = Buffer.byteLength(JSON.stringify({ ...fields, pad: '' }));
-  return jsonFrameBytes(type, { ...fields, pad: 'x'.repeat(bytes - base) });
-}
-
 /** Just a header declaring `length` payload bytes (a server must refuse it before reading them). */
 function headerOnly(type: number, length: number): Buffer {
   const header = Buffer.alloc(5);
@@ -449,14 +443,14 @@ export const serverChecks: Check[] = [
         const readHint = 'INVITE and LOOKUP payloads may be 1 KiB, ACCEPT, DECLINE and HANGUP 256 bytes (README, "Timing and limits"): at the limit they are read and answered as usual';
         expectRefusal(await invite(ada, 'Nobody', { pad: 'x'.repeat(1024 - Buffer.byteLength(JSON.stringify({ to: 'Nobody', pad: '' }))) }), 'invite', 'no_such_user', 'an INVITE of exactly 1024 bytes', readHint);
         const lookupSince = ada.user.mark();
-        ada.user.send(paddedJsonFrame(LOOKUP, { name: 'Nobody' }, 1024));
+        ada.user.send(paddedJsonFrameBytes(LOOKUP, { name: 'Nobody' }, 1024));
         const found = await ada.user.waitForFrame('FOUND for a LOOKUP of exactly 1024 bytes', (f) => f.type === FOUND || f.type === ERROR || f.type === REFUSED, { since: lookupSince, timeoutMs: DEADLINE_MS, hint: readHint });
-        expect(found.type === FOUND, 'a LOOKUP of exactly 1024 bytes was not answered FOUND: the limit is 1024 bytes', { expected: 'FOUND {"name": "Nobody", "online": false}', actual: show(found), sent: paddedJsonFrame(LOOKUP, { name: 'Nobody' }, 1024).subarray(0, 40), hint: readHint });
+        expect(found.type === FOUND, 'a LOOKUP of exactly 1024 bytes was not answered FOUND: the limit is 1024 bytes', { expected: 'FOUND {"name": "Nobody", "online": false}', actual: show(found), sent: paddedJsonFrameBytes(LOOKUP, { name: 'Nobody' }, 1024).subarray(0, 40), hint: readHint });
         const answersSince = ada.user.mark();
-        for (const type of [ACCEPT, DECLINE, HANGUP]) ada.user.send(paddedJsonFrame(type, { call: 1 }, 256));
+        for (const type of [ACCEPT, DECLINE, HANGUP]) ada.user.send(paddedJsonFrameBytes(type, { call: 1 }, 256));
         ada.user.send(frameBytes(0x0c)); // LIST_ROOMS: its ROOMS says the three were read without complaint
         const after = await ada.user.waitForFrame('ROOMS after ACCEPT, DECLINE and HANGUP of 256 bytes', (f) => f.type === 0x0d || f.type === ERROR, { since: answersSince, timeoutMs: DEADLINE_MS, hint: readHint });
-        expect(after.type !== ERROR, 'an ACCEPT, DECLINE or HANGUP of 256 bytes got an ERROR: the limit is 256 bytes', { expected: 'nothing for them (a call id that is not yours is ignored), then ROOMS', actual: show(after), sent: paddedJsonFrame(ACCEPT, { call: 1 }, 256), hint: readHint });
+        expect(after.type !== ERROR, 'an ACCEPT, DECLINE or HANGUP of 256 bytes got an ERROR: the limit is 256 bytes', { expected: 'nothing for them (a call id that is not yours is ignored), then ROOMS', actual: show(after), sent: paddedJsonFrameBytes(ACCEPT, { call: 1 }, 256), hint: readHint });
         const tooLarge = 'a payload over the README\'s limit is refused on its header, before it is read: ERROR frame_too_large';
         for (const [type, limit] of [[INVITE, 1024], [LOOKUP, 1024], [ACCEPT, 256], [DECLINE, 256], [HANGUP, 256]] as const) {
           const member = await members.join(`Big${type}`, 'limits');

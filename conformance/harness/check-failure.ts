@@ -22,6 +22,20 @@ export class CheckFailure extends Error {
   }
 }
 
+/**
+ * Awaits `work`; a CheckFailure from it comes out with `summary` in front of its own and `details`
+ * over its own, so a refusal names the number at fault: "the HELLO limit is not 1024 bytes: a
+ * HELLO of exactly 1024 bytes was not taken (Ada could not join)".
+ */
+export async function failingAs<T>(summary: string, work: Promise<T>, details: Partial<FailureDetails> = {}): Promise<T> {
+  try {
+    return await work;
+  } catch (error) {
+    if (!(error instanceof CheckFailure)) throw error;
+    throw new CheckFailure(`${summary} (${error.summary})`, { ...error.details, ...details });
+  }
+}
+
 /** Hex and text of some bytes, shortened when long: "48 45 4c 4c 4f  |HELLO|". */
 export function showBytes(bytes: Buffer | undefined, max = 96): string {
   if (!bytes || bytes.length === 0) return '(nothing)';

@@ -29,6 +29,21 @@ export function jsonFrameBytes(type: number, value: unknown): Buffer {
   return frameBytes(type, JSON.stringify(value));
 }
 
+/**
+ * `fields` plus a "pad" string that makes their JSON exactly `bytes` long (the READMEs: unknown
+ * fields are ignored): the largest payload a limit allows, as any client may send it.
+ */
+export function paddedToBytes<T extends Record<string, unknown>>(fields: T, bytes: number): T & { pad: string } {
+  const base = Buffer.byteLength(JSON.stringify({ ...fields, pad: '' }));
+  if (base > bytes) throw new Error(`the fields alone take ${base} bytes, more than ${bytes}`);
+  return { ...fields, pad: 'x'.repeat(bytes - base) };
+}
+
+/** A JSON frame of `type` whose payload is exactly `bytes` long: `fields`, padded (paddedToBytes). */
+export function paddedJsonFrameBytes(type: number, fields: Record<string, unknown>, bytes: number): Buffer {
+  return jsonFrameBytes(type, paddedToBytes(fields, bytes));
+}
+
 /** "0x03" */
 export function hexType(type: number): string {
   return '0x' + type.toString(16).padStart(2, '0');

@@ -56,6 +56,15 @@ export function rateWindow(perSecond: number): { lowest: number; highest: number
   return { lowest: round(perSecond * (1 - RATE_TOLERANCE)), highest: round(perSecond * (1 + RATE_TOLERANCE)) };
 }
 
+/**
+ * The accepted range of the gap between events documented to come every `periodMs` (a PING every
+ * 2 s): the rate rule, ±10% of 1/period, so a median gap of 1.82-2.22 s meets 2 s.
+ */
+export function periodWindow(periodMs: number): TimingWindow {
+  const rate = rateWindow(1_000 / periodMs);
+  return { documentedMs: periodMs, earliestMs: Math.round(1_000 / rate.highest), latestMs: Math.round(1_000 / rate.lowest) };
+}
+
 export function showMs(ms: number): string {
   return ms >= 1_000 ? `${(ms / 1_000).toFixed(ms % 1_000 === 0 ? 0 : 1)} s` : `${Math.round(ms)} ms`;
 }

@@ -12,6 +12,9 @@
 //     come, with 1 s of slack) when PATH tcp came: 3, not 1, 2 or 4;
 //   - the return: how many PONGs in a row the client had when PATH udp came: 2, not 1, and
 //     within 1 s of the second (not at the PING after it).
+// The same PINGs time the README's interval: the median gap between them must meet 2 s by the rate
+// rule (tolerance.ts, ±10%); a client that stops PINGing for longer than that allows (and the
+// check's slack) ends the run early, its open gap counted as one more, long, gap.
 // A run takes about 16 s at the README's 2 s interval.
 import { FRAME_MS, SAMPLE_RATE } from '#shared/audio/format.ts';
 import { expect, type Check, type CheckContext } from './checks.ts';
@@ -19,7 +22,8 @@ import { describeFrames, finishSession, orStop, startSession, type Session } fro
 import { DatagramPeer, type ReceivedDatagram } from './datagram-peer.ts';
 import { jsonFrameBytes, jsonObjectOf } from './frame-wire.ts';
 import { withStallWatch, type StallWatch } from './stall-watch.ts';
-import { showMs } from './tolerance.ts';
+import { CheckFailure } from './check-failure.ts';
+import { describeWindow, judgeDuration, periodWindow, showMs } from './tolerance.ts';
 
 const WELCOME = 0x02;
 const VOICE = 0x03;
@@ -40,6 +44,10 @@ const PONGS_FOR_UDP = 2;
 const DECIDE_AFTER_MS = 100;
 /** Half the PING interval: the slack on "when the next PING was sent" and on "at the second PONG". */
 const SLACK_MS = PING_INTERVAL_MS / 2;
+/** The accepted median gap between PINGs: the rate rule on the README's interval. */
+const PING_GAP = periodWindow(PING_INTERVAL_MS);
+/** No PING for this long and the interval is already wrong: the run ends (a client pinging every 10 s would take a minute). */
+const NO_PING_FOR_MS = PING_GAP.latestMs + SLACK_MS;
 /**
  * A grader stall shorter than this cannot change a verdict (the margins above are 900 ms or more);
  * a failure while the grader stalled longer is a SKIP ("could not judge"), not a FAIL.
@@ -79,7 +87,7 @@ export interface UdpReturnStage {
 
 export function udpReturnCheck(stage: UdpReturnStage): Check {
   return {
-    name: `client: on UDP, ${MISSED_PINGS_FOR_TCP} PINGs in a row unanswered make it fall back (PATH tcp, voice as TCP VOICE), and ${PONGS_FOR_UDP} PONGs in a row, not 1, bring it back (PATH udp, voice as VOICE_UP)`,
+    name: `client: on UDP, ${MISSED_PINGS_FOR_TCP} PINGs in a row unanswered make it fall back (PATH tcp, voice as TCP VOICE), and ${PONGS_FOR_UDP} PONGs in a row, not 1, bring it back (PATH udp, voice as VOICE_UP); it PINGs every ${showMs(PING_INTERVAL_MS)} throughout (the median gap)`,
     subject: 'client',
     run: (context) => withStallWatch((watch) => runScenario(context, stage, watch)),
   };
@@ -152,8 +160,10 @@ async function runScenario(context: CheckContext, stage: UdpReturnStage, watch: 
         const now = performance.now();
         const back = returnedPath(paths);
         const returning = pings.filter((p) => p.phase === 'return');
+        const quietSince = pings.at(-1)?.at ?? welcomedAt;
         const done =
           now - welcomedAt > 38_000 ||
+          now - quietSince > NO_PING_FOR_MS ||
           (phase === 'up' && now - welcomedAt > 5_000) ||
           pings.filter((p) => p.phase === 'down').length > GIVE_UP_UNANSWERED ||
           (back !== undefined && now - back.at > VOICE_UP_WINDOW_MS) ||
@@ -165,6 +175,7 @@ async function runScenario(context: CheckContext, stage: UdpReturnStage, watch: 
       }, 20);
     });
   });
+  const endedAt = performance.now();
   session.client.type('exit\n');
   const { frames } = await finishSession(session, 5_000, 'after the command exit');
 
@@ -187,6 +198,8 @@ async function runScenario(context: CheckContext, stage: UdpReturnStage, watch: 
     }),
     STALL_ALLOWANCE_MS,
   );
+
+  watch.judge(() => expectPingInterval(pings, endedAt, story), STALL_ALLOWANCE_MS);
 
   const fallback = paths.find((p) => p.path === 'tcp' && p.index > firstUdp!.index);
   const unanswered = pings.filter((p) => p.phase === 'down');
@@ -253,6 +266,26 @@ async function runScenario(context: CheckContext, stage: UdpReturnStage, watch: 
     }),
     STALL_ALLOWANCE_MS,
   );
+}
+
+/**
+ * The median gap between the PINGs (by arrival) meets the README's interval; a run that ended for
+ * want of PINGs counts its open gap (from the last PING to the end) as one more.
+ */
+function expectPingInterval(pings: Ping[], endedAt: number, story: () => string): void {
+  if (pings.length === 0) return; // no PING at all already failed the PATH udp judgement
+  const gaps = pings.slice(1).map((ping, i) => ping.at - pings[i]!.at);
+  const openMs = endedAt - pings.at(-1)!.at;
+  const open = openMs > NO_PING_FOR_MS;
+  if (open) gaps.push(openMs);
+  const sorted = [...gaps].sort((a, b) => a - b);
+  const median = sorted.length === 0 ? Infinity : sorted[Math.floor(sorted.length / 2)]!;
+  if (judgeDuration(median, PING_GAP) === 'ok') return;
+  throw new CheckFailure(`the PING interval is not ${showMs(PING_INTERVAL_MS)}: the median gap between PINGs was ${showMs(median)}${open && median === openMs ? ' or more' : ''}`, {
+    expected: `a PING every ${showMs(PING_INTERVAL_MS)} from WELCOME on, on either path (the median gap ${describeWindow(PING_GAP)}: ±10 %)`,
+    actual: `gaps between PINGs: ${gaps.map((gap) => Math.round(gap)).join(', ')} ms${open ? ` (the last: no PING since, when the check stopped waiting after ${showMs(NO_PING_FOR_MS)})` : ''}; ${story()}`,
+    hint: `send PING n+1 ${showMs(PING_INTERVAL_MS)} after PING n for as long as you are connected: more often wastes the server's PONG budget, less often lets NAT mappings expire and notices a broken path late`,
+  });
 }
 
 /** The PATH udp that follows the first PATH tcp after the first PATH udp: the client back on UDP. */

@@ -28,6 +28,7 @@ export async function withSteadyPair(context: CheckContext, wire: StageWire, tag
   const pair = await SteadyPair.start(context, wire, tag, room);
   try {
     await body(pair);
+    await pair.untilJudgeable();
     pair.expectSteady(during);
   } finally {
     pair.leave();

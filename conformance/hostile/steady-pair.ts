@@ -19,6 +19,11 @@ export const MIN_SHARE = 0.8;
 /** The first frames are not counted: the jitter buffer fills, the connection warms up. */
 const SETTLE_MS = 200;
 /**
+ * The least time judged after SETTLE_MS: 50 frames, so one or two late at either end of the window
+ * do not make a share. (A flood dealt with in 0.1 s judged 5 expected frames: 4 was "under 80%".)
+ */
+const MIN_JUDGED_MS = 1_000;
+/**
  * A talker frame sent later than this against its schedule: this process, not the server, was
  * busy, and what the listener heard cannot be blamed on the server (a stall of this process shows
  * as a gap in what it reads, too).
@@ -80,6 +85,12 @@ export class SteadyPair {
       this.timer = setTimeout(step, Math.max(0, due - performance.now()));
     };
     step();
+  }
+
+  /** Waits until the pair has talked long enough for its share to mean something (MIN_JUDGED_MS past the settling). */
+  async untilJudgeable(): Promise<void> {
+    const wait = this.started + SETTLE_MS + MIN_JUDGED_MS - performance.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
   }
 
   /** Stops talking and says how the listener fared. */
