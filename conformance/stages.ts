@@ -14,8 +14,8 @@ import { serverChecks as opusStageServerChecks, opusServerChecks, slowServerChec
 import { clientChecks as opusClientChecks } from './checks/05-opus-client.ts';
 import { serverChecks as udpStageServerChecks, udpServerChecks } from './checks/06-udp.ts';
 import { clientChecks as udpStageClientChecks, udpClientChecks } from './checks/06-udp-client.ts';
-import { serverChecks as chatFilesServerChecks, slowServerChecks as chatFilesSlowServerChecks } from './checks/07-chat-files.ts';
-import { clientChecks as chatFilesClientChecks } from './checks/07-chat-files-client.ts';
+import { chatFilesServerChecksFor, chatFilesSlowServerChecksFor, serverChecks as chatFilesServerChecks, slowServerChecks as chatFilesSlowServerChecks } from './checks/07-chat-files.ts';
+import { chatFilesClientChecksFor, clientChecks as chatFilesClientChecks } from './checks/07-chat-files-client.ts';
 import { serverChecks as callsServerChecks, slowServerChecks as callsSlowServerChecks } from './checks/08-calls.ts';
 import { clientChecks as callsClientChecks } from './checks/08-calls-client.ts';
 import { sessionIdWrapCheck } from './harness/session-id-wrap-check.ts';
@@ -61,7 +61,10 @@ export const stages: readonly Stage[] = [
   // path and playback (HELLO's name carries the stage's protocol; 08's USERS has in_call).
   { id: '07', folder: '07-chat-files', checks: [...chatFilesServerChecks, ...udpServerChecks(WIRES['07']), ...opusServerChecks(WIRES['07']), ...chatFilesClientChecks, ...udpClientChecks({ protocol: 'voice-chat/07' })], slowChecks: [...chatFilesSlowServerChecks, sessionIdWrapCheck(WIRES['07'])], wire: WIRES['07'] },
   // The README: "the grader runs the server with --ring-timeout 2" (30 s of ringing is too long to wait for).
-  { id: '08', folder: '08-calls', checks: [...callsServerChecks, ...udpServerChecks(WIRES['08']), ...opusServerChecks(WIRES['08']), ...callsClientChecks, ...udpClientChecks({ protocol: 'voice-chat/08', userFields: { in_call: false } })], slowChecks: [...callsSlowServerChecks, sessionIdWrapCheck(WIRES['08'])], wire: WIRES['08'], serverOptions: ['--ring-timeout', '2'] },
+  // 08 keeps stage 07's text and files ("everything there holds"; "Stage 07's client and command
+  // line, plus"), so 07's chat and file checks, server and client, run on its wire too, under the
+  // same names (the server's --slow ones too; 08's own checks hold the move bucket).
+  { id: '08', folder: '08-calls', checks: [...callsServerChecks, ...chatFilesServerChecksFor(WIRES['08']), ...udpServerChecks(WIRES['08']), ...opusServerChecks(WIRES['08']), ...callsClientChecks, ...chatFilesClientChecksFor({ protocol: 'voice-chat/08', userFields: { in_call: false } }), ...udpClientChecks({ protocol: 'voice-chat/08', userFields: { in_call: false } })], slowChecks: [...callsSlowServerChecks, ...chatFilesSlowServerChecksFor(WIRES['08']), sessionIdWrapCheck(WIRES['08'])], wire: WIRES['08'], serverOptions: ['--ring-timeout', '2'] },
 ];
 
 export const wireStages: readonly WireStage[] = stages.filter((entry): entry is WireStage => entry.wire !== undefined);

@@ -233,7 +233,7 @@ t.test('--slow adds a stage\'s checks that wait on purpose (07: sender_stalled) 
   t.same(names('--stage', '07', '--slow', '--only', 'sender stalled').length, 1, '--only selects among them too');
   const either = names('--stage', '07', '--slow', '--only', 'sender stalled', '--only', 'transfer ids wrap');
   t.same(either.map((name) => name.split(' ')[0]), ['sender', 'transfer'], '--only given twice: the checks that contain either text');
-  for (const [stage, check] of [['05', 'session ids wrap'], ['06', 'session ids wrap'], ['07', 'session ids wrap'], ['08', 'session ids wrap'], ['07', 'transfer ids wrap'], ['08', 'call ids wrap']]) {
+  for (const [stage, check] of [['05', 'session ids wrap'], ['06', 'session ids wrap'], ['07', 'session ids wrap'], ['08', 'session ids wrap'], ['07', 'transfer ids wrap'], ['08', 'transfer ids wrap'], ['08', 'call ids wrap']]) {
     t.notOk(names('--stage', stage!).some((name) => name.startsWith(check!)), `${check}: not in the default grade (65 535 ids burnt through)`);
     t.same(names('--stage', stage!, '--slow', '--only', check!).length, 1, `${check}: --slow adds it`);
   }
