@@ -318,7 +318,7 @@ export function opusServerChecks(wire: StageWire): Check[] {
   const joinRoom = (party: Party, name: string, room: string) => joinRoomAs(protocol, party, name, room);
   return [
     {
-      name: 'ids: WELCOME gives a session id, the protocol and the codec; USERS, JOINED and LEFT name users by {id, name}; a move keeps the id; ids are not reused at once',
+      name: 'ids: WELCOME gives a session id, the protocol and the codec; USERS, JOINED and LEFT name users by {id, name}; a move keeps the id; ids are not reused at once; a connection closed without BYE gets LEFT "lost"',
       run: (context) =>
         withParty(context, TYPE_NAMES, async (party) => {
           const ada = await joinRoom(party, 'Ada', 'ids-a');
@@ -363,6 +363,10 @@ export function opusServerChecks(wire: StageWire): Check[] {
             actual: `Dee got id ${dee.id}`,
             hint: 'a late packet of a user who left must not be taken for a newcomer\'s: do not reuse an id until the counter wraps',
           });
+          // Leaving without BYE (stage 04's "lost"): the user is gone at once, not kept as a ghost that still holds its id.
+          const deeSince = dee.user.mark();
+          ada.user.destroy();
+          await dee.user.waitForFrame(`LEFT {"id":${ada.id},"name":"Ada","reason":"lost"}`, isAbout(LEFT, ada, 'lost'), { since: deeSince, timeoutMs: ANNOUNCE_DEADLINE_MS, hint: 'a user whose connection closes without BYE (FIN or reset) leaves at once: the room gets LEFT {"id", "name", "reason": "lost"}, and their id is no longer in use' });
         }),
     },
     {
