@@ -21,6 +21,7 @@ import { describeRun } from '../harness/running-client.ts';
 import { writeSpeechWav } from '../harness/speech-wav.ts';
 import { controlLimitClientCheck } from '../harness/control-limit-check.ts';
 import { clientJitterBufferCheck } from '../harness/client-jitter-check.ts';
+import { clientJitterStartCheck } from '../harness/client-jitter-start-check.ts';
 
 // The message types of the README's table.
 const HELLO = 0x01;
@@ -114,15 +115,20 @@ async function sendTone(context: CheckContext, extraArgs: string[] = []) {
   });
 }
 
-/** Runs a client with --output a WAV file while the fake server sends `steps` (see sendPaced); returns the recording. */
-async function record(context: CheckContext, others: { id: number; name: string }[], steps: Buffer[], seconds: number): Promise<Int16Array> {
+/** Runs a client with --output a WAV file while `speak` plays the fake server's part; returns the recording. */
+async function recordWhile(context: CheckContext, others: { id: number; name: string }[], seconds: number, speak: (session: Session) => Promise<void>): Promise<Int16Array> {
   return inTempDir(async (dir) => {
     const output = joinPath(dir, 'heard.wav');
     const session = await startSession(context, 'Ada', ['--input', 'silence', '--output', output, '--duration', String(seconds)], others);
-    await orStop(session, () => sendPaced(session.connection, steps, BURST));
+    await orStop(session, () => speak(session));
     await finishSession(session, seconds * 1000 + 10_000, `when --duration ${seconds} is over`);
     return samplesOf(readWavPcm(output));
   });
+}
+
+/** Runs a client with --output a WAV file while the fake server sends `steps` (see sendPaced); returns the recording. */
+function record(context: CheckContext, others: { id: number; name: string }[], steps: Buffer[], seconds: number): Promise<Int16Array> {
+  return recordWhile(context, others, seconds, (session) => sendPaced(session.connection, steps, BURST));
 }
 
 function describeRecording(played: Int16Array): string {
@@ -361,5 +367,6 @@ export const clientChecks: Check[] = [
     },
   },
   clientJitterBufferCheck((context, speaker, steps) => record(context, [speaker], steps.map((step) => Buffer.concat(step.map((v) => voice(speaker.id, v.sequence, v.packet)))), 2.5)),
+  clientJitterStartCheck((context, speaker, seconds, speak) => recordWhile(context, [speaker], seconds, (session) => speak((packets) => session.connection.send(Buffer.concat(packets.map((v) => voice(speaker.id, v.sequence, v.packet))))))),
   controlLimitClientCheck({ usersType: USERS, start: (context, name) => startSession(context, name, ['--input', 'silence', '--output', 'null']), users: (names) => ({ room: DEFAULT_ROOM, users: names.map((name, i) => ({ id: i === 0 ? OWN_ID : 100 + i, name })) }), usersCommand: 'users' }),
 ];
