@@ -21,6 +21,7 @@ import { describeRun } from '../harness/running-client.ts';
 import { writeSpeechWav } from '../harness/speech-wav.ts';
 import { controlLimitClientCheck } from '../harness/control-limit-check.ts';
 import { clientJitterBufferCheck } from '../harness/client-jitter-check.ts';
+import { clientJitterStartCheck } from '../harness/client-jitter-start-check.ts';
 
 // The message types of the README's table.
 const HELLO = 0x01;
@@ -36,6 +37,17 @@ const DEFAULT_ROOM = 'lobby';
 const OWN_ID = 7;
 /** Issue 14's "done when": a talker's upstream stays under this. */
 const UPSTREAM_BUDGET_KBPS = 64;
+/** The README's default --bitrate, in kb/s of Opus packets. */
+const DEFAULT_BITRATE_KBPS = 24;
+/**
+ * How far the Opus bytes of a steady tone may be from --bitrate (the README states it): an encoder
+ * in VBR mode meets its target on average only, by an amount that differs between libraries and
+ * versions (libopus 1.3.1: 24.6 kb/s over 3 s of the tone), while a default of twice or half the
+ * README's (48, 12 kb/s) is a difference of bandwidth or sound a user notices.
+ */
+const BITRATE_TOLERANCE = 0.25;
+/** Of a tone's packets, this many at each end are not counted: the encoder's first packets are larger (it ramps up), and the gate may open or close a frame off. */
+const RAMP_PACKETS = 5;
 /** After a client refused its options and exited, how long a late connection is watched for. */
 const NO_CONNECTION_WATCH_MS = 500;
 /** VOICE the fake server sends at once before pacing the rest (see sendPaced). */
@@ -103,26 +115,32 @@ async function inTempDir<T>(steps: (dir: string) => Promise<T>): Promise<T> {
   }
 }
 
-/** Runs a client that sends a -12 dBFS 440 Hz tone from a WAV file and returns what it sent. */
-async function sendTone(context: CheckContext, extraArgs: string[] = []) {
+/** Runs a client that sends a -12 dBFS 440 Hz tone (1 s, or `toneSeconds`) from a WAV file and returns what it sent. */
+async function sendTone(context: CheckContext, toneSeconds = 1) {
   return inTempDir(async (dir) => {
     const input = joinPath(dir, 'tone.wav');
-    const { toneFrames } = writeSpeechWav(input, 0.3, 1.0, 0.8);
-    const session = await startSession(context, 'Ada', ['--input', input, '--output', 'null', '--duration', '3', ...extraArgs]);
-    const { frames } = await finishSession(session, 15_000, 'when --duration 3 is over');
+    const { toneFrames } = writeSpeechWav(input, 0.3, toneSeconds, 0.8);
+    const seconds = toneSeconds + 2;
+    const session = await startSession(context, 'Ada', ['--input', input, '--output', 'null', '--duration', String(seconds)]);
+    const { frames } = await finishSession(session, 15_000, `when --duration ${seconds} is over`);
     return { toneFrames, frames, sent: voiceSent(frames) };
   });
 }
 
-/** Runs a client with --output a WAV file while the fake server sends `steps` (see sendPaced); returns the recording. */
-async function record(context: CheckContext, others: { id: number; name: string }[], steps: Buffer[], seconds: number): Promise<Int16Array> {
+/** Runs a client with --output a WAV file while `speak` plays the fake server's part; returns the recording. */
+async function recordWhile(context: CheckContext, others: { id: number; name: string }[], seconds: number, speak: (session: Session) => Promise<void>): Promise<Int16Array> {
   return inTempDir(async (dir) => {
     const output = joinPath(dir, 'heard.wav');
     const session = await startSession(context, 'Ada', ['--input', 'silence', '--output', output, '--duration', String(seconds)], others);
-    await orStop(session, () => sendPaced(session.connection, steps, BURST));
+    await orStop(session, () => speak(session));
     await finishSession(session, seconds * 1000 + 10_000, `when --duration ${seconds} is over`);
     return samplesOf(readWavPcm(output));
   });
+}
+
+/** Runs a client with --output a WAV file while the fake server sends `steps` (see sendPaced); returns the recording. */
+function record(context: CheckContext, others: { id: number; name: string }[], steps: Buffer[], seconds: number): Promise<Int16Array> {
+  return recordWhile(context, others, seconds, (session) => sendPaced(session.connection, steps, BURST));
 }
 
 function describeRecording(played: Int16Array): string {
@@ -207,6 +225,30 @@ export const clientChecks: Check[] = [
         expected: `under ${UPSTREAM_BUDGET_KBPS} kb/s of VOICE messages (5-byte header, sequence and packet) per 20 ms sent`,
         actual: `${sent.length} VOICE, ${bytes} bytes: ${kbps.toFixed(1)} kb/s`,
         hint: 'encode with Opus at the default --bitrate 24 (about 60 bytes per packet); one packet per 20 ms',
+      });
+    },
+  },
+  {
+    name: `client: at the default bitrate its Opus packets carry ${DEFAULT_BITRATE_KBPS} kb/s (±${BITRATE_TOLERANCE * 100} %, over 3 s of a tone)`,
+    subject: 'client',
+    async run(context) {
+      const { toneFrames, frames, sent } = await sendTone(context, 3);
+      const steady = sent.slice(RAMP_PACKETS, toneFrames.length - RAMP_PACKETS);
+      const lowest = DEFAULT_BITRATE_KBPS * (1 - BITRATE_TOLERANCE);
+      const highest = DEFAULT_BITRATE_KBPS * (1 + BITRATE_TOLERANCE);
+      expect(steady.length >= toneFrames.length - 3 * RAMP_PACKETS, 'the client sent too few VOICE while its input held a tone of 3 s to measure its bitrate', {
+        expected: `about ${toneFrames.length} VOICE (one per 20 ms of the tone)`,
+        actual: `after WELCOME the client sent ${describeFrames(frames, TYPE_NAMES)}`,
+        hint: 'while the voice gate is open, encode every 20 ms input frame as one Opus packet and send it as VOICE',
+      });
+      // The README counts the Opus packet alone (no VOICE header), over 20 ms per packet.
+      const packetBytes = steady.reduce((total, entry) => total + entry.packet.length, 0);
+      const kbps = (packetBytes * 8) / (steady.length * FRAME_MS);
+      const sizes = steady.map((entry) => entry.packet.length);
+      expect(kbps >= lowest && kbps <= highest, `the default bitrate is not ${DEFAULT_BITRATE_KBPS} kb/s: the client's Opus packets carried ${kbps.toFixed(1)} kb/s`, {
+        expected: `Opus packets of ${DEFAULT_BITRATE_KBPS} kb/s on average without --bitrate (accepted: ${lowest}-${highest} kb/s: packet bytes × 8 / 20 ms, VOICE ${RAMP_PACKETS + 1} to ${RAMP_PACKETS + steady.length} of a 440 Hz tone at -12 dBFS)`,
+        actual: `${steady.length} packets, ${packetBytes} bytes (${Math.min(...sizes)}-${Math.max(...sizes)} a packet): ${kbps.toFixed(1)} kb/s`,
+        hint: `set the encoder's bitrate to --bitrate × 1000 bits per second, and default --bitrate to ${DEFAULT_BITRATE_KBPS}`,
       });
     },
   },
@@ -361,5 +403,6 @@ export const clientChecks: Check[] = [
     },
   },
   clientJitterBufferCheck((context, speaker, steps) => record(context, [speaker], steps.map((step) => Buffer.concat(step.map((v) => voice(speaker.id, v.sequence, v.packet)))), 2.5)),
+  clientJitterStartCheck((context, speaker, seconds, speak) => recordWhile(context, [speaker], seconds, (session) => speak((packets) => session.connection.send(Buffer.concat(packets.map((v) => voice(speaker.id, v.sequence, v.packet))))))),
   controlLimitClientCheck({ usersType: USERS, start: (context, name) => startSession(context, name, ['--input', 'silence', '--output', 'null']), users: (names) => ({ room: DEFAULT_ROOM, users: names.map((name, i) => ({ id: i === 0 ? OWN_ID : 100 + i, name })) }), usersCommand: 'users' }),
 ];

@@ -20,6 +20,7 @@ import { writeSpeechWav } from '../harness/speech-wav.ts';
 import { controlLimitClientCheck } from '../harness/control-limit-check.ts';
 import { udpReturnCheck } from '../harness/udp-return-check.ts';
 import { clientJitterBufferCheck } from '../harness/client-jitter-check.ts';
+import { clientJitterStartCheck } from '../harness/client-jitter-start-check.ts';
 import { withStallWatch } from '../harness/stall-watch.ts';
 import { describeWindow, judgeDuration, showMs, timingWindow } from '../harness/tolerance.ts';
 
@@ -152,14 +153,19 @@ function voiceDown(speaker: number, sequence: number, packet: Buffer): Buffer {
  * Runs a listening client with --output a WAV: waits for its first PING, answers it (so its path
  * is UDP), then sends `steps` of VOICE_DOWN to the address the PING came from. Returns the recording.
  */
-async function recordUdp(context: CheckContext, stage: UdpClientStage, others: { id: number; name: string }[], steps: Buffer[][], seconds: number): Promise<Int16Array> {
+function recordUdp(context: CheckContext, stage: UdpClientStage, others: { id: number; name: string }[], steps: Buffer[][], seconds: number): Promise<Int16Array> {
+  return recordUdpWhile(context, stage, others, seconds, (udp, to) => udp.sendPaced(steps, to, BURST));
+}
+
+/** As recordUdp, but `speak` sends the datagrams itself, to `to` (where the client's PING came from). */
+async function recordUdpWhile(context: CheckContext, stage: UdpClientStage, others: { id: number; name: string }[], seconds: number, speak: (udp: DatagramPeer, to: ReceivedDatagram) => Promise<void>): Promise<Int16Array> {
   return inTempDir(async (dir) => {
     const output = joinPath(dir, 'heard.wav');
     const session = await startSession(context, stage, 'Ada', ['--input', 'silence', '--output', output, '--duration', String(seconds)], others);
     answerPings(session.udp);
     await orStop(session, async () => {
       const ping = await session.udp.waitFor(() => session.udp.received.find((d) => d.data[0] === PING), 5_000, 'a PING datagram after WELCOME', 'send PING (17 bytes) to udp_port as soon as WELCOME comes', () => describeDatagrams(session.udp.received));
-      await session.udp.sendPaced(steps, ping, BURST);
+      await speak(session.udp, ping);
     });
     await finishSession(session, seconds * 1000 + 10_000, `when --duration ${seconds} is over`);
     return samplesOf(readWavPcm(output));
@@ -397,6 +403,7 @@ export function udpClientChecks(stage: UdpClientStage): Check[] {
       },
     },
     clientJitterBufferCheck((context, speaker, steps) => recordUdp(context, stage, [speaker], steps.map((step) => step.map((v) => voiceDown(speaker.id, v.sequence, v.packet))), 2.5)),
+    clientJitterStartCheck((context, speaker, seconds, speak) => recordUdpWhile(context, stage, [speaker], seconds, (udp, to) => speak((packets) => packets.forEach((v) => udp.send(voiceDown(speaker.id, v.sequence, v.packet), to))))),
   ];
 }
 

@@ -40,11 +40,14 @@ export interface SpeakerPacket {
  */
 export type PlaySteps = (context: CheckContext, speaker: { id: number; name: string }, steps: SpeakerPacket[][]) => Promise<Int16Array>;
 
-/** The lead (one packet a step), then the burst (all in one step); the PCM is encoded in one stream, as a speaker's encoder would. */
-function speakerSteps(): SpeakerPacket[][] {
+/**
+ * A speaker who says one tone per packet: packetAt(hz) encodes the next 20 ms at that frequency,
+ * all in one stream (one encoder, the phase carried on), as a speaker's encoder would.
+ */
+export function toneSpeaker(): (hz: number) => Buffer {
   const encoder = createOpusEncoder({ bitrate: 24_000 });
   let phase = 0;
-  const packetAt = (hz: number) => {
+  return (hz) => {
     const frame = Buffer.alloc(FRAME_BYTES);
     for (let s = 0; s < FRAME_SAMPLES; s++) {
       phase += (2 * Math.PI * hz) / SAMPLE_RATE;
@@ -52,6 +55,11 @@ function speakerSteps(): SpeakerPacket[][] {
     }
     return encoder.encode(frame);
   };
+}
+
+/** The lead (one packet a step), then the burst (all in one step). */
+function speakerSteps(): SpeakerPacket[][] {
+  const packetAt = toneSpeaker();
   const lead = Array.from({ length: LEAD_PACKETS }, (_, i) => [{ sequence: 1_000 + i, packet: packetAt(LEAD_HZ) }]);
   const burst = Array.from({ length: BURST_PACKETS }, (_, i) => ({ sequence: 1_000 + LEAD_PACKETS + i, packet: packetAt(burstHz(i)) }));
   return [...lead, burst];
@@ -70,9 +78,11 @@ function powerAt(samples: Int16Array, from: number, to: number, hz: number): num
   return (previous * previous + beforePrevious * beforePrevious - coefficient * previous * beforePrevious) / (to - from);
 }
 
-/** Per 20 ms of the recording: which burst packet (1-based) it plays, 0 for the lead tone, null for silence. */
-function playedPackets(played: Int16Array): (number | null)[] {
-  const candidates = [LEAD_HZ, ...Array.from({ length: BURST_PACKETS }, (_, i) => burstHz(i))];
+/**
+ * Per 20 ms of the recording (a client writes one frame per tick from its start): the index in
+ * `candidates` of the strongest of those tones, or null for silence.
+ */
+export function strongestTones(played: Int16Array, candidates: number[]): (number | null)[] {
   const blocks: (number | null)[] = [];
   for (let start = 0; start + FRAME_SAMPLES <= played.length; start += FRAME_SAMPLES) {
     if (levelDb(played, start + JUDGED_FROM, FRAME_SAMPLES - JUDGED_FROM) < PLAYED_DB) {
@@ -83,6 +93,11 @@ function playedPackets(played: Int16Array): (number | null)[] {
     blocks.push(powers.indexOf(Math.max(...powers)));
   }
   return blocks;
+}
+
+/** Per 20 ms of the recording: which burst packet (1-based) it plays, 0 for the lead tone, null for silence. */
+function playedPackets(played: Int16Array): (number | null)[] {
+  return strongestTones(played, [LEAD_HZ, ...Array.from({ length: BURST_PACKETS }, (_, i) => burstHz(i))]);
 }
 
 export function clientJitterBufferCheck(play: PlaySteps): Check {
