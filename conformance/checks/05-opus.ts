@@ -13,6 +13,7 @@ import { expect, type Check } from '../harness/checks.ts';
 import { frameBytes, hexType, jsonFrameBytes, paddedJsonFrameBytes, paddedToBytes } from '../harness/frame-wire.ts';
 import { FramedUser, type ReceivedFrame } from '../harness/framed-user.ts';
 import { sessionIdWrapCheck } from '../harness/session-id-wrap-check.ts';
+import { expectMedianForwardedAtOnce, FORWARDING_WINDOW } from '../harness/forwarding-delay.ts';
 import { SeededRandom } from '../harness/seeded-random.ts';
 import { describeWindow, expectDuration, RATE_TOLERANCE, showMs, timingWindow } from '../harness/tolerance.ts';
 import { StallWatch, withStallWatch } from '../harness/stall-watch.ts';
@@ -60,8 +61,6 @@ const VOICE_FLOOD_WINDOW_MS = 5_000;
 /** Two bursts of drops this far apart fall in two windows; this close, in one (margins for a busy machine). */
 const FLOOD_APART_MS = 7_000;
 const FLOOD_WITHIN_MS = 3_000;
-/** The README's forwarding delay: none ("at once"), so tolerance.ts's rule accepts up to its noise allowance. */
-const FORWARDING_DELAY_MS = 0;
 /** "At once" for news and forwarded voice, with room for a busy machine. */
 const ANNOUNCE_DEADLINE_MS = 1_000;
 /** Slower than one per 20 ms, so a well-behaved sender never meets the rate limit, even with timer jitter. */
@@ -169,16 +168,11 @@ async function talkPaced(member: Member, list: Buffer[], firstSequence: number):
 
 /**
  * Requires the median time from each VOICE sent to its copy arriving at `listener` (per speaker,
- * from `since`, in order: expectVoices has matched them) to be "at once": the forwarding delay is
- * 0 ms, judged by the timing rule (within its noise allowance). The median, so that one late
- * datagram of a busy machine does not decide.
+ * from `since`, in order: expectVoices has matched them) to be "at once" (forwarding-delay.ts).
  */
 function expectForwardedAtOnce(listener: FramedUser, sent: Map<number, number[]>, since: number, watch: StallWatch): void {
-  const delays = [...sent].flatMap(([speaker, sentAt]) => voiceFramesFrom(listener, speaker, since).map((frame, i) => frame.at - sentAt[i]!)).sort((a, b) => a - b);
-  const median = delays[Math.floor(delays.length / 2)]!;
-  watch.judge(() =>
-    expectDuration(median, timingWindow(FORWARDING_DELAY_MS), 'the forwarding delay', `the median time from a VOICE sent to its copy at ${listener.name} (of ${delays.length}: ${delays.slice(0, 3).map(Math.round).join(', ')} ... ${delays.slice(-3).map(Math.round).join(', ')} ms)`, 'forward each VOICE as soon as it is read: no tick, no timer, no queue but the sockets\' (05-opus/README.md, forwarding rule 1)'),
-  );
+  const delays = [...sent].flatMap(([speaker, sentAt]) => voiceFramesFrom(listener, speaker, since).map((frame, i) => frame.at - sentAt[i]!));
+  expectMedianForwardedAtOnce(delays, `the median time from a VOICE sent to its copy at ${listener.name}`, watch, 'forward each VOICE as soon as it is read: no tick, no timer, no queue but the sockets\' (05-opus/README.md, forwarding rule 1)');
 }
 
 /** The payloads of VOICE frames `listener` got from `speaker` since `since`. */
@@ -324,7 +318,7 @@ export function opusServerChecks(wire: StageWire): Check[] {
   const joinRoom = (party: Party, name: string, room: string) => joinRoomAs(protocol, party, name, room);
   return [
     {
-      name: 'ids: WELCOME gives a session id, the protocol and the codec; USERS, JOINED and LEFT name users by {id, name}; a move keeps the id; ids are not reused at once',
+      name: 'ids: WELCOME gives a session id, the protocol and the codec; USERS, JOINED and LEFT name users by {id, name}; a move keeps the id; ids are not reused at once; a connection closed without BYE gets LEFT "lost"',
       run: (context) =>
         withParty(context, TYPE_NAMES, async (party) => {
           const ada = await joinRoom(party, 'Ada', 'ids-a');
@@ -369,10 +363,14 @@ export function opusServerChecks(wire: StageWire): Check[] {
             actual: `Dee got id ${dee.id}`,
             hint: 'a late packet of a user who left must not be taken for a newcomer\'s: do not reuse an id until the counter wraps',
           });
+          // Leaving without BYE (stage 04's "lost"): the user is gone at once, not kept as a ghost that still holds its id.
+          const deeSince = dee.user.mark();
+          ada.user.destroy();
+          await dee.user.waitForFrame(`LEFT {"id":${ada.id},"name":"Ada","reason":"lost"}`, isAbout(LEFT, ada, 'lost'), { since: deeSince, timeoutMs: ANNOUNCE_DEADLINE_MS, hint: 'a user whose connection closes without BYE (FIN or reset) leaves at once: the room gets LEFT {"id", "name", "reason": "lost"}, and their id is no longer in use' });
         }),
     },
     {
-      name: `forwarding: each VOICE goes at once (the median copy within ${timingWindow(FORWARDING_DELAY_MS).latestMs} ms of its sending), byte for byte, with the speaker's id and sequence, to exactly the other members of the room: never back, never to another room`,
+      name: `forwarding: each VOICE goes at once (the median copy within ${FORWARDING_WINDOW.latestMs} ms of its sending), byte for byte, with the speaker's id and sequence, to exactly the other members of the room: never back, never to another room`,
       run: (context) =>
         withParty(context, TYPE_NAMES, async (party) => {
           const ada = await joinRoom(party, 'Ada', 'fwd-a');

@@ -17,6 +17,7 @@ import { type DocumentedBucket, expectBucketLimit, expectRefill, sendAtRate } fr
 import { showBytes } from '../harness/check-failure.ts';
 import { expect, type Check } from '../harness/checks.ts';
 import { DatagramPeer, type ReceivedDatagram } from '../harness/datagram-peer.ts';
+import { expectMedianForwardedAtOnce, FORWARDING_WINDOW } from '../harness/forwarding-delay.ts';
 import { frameBytes, jsonFrameBytes } from '../harness/frame-wire.ts';
 import type { FramedUser } from '../harness/framed-user.ts';
 import { expectError, jsonOf, type Party, type TypeNames, withParty } from '../harness/party.ts';
@@ -393,7 +394,7 @@ export function udpServerChecks(wire: UdpVoiceWire): Check[] {
         }),
     },
     {
-      name: 'forwarding: a VOICE_UP goes byte for byte as VOICE_DOWN to room-mates with PATH udp and as TCP VOICE to those with PATH tcp; a TCP VOICE too; never to the sender, never to another room',
+      name: `forwarding: a VOICE_UP goes at once (the median VOICE_DOWN within ${FORWARDING_WINDOW.latestMs} ms of its sending) and byte for byte as VOICE_DOWN to room-mates with PATH udp and as TCP VOICE to those with PATH tcp; a TCP VOICE too; never to the sender, never to another room`,
       run: (context) =>
         withVoiceMembers(context, async (members) => {
           const ada = await members.join('Ada', 'fwd-a'); // talks by UDP, hears by TCP
@@ -410,11 +411,15 @@ export function udpServerChecks(wire: UdpVoiceWire): Check[] {
           const adaPackets = packets(31, [1, MAX_OPUS_PACKET_BYTES, ...Array.from({ length: 10 }, (_, i) => 40 + i * 9)]);
           const bobPackets = packets(32, Array.from({ length: 8 }, (_, i) => 60 + i));
           const adaFirst = 65_533; // across the wrap
+          /** Sends Ada's VOICE_UP at a talker's pace; returns when each was sent (performance.now()). */
           const talkUdp = async () => {
+            const sentAt: number[] = [];
             for (const [i, p] of adaPackets.entries()) {
               ada.udp.send(voiceUp(ada.token, adaFirst + i, p), ada.server);
+              sentAt.push(performance.now());
               await sleep(PACE_MS);
             }
+            return sentAt;
           };
           const talkTcp = async () => {
             for (const [i, p] of bobPackets.entries()) {
@@ -422,8 +427,12 @@ export function udpServerChecks(wire: UdpVoiceWire): Check[] {
               await sleep(PACE_MS);
             }
           };
-          await Promise.all([talkUdp(), talkTcp()]);
-          await bob.udp.waitFor(() => (voiceDownsAt(bob, udpSince.get(bob)!).length >= adaPackets.length ? true : undefined), DEADLINE_MS * 2, `${adaPackets.length} VOICE_DOWN at Bob`, 'forward each VOICE_UP at once', () => describeAll(voiceDownsAt(bob, udpSince.get(bob)!))).catch(() => undefined);
+          // The grader's own timers while Ada's VOICE_UP go out and their copies come in: a stall of the grader voids that timing only.
+          const { watch, adaSentAt } = await withStallWatch(async (watch) => {
+            const [adaSentAt] = await Promise.all([talkUdp(), talkTcp()]);
+            await bob.udp.waitFor(() => (voiceDownsAt(bob, udpSince.get(bob)!).length >= adaPackets.length ? true : undefined), DEADLINE_MS * 2, `${adaPackets.length} VOICE_DOWN at Bob`, 'forward each VOICE_UP at once', () => describeAll(voiceDownsAt(bob, udpSince.get(bob)!))).catch(() => undefined);
+            return { watch, adaSentAt };
+          });
           await udpBarrier([ada, bob, dee]);
           await Promise.all([ada, bob, cy, dee].map((m) => barrier(m.user)));
           const hint = 'forward to every OTHER member of the sender\'s room, each by the path THEY asked for (PATH udp and a bound address: VOICE_DOWN to that address; otherwise TCP VOICE), whatever path the speaker used';
@@ -444,6 +453,9 @@ export function udpServerChecks(wire: UdpVoiceWire): Check[] {
             actual: `ports ${[...new Set(down.map((d) => d.port))].join(', ')}`,
             hint: 'send from the one UDP socket the client pings: a NAT lets only that address back in',
           });
+          // Bob's VOICE_DOWN are exactly Ada's VOICE_UP, in order (expectVoiceDowns): each copy's delay is its arrival less its sending.
+          const delays = down.map((copy, i) => copy.at - adaSentAt[i]!);
+          expectMedianForwardedAtOnce(delays, 'the median time from a VOICE_UP sent to its VOICE_DOWN at Bob', watch, 'forward each VOICE_UP as soon as it is read: no tick, no timer, no queue but the sockets\' (06-udp/README.md: a VOICE_UP is forwarded at once)');
         }),
     },
     {
