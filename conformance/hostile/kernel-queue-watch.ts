@@ -6,7 +6,7 @@
 // closed) every SAMPLE_MS while the check waits: reading /proc/net/tcp costs tens of ms on a
 // machine with thousands of sockets (TIME_WAIT after test runs), so not more often; the moment the
 // buffers filled is interpolated between two samples (they fill at the talkers' steady rate).
-import { readFileSync } from 'node:fs';
+import { tcpTablesText } from '../harness/proc-stats.ts';
 
 export const SAMPLE_MS = 500;
 const ESTABLISHED = '01';
@@ -36,18 +36,6 @@ function tcpRowsFor(text: string, local: number, remote: number): TcpRow[] {
   return rows;
 }
 
-function tcpTables(): string {
-  let text = '';
-  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    try {
-      text += readFileSync(table, 'utf8');
-    } catch {
-      // not on Linux: the watch sees nothing, and says so
-    }
-  }
-  return text;
-}
-
 export class KernelQueueWatch {
   private readonly samples: Sample[] = [];
   private readonly timer: NodeJS.Timeout;
@@ -61,7 +49,7 @@ export class KernelQueueWatch {
   }
 
   private sample(): void {
-    const text = tcpTables();
+    const text = tcpTablesText();
     const client = tcpRowsFor(text, this.clientPort, this.serverPort)[0];
     const server = tcpRowsFor(text, this.serverPort, this.clientPort)[0];
     const open = server !== undefined && server.state === ESTABLISHED;
