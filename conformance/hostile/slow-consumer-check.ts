@@ -117,7 +117,6 @@ function expectNotCutEarly(queues: KernelQueueWatch, stalls: StallWatch, cutSeen
   }
   const window = timingWindow(wire.slowConsumerMs);
   const afterFull = seen.cutAt - seen.fullAt;
-  if (process.env.SC_DEBUG) console.error(`SC_DEBUG afterFull ${Math.round(afterFull)} held ${seen.mostHeldBytes} late ${Math.round(stalls.worstLateMs)}`);
   stalls.judge(() => {
     if (afterFull >= window.earliestMs) return;
     throw new CheckFailure(`the slow-consumer limit is not ${wire.slowConsumerMs / 1000} s: a user who never reads was cut ${showMs(afterFull)} after the kernels' buffers for it were full`, {
