@@ -13,7 +13,7 @@
 //     the grader measured of its own lateness while it timed (stall-watch.ts), at least
 //     NOISE_FLOOR_MS. A check that cannot measure it assumes SCHEDULING_NOISE_MS, which is fair
 //     only to a D of 500 ms or more (0.8 × D - 100 ms still fails half of D, 1.5 × D + 100 ms
-//     still fails twice D); a shorter D is judged with the measured noise (judgeTimed), and when
+//     still fails twice D); a shorter D is judged with the measured noise (expectTimed), and when
 //     the grader was so late that the window would let through twice or half D, it is not judged:
 //     SKIP ("could not judge"), never a pass.
 // Rates: a README rate R (50 mixes a second) is met within ±10% over a window of seconds: a 30 ms

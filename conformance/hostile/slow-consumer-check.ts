@@ -130,7 +130,7 @@ function expectNotCutEarly(queues: KernelQueueWatch, stalls: StallWatch, cutSeen
 export function slowConsumer(wire: StageWire): Check {
   const room = 'hostile-d';
   return {
-    name: `hostile ${wire.id}: a client that never reads is disconnected (slow_consumer) within ${wire.slowConsumerMs / 1000} s of the server's buffer filling, and does not stall the others`,
+    name: `hostile ${wire.id}: a client that never reads is disconnected (slow_consumer) within ${wire.slowConsumerMs / 1000} s of the server's buffer filling (not sooner than ${showMs(timingWindow(wire.slowConsumerMs).earliestMs)} after its kernels' buffers for it were full), and does not stall the others`,
     timeLimitMs: SLOW_CONSUMER_DEADLINE_MS + 30_000,
     run: async (context) => {
       const server = findServerProcess(context.server.port);
