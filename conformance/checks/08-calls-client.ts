@@ -23,7 +23,7 @@ import { writeSpeechWav } from '../harness/speech-wav.ts';
 import { StallWatch, withStallWatch } from '../harness/stall-watch.ts';
 import { rawCharacters } from '../harness/program-output.ts';
 import { udpReturnCheck } from '../harness/udp-return-check.ts';
-import { describeWindow, expectDuration, SCHEDULING_NOISE_MS, showMs, timingWindow, type TimingWindow } from '../harness/tolerance.ts';
+import { describeWindow, expectDuration, periodWindow, SCHEDULING_NOISE_MS, showMs, timingWindow, type TimingWindow } from '../harness/tolerance.ts';
 import { controlLimitClientCheck } from '../harness/control-limit-check.ts';
 import { type DocumentedBucket, expectBucketLimit, GRANULARITY_TOKENS, mostLetThrough } from '../harness/bucket-limit.ts';
 import { Unmeasured } from '../harness/unmeasured.ts';
@@ -467,7 +467,7 @@ async function countedAfter(session: CallSession, sentUntil: number, before: Cli
   return nextClientProbe(session, first.datagram.at, `after ${what} (the second one)`);
 }
 
-/** Judges the median gap between consecutive datagrams by tolerance.ts's rule on `periodMs`. */
+/** Judges the median gap between consecutive datagrams by tolerance.ts's rate rule on `periodMs` (±10% of 1/period). */
 function expectPeriod(list: ReceivedDatagram[], periodMs: number, what: string, hint: string): void {
   const gaps = list.slice(1).map((d, i) => d.at - list[i]!.at).sort((a, b) => a - b);
   expect(gaps.length >= 2, `too few ${what} to judge their period`, {
@@ -476,7 +476,7 @@ function expectPeriod(list: ReceivedDatagram[], periodMs: number, what: string, 
     hint,
   });
   const median = gaps[Math.floor(gaps.length / 2)]!;
-  expectDuration(median, timingWindow(periodMs), `the period of ${what}`, `the median gap between ${what} (gaps: ${gaps.map((gap) => Math.round(gap)).join(', ')} ms)`, hint);
+  expectDuration(median, periodWindow(periodMs), `the period of ${what}`, `the median gap between ${what} (gaps: ${gaps.map((gap) => Math.round(gap)).join(', ')} ms)`, hint);
 }
 
 /** Turns a wait that gave up at the window's end into a failure that names the README's number. */

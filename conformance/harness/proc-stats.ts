@@ -84,20 +84,25 @@ export interface ServerResources {
 
 const LISTEN = '0A';
 
+/** The text of /proc/net/tcp and tcp6 (the tables of this machine's TCP sockets; '' where there are none). */
+export function tcpTablesText(): string {
+  let text = '';
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    try {
+      text += readFileSync(table, 'utf8');
+    } catch {
+      // not on Linux, or no IPv6: nothing to read there
+    }
+  }
+  return text;
+}
+
 /** The inode of the socket listening on `port`, from /proc/net/tcp and tcp6. */
 function listeningInode(port: number): string | undefined {
-  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
-    let text: string;
-    try {
-      text = readFileSync(table, 'utf8');
-    } catch {
-      continue;
-    }
-    for (const line of text.split('\n').slice(1)) {
-      const fields = line.trim().split(/\s+/);
-      const localPort = fields[1]?.split(':')[1];
-      if (localPort !== undefined && parseInt(localPort, 16) === port && fields[3] === LISTEN) return fields[9];
-    }
+  for (const line of tcpTablesText().split('\n')) {
+    const fields = line.trim().split(/\s+/);
+    const localPort = fields[1]?.split(':')[1];
+    if (localPort !== undefined && parseInt(localPort, 16) === port && fields[3] === LISTEN) return fields[9];
   }
   return undefined;
 }

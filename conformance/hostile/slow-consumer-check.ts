@@ -8,7 +8,9 @@ import { Unmeasured } from '../harness/unmeasured.ts';
 import { expectBoundedGrowth, expectServerServes, peakGrowthDuring } from './expectations.ts';
 import { ListeningUser } from './listening-user.ts';
 import { findServerProcess, MB } from '../harness/proc-stats.ts';
-import { timingWindow } from '../harness/tolerance.ts';
+import { showMs, timingWindow } from '../harness/tolerance.ts';
+import { StallWatch } from '../harness/stall-watch.ts';
+import { KernelQueueWatch } from './kernel-queue-watch.ts';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { frame } from './frames.ts';
 import { AUDIO, ERROR, LEFT, type StageWire } from './wire-spec.ts';
@@ -97,10 +99,38 @@ class PacedSender {
   }
 }
 
+/** How late the grader's own timers may run before a cut that looks early cannot be judged (the margin is over a second). */
+const EARLY_SIDE_STALL_ALLOWANCE_MS = 1_000;
+
+/**
+ * The early side of the slow-consumer limit: no server could see anything waiting for the hog
+ * before its kernels' buffers for it were full, so one that cut it sooner after that than the
+ * timing rule's earliest for SLOW_CONSUMER_MS cut it too soon.
+ */
+function expectNotCutEarly(queues: KernelQueueWatch, stalls: StallWatch, cutSeenAt: number, wire: StageWire, unmeasured: Unmeasured): void {
+  queues.stop();
+  stalls.stop();
+  const seen = queues.result(cutSeenAt);
+  if (seen === undefined) {
+    unmeasured.note('the early side of the slow-consumer limit could not be judged: the server\'s end of the never-reading connection is not in this machine\'s /proc/net/tcp (a server elsewhere, or in a container)');
+    return;
+  }
+  const window = timingWindow(wire.slowConsumerMs);
+  const afterFull = seen.cutAt - seen.fullAt;
+  stalls.judge(() => {
+    if (afterFull >= window.earliestMs) return;
+    throw new CheckFailure(`the slow-consumer limit is not ${wire.slowConsumerMs / 1000} s: a user who never reads was cut ${showMs(afterFull)} after the kernels' buffers for it were full`, {
+      expected: `no disconnection sooner than ${showMs(window.earliestMs)} (the README's ${wire.slowConsumerMs / 1000} s by the timing rule) after the kernels' buffers for it filled (${(seen.mostHeldBytes / MB).toFixed(1)} MB, read from /proc/net/tcp): before that the server could not have seen anything waiting for it`,
+      actual: `cut (LEFT, a free slot, or its connection closed) ${Math.round(afterFull)} ms after the buffers were full`,
+      hint: `count the ${wire.slowConsumerMs / 1000} s from when the server first has to skip for that client (its socket's own buffer full), not from its connection or its last read`,
+    });
+  }, EARLY_SIDE_STALL_ALLOWANCE_MS);
+}
+
 export function slowConsumer(wire: StageWire): Check {
   const room = 'hostile-d';
   return {
-    name: `hostile ${wire.id}: a client that never reads is disconnected (slow_consumer) within ${wire.slowConsumerMs / 1000} s of the server's buffer filling, and does not stall the others`,
+    name: `hostile ${wire.id}: a client that never reads is disconnected (slow_consumer) within ${wire.slowConsumerMs / 1000} s of the server's buffer filling (not sooner than ${showMs(timingWindow(wire.slowConsumerMs).earliestMs)} after its kernels' buffers for it were full), and does not stall the others`,
     timeLimitMs: SLOW_CONSUMER_DEADLINE_MS + 30_000,
     run: async (context) => {
       const server = findServerProcess(context.server.port);
@@ -125,6 +155,8 @@ export function slowConsumer(wire: StageWire): Check {
         // The hog holds the only slot, sends in real time and reads none of its echoes.
         const hog = await ListeningUser.join(context, wire, 'hog', room);
         hog.socket.pause();
+        const queues = new KernelQueueWatch(hog.socket.localPort!, context.server.port);
+        const stalls = new StallWatch();
         const paced = new PacedSender();
         const talking = setInterval(() => {
           paced.ticks++;
@@ -141,10 +173,12 @@ export function slowConsumer(wire: StageWire): Check {
                 hint: 'a client that stops reading must not hold the server (or its only slot) for ever',
               })
               : error;
-          }));
+          }).then(() => expectNotCutEarly(queues, stalls, performance.now(), wire, unmeasured)));
           expectBoundedGrowth(growth, memoryLimit, 'a client that never reads', unmeasured);
         } finally {
           clearInterval(talking);
+          queues.stop();
+          stalls.stop();
           hog.socket.destroy();
         }
         unmeasured.settle();
@@ -153,6 +187,8 @@ export function slowConsumer(wire: StageWire): Check {
       await withSteadyPair(context, wire, 'sc', room, 'a user who never reads', async (pair) => {
         const hog = await ListeningUser.join(context, wire, 'hog', room);
         hog.socket.pause(); // reads nothing from now on: the talker's mixes pile up for it
+        const queues = new KernelQueueWatch(hog.socket.localPort!, context.server.port);
+        const stalls = new StallWatch();
         const since = pair.mark();
         const loud = wire.opusVoice ? await Promise.all(Array.from({ length: LOUD_TALKERS }, (_, i) => ListeningUser.join(context, wire, `loud-${i}`, room))) : [];
         const paced = new PacedSender();
@@ -187,8 +223,11 @@ export function slowConsumer(wire: StageWire): Check {
         const growth = await peakGrowthDuring(server, async () => {
           try {
             await waitForHogLeft();
+            expectNotCutEarly(queues, stalls, performance.now(), wire, unmeasured);
           } finally {
             clearInterval(loudTimer);
+            queues.stop();
+            stalls.stop();
             for (const talker of loud) talker.leave();
           }
         });
