@@ -94,7 +94,8 @@ export function clientJitterStartCheck(play: PlayWhile): Check {
         });
         // The lone packet waited between `waitedMs` and `waitedMs` + a tick (the pair's own start).
         const waitedMs = sentApartMs - (pair - lone) * FRAME_MS;
-        const window = timingWindow(START_WAIT_MS, { pipelineMs: FRAME_MS });
+        // The grader's own measured lateness is the noise (the timing rule for a short duration).
+        const window = timingWindow(START_WAIT_MS, { pipelineMs: FRAME_MS, graderLateMs: watch.worstLateMs });
         const verdict = judgeDuration(waitedMs, window) === 'late' ? 'late' : judgeDuration(waitedMs + FRAME_MS, window) === 'early' ? 'early' : 'ok';
         watch.judge(() => {
           if (verdict === 'ok') return;
