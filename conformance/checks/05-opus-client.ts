@@ -292,17 +292,27 @@ export const clientChecks: Check[] = [
       // What a client must play: each stream decoded by its own decoder, added up, clipped.
       const bobDecoder = createOpusDecoder();
       const cydDecoder = createOpusDecoder();
-      const expected = Array.from({ length: count }, (_, i) => clippedSumOf([bobDecoder.decode(bob.packets[i]!), cydDecoder.decode(cyd.packets[i]!)]));
-      let from = 0;
-      const missing: number[] = [];
-      for (const [i, frame] of expected.entries()) {
-        const at = holdsAt(played, frame, from) ? from : findFrame(played, frame, from);
-        if (at === -1) missing.push(i);
-        else from = at + FRAME_SAMPLES;
-      }
+      const bobFrames = bob.packets.map((packet) => bobDecoder.decode(packet));
+      const cydFrames = cyd.packets.map((packet) => cydDecoder.decode(packet));
+      const silence = Buffer.alloc(bobFrames[0]!.length);
+      // Each speaker's stream starts on its own (2 packets waiting, or 40 ms): a client that reads
+      // Cyd's packet of a step just after a tick starts Cyd a tick after Bob, and then plays Bob's
+      // frame i with Cyd's i - 1 throughout (or i + 1 the other way round). All three are correct.
+      const missingWithCydLate = (ticks: number): number[] => {
+        const expected = bobFrames.map((frame, i) => clippedSumOf([frame, cydFrames[i - ticks] ?? silence]));
+        let from = 0;
+        const missing: number[] = [];
+        for (const [i, frame] of expected.entries()) {
+          const at = holdsAt(played, frame, from) ? from : findFrame(played, frame, from);
+          if (at === -1) missing.push(i);
+          else from = at + FRAME_SAMPLES;
+        }
+        return missing;
+      };
+      const missing = [0, 1, -1].map(missingWithCydLate).reduce((best, next) => (next.length < best.length ? next : best));
       const allowed = Math.floor(count / 10);
       expect(missing.length <= allowed, 'the output does not hold the two voices decoded and summed', {
-        expected: `the ${count} frames of clip(Bob's decoded packet + Cyd's decoded packet), in order, each within ${MATCH_TOLERANCE * 100} % RMS (at most ${allowed} missing, for timing hiccups)`,
+        expected: `the ${count} frames of clip(Bob's decoded packet + Cyd's decoded packet), in order, each within ${MATCH_TOLERANCE * 100} % RMS (at most ${allowed} missing, for timing hiccups; Cyd's stream may start a tick before or after Bob's)`,
         actual: `${missing.length} missing (frames ${missing.slice(0, 12).join(', ')}${missing.length > 12 ? ', ...' : ''}); the recording: ${describeRecording(played)}`,
         hint: 'one Opus decoder per speaker id; each 20 ms of your playback clock, add the decoded frames of every speaker and clip to 16 bits (an average halves each voice)',
       });
