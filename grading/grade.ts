@@ -56,6 +56,7 @@ async function grade(options: GradeOptions): Promise<number> {
     cwd: process.cwd(),
     readyTimeoutMs: options.readyTimeoutMs,
     checkTimeoutMs: options.checkTimeoutMs,
+    settleBetweenChecks: plan.settleBetweenChecks,
   });
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => void runner.stop().finally(() => process.exit(130)));

@@ -1,5 +1,5 @@
 // What a grading run does: which commands play server and client, and which checks run.
-import { clientCommand, serverCommand, withServerOptions, type Check, type CheckSubject } from '../conformance/harness/checks.ts';
+import { clientCommand, serverCommand, settlerFor, withServerOptions, type Check, type CheckRunnerOptions, type CheckSubject } from '../conformance/harness/checks.ts';
 import type { GradeOptions } from './options.ts';
 import { setupCheck } from './setup-check.ts';
 import { hostileChecks } from '../conformance/hostile/hostile-checks.ts';
@@ -15,6 +15,8 @@ export interface GradingPlan {
   checks: Check[];
   /** The hostile checks (on by default from stage 02; --no-robustness skips them), graded and scored as a section of their own. */
   robustnessChecks: Check[];
+  /** What the runner does between checks (stage 02: prove its one slot free). */
+  settleBetweenChecks: CheckRunnerOptions['settleBetweenChecks'];
 }
 
 const REFERENCE_ONLY = {}; // an empty environment: SERVER_CMD / CLIENT_CMD do not leak into a grade
@@ -45,5 +47,6 @@ export function planGrading(options: GradeOptions): GradingPlan {
     clientCommand: options.client ?? clientCommand(stage.folder, REFERENCE_ONLY),
     subjects,
     checks,
+    settleBetweenChecks: settlerFor(stage.wire),
   };
 }

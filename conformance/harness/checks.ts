@@ -7,6 +7,8 @@ import type { Test } from 'tap';
 import { CheckFailure, CheckSkipped, showBytes } from './check-failure.ts';
 import { shellQuote } from './run-command.ts';
 import { startServerProcess, type ServerUnderTest } from './server-process.ts';
+import { servesOneUser, waitForFreeSlot } from '../hostile/free-slot.ts';
+import type { StageWire } from '../hostile/wire-spec.ts';
 
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -80,6 +82,11 @@ export interface CheckRunnerOptions {
   cwd?: string;
   readyTimeoutMs?: number;
   checkTimeoutMs?: number;
+  /**
+   * Run before a check on a server that an earlier check used (not on a fresh one): stage 02 proves
+   * its one slot free (conformance/hostile/free-slot.ts says why). It judges nothing.
+   */
+  settleBetweenChecks?: (server: ServerUnderTest) => Promise<void>;
 }
 
 /**
@@ -90,6 +97,8 @@ export interface CheckRunnerOptions {
 export class CheckRunner {
   private server: ServerUnderTest | undefined;
   private startFailure: CheckFailure | undefined;
+  /** The server the previous check ran against. */
+  private usedServer: ServerUnderTest | undefined;
 
   constructor(private readonly options: CheckRunnerOptions) {}
 
@@ -98,6 +107,8 @@ export class CheckRunner {
     const outcome = (result: Partial<CheckOutcome>): CheckOutcome => ({ check, passed: false, ms: Math.round(performance.now() - started), ...result });
     try {
       const server = await this.runningServer();
+      if (server === this.usedServer) await this.options.settleBetweenChecks?.(server).catch(() => {});
+      this.usedServer = server;
       const startServerWithoutOptions = () => startServerProcess(this.options.serverCommandWithoutOptions ?? this.options.serverCommand, { cwd: this.options.cwd, readyTimeoutMs: this.options.readyTimeoutMs });
       await this.withinTimeLimit(check, check.run({ server, clientCommand: this.options.clientCommand, startServerWithoutOptions }));
       if (!server.isRunning()) throw serverDied(server);
@@ -187,8 +198,14 @@ function commonHint(summary: string): string | undefined {
  * (default: the stage's reference server) and the client from CLIENT_CMD. `checks` defaults to
  * the stage's protocol checks (conformance/stages.ts); the hostile suites pass their own.
  */
-export function runChecksWithTap(t: Test, stage: { folder: string; checks: Check[]; serverOptions?: readonly string[] }, checks: Check[] = stage.checks): void {
-  const runner = new CheckRunner({ serverCommand: withServerOptions(serverCommand(stage.folder), stage.serverOptions), serverCommandWithoutOptions: serverCommand(stage.folder), clientCommand: clientCommand(stage.folder), cwd: repoRoot });
+export function runChecksWithTap(t: Test, stage: { folder: string; checks: Check[]; serverOptions?: readonly string[]; wire?: StageWire }, checks: Check[] = stage.checks): void {
+  const runner = new CheckRunner({
+    serverCommand: withServerOptions(serverCommand(stage.folder), stage.serverOptions),
+    serverCommandWithoutOptions: serverCommand(stage.folder),
+    clientCommand: clientCommand(stage.folder),
+    cwd: repoRoot,
+    settleBetweenChecks: settlerFor(stage.wire),
+  });
   t.teardown(() => runner.stop());
   // Each check has its own time limit (the runner fails one that runs past it); tap's limit for the
   // whole file is their sum, so a suite that grows (stage 08 has 33 checks, ~2 minutes on a busy
@@ -204,6 +221,12 @@ export function runChecksWithTap(t: Test, stage: { folder: string; checks: Check
       else t.fail(outcome.failure!.summary, failureDiagnostics(outcome.failure!));
     });
   }
+}
+
+/** What the runner does between two checks of a stage: prove a one-user stage's slot free; otherwise nothing. */
+export function settlerFor(wire: StageWire | undefined): CheckRunnerOptions['settleBetweenChecks'] {
+  if (wire === undefined || !servesOneUser(wire)) return undefined;
+  return (server) => waitForFreeSlot(server.host, server.port, wire);
 }
 
 /** The details of a failure as tap diagnostics (printed as YAML under the "not ok" line). */

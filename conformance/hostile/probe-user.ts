@@ -16,8 +16,11 @@ export interface ProbeResult {
 
 const ANSWER_MS = 3_000;
 
-/** Joins once, reads WELCOME (and USERS in 03/04), leaves with BYE. */
-async function joinOnce(host: string, port: number, wire: StageWire, name: string, room: string): Promise<ProbeResult & { refusedWith?: string }> {
+/**
+ * Joins once, reads WELCOME (and USERS in 03/04), leaves with BYE. `awaitClose`: after the BYE,
+ * waits (up to ANSWER_MS) for the server to close the connection, as it must after BYE.
+ */
+export async function joinOnce(host: string, port: number, wire: StageWire, name: string, room: string, awaitClose = false): Promise<ProbeResult & { refusedWith?: string }> {
   const reader = new ServerFrameReader(wire);
   let closed = false;
   let wake = () => {};
@@ -50,7 +53,18 @@ async function joinOnce(host: string, port: number, wire: StageWire, name: strin
     return { problem: null, users: users.map((user: unknown) => (typeof user === 'object' && user !== null ? (user as { name?: unknown }).name : user)) as string[] };
   } finally {
     if (!closed) socket.end(bye());
-    setTimeout(() => socket.destroy(), 1_000).unref();
+    if (awaitClose) {
+      const until = performance.now() + ANSWER_MS;
+      while (!closed && performance.now() < until) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, Math.max(1, until - performance.now()));
+          wake = () => (clearTimeout(timer), resolve());
+        });
+      }
+      socket.destroy();
+    } else {
+      setTimeout(() => socket.destroy(), 1_000).unref();
+    }
   }
 }
 
