@@ -39,37 +39,36 @@ async function lateFinServer(t: Test): Promise<{ port: number; welcomes: () => n
   return { port: address.port, welcomes: () => welcomes };
 }
 
-/** Connects, sends HELLO, and returns the type of the first frame that comes back. */
-async function helloAnswer(port: number, close: 'fin' | 'keep'): Promise<number> {
+/** Connects, sends HELLO, returns the type of the first frame that comes back, and closes with a FIN. */
+async function helloAnswer(port: number): Promise<number> {
   const socket = connect({ host: '127.0.0.1', port });
   socket.on('error', () => {});
   await once(socket, 'connect');
   socket.write(jsonFrame(HELLO, { name: 'Ada' }));
   const [chunk] = (await once(socket, 'data')) as [Buffer];
-  if (close === 'fin') socket.end();
-  else socket.destroy();
+  socket.end();
   return chunk[0];
 }
 
 t.test('stage 02 is the one-user stage; 03 on are not', async (t) => {
-  t.ok(servesOneUser(WIRES['02']));
+  t.ok(servesOneUser(WIRES['02']), '02');
   for (const id of ['03', '04', '05', '06', '07', '08'] as const) t.notOk(servesOneUser(WIRES[id]), id);
 });
 
 t.test('the fake server has the race: a HELLO right after a FIN gets busy', async (t) => {
   const { port } = await lateFinServer(t);
-  t.equal(await helloAnswer(port, 'fin'), WELCOME, 'the first user is welcomed');
-  t.equal(await helloAnswer(port, 'fin'), ERROR, 'the next one, right after the first closed, is refused busy');
+  t.equal(await helloAnswer(port), WELCOME, 'the first user is welcomed');
+  t.equal(await helloAnswer(port), ERROR, 'the next one, right after the first closed, is refused busy');
 });
 
 t.test('waitForFreeSlot returns once the slot is free, and leaves it free', async (t) => {
   const { port, welcomes } = await lateFinServer(t);
-  t.equal(await helloAnswer(port, 'fin'), WELCOME, 'the first user is welcomed, then closes');
+  t.equal(await helloAnswer(port), WELCOME, 'the first user is welcomed, then closes');
   const started = performance.now();
   await waitForFreeSlot('127.0.0.1', port, WIRES['02']);
   t.ok(performance.now() - started >= LATE_FIN_MS - 50, `it waited for the late FIN (${Math.round(performance.now() - started)} ms)`);
   t.equal(welcomes(), 2, 'the grader itself was welcomed once');
-  t.equal(await helloAnswer(port, 'fin'), WELCOME, 'the next check\'s user is welcomed at its first HELLO');
+  t.equal(await helloAnswer(port), WELCOME, 'the next check\'s user is welcomed at its first HELLO');
 });
 
 t.test('the runner settles before a check on a used server, never before one on a fresh server', async (t) => {
@@ -82,12 +81,12 @@ t.test('the runner settles before a check on a used server, never before one on 
   t.teardown(() => runner.stop());
   const ports: number[] = [];
   const check = (name: string, fail = false) => ({ name, run: async ({ server }: { server: { port: number } }) => { ports.push(server.port); if (fail) throw new Error('the check crashed'); } });
-  t.ok((await runner.run(check('first'))).passed);
+  t.ok((await runner.run(check('first'))).passed, 'the first check passes');
   t.same(settled, [], 'not before the first check');
-  t.ok((await runner.run(check('second'))).passed);
+  t.ok((await runner.run(check('second'))).passed, 'the second check passes');
   t.same(settled, [ports[0]], 'before the second, on the same server');
-  t.notOk((await runner.run(check('third crashes', true))).passed);
-  t.ok((await runner.run(check('fourth'))).passed);
+  t.notOk((await runner.run(check('third crashes', true))).passed, 'the third check fails');
+  t.ok((await runner.run(check('fourth'))).passed, 'the fourth check passes');
   t.not(ports[3], ports[2], 'the fourth got a fresh server (a failed check stops it)');
   t.same(settled, [ports[0], ports[0]], 'and was not settled: a fresh server needs no settling');
 });
