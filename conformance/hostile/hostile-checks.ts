@@ -18,6 +18,7 @@ import { closeAfterError } from './close-after-error-check.ts';
 import { connectionLimit } from './connection-limit-check.ts';
 import { userLimit } from './user-limit-check.ts';
 import { sendLimit } from './send-limit-check.ts';
+import { newsLimit } from './news-limit-check.ts';
 import { joinFlood } from './join-flood-check.ts';
 import { ListeningUser } from './listening-user.ts';
 import { runFuzzCase } from './run-fuzz-case.ts';
@@ -347,6 +348,7 @@ export function hostileChecks(wire: StageWire): Check[] {
     churn(wire),
     ...(wire.moves === undefined ? [] : [joinFlood(wire)]), // stages with rooms: a flood of moves
     ...(wire.moves === undefined ? [] : [sendLimit(wire)]), // stages with LIST_ROOMS: answers never read
+    ...(wire.mixes && wire.moves === undefined ? [newsLimit(wire)] : []), // stage 03: news, its only control messages, never read
     ...(wire.datagrams ? datagramChecks(wire) : []), // stage 06 on: hostile datagrams
     ...(wire.calls ? callChecks(wire) : []), // stage 08 on: hostile callers
   ];
