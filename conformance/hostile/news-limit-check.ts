@@ -7,9 +7,9 @@
 //
 // How much: the same as stage 04's LIST_ROOMS check (send-limit-check.ts), twice the kernels'
 // buffering measured here plus 4 × 256 KiB, counted at the fewest bytes the news can take. Each
-// name is 32 four-byte characters (the longest the README allows), so each connection makes at
-// least 303 bytes of JOINED and LEFT: a correct server cuts Eve after a few thousand connections,
-// one without the limit is seen after about 40 000 (~10 s). Like the 04 check it shows that there is
+// name is 32 three-byte characters (the README allows 32 characters), so each connection makes at
+// least 239 bytes of JOINED and LEFT: the references cut Eve after about 14 000 connections, one
+// without the limit is seen after about 37 000 (~20 s). Like the 04 check it shows that there is
 // a bound, not its size: a bound of a few MiB passes.
 import { CheckFailure } from '../harness/check-failure.ts';
 import type { Check, CheckContext } from '../harness/checks.ts';
@@ -26,14 +26,17 @@ import { BYE, ERROR, JOINED, LEFT, type StageWire } from './wire-spec.ts';
 const LANES = 32;
 /** After the last news, how long a correct server may take to see the limit passed. */
 const DISCONNECT_WITHIN_MS = 3_000;
+/** The CJK Unified Ideographs, U+4E00-U+9FFF. */
+const IDEOGRAPHS = 0x5200;
 
 /**
- * The name of the index-th short connection: 32 characters of 4 bytes each in UTF-8, the first
- * three telling the connections apart (80 emoji, U+1F600 on: 512 000 names).
+ * The name of the index-th short connection: 32 characters of 3 bytes each in UTF-8 (CJK
+ * ideographs: one UTF-16 unit each, so a server that counts code units instead of code points
+ * takes them too), the first two telling the connections apart (U+4E00 on: 440 million names).
  */
 export function longNewsName(index: number): string {
-  const digit = (place: number) => String.fromCodePoint(0x1f600 + (Math.floor(index / 80 ** place) % 80));
-  return digit(2) + digit(1) + digit(0) + '\u{1F3B5}'.repeat(29);
+  const digit = (place: number) => String.fromCodePoint(0x4e00 + (Math.floor(index / IDEOGRAPHS ** place) % IDEOGRAPHS));
+  return digit(1) + digit(0) + '\u97F3'.repeat(30); // 音, "sound"
 }
 
 /** The fewest bytes a server can send a user for one connection's JOINED and LEFT (UTF-8, no spaces, the shortest reason). */
@@ -51,7 +54,7 @@ async function makeNews(context: CheckContext, wire: StageWire, connections: num
       const name = longNewsName(started++);
       const user = await FramedUser.join(context.server.host, context.server.port, { ...wire.hello(name, 'hostile-n'), name }, {
         typeNames: { ...wire.typeNames },
-        hint: 'a name is 1 to 32 characters (code points): 32 emoji of 4 bytes each are a valid name',
+        hint: 'a name is 1 to 32 characters (code points): 32 CJK ideographs (3 bytes each in UTF-8) are a valid name',
       });
       user.send(frameBytes(BYE));
       user.destroy();
