@@ -4,6 +4,7 @@ import { processNotFound, type Unmeasured } from '../harness/unmeasured.ts';
 import { CheckFailure } from '../harness/check-failure.ts';
 import type { CheckContext } from '../harness/checks.ts';
 import type { ListeningUser } from './listening-user.ts';
+import type { ServerFrame } from './server-frames.ts';
 import { probeServer } from './probe-user.ts';
 import { MB, type ServerResources } from '../harness/proc-stats.ts';
 import { FORBIDDEN_IN_NAMES } from '#shared/user-name.ts';
@@ -27,6 +28,26 @@ export async function expectErrorAndClose(user: ListeningUser, code: string, wha
 }
 
 /** Requires that no control message sent to `user` holds a string with a control or bidi character. */
+/**
+ * A user who stopped reading was cut: the others were told LEFT "error" (when `left` is given), and
+ * once it reads again it finds what was queued for it, then ERROR slow_consumer or just the close.
+ */
+export async function expectCutAsSlowConsumer(user: ListeningUser, left?: ServerFrame): Promise<void> {
+  if (left !== undefined && left.json?.reason !== 'error') {
+    throw new CheckFailure(`the user who never read, ${user.name}, left with the wrong reason`, {
+      expected: `LEFT {"name":"${user.name}","reason":"error"}: the server disconnected them (slow_consumer)`,
+      actual: `LEFT ${left.payload.toString('utf8').slice(0, 200)}`,
+      hint: 'a user the server disconnects, for slow_consumer too, leaves with the reason "error"',
+    });
+  }
+  user.socket.resume(); // whatever was queued, then (perhaps) ERROR slow_consumer, then the close
+  await user.waitForClose('the server to close the slow consumer', 10_000);
+  const error = user.frames.find((f) => f.type === ERROR);
+  if (error !== undefined && error.json?.code !== 'slow_consumer') {
+    throw new CheckFailure('the slow consumer got the wrong ERROR', { expected: 'ERROR slow_consumer (or just a close)', actual: JSON.stringify(error.json) });
+  }
+}
+
 export function expectNoHostileText(user: ListeningUser): void {
   for (const frame of user.frames) {
     if (frame.type === AUDIO || frame.json === undefined) continue;
