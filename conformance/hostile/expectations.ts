@@ -27,7 +27,6 @@ export async function expectErrorAndClose(user: ListeningUser, code: string, wha
   await user.waitForClose(`the server to close the connection after ERROR ${code} (${what})`, CLOSE_AFTER_ERROR_MS);
 }
 
-/** Requires that no control message sent to `user` holds a string with a control or bidi character. */
 /**
  * A user who stopped reading was cut: the others were told LEFT "error" (when `left` is given), and
  * once it reads again it finds what was queued for it, then ERROR slow_consumer or just the close.
@@ -48,6 +47,7 @@ export async function expectCutAsSlowConsumer(user: ListeningUser, left?: Server
   }
 }
 
+/** Requires that no control message sent to `user` holds a string with a control or bidi character. */
 export function expectNoHostileText(user: ListeningUser): void {
   for (const frame of user.frames) {
     if (frame.type === AUDIO || frame.json === undefined) continue;
