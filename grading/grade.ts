@@ -5,7 +5,8 @@ import { writeFileSync } from 'node:fs';
 import { CheckRunner, type CheckOutcome } from '../conformance/harness/checks.ts';
 import { USAGE, parseCommandLine, type GradeOptions } from './options.ts';
 import { planGrading } from './plan.ts';
-import { SAMPLE_CASES } from '../conformance/hostile/hostile-checks.ts';
+import { hostileChecks, SAMPLE_CASES } from '../conformance/hostile/hostile-checks.ts';
+import { slowConsumer } from '../conformance/hostile/slow-consumer-check.ts';
 import { checkReport, outcomeText, runningText, scoreText, tallyText, type GradeReport } from './report.ts';
 
 const EXIT_ALL_PASSED = 0;
@@ -32,6 +33,11 @@ async function main(argv: string[]): Promise<number> {
   if (options.list) {
     for (const check of options.stage.checks) console.log(`- [${check.subject ?? 'server'}] ${check.name}`);
     for (const check of options.stage.slowChecks ?? []) console.log(`- [${check.subject ?? 'server'}, --slow] ${check.name}`);
+    // The READMEs name hostile checks as "hostile ..." in their limits tables: list them too.
+    if (options.stage.wire !== undefined) {
+      for (const check of hostileChecks(options.stage.wire)) console.log(`- [server, robustness] ${check.name}`);
+      console.log(`- [server, robustness, --slow-consumer] ${slowConsumer(options.stage.wire).name}`);
+    }
     return EXIT_ALL_PASSED;
   }
   return grade(options);

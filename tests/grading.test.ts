@@ -223,6 +223,23 @@ t.test('robustness is graded by default from stage 02 on; --no-robustness skips 
   t.match(parseCommandLine(['--stage', '01', '--slow-consumer'], {}), { usageError: /no framed wire/ });
 });
 
+t.test('--list prints every check a grade can run, the robustness section and the slow consumer too', async (t) => {
+  const parsed = parseCommandLine(['--stage', '03', '--slow-consumer'], {});
+  if (!('options' in parsed)) throw new Error(`not a plan: ${JSON.stringify(parsed)}`);
+  const { checks, robustnessChecks } = planGrading(parsed.options);
+  const { run } = await grade(['--stage', '03', '--list']);
+  t.equal(run.exitCode, 0, 'exit 0');
+  const lines = run.stdout.split('\n');
+  for (const check of checks) t.ok(lines.includes(`- [${check.subject ?? 'server'}] ${check.name}`), `listed: ${check.name.slice(0, 60)}`);
+  for (const check of robustnessChecks) {
+    const mark = check.name.includes('never reads is disconnected (slow_consumer) within') ? 'server, robustness, --slow-consumer' : 'server, robustness';
+    t.ok(lines.includes(`- [${mark}] ${check.name}`), `listed as [${mark}]: ${check.name.slice(0, 60)}`);
+  }
+  t.equal(lines.filter((line) => line.startsWith('- ')).length, checks.length + robustnessChecks.length, 'and nothing else');
+  const { run: run01 } = await grade(['--stage', '01', '--list']);
+  t.notMatch(run01.stdout, /robustness/, 'stage 01 has no robustness section');
+});
+
 t.test('--slow adds a stage\'s checks that wait on purpose (07: sender_stalled) to its checks; without it they are left out', async (t) => {
   const names = (...args: string[]) => {
     const parsed = parseCommandLine(args, {});
